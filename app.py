@@ -1,0 +1,52 @@
+"""CNSS WhatsApp: sign-in gate, navigation built for the user's role, shared layout."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core import auth, db, permissions
+from core.logs import setup_logging
+from pages import _shell
+
+st.set_page_config(page_title="CNSS WhatsApp", page_icon=":material/chat:", layout="wide")
+setup_logging()
+_shell.ensure_schema()
+
+
+def login_screen() -> None:
+    left, middle, right = st.columns([1, 2, 1])
+    with middle:
+        st.title("CNSS WhatsApp")
+        st.caption("Caisse Nationale de Sécurité Sociale du Gabon — communication avec les assurés")
+        flash = st.session_state.pop(_shell.FLASH_KEY, None)
+        if flash:
+            st.info(flash)
+        with st.form("login"):
+            email = st.text_input("Adresse e-mail", key="login_email")
+            password = st.text_input("Mot de passe", type="password", key="login_password")
+            submitted = st.form_submit_button("Se connecter", type="primary", width="stretch")
+        if submitted:
+            with db.session_scope() as session:
+                result = auth.authenticate(session, email, password)
+                user_id = result.user.id if result.ok and result.user else None
+            if user_id is not None:
+                _shell.sign_in(user_id)
+                st.rerun()
+            st.error(result.message)
+        st.caption("Pas de compte ? Demandez-en un à l'administrateur de l'application.")
+
+
+user = _shell.current_user()
+if user is None:
+    page = st.navigation([st.Page(login_screen, title="Connexion", icon=":material/login:")], position="hidden")
+    page.run()
+    st.stop()
+
+sections: dict[str, list[st.Page]] = {}
+for spec in permissions.pages_for(user.role):
+    sections.setdefault(spec.section, []).append(
+        st.Page(spec.file, title=spec.title, icon=spec.icon, url_path=spec.key, default=spec.key == "home")
+    )
+page = st.navigation(sections)
+
+page.run()

@@ -1,0 +1,159 @@
+"""The command line: `python -m core ...`. Every reporting subcommand accepts `--json`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from core import db, demo, users
+from core.errors import UserError
+from core.logs import setup_logging
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+
+
+def _emit(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
+    print(json.dumps(data, ensure_ascii=False, default=str) if getattr(args, "json", False) else text)
+
+
+def _read_new_password(args: argparse.Namespace) -> str:
+    if getattr(args, "password_stdin", False):
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = os.environ.get("CNSS_NEW_PASSWORD", "")
+    if not password:
+        raise UserError("No password given: use --password-stdin or set CNSS_NEW_PASSWORD.")
+    return password
+
+
+def _user_dict(user: Any) -> dict[str, Any]:
+    return {"id": user.id, "email": user.email, "name": user.name, "role": user.role,
+            "active": user.is_active, "last_login_at": user.last_login_at}
+
+
+# --- handlers ---------------------------------------------------------------------------------
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    before = db.current_revision()
+    head = db.upgrade()
+    _emit(args, {"from": before, "to": head, "changed": before != head},
+          f"Database at revision {head}" + ("" if before != head else " (already up to date)"))
+    return EXIT_OK
+
+
+def cmd_users_create(args: argparse.Namespace) -> int:
+    password = _read_new_password(args)
+    with db.session_scope() as session:
+        user = users.create(session, email=args.email, name=args.name, role=args.role, password=password)
+        data = _user_dict(user)
+    _emit(args, data, f"Created {data['role']} {data['email']} (id {data['id']})")
+    return EXIT_OK
+
+
+def cmd_users_list(args: argparse.Namespace) -> int:
+    with db.session_scope() as session:
+        rows = [_user_dict(u) for u in users.list_all(session)]
+    lines = [f"{r['id']:>4}  {r['email']:<32} {r['role']:<10} {'active' if r['active'] else 'disabled'}  {r['name']}"
+             for r in rows]
+    _emit(args, {"users": rows, "count": len(rows)}, "\n".join(lines) if lines else "No users.")
+    return EXIT_OK
+
+
+def _user_action(action: Callable[..., Any], verb: str) -> Callable[[argparse.Namespace], int]:
+    def handler(args: argparse.Namespace) -> int:
+        with db.session_scope() as session:
+            user = action(session, users.get_by_email(session, args.email))
+            data = _user_dict(user)
+        _emit(args, data, f"{verb} {data['email']}")
+        return EXIT_OK
+
+    return handler
+
+
+def cmd_users_reset_password(args: argparse.Namespace) -> int:
+    password = _read_new_password(args)
+    with db.session_scope() as session:
+        user = users.reset_password(session, users.get_by_email(session, args.email), password)
+        data = _user_dict(user)
+    _emit(args, data, f"Password reset for {data['email']}")
+    return EXIT_OK
+
+
+def cmd_demo_seed(args: argparse.Namespace) -> int:
+    with db.session_scope() as session:
+        result = demo.seed(session, contacts=args.contacts)
+    data = result.as_dict()
+    lines = []
+    if result.users:
+        lines.append("Demo accounts created. Passwords are shown this once only:")
+        lines += [f"  {u['role']:<10} {u['email']:<28} {u['password']}" for u in result.users]
+    if result.seeded:
+        lines.append(f"Demo data loaded: {result.contacts} contacts, {result.segments} segments, "
+                     f"{result.templates} templates, {result.campaigns} campaigns, {result.recipients} recipients, "
+                     f"{result.conversations} conversations.")
+    else:
+        lines.append("Demo data already present: nothing added. "
+                     "Forgot a password? python -m core users reset-password EMAIL --password-stdin")
+    _emit(args, data, "\n".join(lines))
+    return EXIT_OK
+
+
+# --- parser -----------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m core", description="CNSS WhatsApp command line")
+    sub = parser.add_subparsers(dest="group", required=True)
+
+    def json_flag(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument("--json", action="store_true", help="print one JSON object")
+        return p
+
+    p_db = sub.add_parser("db", help="database schema").add_subparsers(dest="command", required=True)
+    json_flag(p_db.add_parser("upgrade", help="apply pending migrations")).set_defaults(func=cmd_db_upgrade)
+
+    p_users = sub.add_parser("users", help="user accounts").add_subparsers(dest="command", required=True)
+    create = json_flag(p_users.add_parser("create", help="create a user (password from stdin or CNSS_NEW_PASSWORD)"))
+    create.add_argument("--email", required=True)
+    create.add_argument("--name", required=True)
+    create.add_argument("--role", required=True, choices=["admin", "manager", "supervisor", "agent"])
+    create.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    create.set_defaults(func=cmd_users_create)
+    json_flag(p_users.add_parser("list", help="list users")).set_defaults(func=cmd_users_list)
+    for name, action, verb in (("disable", users.disable, "Disabled"), ("enable", users.enable, "Enabled")):
+        p = json_flag(p_users.add_parser(name, help=f"{name} a user"))
+        p.add_argument("email")
+        p.set_defaults(func=_user_action(action, verb))
+    reset = json_flag(p_users.add_parser("reset-password", help="set a new password and unlock the account"))
+    reset.add_argument("email")
+    reset.add_argument("--password-stdin", action="store_true")
+    reset.set_defaults(func=cmd_users_reset_password)
+
+    p_demo = sub.add_parser("demo", help="demo data").add_subparsers(dest="command", required=True)
+    seed = json_flag(p_demo.add_parser("seed", help="load the demo data set (idempotent)"))
+    seed.add_argument("--contacts", type=int, default=3000, help="number of demo contacts (default 3000)")
+    seed.set_defaults(func=cmd_demo_seed)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging()
+    try:
+        if args.func is not cmd_db_upgrade:
+            db.ensure_schema()
+        return int(args.func(args))
+    except UserError as err:
+        if getattr(args, "json", False):
+            print(json.dumps({"error": str(err)}, ensure_ascii=False))
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

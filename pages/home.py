@@ -1,0 +1,33 @@
+"""Accueil: who is signed in and the state of the service at a glance."""
+
+import streamlit as st
+
+from core import db, overview, permissions
+from pages import _shell
+
+user, _ = _shell.require("home")
+_shell.header("home", "Vue d'ensemble du service de messagerie WhatsApp de la CNSS.")
+
+st.subheader(f"Bonjour {user.name}")
+st.write(f"Vous êtes connecté en tant que **{user.role_label}**.")
+
+with db.session_scope() as session:
+    figures = overview.summary(session)
+
+nf = lambda n: f"{n:,}".replace(",", "\u202f")  # noqa: E731 - French thousands separator
+cols = st.columns(4)
+cols[0].metric("Contacts", nf(figures.contacts))
+cols[1].metric("Consentement donné", nf(figures.opted_in))
+cols[2].metric("Désinscrits", nf(figures.opted_out))
+cols[3].metric("Modèles approuvés", nf(figures.approved_templates))
+cols = st.columns(4)
+cols[0].metric("Campagnes en cours", nf(figures.campaigns_running))
+cols[1].metric("Campagnes programmées", nf(figures.campaigns_scheduled))
+cols[2].metric("Campagnes terminées", nf(figures.campaigns_completed))
+cols[3].metric("Conversations en attente d'un agent", nf(figures.conversations_waiting))
+
+st.markdown("#### Vos écrans")
+for spec in permissions.pages_for(user.role):
+    if spec.key != "home":
+        mode = "" if spec.can_edit(user.role) else " (consultation)"
+        st.page_link(spec.file, label=f"{spec.title}{mode}", icon=spec.icon)

@@ -1,0 +1,119 @@
+"""Passwords, sign-in, lockout, session expiry and their audit entries."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from core import auth, users
+from core.errors import UserError
+from core.models import AuditLog
+from core.timeutil import utcnow
+from tests.factories import PASSWORD, make_user
+
+
+def actions(session) -> list[str]:  # noqa: ANN001
+    return list(session.scalars(select(AuditLog.action).order_by(AuditLog.id)).all())
+
+
+def test_passwords_are_hashed_with_argon2id() -> None:
+    hashed = auth.hash_password(PASSWORD)
+    assert hashed.startswith("$argon2id$") and PASSWORD not in hashed
+    assert auth.verify_password(hashed, PASSWORD)
+    assert not auth.verify_password(hashed, PASSWORD + "x")
+    assert not auth.verify_password("not-a-hash", PASSWORD)
+    assert auth.hash_password(PASSWORD) != hashed  # salted
+
+
+@pytest.mark.parametrize("bad, why", [
+    ("court1", "au moins 10"),
+    ("toutenlettres", "mélanger"),
+    ("12345678901", "mélanger"),
+    (" espace-au-debut1", "espace"),
+])
+def test_password_policy(bad: str, why: str) -> None:
+    with pytest.raises(UserError, match=why):
+        auth.check_password_policy(bad)
+
+
+def test_sign_in_succeeds_and_is_audited(session) -> None:  # noqa: ANN001
+    user = make_user(session, "manager")
+    result = auth.authenticate(session, "  MANAGER@test.cnss.ga ", PASSWORD)
+    assert result.ok and result.user is not None and result.user.id == user.id
+    assert user.last_login_at is not None
+    assert actions(session)[-1] == "login"
+
+
+def test_unknown_email_and_wrong_password_give_the_same_message(session) -> None:  # noqa: ANN001
+    make_user(session, "agent")
+    unknown = auth.authenticate(session, "nobody@test.cnss.ga", PASSWORD)
+    wrong = auth.authenticate(session, "agent@test.cnss.ga", "Mauvais-mot-2026")
+    assert not unknown.ok and not wrong.ok
+    assert unknown.message == wrong.message == auth.GENERIC_FAILURE
+    entries = session.scalars(select(AuditLog).where(AuditLog.action == "login_failed")).all()
+    assert [e.details["reason"] for e in entries] == ["unknown_email", "wrong_password"]
+    assert entries[0].actor_email == "nobody@test.cnss.ga"
+
+
+def test_empty_fields_are_refused_in_french(session) -> None:  # noqa: ANN001
+    assert auth.authenticate(session, "", "").message.startswith("Saisissez")
+
+
+def test_five_failures_lock_the_account_for_fifteen_minutes(session) -> None:  # noqa: ANN001
+    user = make_user(session, "agent")
+    now = utcnow()
+    for attempt in range(4):
+        result = auth.authenticate(session, user.email, "Mauvais-mot-2026", now=now)
+        assert not result.ok and user.locked_until is None, attempt
+    result = auth.authenticate(session, user.email, "Mauvais-mot-2026", now=now)
+    assert "verrouillé pendant 15 minutes" in result.message
+    assert user.locked_until == now + timedelta(minutes=15)
+    # The right password does not open a locked account...
+    locked = auth.authenticate(session, user.email, PASSWORD, now=now + timedelta(minutes=14))
+    assert not locked.ok and "verrouillé" in locked.message and "1 minute" in locked.message
+    # ...but does once the lock has expired, and the counter starts again.
+    assert auth.authenticate(session, user.email, PASSWORD, now=now + timedelta(minutes=15, seconds=1)).ok
+    assert user.failed_logins == 0 and user.locked_until is None
+    assert actions(session).count("account_locked") == 1
+    assert "login_blocked" in actions(session)
+
+
+def test_success_resets_the_failure_counter(session) -> None:  # noqa: ANN001
+    user = make_user(session, "agent")
+    for _ in range(4):
+        auth.authenticate(session, user.email, "Mauvais-mot-2026")
+    assert auth.authenticate(session, user.email, PASSWORD).ok
+    for _ in range(4):
+        auth.authenticate(session, user.email, "Mauvais-mot-2026")
+    assert user.locked_until is None
+
+
+def test_disabled_account_cannot_sign_in(session) -> None:  # noqa: ANN001
+    make_user(session, "admin", email="boss@test.cnss.ga")
+    user = make_user(session, "agent")
+    users.disable(session, user)
+    result = auth.authenticate(session, user.email, PASSWORD)
+    assert not result.ok and "désactivé" in result.message
+
+
+def test_session_expires_after_inactivity(session, monkeypatch) -> None:  # noqa: ANN001
+    monkeypatch.setenv("SESSION_TIMEOUT_MINUTES", "30")
+    from core.config import reload_settings
+
+    reload_settings()
+    user = make_user(session, "supervisor")
+    now = utcnow()
+    assert auth.check_session(session, user.id, now - timedelta(minutes=29), now=now).valid
+    expired = auth.check_session(session, user.id, now - timedelta(minutes=31), now=now)
+    assert not expired.valid and expired.reason == "expired"
+    assert actions(session)[-1] == "session_expired"
+    assert auth.check_session(session, 999_999, now, now=now).reason == "unknown"
+
+
+def test_session_of_a_disabled_user_ends(session) -> None:  # noqa: ANN001
+    make_user(session, "admin", email="boss@test.cnss.ga")
+    user = make_user(session, "agent")
+    users.disable(session, user)
+    assert auth.check_session(session, user.id, utcnow()).reason == "disabled"

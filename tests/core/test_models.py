@@ -1,0 +1,114 @@
+"""Models and migrations on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from core import db
+from core.models import Base, Campaign, Contact, Recipient, Template, WebhookEvent
+from tests.factories import make_user
+
+
+def test_migrations_build_every_table_with_no_drift(db_url: str) -> None:
+    assert set(db.table_names(db_url)) == set(Base.metadata.tables) | {"alembic_version"}
+    assert db.current_revision(db_url) == db.head_revision()
+    with db.get_engine(db_url).connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
+    assert diff == []
+
+
+def test_upgrade_is_idempotent_and_downgrade_works(tmp_path) -> None:  # noqa: ANN001
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    assert db.upgrade(url) == db.head_revision()
+    db._upgraded.clear()
+    assert db.upgrade(url) == db.head_revision()  # nothing to do the second time
+    command.downgrade(db.alembic_config(url), "base")
+    assert db.table_names(url) == ["alembic_version"]
+    db._upgraded.clear()
+    db.upgrade(url)
+    assert "recipients" in db.table_names(url)
+
+
+def test_times_come_back_in_utc_and_json_round_trips(session) -> None:  # noqa: ANN001
+    libreville = timezone(timedelta(hours=1))
+    at = datetime(2026, 11, 25, 10, 30, tzinfo=libreville)
+    session.add(Contact(phone="+24177280150", first_name="Awa", attributes={"agence": "Oyem", "n": 3},
+                        consent_at=at))
+    session.commit()
+    session.expire_all()
+    contact = session.scalar(select(Contact).where(Contact.phone == "+24177280150"))
+    assert contact.consent_at == at
+    assert contact.consent_at.tzinfo is not None and contact.consent_at.utcoffset() == timedelta(0)
+    assert contact.consent_at.hour == 9
+    assert contact.attributes == {"agence": "Oyem", "n": 3}
+    assert contact.consent_status == "unknown" and contact.language == "fr"
+
+
+def test_naive_datetimes_are_refused(session) -> None:  # noqa: ANN001
+    session.add(Contact(phone="+24166000001", consent_at=datetime(2026, 1, 1)))
+    with pytest.raises(Exception, match="naive datetime"):
+        session.flush()
+    session.rollback()
+
+
+def test_phone_is_unique(session) -> None:  # noqa: ANN001
+    session.add(Contact(phone="+24177000001"))
+    session.commit()
+    session.add(Contact(phone="+24177000001"))
+    with pytest.raises(IntegrityError):
+        session.commit()
+    session.rollback()
+
+
+def test_one_ledger_row_per_campaign_and_contact(session) -> None:  # noqa: ANN001
+    user = make_user(session)
+    tpl = Template(name="rappel", category="UTILITY", status="APPROVED", body="Bonjour {{1}}")
+    contact = Contact(phone="+24174000002")
+    session.add_all([tpl, contact])
+    session.flush()
+    campaign = Campaign(name="Test", template_id=tpl.id, created_by=user.id)
+    session.add(campaign)
+    session.flush()
+    session.add(Recipient(campaign_id=campaign.id, contact_id=contact.id, phone=contact.phone,
+                          parameters={"body": ["Awa"]}))
+    session.commit()
+    assert session.scalar(select(Recipient.status)) == "pending"
+    assert campaign.status == "draft" and campaign.template.name == "rappel"
+    session.add(Recipient(campaign_id=campaign.id, contact_id=contact.id, phone=contact.phone))
+    with pytest.raises(IntegrityError):
+        session.commit()
+    session.rollback()
+
+
+def test_webhook_event_id_is_unique(session) -> None:  # noqa: ANN001
+    session.add(WebhookEvent(event_id="evt-1", event_type="message.received", payload={"a": 1}))
+    session.commit()
+    session.add(WebhookEvent(event_id="evt-1", event_type="message.received", payload={"a": 1}))
+    with pytest.raises(IntegrityError):
+        session.commit()
+    session.rollback()
+
+
+def test_template_name_and_language_are_unique(session) -> None:  # noqa: ANN001
+    session.add(Template(name="t", language="fr", category="UTILITY", body="x"))
+    session.add(Template(name="t", language="en", category="UTILITY", body="x"))
+    session.commit()
+    session.add(Template(name="t", language="fr", category="UTILITY", body="y"))
+    with pytest.raises(IntegrityError):
+        session.commit()
+    session.rollback()
+
+
+def test_utc_default_timestamps(session) -> None:  # noqa: ANN001
+    before = datetime.now(UTC)
+    user = make_user(session)
+    session.commit()
+    session.expire_all()
+    assert before - timedelta(seconds=1) <= session.get(type(user), user.id).created_at <= datetime.now(UTC)

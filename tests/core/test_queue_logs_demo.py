@@ -1,0 +1,84 @@
+"""The job runner (in-process and real Redis/RQ), log masking, and the demo seed."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+import phonenumbers
+from rq import Queue, SimpleWorker
+from sqlalchemy import func, select
+
+from core import demo, queue
+from core.logs import JsonFormatter, MaskingFilter, mask_phone
+from core.models import Campaign, Contact, Recipient, Segment, SegmentMember, StatusEvent, Template, User
+
+
+def add(a: int, b: int) -> int:
+    return a + b
+
+
+def test_in_process_runner_runs_jobs(monkeypatch) -> None:  # noqa: ANN001
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    from core.config import reload_settings
+
+    reload_settings()
+    assert not queue.uses_redis() and queue.queue_depth() is None
+    assert queue.enqueue(add, 2, 3).result(timeout=10) == 5
+
+
+def test_rq_runner_on_real_redis(redis_url: str) -> None:
+    job = queue.enqueue(add, 20, 22, queue="test")
+    assert queue.queue_depth("test") == 1 and queue.ping_redis()
+    SimpleWorker([Queue("test", connection=queue.redis_connection())], connection=queue.redis_connection()).work(burst=True)
+    job.refresh()
+    assert job.return_value() == 42
+    assert queue.queue_depth("test") == 0
+
+
+def test_phone_numbers_are_masked_in_logs(caplog) -> None:  # noqa: ANN001
+    assert mask_phone("envoi à +24177280150 fait") == "envoi à +241******50 fait"
+    assert mask_phone("numéro 077 28 01 50") == "numéro *******50"
+    assert mask_phone("campagne 12345678, message 987654321") == "campagne 12345678, message 987654321"
+    record = logging.LogRecord("t", logging.INFO, __file__, 1, "sent to %s", ("+24166123456",), None)
+    MaskingFilter().filter(record)
+    out = json.loads(JsonFormatter().format(record))
+    assert out["message"] == "sent to +241******56" and "66123456" not in json.dumps(out)
+
+
+def test_demo_seed_is_realistic_and_idempotent(session) -> None:  # noqa: ANN001
+    first = demo.seed(session, contacts=400)
+    session.commit()
+    assert first.seeded and len(first.users) == 4 and first.contacts == 400
+    counts = {m.__name__: session.scalar(select(func.count()).select_from(m))
+              for m in (User, Contact, Segment, Template, Campaign, Recipient, StatusEvent)}
+    assert counts["Contact"] == 400 and counts["Recipient"] == first.recipients > 0
+    assert counts["StatusEvent"] >= counts["Recipient"] // 2
+    for phone in session.scalars(select(Contact.phone)).all():
+        parsed = phonenumbers.parse(phone)
+        assert phonenumbers.is_valid_number(parsed), phone
+        assert phonenumbers.number_type(parsed) == phonenumbers.PhoneNumberType.MOBILE, phone
+    # Opted-out contacts are never in a campaign's ledger.
+    opted_out_in_ledger = session.scalar(
+        select(func.count()).select_from(Recipient).join(Contact, Contact.id == Recipient.contact_id)
+        .where(Contact.consent_status == "opted_out"))
+    assert opted_out_in_ledger == 0
+    assert session.scalar(select(func.count()).select_from(SegmentMember)) > 0
+
+    second = demo.seed(session, contacts=400)
+    session.commit()
+    assert not second.seeded and second.users == []
+    assert session.scalar(select(func.count()).select_from(Contact)) == 400
+    assert session.scalar(select(func.count()).select_from(Recipient)) == counts["Recipient"]
+
+
+def test_in_process_job_does_not_block(monkeypatch) -> None:  # noqa: ANN001
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    from core.config import reload_settings
+
+    reload_settings()
+    started = time.monotonic()
+    future = queue.enqueue(time.sleep, 0.5)
+    assert time.monotonic() - started < 0.4
+    future.result(timeout=5)
