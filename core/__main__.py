@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -14,6 +15,7 @@ from core.errors import UserError
 from core.logs import setup_logging
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+log = logging.getLogger("core.cli")
 
 
 def _emit(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
@@ -84,6 +86,36 @@ def cmd_users_reset_password(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_contacts_import(args: argparse.Namespace) -> int:
+    import shutil
+    from pathlib import Path
+
+    from core.contacts import importer
+    from core.contacts.reader import open_table
+
+    path = Path(args.file)
+    if not path.is_file():
+        raise UserError(f"File not found: {path}")
+    table = open_table(path)
+    table.close()
+    mapping = importer.parse_map_option(args.map or [], table.header)
+    options = importer.ImportOptions(mapping=mapping, update_existing=args.update_existing, segment=args.segment,
+                                     consent=args.consent, source="import")
+    with db.session_scope() as session:
+        result = importer.import_file(session, path, options)
+    if result.rejects_csv is not None:
+        if args.rejects:
+            shutil.move(str(result.rejects_csv), args.rejects)
+        else:
+            result.rejects_csv.unlink(missing_ok=True)
+    data = result.summary()
+    lines = [f"{k}: {v}" for k, v in data.items() if k != "rejected_by_reason"]
+    lines += [f"  rejected ({reason}): {n}" for reason, n in data["rejected_by_reason"].items()]
+    lines.append(f"{result.seconds:.1f} s")
+    _emit(args, data, "\n".join(lines))
+    return EXIT_OK
+
+
 def cmd_demo_seed(args: argparse.Namespace) -> int:
     with db.session_scope() as session:
         result = demo.seed(session, contacts=args.contacts)
@@ -134,6 +166,18 @@ def build_parser() -> argparse.ArgumentParser:
     reset.add_argument("--password-stdin", action="store_true")
     reset.set_defaults(func=cmd_users_reset_password)
 
+    p_contacts = sub.add_parser("contacts", help="contacts").add_subparsers(dest="command", required=True)
+    imp = json_flag(p_contacts.add_parser("import", help="import a CSV or XLSX file, all or nothing"))
+    imp.add_argument("file")
+    imp.add_argument("--segment", help="add every imported contact to this static segment (created if missing)")
+    imp.add_argument("--update-existing", action="store_true", help="update contacts already in the base")
+    imp.add_argument("--map", action="append", metavar="COLUMN=TARGET",
+                     help="phone|first_name|last_name|language|consent|attribute[:key]|ignore (repeatable)")
+    imp.add_argument("--consent", default="unknown", choices=["unknown", "opted_in", "opted_out"],
+                     help="consent of new contacts when the file has no consent column")
+    imp.add_argument("--rejects", metavar="FILE", help="write the rejected rows with their reasons to FILE (CSV)")
+    imp.set_defaults(func=cmd_contacts_import)
+
     p_demo = sub.add_parser("demo", help="demo data").add_subparsers(dest="command", required=True)
     seed = json_flag(p_demo.add_parser("seed", help="load the demo data set (idempotent)"))
     seed.add_argument("--contacts", type=int, default=3000, help="number of demo contacts (default 3000)")
@@ -149,10 +193,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             db.ensure_schema()
         return int(args.func(args))
     except UserError as err:
-        if getattr(args, "json", False):
-            print(json.dumps({"error": str(err)}, ensure_ascii=False))
-        print(f"error: {err}", file=sys.stderr)
-        return EXIT_ERROR
+        message = str(err)
+    except Exception:  # a bug or an outage: the traceback goes to the log, the user gets one line
+        log.exception("Command %s failed", " ".join(sys.argv[1:3]))
+        message = "unexpected error, nothing was changed (details in the log above)"
+    if getattr(args, "json", False):
+        print(json.dumps({"error": message}, ensure_ascii=False))
+    print(f"error: {message}", file=sys.stderr)
+    return EXIT_ERROR
 
 
 if __name__ == "__main__":

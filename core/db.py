@@ -125,3 +125,13 @@ def ensure_schema(url: str | None = None) -> None:
 
 def table_names(url: str | None = None) -> list[str]:
     return sorted(inspect(get_engine(url)).get_table_names())
+
+
+def include_object_for(dialect_name: str):  # type: ignore[no-untyped-def]
+    """Alembic filter: leave out of comparisons the indexes declared for another database only."""
+
+    def include_object(obj, name, type_, reflected, compare_to) -> bool:  # type: ignore[no-untyped-def]
+        ddl_if = getattr(obj, "_ddl_if", None)
+        return not (type_ == "index" and ddl_if is not None and ddl_if.dialect not in (None, dialect_name))
+
+    return include_object

@@ -237,11 +237,16 @@ class Contact(Timestamped, Base):
     provider_contact_id: Mapped[str | None] = mapped_column(String(64))
     last_inbound_at: Mapped[datetime | None]
     erased_at: Mapped[datetime | None]
+    # Names, phone forms and attribute values, lower-cased and accent-folded, for substring search
+    # (a trigram index on PostgreSQL).
+    search_text: Mapped[str] = mapped_column(Text, default="", server_default="")
 
     __table_args__ = (
         Index("ix_contacts_consent_status", "consent_status"),
         Index("ix_contacts_last_name_first_name", "last_name", "first_name"),
         Index("ix_contacts_created_at", "created_at"),
+        Index("ix_contacts_search_text_trgm", "search_text", postgresql_using="gin",
+              postgresql_ops={"search_text": "gin_trgm_ops"}).ddl_if(dialect="postgresql"),
     )
 
 

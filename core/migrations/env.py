@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine, pool, text
 
+from core.db import include_object_for
 from core.models import Base
 
 config = context.config
@@ -40,6 +41,7 @@ def run_migrations_online() -> None:
                 target_metadata=target_metadata,
                 render_as_batch=connection.dialect.name == "sqlite",
                 compare_type=True,
+                include_object=include_object_for(connection.dialect.name),
             )
             with context.begin_transaction():
                 context.run_migrations()

@@ -1,0 +1,1 @@
+"""Contacts: import, search, consent, export, erasure."""

@@ -1,0 +1,40 @@
+"""CSV and XLSX exports that a spreadsheet cannot turn into formulas."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
+
+
+def safe_cell(value: Any) -> Any:
+    """Text that a spreadsheet would run as a formula is prefixed with a quote (OWASP advice)."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def to_csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=";")
+    writer.writerow([safe_cell(h) for h in header])
+    for row in rows:
+        writer.writerow(["" if v is None else safe_cell(v) for v in row])
+    return buffer.getvalue().encode("utf-8-sig")
+
+
+def to_xlsx(header: Sequence[str], rows: Iterable[Sequence[Any]], *, sheet: str = "Export") -> bytes:
+    from openpyxl import Workbook
+
+    workbook = Workbook(write_only=True)
+    worksheet = workbook.create_sheet(sheet[:31])
+    worksheet.append([safe_cell(h) for h in header])
+    for row in rows:
+        worksheet.append([safe_cell(v.replace(tzinfo=None) if hasattr(v, "tzinfo") and v.tzinfo else v)
+                          if v is not None else None for v in row])
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
