@@ -112,6 +112,7 @@ def cmd_contacts_import(args: argparse.Namespace) -> int:
     lines = [f"{k}: {v}" for k, v in data.items() if k != "rejected_by_reason"]
     lines += [f"  rejected ({reason}): {n}" for reason, n in data["rejected_by_reason"].items()]
     lines.append(f"{result.seconds:.1f} s")
+    log.info("import phases: %s", {k: round(v, 2) for k, v in result.phases.items()})
     _emit(args, data, "\n".join(lines))
     return EXIT_OK
 

@@ -242,7 +242,9 @@ class Contact(Timestamped, Base):
     search_text: Mapped[str] = mapped_column(Text, default="", server_default="")
 
     __table_args__ = (
-        Index("ix_contacts_consent_status", "consent_status"),
+        # Counts by consent of the contacts not erased: index-only scans at a million rows.
+        Index("ix_contacts_live_consent", "consent_status", postgresql_where=text("erased_at IS NULL"),
+              sqlite_where=text("erased_at IS NULL")),
         Index("ix_contacts_last_name_first_name", "last_name", "first_name"),
         Index("ix_contacts_created_at", "created_at"),
         Index("ix_contacts_search_text_trgm", "search_text", postgresql_using="gin",

@@ -202,14 +202,17 @@ def membership_condition(session: Session, segment_id: int) -> Any:
 @dataclass(frozen=True)
 class Preview:
     count: int
+    opted_out: int  # members who will never be in a campaign's audience
     sample: list[Contact]
 
 
 def preview_rules(session: Session, rules: dict[str, Any], *, sample: int = 10) -> Preview:
     condition = rules_condition(rules)
-    total = session.scalar(select(func.count()).select_from(Contact).where(condition)) or 0
+    total, opted_out = session.execute(
+        select(func.count(), func.count().filter(Contact.consent_status == "opted_out"))
+        .select_from(Contact).where(condition)).one()
     rows = session.scalars(select(Contact).where(condition).order_by(Contact.id.desc()).limit(sample)).all()
-    return Preview(total, list(rows))
+    return Preview(total or 0, opted_out or 0, list(rows))
 
 
 def count(session: Session, segment: Segment) -> int:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from core import db, exports, phones, segments
+from core import db, phones, segments
 from core.contacts import importer, service
 from core.contacts.reader import SEPARATOR_LABELS, preview
 from core.errors import UserError
@@ -160,16 +160,11 @@ def export_block(query: service.SearchQuery) -> None:
     with st.expander("Exporter ce résultat"):
         fmt = st.radio("Format", ["CSV", "Excel (XLSX)"], horizontal=True, key="export_fmt")
         if st.button("Préparer l'export", key="export_go"):
+            kind = "csv" if fmt == "CSV" else "xlsx"
             with db.session_scope() as session:
-                contacts = session.scalars(service.search_statement(session, query).order_by("id")).all()
-                keys = sorted({k for c in contacts for k in (c.attributes or {})})
-                header = ["telephone", "prenom", "nom", "langue", "consentement", "ajoute_le", *keys]
-                rows = [[c.phone, c.first_name, c.last_name, c.language, c.consent_status, format_dt(c.created_at),
-                         *[(c.attributes or {}).get(k) for k in keys]] for c in contacts]
-            data = exports.to_csv(header, rows) if fmt == "CSV" else exports.to_xlsx(header, rows, sheet="Contacts")
-            st.download_button(f"Télécharger {len(rows)} contact(s)", data,
-                               file_name="contacts.csv" if fmt == "CSV" else "contacts.xlsx",
-                               mime="text/csv" if fmt == "CSV" else
+                data, count = service.export(session, query, kind)
+            st.download_button(f"Télécharger {count} contact(s)", data, file_name=f"contacts.{kind}",
+                               mime="text/csv" if kind == "csv" else
                                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 
 

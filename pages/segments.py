@@ -127,6 +127,8 @@ def live_preview(rules: dict) -> bool:
         st.warning(str(err))
         return False
     st.metric("Contacts correspondants", f"{result.count:,}".replace(",", "\u202f"))
+    if result.opted_out:
+        st.caption(f"dont {result.opted_out} désinscrit(s), qui ne recevront jamais de campagne.")
     st.caption(segments.describe(rules, campaign_names()))
     if not sample.empty:
         st.dataframe(sample, hide_index=True, width="stretch")

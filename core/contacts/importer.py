@@ -130,6 +130,7 @@ class ImportResult:
     seconds: float = 0.0
     encoding: str | None = None
     separator: str | None = None
+    phases: dict[str, float] = field(default_factory=dict)  # seconds per step, for benchmarks and logs
 
     def summary(self) -> dict[str, Any]:
         return {"rows": self.rows, "created": self.created, "updated": self.updated, "unchanged": self.unchanged,
@@ -145,7 +146,7 @@ def _create_staging(session: Session) -> None:
     session.execute(text(
         "CREATE TEMPORARY TABLE import_staging (line INTEGER NOT NULL, phone VARCHAR(20) NOT NULL, "
         "first_name VARCHAR(120), last_name VARCHAR(120), language VARCHAR(8), consent VARCHAR(16), "
-        "attributes TEXT NOT NULL, search_text TEXT NOT NULL, is_new BOOLEAN NOT NULL DEFAULT FALSE)"
+        "attributes TEXT NOT NULL, search_text TEXT NOT NULL)"
     ))
 
 
@@ -235,12 +236,14 @@ def import_file(
             writer.close(error)
     finally:
         table.close()
+    result.phases["read_and_stage"] = time.perf_counter() - started
     if progress:
         progress(result.rows, 1.0, "Enregistrement dans la base")
     _apply(session, options, result, actor, filename or path.name)
     session.execute(text("DROP TABLE IF EXISTS import_staging"))
     result.seconds = time.perf_counter() - started
-    log.info("Imported %s: %s", filename or path.name, result.summary())
+    log.info("Imported %s in %.1f s %s: %s", filename or path.name, result.seconds,
+             {k: round(v, 1) for k, v in result.phases.items()}, result.summary())
     return result
 
 
@@ -311,33 +314,49 @@ def _apply(session: Session, options: ImportOptions, result: ImportResult, actor
         values = {k: v for k, v in {**params, **extra}.items() if f":{k}" in sql}
         return session.execute(stmt, values)
 
-    run("UPDATE import_staging SET is_new = TRUE WHERE NOT EXISTS "
-        "(SELECT 1 FROM contacts c WHERE c.phone = import_staging.phone)")
-    existing = session.execute(text("SELECT count(*) FROM import_staging WHERE NOT is_new")).scalar_one()
-
-    if options.update_existing and existing:
+    clock = time.perf_counter()
+    staged = session.execute(text("SELECT count(*) FROM import_staging")).scalar_one()
+    if pg:
+        session.execute(text("ANALYZE import_staging"))
+    # Existing contacts first: the join only finds contacts that were there before this import.
+    if options.update_existing:
         result.updated = _update_existing(session, run, pg)
-    result.unchanged = existing - result.updated
 
     attrs = "CAST(s.attributes AS JSONB)" if pg else "s.attributes"
     consent = "COALESCE(s.consent, :default_consent)"
-    created = run(
+    insert_new = (
         "INSERT INTO contacts (phone, first_name, last_name, language, attributes, consent_status, consent_source, "
         "consent_at, opted_out_at, search_text, created_at, updated_at) "
         f"SELECT s.phone, s.first_name, s.last_name, COALESCE(s.language, 'fr'), {attrs}, {consent}, :source, "
         f"CASE WHEN {consent} <> 'unknown' THEN :now END, CASE WHEN {consent} = 'opted_out' THEN :now END, "
-        "s.search_text, :now, :now FROM import_staging s WHERE s.is_new ORDER BY s.line"
+        "s.search_text, :now, :now FROM import_staging s "
+        "WHERE NOT EXISTS (SELECT 1 FROM contacts c WHERE c.phone = s.phone)"
     )
-    result.created = created.rowcount
-    run("INSERT INTO consent_events (contact_id, status, source, at) "
-        "SELECT c.id, c.consent_status, :source, :now FROM import_staging s JOIN contacts c ON c.phone = s.phone "
-        "WHERE s.is_new AND c.consent_status <> 'unknown'")
+    if pg:
+        # One pass: the new contacts and their first consent event.
+        result.created = run(
+            f"WITH new AS ({insert_new} RETURNING id, consent_status), "
+            "events AS (INSERT INTO consent_events (contact_id, status, source, at) "
+            "SELECT id, consent_status, :source, :now FROM new WHERE consent_status <> 'unknown') "
+            "SELECT count(*) FROM new").scalar_one()
+    else:
+        result.created = run(insert_new).rowcount
+        # The contacts this import created are the ones stamped with its own time.
+        run("INSERT INTO consent_events (contact_id, status, source, at) "
+            "SELECT c.id, c.consent_status, :source, :now FROM contacts c "
+            "WHERE c.created_at = :now AND c.consent_status <> 'unknown'")
+    result.unchanged = staged - result.created - result.updated
+    result.phases["write_contacts"] = time.perf_counter() - clock
+    clock = time.perf_counter()
 
     if options.segment:
         result.segment_id = _segment_id(session, options.segment, actor)
         run("INSERT INTO segment_members (segment_id, contact_id, added_at) "
             "SELECT :segment_id, c.id, :now FROM import_staging s JOIN contacts c ON c.phone = s.phone WHERE TRUE "
             "ON CONFLICT DO NOTHING", segment_id=result.segment_id)
+    if pg and result.created > 10_000:
+        session.execute(text("ANALYZE contacts"))  # plans stay good right after a large import
+    result.phases["consent_segment_analyze"] = time.perf_counter() - clock
     audit.record(session, "contacts_imported", actor=actor, actor_email=None if actor else "cli",
                  target_type="segment" if result.segment_id else None, target_id=result.segment_id,
                  details={"file": name, **result.summary()})
@@ -362,7 +381,7 @@ def _update_existing(session: Session, run: Callable[..., Any], pg: bool) -> int
               f"OR {attrs_changed} OR ({new_consent}) <> c.consent_status")
     run("INSERT INTO consent_events (contact_id, status, source, at) "
         f"SELECT c.id, {new_consent}, :source, :now FROM contacts c JOIN import_staging s ON c.phone = s.phone "
-        f"WHERE NOT s.is_new AND ({new_consent}) <> c.consent_status")
+        f"WHERE ({new_consent}) <> c.consent_status")
     updated_ids = run(
         "UPDATE contacts AS c SET first_name = COALESCE(s.first_name, c.first_name), "
         "last_name = COALESCE(s.last_name, c.last_name), language = COALESCE(s.language, c.language), "
@@ -372,7 +391,7 @@ def _update_existing(session: Session, run: Callable[..., Any], pg: bool) -> int
         f"consent_at = CASE WHEN ({new_consent}) <> c.consent_status THEN :now ELSE c.consent_at END, "
         f"consent_source = CASE WHEN ({new_consent}) <> c.consent_status THEN :source ELSE c.consent_source END, "
         f"consent_status = {new_consent}, updated_at = :now "
-        f"FROM import_staging s WHERE c.phone = s.phone AND NOT s.is_new AND ({change}) RETURNING id"
+        f"FROM import_staging s WHERE c.phone = s.phone AND ({change}) RETURNING id"
     ).scalars().all()
     _refresh_search_text(session, list(updated_ids))
     return len(updated_ids)

@@ -192,3 +192,28 @@ def attribute_keys(session: Session, sample: int = 2000) -> list[str]:
     for attrs in session.scalars(select(Contact.attributes).order_by(Contact.id.desc()).limit(sample)).all():
         keys.update(attrs or {})
     return sorted(keys)
+
+
+def export(session: Session, query: SearchQuery, fmt: str) -> tuple[bytes, int]:
+    """The contacts of a search (or a segment) as CSV or XLSX, streamed from the database."""
+    from core import exports
+    from core.timeutil import format_dt
+
+    conditions = _filters(session, query)
+    keys: set[str] = set()
+    for attrs in session.execute(select(Contact.attributes).where(*conditions)).scalars().yield_per(5000):
+        keys.update(attrs or {})
+    ordered = sorted(keys)
+    header = ["telephone", "prenom", "nom", "langue", "consentement", "ajoute_le", *ordered]
+    columns = select(Contact.phone, Contact.first_name, Contact.last_name, Contact.language, Contact.consent_status,
+                     Contact.created_at, Contact.attributes).where(*conditions).order_by(Contact.id)
+    count = 0
+
+    def rows():  # noqa: ANN202
+        nonlocal count
+        for phone, first, last, language, consent, created, attrs in session.execute(columns).yield_per(5000):
+            count += 1
+            yield [phone, first, last, language, consent, format_dt(created), *[(attrs or {}).get(k) for k in ordered]]
+
+    data = exports.to_csv(header, rows()) if fmt == "csv" else exports.to_xlsx(header, rows(), sheet="Contacts")
+    return data, count

@@ -162,3 +162,14 @@ def test_exports_are_safe_against_formula_injection() -> None:
     values = [[c.value for c in row] for row in ws.iter_rows()]
     assert values[1] == ["'+24177280150", "'=HYPERLINK(\"http://x\")"] and values[4] == ["y", "Nguema"]
     assert all(c.data_type != "f" for row in ws.iter_rows() for c in row)
+
+
+def test_export_of_a_search_streams_every_match(session, people) -> None:  # noqa: ANN001
+    data, count = service.export(session, service.SearchQuery(text="a"), "csv")
+    parsed = list(csv.reader(io.StringIO(data.decode("utf-8-sig")), delimiter=";"))
+    assert count == len(parsed) - 1 == 4  # every contact has an "a" somewhere: Awa, Lambaréné, Paul, Léa
+    assert parsed[0][:6] == ["telephone", "prenom", "nom", "langue", "consentement", "ajoute_le"]
+    assert "agence" in parsed[0] and parsed[1][0] == "'+24177280150"
+    data, count = service.export(session, service.SearchQuery(), "xlsx")
+    ws = load_workbook(io.BytesIO(data)).active
+    assert count == 4 and ws.max_row == 5

@@ -233,3 +233,16 @@ def test_cli_import_json(db_url, tmp_path, capsys) -> None:  # noqa: ANN001
     assert json.loads(capsys.readouterr().out)["unchanged"] == 3
     assert main(["contacts", "import", str(tmp_path / "absent.csv"), "--json"]) == 1
     assert "File not found" in json.loads(capsys.readouterr().out)["error"]
+
+
+def test_a_large_import_takes_the_bulk_path_and_stays_searchable(session, tmp_path) -> None:  # noqa: ANN001
+    from core.contacts import service
+
+    rows = [[f"Nom{i % 97}", f"Prénom{i}", f"+241 66 {i // 10000:02d} {(i // 100) % 100:02d} {i % 100:02d}",
+             "Oyem" if i % 2 else "Mouila", "assuré"] for i in range(60_000)]
+    result = import_file(session, write_csv(tmp_path / "big.csv", rows), ImportOptions(segment="Gros fichier"))
+    assert (result.rows, result.created, result.rejected) == (60_000, 60_000, 0)
+    assert set(result.phases) == {"read_and_stage", "write_contacts", "consent_segment_analyze"}
+    found = service.search(session, service.SearchQuery(text="prénom45678"))
+    assert [c.phone for c in found.rows] == ["+24166045678"]
+    assert count(session, SegmentMember) == 60_000

@@ -165,3 +165,8 @@ def test_segment_crud_count_and_preview(session, base) -> None:  # noqa: ANN001
     segments.delete(session, static)
     session.flush()
     assert session.scalar(select(func.count()).select_from(SegmentMember)) == 0
+
+
+def test_preview_counts_opted_out_members(session, base) -> None:  # noqa: ANN001
+    preview = segments.preview_rules(session, one("attribute:agence", "equals", "Oyem"))
+    assert (preview.count, preview.opted_out) == (2, 1)
