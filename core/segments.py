@@ -320,3 +320,35 @@ def describe(rules: dict[str, Any], campaign_names: dict[int, str] | None = None
 
 
 
+
+
+@dataclass(frozen=True)
+class AudienceCount:
+    selected: int  # contacts in the included segments, not in the excluded ones
+    opted_out: int  # removed: opted out
+    reachable: int  # what a campaign will be sent to
+
+    @property
+    def excluded(self) -> int:
+        return self.selected - self.reachable
+
+
+def audience_condition(session: Session, include_ids: list[int], exclude_ids: list[int] | None = None,
+                       *, reachable_only: bool = True) -> Any:
+    """Contacts in any included segment and in no excluded one; never erased, never opted out."""
+    if not include_ids:
+        raise UserError("Choisissez au moins un segment à inclure.")
+    included = or_(*(membership_condition(session, sid) for sid in include_ids))
+    conditions = [Contact.erased_at.is_(None), included]
+    conditions += [~membership_condition(session, sid) for sid in exclude_ids or []]
+    if reachable_only:
+        conditions.append(Contact.consent_status != "opted_out")
+    return and_(*conditions)
+
+
+def count_audience(session: Session, include_ids: list[int], exclude_ids: list[int] | None = None) -> AudienceCount:
+    condition = audience_condition(session, include_ids, exclude_ids, reachable_only=False)
+    selected, opted_out = session.execute(
+        select(func.count(), func.count().filter(Contact.consent_status == "opted_out"))
+        .select_from(Contact).where(condition)).one()
+    return AudienceCount(selected or 0, opted_out or 0, (selected or 0) - (opted_out or 0))

@@ -170,3 +170,27 @@ def test_segment_crud_count_and_preview(session, base) -> None:  # noqa: ANN001
 def test_preview_counts_opted_out_members(session, base) -> None:  # noqa: ANN001
     preview = segments.preview_rules(session, one("attribute:agence", "equals", "Oyem"))
     assert (preview.count, preview.opted_out) == (2, 1)
+
+
+def test_audience_never_contains_opted_out_or_erased_contacts(session, base) -> None:  # noqa: ANN001
+    oyem = segments.create(session, name="Oyem", kind="dynamic", rules=one("attribute:agence", "equals", "Oyem"))
+    pensioners = segments.create(session, name="P", kind="dynamic",
+                                 rules=one("attribute:type_assure", "equals", "pensionné"))
+    listed = segments.create(session, name="Liste", kind="static")
+    segments.add_members(session, listed, [base["paul"].id, base["eric"].id])
+    session.flush()
+
+    def audience(include, exclude=()):  # noqa: ANN001, ANN202
+        condition = segments.audience_condition(session, [s.id for s in include], [s.id for s in exclude])
+        return {c.last_name for c in session.scalars(select(Contact).where(condition)).all()}
+
+    assert audience([oyem]) == {"Nguema"}  # Mba is opted out
+    assert audience([oyem, listed]) == {"Nguema", "Ondo"}
+    assert audience([oyem, listed, pensioners], [pensioners]) == {"Ondo"}
+    counted = segments.count_audience(session, [oyem.id, listed.id])
+    assert (counted.selected, counted.opted_out, counted.reachable) == (3, 1, 2)
+    base["paul"].erased_at = datetime(2026, 3, 2, tzinfo=UTC)
+    session.flush()
+    assert audience([listed]) == set()
+    with pytest.raises(UserError, match="au moins un segment"):
+        segments.audience_condition(session, [])
