@@ -14,9 +14,9 @@ from core import exports
 from core.contacts import service
 from core.contacts.search import search_text_for
 from core.errors import NotFound, UserError
-from core.models import AuditLog, Campaign, ConsentEvent, Contact, Message, Recipient, Segment, SegmentMember, Template
+from core.models import AuditLog, ConsentEvent, Contact, Message, Recipient, Segment, SegmentMember
 from core.timeutil import utcnow
-from tests.factories import make_user
+from tests.factories import make_campaign, make_user
 
 
 def add_contact(session, phone: str, first: str | None = None, last: str | None = None, **attrs) -> Contact:  # noqa: ANN001, ANN003
@@ -96,12 +96,7 @@ def test_consent_changes_are_recorded_and_audited(session, people) -> None:  # n
 
 def test_record_shows_segments_and_every_message(session, people) -> None:  # noqa: ANN001
     awa = people[0]
-    tpl = Template(name="t", category="UTILITY", status="APPROVED", body="Bonjour {{1}}")
-    session.add(tpl)
-    session.flush()
-    campaign = Campaign(name="Paiement", template_id=tpl.id)
-    session.add(campaign)
-    session.flush()
+    campaign = make_campaign(session, "Paiement")
     session.add(Recipient(campaign_id=campaign.id, contact_id=awa.id, phone=awa.phone, status="read",
                           parameters={"body": ["Awa"]}, sent_at=utcnow() - timedelta(hours=2)))
     session.add(Message(contact_id=awa.id, direction="inbound", author="contact", text="Merci !",
@@ -115,12 +110,7 @@ def test_record_shows_segments_and_every_message(session, people) -> None:  # no
 def test_erasure_removes_personal_data_and_keeps_figures(session, people) -> None:  # noqa: ANN001
     admin = make_user(session, "admin")
     awa = people[0]
-    tpl = Template(name="t", category="UTILITY", status="APPROVED", body="Bonjour {{1}}")
-    session.add(tpl)
-    session.flush()
-    campaign = Campaign(name="C", template_id=tpl.id)
-    session.add(campaign)
-    session.flush()
+    campaign = make_campaign(session, "C")
     session.add(Recipient(campaign_id=campaign.id, contact_id=awa.id, phone=awa.phone, status="delivered",
                           parameters={"body": ["Awa"]}))
     session.add(Message(contact_id=awa.id, direction="inbound", author="contact", text="Je suis Awa Nguema"))
