@@ -117,6 +117,57 @@ def cmd_contacts_import(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_templates_import(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from core import templates
+
+    path = Path(args.file)
+    if not path.is_file():
+        raise UserError(f"File not found: {path}")
+    with db.session_scope() as session:
+        report = templates.import_json(session, path.read_text(encoding="utf-8-sig"))
+    data = report.summary()
+    lines = [f"created: {report.created}", f"updated: {report.updated}", f"refused: {len(report.refused)}"]
+    for item in report.refused:
+        reasons = "; ".join(m for msgs in item["problems"].values() for m in msgs)
+        lines.append(f"  #{item['index']} {item['name'] or '?'}: {reasons}")
+    _emit(args, data, "\n".join(lines))
+    return EXIT_OK if not report.refused else EXIT_ERROR
+
+
+def cmd_templates_export(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from core import templates
+
+    with db.session_scope() as session:
+        text = templates.export_json(session)
+    Path(args.file).write_text(text, encoding="utf-8")
+    count = len(json.loads(text))
+    _emit(args, {"exported": count, "file": args.file}, f"Exported {count} templates to {args.file}")
+    return EXIT_OK
+
+
+def cmd_templates_sync(args: argparse.Namespace) -> int:
+    from core import respondio, templates
+
+    provider = respondio.provider()
+    if provider.name == "sandbox":
+        raise UserError("No Respond.io token configured (RESPONDIO_API_TOKEN): nothing to sync in the sandbox.")
+    try:
+        remote = provider.list_templates()
+    except respondio.ProviderError as err:
+        raise UserError(f"Respond.io: {err}") from err
+    finally:
+        provider.close()
+    with db.session_scope() as session:
+        report = templates.sync(session, remote)
+    data = report.summary()
+    _emit(args, data, ", ".join(f"{k}: {v}" for k, v in data.items()))
+    return EXIT_OK
+
+
 def cmd_demo_seed(args: argparse.Namespace) -> int:
     with db.session_scope() as session:
         result = demo.seed(session, contacts=args.contacts)
@@ -178,6 +229,16 @@ def build_parser() -> argparse.ArgumentParser:
                      help="consent of new contacts when the file has no consent column")
     imp.add_argument("--rejects", metavar="FILE", help="write the rejected rows with their reasons to FILE (CSV)")
     imp.set_defaults(func=cmd_contacts_import)
+
+    p_tpl = sub.add_parser("templates", help="WhatsApp templates").add_subparsers(dest="command", required=True)
+    t_imp = json_flag(p_tpl.add_parser("import", help="import templates from a JSON file (invalid ones refused)"))
+    t_imp.add_argument("file")
+    t_imp.set_defaults(func=cmd_templates_import)
+    t_exp = json_flag(p_tpl.add_parser("export", help="export every template to a JSON file"))
+    t_exp.add_argument("file")
+    t_exp.set_defaults(func=cmd_templates_export)
+    json_flag(p_tpl.add_parser("sync", help="update templates from the Respond.io channel")).set_defaults(
+        func=cmd_templates_sync)
 
     p_demo = sub.add_parser("demo", help="demo data").add_subparsers(dest="command", required=True)
     seed = json_flag(p_demo.add_parser("seed", help="load the demo data set (idempotent)"))

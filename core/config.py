@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     respondio_base_url: str = "https://api.respond.io/v2"
     respondio_channel_id: int | None = None
     respondio_webhook_secrets: str = ""
+    respondio_timeout_seconds: float = Field(default=30.0, gt=0)
 
     # LLM for the chatbot (no key: extractive answers)
     openai_api_key: SecretStr | None = None

@@ -13,7 +13,7 @@ import phonenumbers
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from core import audit, users
+from core import audit, templates, users
 from core.auth import get_user_by_email
 from core.models import (
     Campaign,
@@ -237,20 +237,6 @@ def _make_contacts(rng: random.Random, now: datetime, count: int) -> list[dict[s
     return rows
 
 
-def _render(template: dict[str, Any], contact: dict[str, Any]) -> dict[str, Any] | None:
-    params = []
-    for number in sorted(template["variable_mapping"], key=int):
-        spec = template["variable_mapping"][number]
-        value = (contact.get(spec["field"]) if spec["source"] == "field"
-                 else contact["attributes"].get(spec["attribute"]) if spec["source"] == "attribute"
-                 else spec["text"])
-        value = value or spec.get("fallback")
-        if not value:
-            return None
-        params.append(str(value))
-    return {"body": params}
-
-
 def seed(session: Session, *, contacts: int = 3000, random_seed: int = 241) -> SeedResult:
     """Load the demo data once; user accounts missing from an earlier seed are created again."""
     result = SeedResult(seeded=False)
@@ -368,7 +354,8 @@ def _ledger(rng: random.Random, campaign_id: int, audience: list[dict[str, Any]]
     ledger: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
     for i, contact in enumerate(audience):
-        params = _render(template, contact)
+        rendered = templates.render(template, template["variable_mapping"], contact)
+        params = rendered.parameters if rendered.ok else None
         row: dict[str, Any] = {
             "campaign_id": campaign_id, "contact_id": contact["id"], "phone": contact["phone"],
             "parameters": params or {}, "created_at": launched, "updated_at": launched,
@@ -376,7 +363,7 @@ def _ledger(rng: random.Random, campaign_id: int, audience: list[dict[str, Any]]
             "provider_message_id": None, "error_code": None, "skip_reason": None, "attempts": 0,
         }
         if params is None:
-            row.update(status=RecipientStatus.SKIPPED.value, skip_reason="missing_variable")
+            row.update(status=RecipientStatus.SKIPPED.value, skip_reason=rendered.skip_reason)
             ledger.append(row)
             continue
         if cancel_after is not None and i > len(audience) * cancel_after:

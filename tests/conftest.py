@@ -111,3 +111,14 @@ def redis_url(monkeypatch) -> Iterator[str]:  # noqa: ANN001
     client.flushdb()
     client.close()
     config.reload_settings()
+
+
+@pytest.fixture
+def fake_respondio():  # noqa: ANN201
+    """A fake Respond.io server on loopback, stopped after the test."""
+    from tests.support.fake_respondio import FakeRespondIO
+
+    server = FakeRespondIO()
+    server.start()
+    yield server
+    server.stop()

@@ -1,0 +1,344 @@
+"""The messaging provider: one interface, the Respond.io API v2 client, and a sandbox.
+
+The client pools connections, times out, and retries 429 (honouring `Retry-After`), 5xx and
+network errors with capped exponential backoff, as the official SDK does. Errors are typed as
+transient or permanent and carry the HTTP status, Respond.io's error body and any WhatsApp error
+code. The token is only ever in the Authorization header: never in a log line or an exception.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+import re
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import httpx
+
+from core.config import Settings, get_settings
+from core.logs import mask_phone
+
+log = logging.getLogger(__name__)
+
+# WhatsApp error codes and what a sender does about them (domain.md section 3).
+TRANSIENT_CODES = frozenset({"130429", "131056"})
+PERMANENT_CODES = frozenset({"131026", "131047", "470", "131049", "131050", "131051", "132012"})
+TEMPLATE_CODES = frozenset({"132000", "132001"})
+QUALITY_CODES = frozenset({"131048"})
+ERROR_LABELS = {
+    "130429": "Limite de débit WhatsApp atteinte : nouvel essai plus tard",
+    "131056": "Trop de messages à la même personne : nouvel essai plus tard",
+    "131026": "Message non distribuable (pas de WhatsApp, application trop ancienne…)",
+    "131047": "Hors de la fenêtre de 24 heures : il faut un modèle",
+    "470": "Hors de la fenêtre de 24 heures : il faut un modèle",
+    "131048": "Limitation pour spam (qualité) : campagne mise en pause",
+    "131049": "Plafond de messages marketing pour cette personne",
+    "131050": "La personne a refusé les messages marketing",
+    "131051": "Type de message non pris en charge",
+    "132000": "Nombre de paramètres différent du modèle",
+    "132001": "Modèle ou langue inexistant",
+    "132012": "Format de paramètre incorrect",
+}
+_CODE_RE = re.compile(r"\b(13\d{4}|470)\b")
+
+
+class ProviderError(Exception):
+    """A failed provider call. `transient` says whether trying again later may succeed."""
+
+    def __init__(self, message: str, *, status: int | None = None, body: Any = None,
+                 whatsapp_code: str | None = None, transient: bool = False, retry_after: float | None = None):
+        super().__init__(message)
+        self.status = status
+        self.body = body
+        self.whatsapp_code = whatsapp_code
+        self.transient = transient
+        self.retry_after = retry_after
+
+    @property
+    def kind(self) -> str:
+        if self.whatsapp_code in TEMPLATE_CODES:
+            return "template"
+        if self.whatsapp_code in QUALITY_CODES:
+            return "quality"
+        return "transient" if self.transient else "permanent"
+
+
+def whatsapp_code_of(body: Any) -> str | None:
+    """The WhatsApp error code in an error body, wherever Respond.io put it."""
+    if isinstance(body, dict):
+        for key in ("whatsappErrorCode", "errorCode", "error_code"):
+            if body.get(key) is not None:
+                return str(body[key])
+        error = body.get("error")
+        if isinstance(error, dict) and error.get("code") is not None and str(error["code"]).startswith(("13", "47")):
+            return str(error["code"])
+        text = " ".join(str(body.get(k, "")) for k in ("message", "details"))
+    else:
+        text = str(body or "")
+    match = _CODE_RE.search(text)
+    return match.group(1) if match else None
+
+
+@dataclass(frozen=True)
+class MessageStatus:
+    value: str  # pending | sent | delivered | read | failed
+    timestamp: float | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+
+
+@dataclass(frozen=True)
+class SentMessage:
+    message_id: str
+    statuses: list[MessageStatus] = field(default_factory=list)
+
+
+class Provider(Protocol):
+    name: str
+
+    def send_template(self, phone: str, name: str, language: str, components: list[dict[str, Any]]) -> str: ...
+    def send_text(self, phone: str, text: str) -> str: ...
+    def message_status(self, phone: str, message_id: str) -> list[MessageStatus]: ...
+    def recent_messages(self, phone: str, limit: int = 20) -> list[SentMessage]: ...
+    def upsert_contact(self, phone: str, fields: dict[str, Any]) -> None: ...
+    def list_channels(self) -> list[dict[str, Any]]: ...
+    def list_templates(self) -> list[dict[str, Any]]: ...
+    def close(self) -> None: ...
+
+
+def identifier(phone: str) -> str:
+    if not re.match(r"^\+\d{8,15}$", phone):
+        raise ProviderError("numéro E.164 attendu", transient=False)
+    return f"phone:{phone}"
+
+
+def _statuses(raw: Any) -> list[MessageStatus]:
+    out = []
+    for item in raw or []:
+        if isinstance(item, dict) and item.get("value"):
+            message = item.get("message")
+            out.append(MessageStatus(str(item["value"]).lower(), item.get("timestamp"),
+                                     whatsapp_code_of({"message": message}) if message else None, message))
+    return out
+
+
+class RespondIO:
+    """Respond.io Developer API v2 over one pooled httpx client."""
+
+    name = "respondio"
+
+    def __init__(self, token: str, *, base_url: str, channel_id: int | None, timeout: float = 30.0,
+                 max_retries: int = 3, backoff_cap: float = 10.0, transport: httpx.BaseTransport | None = None,
+                 sleep: Any = time.sleep) -> None:
+        self.channel_id = channel_id
+        self.max_retries = max_retries
+        self.backoff_cap = backoff_cap
+        self._sleep = sleep
+        self.retries = 0  # counters for metrics
+        self.rate_limited = 0
+        self._client = httpx.Client(
+            base_url=base_url.rstrip("/"), timeout=timeout, transport=transport,
+            headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+            limits=httpx.Limits(max_connections=100, max_keepalive_connections=50),
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+    # --- transport -------------------------------------------------------------------------
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        attempt = 0
+        while True:
+            try:
+                response = self._client.request(method, path, **kwargs)
+            except httpx.TimeoutException as err:
+                error = ProviderError(f"Respond.io n'a pas répondu à temps ({method} {path})", transient=True)
+                log.warning("Respond.io timeout on %s %s (%s)", method, mask_phone(path), type(err).__name__)
+            except httpx.TransportError as err:
+                error = ProviderError(f"Respond.io injoignable ({type(err).__name__})", transient=True)
+                log.warning("Respond.io network error on %s %s: %s", method, mask_phone(path), type(err).__name__)
+            else:
+                if response.status_code < 400:
+                    return response.json() if response.content else {}
+                error = self._error(response, method, path)
+            if not error.transient or attempt >= self.max_retries:
+                raise error
+            delay = error.retry_after if error.retry_after is not None else min(
+                self.backoff_cap, 0.5 * 2 ** attempt * (1 + random.random() / 2))
+            attempt += 1
+            self.retries += 1
+            log.info("Retrying %s %s in %.2f s (attempt %d of %d)", method, mask_phone(path), delay, attempt,
+                     self.max_retries)
+            self._sleep(min(delay, self.backoff_cap))
+
+    def _error(self, response: httpx.Response, method: str, path: str) -> ProviderError:
+        try:
+            body: Any = response.json()
+        except ValueError:
+            body = response.text[:500]
+        status = response.status_code
+        code = whatsapp_code_of(body)
+        retry_after = None
+        if status == 429:
+            self.rate_limited += 1
+            try:
+                retry_after = float(response.headers.get("Retry-After", "1"))
+            except ValueError:
+                retry_after = 1.0
+        transient = status == 429 or status >= 500 or code in TRANSIENT_CODES
+        text = body.get("message") if isinstance(body, dict) else str(body)
+        log.warning("Respond.io answered %s to %s %s%s", status, method, mask_phone(path),
+                    f" (WhatsApp {code})" if code else "")
+        return ProviderError(f"Respond.io {status} : {text}", status=status, body=body, whatsapp_code=code,
+                             transient=transient, retry_after=retry_after)
+
+    # --- API -------------------------------------------------------------------------------
+
+    def _send(self, phone: str, message: dict[str, Any]) -> str:
+        payload: dict[str, Any] = {"message": message}
+        if self.channel_id is not None:
+            payload["channelId"] = self.channel_id
+        data = self._request("POST", f"/contact/{identifier(phone)}/message", json=payload)
+        return str(data["messageId"])
+
+    def send_template(self, phone: str, name: str, language: str, components: list[dict[str, Any]]) -> str:
+        return self._send(phone, {"type": "whatsapp_template",
+                                  "template": {"name": name, "languageCode": language, "components": components}})
+
+    def send_text(self, phone: str, text: str) -> str:
+        return self._send(phone, {"type": "text", "text": text})
+
+    def message_status(self, phone: str, message_id: str) -> list[MessageStatus]:
+        data = self._request("GET", f"/contact/{identifier(phone)}/message/{message_id}")
+        return _statuses(data.get("status"))
+
+    def recent_messages(self, phone: str, limit: int = 20) -> list[SentMessage]:
+        data = self._request("GET", f"/contact/{identifier(phone)}/message/list", params={"limit": limit})
+        items = data.get("items") or data.get("data") or data.get("messages") or []
+        return [SentMessage(str(i.get("messageId")), _statuses(i.get("status"))) for i in items if isinstance(i, dict)]
+
+    def upsert_contact(self, phone: str, fields: dict[str, Any]) -> None:
+        self._request("POST", f"/contact/create_or_update/{identifier(phone)}", json=fields)
+
+    def list_channels(self) -> list[dict[str, Any]]:
+        data = self._request("GET", "/space/channel")
+        return list(data.get("items") or data.get("data") or (data if isinstance(data, list) else []))
+
+    def list_templates(self) -> list[dict[str, Any]]:
+        """The official SDK's endpoint first, the n8n node's if that one does not exist."""
+        if self.channel_id is None:
+            raise ProviderError("RESPONDIO_CHANNEL_ID n'est pas configuré.")
+        for suffix in ("template", "mtm"):
+            try:
+                data = self._request("GET", f"/space/channel/{self.channel_id}/{suffix}")
+            except ProviderError as err:
+                if err.status == 404 and suffix == "template":
+                    continue
+                raise
+            items = data.get("items") or data.get("data") or (data if isinstance(data, list) else [])
+            return list(items)
+        return []
+
+
+# --- sandbox -----------------------------------------------------------------------------------
+
+# Outcome shares of a template sent in the sandbox, and the WhatsApp codes of its failures.
+SANDBOX_OUTCOMES = (("read", 0.62), ("delivered", 0.26), ("failed", 0.12))
+SANDBOX_FAILURES = (("131026", 0.6), ("131049", 0.15), ("131050", 0.15), ("131051", 0.1))
+
+
+class Sandbox:
+    """Accepts every well-formed message and, over the next seconds, lets it be delivered, read or fail
+    with realistic shares and real WhatsApp codes. Outcomes derive from the message id and the time
+    elapsed, so any process can ask for a status: nothing here is process-local but `recent_messages`."""
+
+    name = "sandbox"
+
+    def __init__(self, *, delivery_seconds: float = 2.0, read_seconds: float = 6.0) -> None:
+        self.delivery_seconds = delivery_seconds
+        self.read_seconds = read_seconds
+        self._lock = threading.Lock()
+        self._counter = 0
+        self._recent: dict[str, deque[str]] = {}
+
+    def _new_id(self, phone: str) -> str:
+        with self._lock:
+            self._counter = (self._counter + 1) % 1000
+            message_id = f"{int(time.time() * 1000)}{self._counter:03d}"
+            self._recent.setdefault(phone, deque(maxlen=50)).appendleft(message_id)
+        return message_id
+
+    def send_template(self, phone: str, name: str, language: str, components: list[dict[str, Any]]) -> str:
+        identifier(phone)
+        return self._new_id(phone)
+
+    def send_text(self, phone: str, text: str) -> str:
+        identifier(phone)
+        if not text.strip():
+            raise ProviderError("Message vide.", status=400)
+        return self._new_id(phone)
+
+    @staticmethod
+    def _pick(pairs: tuple[tuple[str, float], ...], roll: float) -> str:
+        total = 0.0
+        for value, share in pairs:
+            total += share
+            if roll < total:
+                return value
+        return pairs[-1][0]
+
+    def message_status(self, phone: str, message_id: str, *, now: float | None = None) -> list[MessageStatus]:
+        digest = hashlib.sha256(message_id.encode()).digest()
+        outcome = self._pick(SANDBOX_OUTCOMES, digest[0] / 256)
+        sent_at = int(message_id[:-3]) / 1000 if message_id[:-3].isdigit() else time.time()
+        elapsed = (now or time.time()) - sent_at
+        delay = 0.2 + self.delivery_seconds * (digest[1] / 256)
+        statuses = [MessageStatus("sent", sent_at)]
+        if elapsed < delay:
+            return statuses
+        if outcome == "failed":
+            code = self._pick(SANDBOX_FAILURES, digest[2] / 256)
+            return [*statuses, MessageStatus("failed", sent_at + delay, code, ERROR_LABELS.get(code))]
+        statuses.append(MessageStatus("delivered", sent_at + delay))
+        read_delay = delay + self.read_seconds * (digest[3] / 256)
+        if outcome == "read" and elapsed >= read_delay:
+            statuses.append(MessageStatus("read", sent_at + read_delay))
+        return statuses
+
+    def recent_messages(self, phone: str, limit: int = 20) -> list[SentMessage]:
+        with self._lock:
+            ids = list(self._recent.get(phone, ()))[:limit]
+        return [SentMessage(i, self.message_status(phone, i)) for i in ids]
+
+    def upsert_contact(self, phone: str, fields: dict[str, Any]) -> None:
+        identifier(phone)
+
+    def list_channels(self) -> list[dict[str, Any]]:
+        return [{"id": 0, "name": "WhatsApp (bac à sable)", "source": "whatsapp_cloud"}]
+
+    def list_templates(self) -> list[dict[str, Any]]:
+        return []
+
+    def close(self) -> None:
+        pass
+
+
+_sandbox: Sandbox | None = None
+
+
+def provider(settings: Settings | None = None) -> Provider:
+    """Respond.io when a token is configured, otherwise the (shared) sandbox."""
+    global _sandbox
+    settings = settings or get_settings()
+    if settings.respondio_api_token is None:
+        if _sandbox is None:
+            _sandbox = Sandbox()
+        return _sandbox
+    return RespondIO(settings.respondio_api_token.get_secret_value(), base_url=settings.respondio_base_url,
+                     channel_id=settings.respondio_channel_id, timeout=settings.respondio_timeout_seconds)

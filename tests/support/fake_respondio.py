@@ -1,0 +1,261 @@
+"""A fake Respond.io API v2 server: a real HTTP server on loopback, for tests and benchmarks.
+
+It implements the subset the product uses as the documentation describes it: bearer-token auth,
+request validation (E.164 identifier, channel, template name and parameter count), `{"messageId"}`
+answers, message status and list, contact upsert, channels and templates (under either documented
+path), 429 with `Retry-After` and rate-limit headers above a configurable rate, and injectable
+failures: 5xx, timeouts, slow answers. Every accepted message is recorded for the tests to query.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import random
+import re
+import socket
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+IDENTIFIER_RE = re.compile(r"^phone:\+\d{8,15}$")
+
+
+@dataclass
+class Accepted:
+    message_id: int
+    identifier: str
+    channel_id: int | None
+    message: dict[str, Any]
+    at: float
+    outcome: str = "delivered"  # what the status endpoint will report after `delivery_delay`
+    error_code: str | None = None
+
+
+@dataclass
+class FakeRespondIO:
+    token: str = "test-token-not-a-secret"
+    channel_id: int = 4242
+    templates: dict[str, int] = field(default_factory=dict)  # name -> body parameter count; empty: any
+    template_endpoint: str = "template"  # "template" (official SDK) or "mtm" (n8n node)
+    template_list: list[dict[str, Any]] = field(default_factory=list)
+    rate_limit: float | None = None  # accepted sends per second; above it: 429
+    error_rate: float = 0.0  # share of sends answered 500
+    latency: float = 0.0  # seconds added to every answer
+    delivery_delay: float = 0.0
+    undeliverable: set[str] = field(default_factory=set)  # phones whose messages fail with 131026
+    seed: int = 241
+
+    def __post_init__(self) -> None:
+        self.accepted: list[Accepted] = []
+        self.requests: list[tuple[str, str, dict[str, str]]] = []  # method, path, headers
+        self._ids = itertools.count(1_000_001)
+        self._window: deque[float] = deque()
+        self._lock = threading.Lock()
+        self._rng = random.Random(self.seed)
+        self._scripted: deque[tuple[int, dict[str, Any], float]] = deque()  # status, body, delay
+        self.timeouts_next = 0
+        self.timeout_seconds = 5.0
+        self.server: uvicorn.Server | None = None
+        self.thread: threading.Thread | None = None
+        self.base_url = ""
+
+    # --- scripting -------------------------------------------------------------------------
+
+    def fail_next(self, count: int, status: int = 500, body: dict[str, Any] | None = None,
+                  retry_after: float | None = None) -> None:
+        """The next `count` requests get this answer instead of being served."""
+        payload = body or {"code": status, "message": "Internal server error" if status >= 500 else "Error"}
+        if retry_after is not None:
+            payload = {**payload, "_retry_after": retry_after}
+        for _ in range(count):
+            self._scripted.append((status, payload, 0.0))
+
+    def messages_to(self, phone: str) -> list[Accepted]:
+        return [m for m in self.accepted if m.identifier == f"phone:{phone}"]
+
+    # --- server ----------------------------------------------------------------------------
+
+    def start(self) -> str:
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        sock.close()
+        config = uvicorn.Config(self.app(), host="127.0.0.1", port=port, log_level="warning", access_log=False,
+                                lifespan="off")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True, name="fake-respondio")
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("fake Respond.io server did not start")
+            time.sleep(0.01)
+        self.base_url = f"http://127.0.0.1:{port}/v2"
+        return self.base_url
+
+    def stop(self) -> None:
+        if self.server:
+            self.server.should_exit = True
+        if self.thread:
+            self.thread.join(timeout=10)
+
+    def __enter__(self) -> FakeRespondIO:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # --- handlers --------------------------------------------------------------------------
+
+    def app(self) -> Starlette:
+        routes = [
+            Route("/v2/contact/{identifier}/message", self.send, methods=["POST"]),
+            Route("/v2/contact/{identifier}/message/list", self.list_messages, methods=["GET"]),
+            Route("/v2/contact/{identifier}/message/{message_id}", self.status, methods=["GET"]),
+            Route("/v2/contact/create_or_update/{identifier}", self.upsert_contact, methods=["POST"]),
+            Route("/v2/space/channel", self.channels, methods=["GET"]),
+            Route("/v2/space/channel/{channel_id}/{kind}", self.list_templates, methods=["GET"]),
+        ]
+        return Starlette(routes=routes)
+
+    async def _gate(self, request: Request) -> JSONResponse | None:
+        """Auth, scripted failures, timeouts and latency, common to every endpoint."""
+        self.requests.append((request.method, request.url.path, dict(request.headers)))
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        if self.timeouts_next > 0:
+            self.timeouts_next -= 1
+            await asyncio.sleep(self.timeout_seconds)
+        if request.headers.get("authorization") != f"Bearer {self.token}":
+            return JSONResponse({"code": 401, "message": "Unauthorized"}, status_code=401)
+        if self._scripted:
+            status, body, _ = self._scripted.popleft()
+            headers = {}
+            if "_retry_after" in body:
+                body = dict(body)
+                headers["Retry-After"] = str(body.pop("_retry_after"))
+            return JSONResponse(body, status_code=status, headers=headers)
+        return None
+
+    def _rate_limited(self) -> JSONResponse | None:
+        if self.rate_limit is None:
+            return None
+        now = time.monotonic()
+        with self._lock:
+            while self._window and now - self._window[0] >= 1.0:
+                self._window.popleft()
+            if len(self._window) >= self.rate_limit:
+                retry = max(0.05, 1.0 - (now - self._window[0]))
+                return JSONResponse({"code": 429, "message": "Too many requests"}, status_code=429, headers={
+                    "Retry-After": f"{retry:.2f}", "X-RateLimit-Limit": str(int(self.rate_limit)),
+                    "X-RateLimit-Remaining": "0"})
+            self._window.append(now)
+        return None
+
+    async def send(self, request: Request) -> JSONResponse:
+        if (denied := await self._gate(request)) is not None:
+            return denied
+        identifier = request.path_params["identifier"]
+        if not IDENTIFIER_RE.match(identifier):
+            return JSONResponse({"code": 400, "message": f"Invalid contact identifier: {identifier}"}, status_code=400)
+        try:
+            body = json.loads(await request.body())
+        except ValueError:
+            return JSONResponse({"code": 400, "message": "Body is not JSON"}, status_code=400)
+        message = body.get("message") if isinstance(body, dict) else None
+        channel = body.get("channelId") if isinstance(body, dict) else None
+        if not isinstance(message, dict) or message.get("type") not in ("text", "whatsapp_template"):
+            return JSONResponse({"code": 400, "message": "message.type must be text or whatsapp_template"},
+                                status_code=400)
+        if channel is not None and channel != self.channel_id:
+            return JSONResponse({"code": 400, "message": f"Channel {channel} not found"}, status_code=400)
+        if message["type"] == "text" and not str(message.get("text") or "").strip():
+            return JSONResponse({"code": 400, "message": "message.text is required"}, status_code=400)
+        if message["type"] == "whatsapp_template":
+            problem = self._check_template(message.get("template"))
+            if problem:
+                return JSONResponse({"code": 400, "message": problem}, status_code=400)
+        if (limited := self._rate_limited()) is not None:
+            return limited
+        if self.error_rate and self._rng.random() < self.error_rate:
+            return JSONResponse({"code": 500, "message": "Internal server error"}, status_code=500)
+        phone = identifier.split(":", 1)[1]
+        accepted = Accepted(next(self._ids), identifier, channel, message, time.time())
+        if phone in self.undeliverable:
+            accepted.outcome, accepted.error_code = "failed", "131026"
+        with self._lock:
+            self.accepted.append(accepted)
+        return JSONResponse({"contactId": abs(hash(identifier)) % 10_000_000, "messageId": accepted.message_id})
+
+    def _check_template(self, template: Any) -> str | None:
+        if not isinstance(template, dict) or not template.get("name") or not template.get("languageCode"):
+            return "template.name and template.languageCode are required"
+        if self.templates:
+            expected = self.templates.get(template["name"])
+            if expected is None:
+                return "(#132001) Template name does not exist in the translation"
+            body = next((c for c in template.get("components") or [] if c.get("type") == "body"), {})
+            if len(body.get("parameters") or []) != expected:
+                return "(#132000) Number of parameters does not match the expected number of params"
+        return None
+
+    def _status_of(self, message: Accepted) -> list[dict[str, Any]]:
+        statuses = [{"value": "sent", "timestamp": int(message.at), "message": ""}]
+        if time.time() - message.at >= self.delivery_delay:
+            if message.outcome == "failed":
+                statuses.append({"value": "failed", "timestamp": int(message.at) + 1,
+                                 "message": f"({message.error_code}) Message undeliverable"})
+            else:
+                statuses.append({"value": "delivered", "timestamp": int(message.at) + 1, "message": ""})
+        return statuses
+
+    async def status(self, request: Request) -> JSONResponse:
+        if (denied := await self._gate(request)) is not None:
+            return denied
+        wanted = request.path_params["message_id"]
+        for message in self.accepted:
+            if str(message.message_id) == wanted and message.identifier == request.path_params["identifier"]:
+                return JSONResponse({"messageId": message.message_id, "status": self._status_of(message)})
+        return JSONResponse({"code": 404, "message": "Message not found"}, status_code=404)
+
+    async def list_messages(self, request: Request) -> JSONResponse:
+        if (denied := await self._gate(request)) is not None:
+            return denied
+        limit = int(request.query_params.get("limit", "10"))
+        if not 1 <= limit <= 100:
+            return JSONResponse({"code": 400, "message": "limit must be between 1 and 100"}, status_code=400)
+        mine = [m for m in reversed(self.accepted) if m.identifier == request.path_params["identifier"]][:limit]
+        return JSONResponse({"items": [{"messageId": m.message_id, "traffic": "outgoing",
+                                        "status": self._status_of(m)} for m in mine],
+                             "pagination": {"next": None}})
+
+    async def upsert_contact(self, request: Request) -> JSONResponse:
+        if (denied := await self._gate(request)) is not None:
+            return denied
+        if not IDENTIFIER_RE.match(request.path_params["identifier"]):
+            return JSONResponse({"code": 400, "message": "Invalid contact identifier"}, status_code=400)
+        return JSONResponse({"contactId": abs(hash(request.path_params["identifier"])) % 10_000_000})
+
+    async def channels(self, request: Request) -> JSONResponse:
+        if (denied := await self._gate(request)) is not None:
+            return denied
+        return JSONResponse({"items": [{"id": self.channel_id, "name": "CNSS WhatsApp", "source": "whatsapp_cloud"}]})
+
+    async def list_templates(self, request: Request) -> JSONResponse:
+        if (denied := await self._gate(request)) is not None:
+            return denied
+        if request.path_params["kind"] != self.template_endpoint or \
+                request.path_params["channel_id"] != str(self.channel_id):
+            return JSONResponse({"code": 404, "message": "Not found"}, status_code=404)
+        return JSONResponse({"items": self.template_list})
