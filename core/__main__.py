@@ -168,6 +168,104 @@ def cmd_templates_sync(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _segment_ids(session: Any, names: list[str] | None) -> list[int]:
+    from sqlalchemy import select
+
+    from core.models import Segment
+
+    ids = []
+    for name in names or []:
+        segment_id = session.scalar(select(Segment.id).where(Segment.name == name))
+        if segment_id is None and name.isdigit():
+            segment_id = session.scalar(select(Segment.id).where(Segment.id == int(name)))
+        if segment_id is None:
+            raise UserError(f"Segment not found: {name}")
+        ids.append(segment_id)
+    return ids
+
+
+def cmd_campaigns_create(args: argparse.Namespace) -> int:
+    from datetime import datetime
+
+    from sqlalchemy import select
+
+    from core import campaigns
+    from core.models import Template
+    from core.timeutil import local_tz
+
+    scheduled = None
+    if args.at:
+        try:
+            scheduled = datetime.fromisoformat(args.at)
+        except ValueError:
+            raise UserError(f"--at expects an ISO date and time, got {args.at!r}") from None
+        if scheduled.tzinfo is None:
+            scheduled = scheduled.replace(tzinfo=local_tz())  # Africa/Libreville unless said otherwise
+    with db.session_scope() as session:
+        template = session.scalar(select(Template).where(Template.name == args.template).order_by(Template.id))
+        if template is None:
+            raise UserError(f"Template not found: {args.template}")
+        campaign = campaigns.create(session, campaigns.CampaignInput(
+            name=args.name, template_id=template.id, include_segment_ids=_segment_ids(session, args.segment),
+            exclude_segment_ids=_segment_ids(session, args.exclude_segment), rate_limit=args.rate,
+            scheduled_at=scheduled, quiet_hours=args.quiet_hours))
+        estimate = campaigns.estimate(session, campaign)
+        data = {"id": campaign.id, "name": campaign.name, "status": campaign.status, "template": template.name,
+                "scheduled_at": campaign.scheduled_at, "rate": estimate.rate,
+                "audience": estimate.audience.reachable, "excluded_opted_out": estimate.audience.opted_out,
+                "estimated_cost_fcfa": round(estimate.cost_fcfa), "estimated_seconds": round(estimate.duration_seconds)}
+    _emit(args, data, f"Created campaign {data['id']} ({data['audience']} recipients, "
+                      f"~{data['estimated_cost_fcfa']} FCFA, ~{data['estimated_seconds']} s)")
+    return EXIT_OK
+
+
+def _campaign_action(action: str) -> Callable[[argparse.Namespace], int]:
+    def handler(args: argparse.Namespace) -> int:
+        from core import campaigns
+
+        with db.session_scope() as session:
+            campaign = campaigns.get(session, args.id)
+            getattr(campaigns, action)(session, campaign)
+            data = {"id": campaign.id, "status": campaign.status, "total": campaign.total_recipients}
+        if action in ("launch", "resume"):
+            from core import queue
+            from core.config import get_settings
+
+            if not queue.uses_redis():
+                # Embedded mode: nothing else is running, so send from here until done or stopped.
+                from workers.scheduler import tick
+
+                _run_embedded_until_settled(args.id, tick, get_settings().scheduler_interval_seconds)
+                with db.session_scope() as session:
+                    data["status"] = campaigns.get(session, args.id).status
+        _emit(args, data, f"Campaign {data['id']}: {data['status']}")
+        return EXIT_OK
+
+    return handler
+
+
+def _run_embedded_until_settled(campaign_id: int, tick: Callable[[], Any], interval: float) -> None:
+    import time
+
+    from core import campaigns
+
+    while True:
+        tick()
+        with db.session_scope() as session:
+            if campaigns.get(session, campaign_id).status != "running":
+                return
+        time.sleep(min(interval, 1.0))
+
+
+def cmd_campaigns_status(args: argparse.Namespace) -> int:
+    from core import campaigns
+
+    with db.session_scope() as session:
+        data = campaigns.progress(session, args.id).as_dict()
+    _emit(args, data, ", ".join(f"{k}: {v}" for k, v in data.items()))
+    return EXIT_OK
+
+
 def cmd_demo_seed(args: argparse.Namespace) -> int:
     with db.session_scope() as session:
         result = demo.seed(session, contacts=args.contacts)
@@ -239,6 +337,25 @@ def build_parser() -> argparse.ArgumentParser:
     t_exp.set_defaults(func=cmd_templates_export)
     json_flag(p_tpl.add_parser("sync", help="update templates from the Respond.io channel")).set_defaults(
         func=cmd_templates_sync)
+
+    p_camp = sub.add_parser("campaigns", help="campaigns").add_subparsers(dest="command", required=True)
+    c_new = json_flag(p_camp.add_parser("create", help="create a draft campaign"))
+    c_new.add_argument("--name", required=True)
+    c_new.add_argument("--template", required=True, help="name of an APPROVED template")
+    c_new.add_argument("--segment", action="append", required=True, help="segment to include (name or id; repeatable)")
+    c_new.add_argument("--exclude-segment", action="append", help="segment to exclude (repeatable)")
+    c_new.add_argument("--rate", type=int, help="messages per second (default: the number's limit)")
+    c_new.add_argument("--at", help="start at this ISO date-time (Africa/Libreville unless an offset is given)")
+    c_new.add_argument("--quiet-hours", default="20:00-08:00", help="HH:MM-HH:MM or none (default 20:00-08:00)")
+    c_new.set_defaults(func=cmd_campaigns_create)
+    for action, help_text in (("launch", "launch a draft (now, or at its scheduled time)"), ("pause", "pause"),
+                              ("resume", "resume a paused campaign"), ("cancel", "cancel: pending rows stay unsent")):
+        p = json_flag(p_camp.add_parser(action, help=help_text))
+        p.add_argument("id", type=int)
+        p.set_defaults(func=_campaign_action(action))
+    c_status = json_flag(p_camp.add_parser("status", help="progress counts"))
+    c_status.add_argument("id", type=int)
+    c_status.set_defaults(func=cmd_campaigns_status)
 
     p_demo = sub.add_parser("demo", help="demo data").add_subparsers(dest="command", required=True)
     seed = json_flag(p_demo.add_parser("seed", help="load the demo data set (idempotent)"))

@@ -37,6 +37,20 @@ class Settings(BaseSettings):
     respondio_webhook_secrets: str = ""
     respondio_timeout_seconds: float = Field(default=30.0, gt=0)
 
+    # Campaigns
+    max_send_rate: float = Field(default=80.0, gt=0)  # messages/s for the WhatsApp number (provider tier)
+    price_marketing_fcfa: float = Field(default=45.0, ge=0)  # per delivered template, by category
+    price_utility_fcfa: float = Field(default=12.0, ge=0)
+    price_authentication_fcfa: float = Field(default=12.0, ge=0)
+    send_lease_seconds: int = Field(default=300, ge=5)  # a claimed row is someone else's after this
+    send_batch_size: int = Field(default=50, ge=1)
+    send_concurrency: int = Field(default=32, ge=1)  # requests in flight per dispatcher
+    dispatchers_per_campaign: int = Field(default=2, ge=1)
+    max_send_attempts: int = Field(default=5, ge=1)
+    failure_pause_rate: float = Field(default=0.5, gt=0, le=1)  # share of failures in the window that pauses
+    failure_window: int = Field(default=200, ge=10)  # last N outcomes looked at
+    scheduler_interval_seconds: float = Field(default=5.0, gt=0)
+
     # LLM for the chatbot (no key: extractive answers)
     openai_api_key: SecretStr | None = None
     openai_base_url: str | None = None

@@ -326,8 +326,8 @@ class Campaign(Timestamped, Base):
     parent_campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id", ondelete="SET NULL"))
     retarget: Mapped[str | None] = mapped_column(String(32))  # not_delivered | not_read | failed
     scheduled_at: Mapped[datetime | None]
-    quiet_hours_start: Mapped[str | None] = mapped_column(String(5), default="20:00")  # HH:MM local
-    quiet_hours_end: Mapped[str | None] = mapped_column(String(5), default="08:00")
+    quiet_hours_start: Mapped[str | None] = mapped_column(String(5))  # HH:MM, Libreville time
+    quiet_hours_end: Mapped[str | None] = mapped_column(String(5))
     rate_limit: Mapped[int | None] = mapped_column(Integer)  # messages per second, None = provider max
     launched_at: Mapped[datetime | None]
     started_at: Mapped[datetime | None]

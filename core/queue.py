@@ -6,8 +6,10 @@ so the same function runs under an RQ worker or in the app's background thread.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -51,15 +53,99 @@ def _run_logged(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[st
         raise
 
 
-def enqueue(func: Callable[..., Any], *args: Any, queue: str = DEFAULT_QUEUE,
-            job_id: str | None = None, **kwargs: Any) -> Any:
+def resolve(func: Callable[..., Any] | str) -> Callable[..., Any]:
+    """A job given by its dotted path (`workers.dispatch.dispatch_campaign`) or as a function. Paths
+    keep core free of imports from workers/ while core still decides what runs in the background."""
+    if callable(func):
+        return func
+    module, _, name = func.rpartition(".")
+    return getattr(importlib.import_module(module), name)
+
+
+def enqueue(func: Callable[..., Any] | str, *args: Any, queue: str = DEFAULT_QUEUE,
+            job_id: str | None = None, job_timeout: int | None = None, **kwargs: Any) -> Any:
     """Run `func(*args, **kwargs)` in the background; returns an RQ job or a Future."""
     if uses_redis():
         from rq import Queue
 
-        return Queue(queue, connection=redis_connection()).enqueue(func, *args, job_id=job_id, **kwargs)
-    future: Future[Any] = _in_process_pool().submit(_run_logged, func, args, kwargs)
+        return Queue(queue, connection=redis_connection()).enqueue(
+            func, *args, job_id=job_id, job_timeout=job_timeout, **kwargs)
+    future: Future[Any] = _in_process_pool().submit(_run_logged, resolve(func), args, kwargs)
     return future
+
+
+# --- liveness and locks, shared by every process when Redis is used ---------------------------
+
+_local_keys: dict[str, float] = {}
+_local_lock = threading.Lock()
+
+
+def heartbeat(key: str, ttl: float) -> None:
+    if uses_redis():
+        redis_connection().set(f"hb:{key}", "1", px=int(ttl * 1000))
+        return
+    with _local_lock:
+        _local_keys[key] = time.monotonic() + ttl
+
+
+def alive(key: str) -> bool:
+    if uses_redis():
+        return bool(redis_connection().exists(f"hb:{key}"))
+    with _local_lock:
+        return _local_keys.get(key, 0.0) > time.monotonic()
+
+
+def forget(key: str) -> None:
+    if uses_redis():
+        redis_connection().delete(f"hb:{key}")
+        return
+    with _local_lock:
+        _local_keys.pop(key, None)
+
+
+def try_lock(name: str, ttl: float) -> bool:
+    """True for the one caller that takes the lock; it expires by itself after `ttl` seconds."""
+    if uses_redis():
+        return bool(redis_connection().set(f"lock:{name}", "1", nx=True, px=int(ttl * 1000)))
+    with _local_lock:
+        now = time.monotonic()
+        if _local_keys.get(f"lock:{name}", 0.0) > now:
+            return False
+        _local_keys[f"lock:{name}"] = now + ttl
+        return True
+
+
+def release(name: str) -> None:
+    if uses_redis():
+        redis_connection().delete(f"lock:{name}")
+        return
+    with _local_lock:
+        _local_keys.pop(f"lock:{name}", None)
+
+
+_embedded: threading.Thread | None = None
+
+
+def start_embedded_scheduler(tick: str, interval: float) -> bool:
+    """The embedded mode's scheduler: a daemon thread calling `tick` every `interval` seconds.
+    Started once per process; with Redis, the RQ workers run the scheduler instead."""
+    global _embedded
+    with _pool_lock:
+        if uses_redis() or (_embedded is not None and _embedded.is_alive()):
+            return False
+        function = resolve(tick)
+
+        def loop() -> None:
+            while True:
+                try:
+                    function()
+                except Exception:
+                    log.exception("Scheduler tick failed")
+                time.sleep(interval)
+
+        _embedded = threading.Thread(target=loop, name="cnss-scheduler", daemon=True)
+        _embedded.start()
+        return True
 
 
 def queue_depth(queue: str = DEFAULT_QUEUE) -> int | None:

@@ -51,8 +51,10 @@ class ProviderError(Exception):
     """A failed provider call. `transient` says whether trying again later may succeed."""
 
     def __init__(self, message: str, *, status: int | None = None, body: Any = None,
-                 whatsapp_code: str | None = None, transient: bool = False, retry_after: float | None = None):
+                 whatsapp_code: str | None = None, transient: bool = False, retry_after: float | None = None,
+                 maybe_sent: bool = False):
         super().__init__(message)
+        self.maybe_sent = maybe_sent  # the provider may have accepted it: reconcile before sending again
         self.status = status
         self.body = body
         self.whatsapp_code = whatsapp_code
@@ -96,6 +98,8 @@ class MessageStatus:
 class SentMessage:
     message_id: str
     statuses: list[MessageStatus] = field(default_factory=list)
+    timestamp: float | None = None  # when the provider accepted it
+    template: str | None = None  # the template's name, when the provider says
 
 
 class Provider(Protocol):
@@ -158,10 +162,12 @@ class RespondIO:
             try:
                 response = self._client.request(method, path, **kwargs)
             except httpx.TimeoutException as err:
-                error = ProviderError(f"Respond.io n'a pas répondu à temps ({method} {path})", transient=True)
+                error = ProviderError(f"Respond.io n'a pas répondu à temps ({method})", transient=True,
+                                      maybe_sent=not isinstance(err, httpx.ConnectTimeout))
                 log.warning("Respond.io timeout on %s %s (%s)", method, mask_phone(path), type(err).__name__)
             except httpx.TransportError as err:
-                error = ProviderError(f"Respond.io injoignable ({type(err).__name__})", transient=True)
+                error = ProviderError(f"Respond.io injoignable ({type(err).__name__})", transient=True,
+                                      maybe_sent=not isinstance(err, httpx.ConnectError))
                 log.warning("Respond.io network error on %s %s: %s", method, mask_phone(path), type(err).__name__)
             else:
                 if response.status_code < 400:
@@ -196,7 +202,8 @@ class RespondIO:
         log.warning("Respond.io answered %s to %s %s%s", status, method, mask_phone(path),
                     f" (WhatsApp {code})" if code else "")
         return ProviderError(f"Respond.io {status} : {text}", status=status, body=body, whatsapp_code=code,
-                             transient=transient, retry_after=retry_after)
+                             transient=transient, retry_after=retry_after,
+                             maybe_sent=status >= 500 and status != 503)
 
     # --- API -------------------------------------------------------------------------------
 
@@ -221,7 +228,16 @@ class RespondIO:
     def recent_messages(self, phone: str, limit: int = 20) -> list[SentMessage]:
         data = self._request("GET", f"/contact/{identifier(phone)}/message/list", params={"limit": limit})
         items = data.get("items") or data.get("data") or data.get("messages") or []
-        return [SentMessage(str(i.get("messageId")), _statuses(i.get("status"))) for i in items if isinstance(i, dict)]
+        out = []
+        for item in items:
+            if not isinstance(item, dict) or str(item.get("traffic", "outgoing")) != "outgoing":
+                continue
+            statuses = _statuses(item.get("status"))
+            content = item.get("message") if isinstance(item.get("message"), dict) else {}
+            template = (content.get("template") or {}).get("name") if isinstance(content.get("template"), dict) else None
+            stamp = item.get("timestamp") or (statuses[0].timestamp if statuses else None)
+            out.append(SentMessage(str(item.get("messageId")), statuses, float(stamp) if stamp else None, template))
+        return out
 
     def upsert_contact(self, phone: str, fields: dict[str, Any]) -> None:
         self._request("POST", f"/contact/create_or_update/{identifier(phone)}", json=fields)
@@ -265,24 +281,24 @@ class Sandbox:
         self.read_seconds = read_seconds
         self._lock = threading.Lock()
         self._counter = 0
-        self._recent: dict[str, deque[str]] = {}
+        self._recent: dict[str, deque[tuple[str, str | None]]] = {}
 
-    def _new_id(self, phone: str) -> str:
+    def _new_id(self, phone: str, template: str | None) -> str:
         with self._lock:
             self._counter = (self._counter + 1) % 1000
             message_id = f"{int(time.time() * 1000)}{self._counter:03d}"
-            self._recent.setdefault(phone, deque(maxlen=50)).appendleft(message_id)
+            self._recent.setdefault(phone, deque(maxlen=50)).appendleft((message_id, template))
         return message_id
 
     def send_template(self, phone: str, name: str, language: str, components: list[dict[str, Any]]) -> str:
         identifier(phone)
-        return self._new_id(phone)
+        return self._new_id(phone, name)
 
     def send_text(self, phone: str, text: str) -> str:
         identifier(phone)
         if not text.strip():
             raise ProviderError("Message vide.", status=400)
-        return self._new_id(phone)
+        return self._new_id(phone, None)
 
     @staticmethod
     def _pick(pairs: tuple[tuple[str, float], ...], roll: float) -> str:
@@ -313,8 +329,8 @@ class Sandbox:
 
     def recent_messages(self, phone: str, limit: int = 20) -> list[SentMessage]:
         with self._lock:
-            ids = list(self._recent.get(phone, ()))[:limit]
-        return [SentMessage(i, self.message_status(phone, i)) for i in ids]
+            recent = list(self._recent.get(phone, ()))[:limit]
+        return [SentMessage(i, self.message_status(phone, i), int(i[:-3]) / 1000, name) for i, name in recent]
 
     def upsert_contact(self, phone: str, fields: dict[str, Any]) -> None:
         identifier(phone)
@@ -332,7 +348,7 @@ class Sandbox:
 _sandbox: Sandbox | None = None
 
 
-def provider(settings: Settings | None = None) -> Provider:
+def provider(settings: Settings | None = None, *, max_retries: int = 3) -> Provider:
     """Respond.io when a token is configured, otherwise the (shared) sandbox."""
     global _sandbox
     settings = settings or get_settings()
@@ -341,4 +357,5 @@ def provider(settings: Settings | None = None) -> Provider:
             _sandbox = Sandbox()
         return _sandbox
     return RespondIO(settings.respondio_api_token.get_secret_value(), base_url=settings.respondio_base_url,
-                     channel_id=settings.respondio_channel_id, timeout=settings.respondio_timeout_seconds)
+                     channel_id=settings.respondio_channel_id, timeout=settings.respondio_timeout_seconds,
+                     max_retries=max_retries)

@@ -57,6 +57,7 @@ class FakeRespondIO:
 
     def __post_init__(self) -> None:
         self.accepted: list[Accepted] = []
+        self.by_identifier: dict[str, list[Accepted]] = {}
         self.requests: list[tuple[str, str, dict[str, str]]] = []  # method, path, headers
         self._ids = itertools.count(1_000_001)
         self._window: deque[float] = deque()
@@ -81,7 +82,7 @@ class FakeRespondIO:
             self._scripted.append((status, payload, 0.0))
 
     def messages_to(self, phone: str) -> list[Accepted]:
-        return [m for m in self.accepted if m.identifier == f"phone:{phone}"]
+        return list(self.by_identifier.get(f"phone:{phone}", []))
 
     # --- server ----------------------------------------------------------------------------
 
@@ -196,6 +197,7 @@ class FakeRespondIO:
             accepted.outcome, accepted.error_code = "failed", "131026"
         with self._lock:
             self.accepted.append(accepted)
+            self.by_identifier.setdefault(identifier, []).append(accepted)
         return JSONResponse({"contactId": abs(hash(identifier)) % 10_000_000, "messageId": accepted.message_id})
 
     def _check_template(self, template: Any) -> str | None:
@@ -235,9 +237,9 @@ class FakeRespondIO:
         limit = int(request.query_params.get("limit", "10"))
         if not 1 <= limit <= 100:
             return JSONResponse({"code": 400, "message": "limit must be between 1 and 100"}, status_code=400)
-        mine = [m for m in reversed(self.accepted) if m.identifier == request.path_params["identifier"]][:limit]
-        return JSONResponse({"items": [{"messageId": m.message_id, "traffic": "outgoing",
-                                        "status": self._status_of(m)} for m in mine],
+        mine = list(reversed(self.by_identifier.get(request.path_params["identifier"], [])))[:limit]
+        return JSONResponse({"items": [{"messageId": m.message_id, "traffic": "outgoing", "message": m.message,
+                                        "timestamp": m.at, "status": self._status_of(m)} for m in mine],
                              "pagination": {"next": None}})
 
     async def upsert_contact(self, request: Request) -> JSONResponse:

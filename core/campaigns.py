@@ -1,0 +1,406 @@
+"""Campaigns: drafts, the status machine, scheduling, quiet hours, and the launch that freezes the
+audience into the per-recipient ledger in one set-based statement."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import and_, case, func, insert, literal, or_, select, update
+from sqlalchemy.orm import Session
+
+from core import audit, segments, templates
+from core.config import get_settings
+from core.errors import NotFound, UserError
+from core.models import (
+    Campaign,
+    CampaignStatus,
+    Contact,
+    Recipient,
+    RecipientStatus,
+    Segment,
+    SegmentKind,
+    SegmentMember,
+    Template,
+    TemplateStatus,
+    User,
+    UTCDateTime,
+)
+from core.timeutil import local_tz, utcnow
+
+S = CampaignStatus
+TRANSITIONS: dict[str, set[str]] = {
+    S.DRAFT: {S.SCHEDULED, S.RUNNING, S.CANCELLED},
+    S.SCHEDULED: {S.DRAFT, S.RUNNING, S.CANCELLED},
+    S.RUNNING: {S.PAUSED, S.COMPLETED, S.CANCELLED, S.FAILED},
+    S.PAUSED: {S.RUNNING, S.CANCELLED, S.FAILED},
+    S.COMPLETED: set(),
+    S.CANCELLED: set(),
+    S.FAILED: set(),
+}
+STATUS_LABELS = {S.DRAFT: "Brouillon", S.SCHEDULED: "Programmée", S.RUNNING: "En cours", S.PAUSED: "En pause",
+                 S.COMPLETED: "Terminée", S.CANCELLED: "Annulée", S.FAILED: "En échec"}
+RECIPIENT_LABELS = {"pending": "En attente", "sending": "En cours d'envoi", "sent": "Envoyé", "delivered": "Remis",
+                    "read": "Lu", "failed": "Échec", "skipped": "Écarté"}
+RETARGETS = {"not_delivered": "non remis", "not_read": "non lus", "failed": "en échec"}
+QUIET_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
+FINAL = (RecipientStatus.SENT, RecipientStatus.DELIVERED, RecipientStatus.READ, RecipientStatus.FAILED,
+         RecipientStatus.SKIPPED)
+
+
+def get(session: Session, campaign_id: int) -> Campaign:
+    campaign = session.get(Campaign, campaign_id)
+    if campaign is None:
+        raise NotFound(f"Campagne n° {campaign_id} introuvable.")
+    return campaign
+
+
+def list_all(session: Session) -> list[Campaign]:
+    return list(session.scalars(select(Campaign).order_by(Campaign.created_at.desc(), Campaign.id.desc())).all())
+
+
+def transition(session: Session, campaign: Campaign, to: str, *, actor: User | None = None,
+               reason: str | None = None, actor_email: str | None = None) -> Campaign:
+    """The only way a campaign changes status: allowed moves only, each one audited."""
+    if to not in TRANSITIONS[campaign.status]:
+        raise UserError(f"Une campagne « {STATUS_LABELS[S(campaign.status)].lower()} » ne peut pas passer à "
+                        f"« {STATUS_LABELS[S(to)].lower()} ».")
+    previous = campaign.status
+    campaign.status = to
+    campaign.status_reason = reason
+    now = utcnow()
+    if to == S.RUNNING and campaign.started_at is None:
+        campaign.started_at = now
+    if to in (S.COMPLETED, S.CANCELLED, S.FAILED):
+        campaign.completed_at = now
+    audit.record(session, f"campaign_{to}", actor=actor, actor_email=actor_email or (None if actor else "system"),
+                 target_type="campaign", target_id=campaign.id,
+                 details={"from": previous, "to": to, **({"reason": reason} if reason else {})})
+    return campaign
+
+
+# --- quiet hours -------------------------------------------------------------------------------
+
+
+def parse_quiet_hours(value: str | None) -> tuple[str, str] | None:
+    """`20:00-08:00` -> ("20:00", "08:00"); `none` or empty -> no quiet hours."""
+    if value is None or value.strip().lower() in ("", "none", "aucune"):
+        return None
+    match = QUIET_RE.match(value.strip())
+    if not match:
+        raise UserError(f"Heures calmes attendues au format HH:MM-HH:MM, reçu « {value} ».")
+    start, end = value.strip().split("-")
+    if start == end:
+        raise UserError("Les heures calmes doivent avoir une durée.")
+    return start, end
+
+
+def in_quiet_hours(campaign: Campaign, now: datetime | None = None) -> bool:
+    if not campaign.quiet_hours_start or not campaign.quiet_hours_end:
+        return False
+    local = (now or utcnow()).astimezone(local_tz()).time()
+    start, end = time.fromisoformat(campaign.quiet_hours_start), time.fromisoformat(campaign.quiet_hours_end)
+    return (start <= local or local < end) if start > end else (start <= local < end)
+
+
+def quiet_hours_end(campaign: Campaign, now: datetime | None = None) -> datetime | None:
+    """When sending may resume, if `now` is inside the quiet hours."""
+    now = now or utcnow()
+    if not in_quiet_hours(campaign, now):
+        return None
+    local = now.astimezone(local_tz())
+    end = time.fromisoformat(campaign.quiet_hours_end or "08:00")
+    candidate = local.replace(hour=end.hour, minute=end.minute, second=0, microsecond=0)
+    if candidate <= local:
+        candidate += timedelta(days=1)
+    return candidate
+
+
+# --- drafts ------------------------------------------------------------------------------------
+
+
+@dataclass
+class CampaignInput:
+    name: str
+    template_id: int
+    include_segment_ids: list[int]
+    exclude_segment_ids: list[int] | None = None
+    rate_limit: int | None = None
+    scheduled_at: datetime | None = None
+    quiet_hours: str | None = "20:00-08:00"
+    variable_mapping: dict[str, Any] | None = None  # None: the template's default
+
+
+def _validate(session: Session, data: CampaignInput) -> tuple[Template, tuple[str, str] | None, dict[str, Any]]:
+    if not data.name.strip():
+        raise UserError("Le nom de la campagne est obligatoire.")
+    template = session.get(Template, data.template_id)
+    if template is None:
+        raise UserError("Modèle introuvable.")
+    if template.status != TemplateStatus.APPROVED:
+        raise UserError(f"Le modèle « {template.name} » n'est pas approuvé par WhatsApp : il ne peut pas être utilisé.")
+    if not data.include_segment_ids:
+        raise UserError("Choisissez au moins un segment à inclure.")
+    for segment_id in [*data.include_segment_ids, *(data.exclude_segment_ids or [])]:
+        if session.get(Segment, segment_id) is None:
+            raise UserError(f"Segment n° {segment_id} introuvable.")
+    if data.rate_limit is not None:
+        if data.rate_limit < 1:
+            raise UserError("La cadence doit être d'au moins 1 message par seconde.")
+        if data.rate_limit > get_settings().max_send_rate:
+            raise UserError(f"La cadence ne peut pas dépasser {get_settings().max_send_rate:g} messages par seconde "
+                            "(limite du numéro WhatsApp).")
+    if data.scheduled_at is not None and data.scheduled_at.tzinfo is None:
+        raise UserError("La date de programmation doit préciser son fuseau horaire.")
+    quiet = parse_quiet_hours(data.quiet_hours)
+    mapping = data.variable_mapping if data.variable_mapping is not None else (template.variable_mapping or {})
+    problems = templates.validate_mapping(templates.as_dict(template), mapping)
+    if problems:
+        raise UserError("Correspondance des variables incomplète : " + " ".join(problems))
+    return template, quiet, mapping
+
+
+def create(session: Session, data: CampaignInput, *, actor: User | None = None) -> Campaign:
+    template, quiet, mapping = _validate(session, data)
+    campaign = Campaign(name=" ".join(data.name.split()), template_id=template.id, variable_mapping=mapping,
+                        include_segment_ids=list(data.include_segment_ids),
+                        exclude_segment_ids=list(data.exclude_segment_ids or []), rate_limit=data.rate_limit,
+                        scheduled_at=data.scheduled_at, quiet_hours_start=quiet[0] if quiet else None,
+                        quiet_hours_end=quiet[1] if quiet else None, status=S.DRAFT,
+                        created_by=actor.id if actor else None)
+    session.add(campaign)
+    session.flush()
+    audit.record(session, "campaign_created", actor=actor, actor_email=None if actor else "cli",
+                 target_type="campaign", target_id=campaign.id, details={"name": campaign.name})
+    return campaign
+
+
+def update_draft(session: Session, campaign: Campaign, data: CampaignInput, *, actor: User | None = None) -> Campaign:
+    if campaign.status != S.DRAFT:
+        raise UserError("Seul un brouillon peut être modifié.")
+    template, quiet, mapping = _validate(session, data)
+    campaign.name = " ".join(data.name.split())
+    campaign.template_id = template.id
+    campaign.variable_mapping = mapping
+    campaign.include_segment_ids = list(data.include_segment_ids)
+    campaign.exclude_segment_ids = list(data.exclude_segment_ids or [])
+    campaign.rate_limit = data.rate_limit
+    campaign.scheduled_at = data.scheduled_at
+    campaign.quiet_hours_start, campaign.quiet_hours_end = quiet if quiet else (None, None)
+    audit.record(session, "campaign_updated", actor=actor, target_type="campaign", target_id=campaign.id)
+    return campaign
+
+
+@dataclass(frozen=True)
+class Estimate:
+    audience: segments.AudienceCount
+    cost_fcfa: float
+    duration_seconds: float
+    rate: float
+
+
+def price_per_message(category: str) -> float:
+    s = get_settings()
+    return {"MARKETING": s.price_marketing_fcfa, "UTILITY": s.price_utility_fcfa,
+            "AUTHENTICATION": s.price_authentication_fcfa}.get(category, s.price_marketing_fcfa)
+
+
+def effective_rate(campaign: Campaign) -> float:
+    cap = get_settings().max_send_rate
+    return float(min(campaign.rate_limit or cap, cap))
+
+
+def estimate(session: Session, campaign: Campaign) -> Estimate:
+    """Audience, the cost if every reachable person receives it, and the sending time at the cap."""
+    audience = segments.count_audience(session, campaign.include_segment_ids, campaign.exclude_segment_ids)
+    template = session.get(Template, campaign.template_id)
+    rate = effective_rate(campaign)
+    return Estimate(audience, audience.reachable * price_per_message(template.category if template else ""),
+                    audience.reachable / rate, rate)
+
+
+# --- launch ------------------------------------------------------------------------------------
+
+
+def launch(session: Session, campaign: Campaign, *, actor: User | None = None, now: datetime | None = None) -> Campaign:
+    """Schedule the campaign, or start it now if its time has come."""
+    now = now or utcnow()
+    if campaign.status != S.DRAFT:
+        raise UserError("Seul un brouillon peut être lancé.")
+    template = session.get(Template, campaign.template_id)
+    if template is None or template.status != TemplateStatus.APPROVED:
+        raise UserError("Le modèle de cette campagne n'est plus approuvé : elle ne peut pas partir.")
+    campaign.launched_at = now
+    if campaign.scheduled_at is not None and campaign.scheduled_at > now:
+        return transition(session, campaign, S.SCHEDULED, actor=actor)
+    transition(session, campaign, S.RUNNING, actor=actor)
+    materialize(session, campaign, now=now)
+    return campaign
+
+
+def start_due(session: Session, *, now: datetime | None = None) -> list[int]:
+    """Start every scheduled campaign whose time has come. The conditional update makes the start
+    happen once, however many schedulers see the campaign at the same moment."""
+    now = now or utcnow()
+    started = []
+    due = session.scalars(select(Campaign.id).where(Campaign.status == S.SCHEDULED,
+                                                    Campaign.scheduled_at <= now)).all()
+    for campaign_id in due:
+        won = session.execute(update(Campaign).where(Campaign.id == campaign_id, Campaign.status == S.SCHEDULED)
+                              .values(status=S.RUNNING, started_at=now)).rowcount
+        if won != 1:
+            continue
+        campaign = get(session, campaign_id)
+        audit.record(session, "campaign_running", actor_email="scheduler", target_type="campaign",
+                     target_id=campaign_id, details={"from": S.SCHEDULED, "to": S.RUNNING})
+        materialize(session, campaign, now=now)
+        started.append(campaign_id)
+    return started
+
+
+def _value(spec: dict[str, Any]) -> Any:
+    """One template variable for every contact at once, as SQL; NULL when empty and no fallback."""
+    source = spec.get("source")
+    if source == "field":
+        value = func.nullif(func.trim(getattr(Contact, spec["field"])), "")
+    elif source == "attribute":
+        value = func.nullif(func.trim(Contact.attributes[spec["attribute"]].as_string()), "")
+    else:
+        value = func.nullif(func.trim(literal(str(spec.get("text") or ""))), "")
+    fallback = str(spec.get("fallback") or "").strip()
+    return func.coalesce(value, literal(fallback)) if fallback else value
+
+
+def materialize(session: Session, campaign: Campaign, *, now: datetime | None = None) -> int:
+    """Freeze the audience: one ledger row per contact, rendered parameters, or skipped with a reason.
+    One INSERT ... SELECT; the (campaign, contact) unique key makes a second run impossible."""
+    now = now or utcnow()
+    template = session.get(Template, campaign.template_id)
+    assert template is not None
+    data = templates.as_dict(template)
+    mapping = campaign.variable_mapping or {}
+    keys = templates.variable_keys(data)
+    values = {key: _value(mapping[key]) for key in keys}
+    pg = session.get_bind().dialect.name == "postgresql"
+    obj, arr = (func.jsonb_build_object, func.jsonb_build_array) if pg else (func.json_object, func.json_array)
+    parts: list[Any] = ["body", arr(*[values[k] for k in keys if k.isdigit()])]
+    if "header" in values:
+        parts += ["header", arr(values["header"])]
+    buttons = [(k.split("_")[1], values[k]) for k in keys if k.startswith("button_")]
+    if buttons:
+        parts += ["buttons", obj(*[x for pair in buttons for x in pair])]
+    missing = [(values[k].is_(None), f"missing_variable:{k}") for k in keys]
+    status = case((or_(*[m[0] for m in missing]), RecipientStatus.SKIPPED.value),
+                  else_=RecipientStatus.PENDING.value) if missing else literal(RecipientStatus.PENDING.value)
+    skip_reason = case(*missing, else_=None) if missing else literal(None)
+    stamp = literal(now, UTCDateTime())
+    source = select(literal(campaign.id), Contact.id, Contact.phone, obj(*parts), status, skip_reason, stamp, stamp) \
+        .where(segments.audience_condition(session, campaign.include_segment_ids, campaign.exclude_segment_ids))
+    session.execute(insert(Recipient.__table__).from_select(
+        ["campaign_id", "contact_id", "phone", "parameters", "status", "skip_reason", "created_at", "updated_at"],
+        source))
+    # The driver does not always report the row count of INSERT ... SELECT: count what is there.
+    inserted = session.scalar(select(func.count()).select_from(Recipient).where(Recipient.campaign_id == campaign.id))
+    campaign.total_recipients = inserted
+    session.flush()
+    return inserted
+
+
+# --- control -----------------------------------------------------------------------------------
+
+
+def pause(session: Session, campaign: Campaign, *, actor: User | None = None, reason: str | None = None) -> Campaign:
+    return transition(session, campaign, S.PAUSED, actor=actor, reason=reason or "Mise en pause manuelle")
+
+
+def resume(session: Session, campaign: Campaign, *, actor: User | None = None) -> Campaign:
+    if campaign.status != S.PAUSED:
+        raise UserError("Seule une campagne en pause peut reprendre.")
+    return transition(session, campaign, S.RUNNING, actor=actor)
+
+
+def cancel(session: Session, campaign: Campaign, *, actor: User | None = None, reason: str | None = None) -> Campaign:
+    """Nothing new starts; rows already claimed finish; pending rows stay unsent."""
+    return transition(session, campaign, S.CANCELLED, actor=actor, reason=reason or "Annulée")
+
+
+def complete_if_done(session: Session, campaign_id: int) -> bool:
+    campaign = get(session, campaign_id)
+    if campaign.status != S.RUNNING:
+        return False
+    open_rows = session.scalar(select(func.count()).select_from(Recipient).where(
+        Recipient.campaign_id == campaign_id,
+        Recipient.status.in_([RecipientStatus.PENDING, RecipientStatus.SENDING])))
+    if open_rows:
+        return False
+    transition(session, campaign, S.COMPLETED, actor_email="system")
+    return True
+
+
+@dataclass(frozen=True)
+class Progress:
+    status: str
+    total: int
+    counts: dict[str, int]
+    rate_per_second: float  # over the last minute
+    eta_seconds: float | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"status": self.status, "total": self.total, **{k: self.counts.get(k, 0) for k in RECIPIENT_LABELS}}
+
+
+def progress(session: Session, campaign_id: int, *, now: datetime | None = None) -> Progress:
+    now = now or utcnow()
+    campaign = get(session, campaign_id)
+    counts = dict(session.execute(select(Recipient.status, func.count()).where(Recipient.campaign_id == campaign_id)
+                                  .group_by(Recipient.status)).all())
+    recent = session.scalar(select(func.count()).select_from(Recipient).where(
+        Recipient.campaign_id == campaign_id, Recipient.sent_at >= now - timedelta(seconds=60))) or 0
+    rate = recent / 60.0
+    remaining = counts.get("pending", 0) + counts.get("sending", 0)
+    eta = remaining / rate if rate > 0 and campaign.status == S.RUNNING else None
+    return Progress(campaign.status, sum(counts.values()), counts, rate, eta)
+
+
+def failures_by_code(session: Session, campaign_id: int) -> list[tuple[str, int]]:
+    return [(code or "", n) for code, n in session.execute(
+        select(Recipient.error_code, func.count()).where(Recipient.campaign_id == campaign_id,
+                                                         Recipient.status == RecipientStatus.FAILED)
+        .group_by(Recipient.error_code).order_by(func.count().desc())).all()]
+
+
+def retarget(session: Session, campaign: Campaign, which: str, *, actor: User | None = None) -> Campaign:
+    """A new draft for the recipients who did not get, did not read, or failed to receive a campaign."""
+    if which not in RETARGETS:
+        raise UserError("Relance inconnue.")
+    conditions = {
+        "not_delivered": Recipient.status.in_([RecipientStatus.SENT, RecipientStatus.FAILED]),
+        "not_read": and_(Recipient.status.in_([RecipientStatus.SENT, RecipientStatus.DELIVERED]),
+                         Recipient.read_at.is_(None)),
+        "failed": Recipient.status == RecipientStatus.FAILED,
+    }
+    ids = session.scalars(select(Recipient.contact_id).where(Recipient.campaign_id == campaign.id,
+                                                             conditions[which])).all()
+    if not ids:
+        raise UserError(f"Aucun destinataire {RETARGETS[which]} dans cette campagne.")
+    base = f"{campaign.name} — relance {RETARGETS[which]}"[:110]
+    name, n = base, 2
+    while session.scalar(select(Segment.id).where(Segment.name == name)):
+        name, n = f"{base} ({n})", n + 1
+    segment = Segment(name=name, kind=SegmentKind.STATIC, description=f"Relance de la campagne n° {campaign.id}",
+                      created_by=actor.id if actor else None)
+    session.add(segment)
+    session.flush()
+    session.execute(insert(SegmentMember), [{"segment_id": segment.id, "contact_id": cid} for cid in ids])
+    draft = Campaign(name=name, template_id=campaign.template_id, variable_mapping=campaign.variable_mapping,
+                     include_segment_ids=[segment.id], exclude_segment_ids=[], rate_limit=campaign.rate_limit,
+                     quiet_hours_start=campaign.quiet_hours_start, quiet_hours_end=campaign.quiet_hours_end,
+                     parent_campaign_id=campaign.id, retarget=which, status=S.DRAFT,
+                     created_by=actor.id if actor else None)
+    session.add(draft)
+    session.flush()
+    audit.record(session, "campaign_created", actor=actor, target_type="campaign", target_id=draft.id,
+                 details={"name": draft.name, "retarget_of": campaign.id, "recipients": len(ids)})
+    return draft

@@ -1,0 +1,171 @@
+"""Campaign lifecycle, launch (ledger materialization), scheduling, quiet hours, ledger operations."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from core import campaigns, dispatch, templates
+from core.errors import UserError
+from core.models import AuditLog, Campaign, Contact, Recipient, Template
+from core.respondio import Sandbox
+from core.timeutil import utcnow
+from tests.campaign_fixtures import TEMPLATE, make_audience, make_campaign
+
+
+@pytest.fixture
+def audience(session):  # noqa: ANN001, ANN201
+    return make_audience(session)
+
+
+def rows(session, campaign_id: int) -> list[Recipient]:  # noqa: ANN001
+    return list(session.scalars(select(Recipient).where(Recipient.campaign_id == campaign_id)
+                                .order_by(Recipient.contact_id)).all())
+
+
+def test_create_validates(session, audience) -> None:  # noqa: ANN001
+    pending = templates.save(session, {**TEMPLATE, "name": "en_attente", "status": "PENDING"})
+    cases = [
+        (dict(template_id=pending.id), "pas approuvé"),
+        (dict(include_segment_ids=[]), "au moins un segment"),
+        (dict(include_segment_ids=[999]), "introuvable"),
+        (dict(rate_limit=1000), "ne peut pas dépasser 80"),
+        (dict(rate_limit=0), "au moins 1"),
+        (dict(quiet_hours="22h-6h"), "HH:MM-HH:MM"),
+        (dict(name="  "), "obligatoire"),
+        (dict(variable_mapping={"1": {"source": "text", "text": "x"}}), "incomplète"),
+    ]
+    for changes, message in cases:
+        data = campaigns.CampaignInput(**{"name": "C", "template_id": audience.template_id,
+                                          "include_segment_ids": [audience.segment_id], **changes})
+        with pytest.raises(UserError, match=message):
+            campaigns.create(session, data)
+
+
+def test_launch_freezes_the_audience_with_rendered_parameters(session, audience) -> None:  # noqa: ANN001
+    campaign = make_campaign(session, audience)
+    campaigns.launch(session, campaign)
+    assert campaign.status == "running" and campaign.total_recipients == audience.reachable
+    ledger = rows(session, campaign.id)
+    assert len(ledger) == audience.reachable
+    assert not {r.contact_id for r in ledger} & set(audience.opted_out_ids)
+    skipped = {r.contact_id: r.skip_reason for r in ledger if r.status == "skipped"}
+    assert skipped == {cid: "missing_variable:2" for cid in audience.no_agency_ids}
+    template = templates.as_dict(session.get(Template, audience.template_id))
+    for r in ledger:
+        contact = session.get(Contact, r.contact_id)
+        expected = templates.render(template, TEMPLATE["variable_mapping"], templates.contact_values(contact))
+        if expected.ok:
+            assert r.status == "pending" and r.parameters == expected.parameters, r.contact_id
+        assert r.phone == contact.phone
+    with pytest.raises(IntegrityError):  # one row per (campaign, contact), ever
+        with session.begin_nested():
+            campaigns.materialize(session, campaign)
+
+
+def test_transitions_are_enforced_and_audited(session, audience) -> None:  # noqa: ANN001
+    campaign = make_campaign(session, audience)
+    with pytest.raises(UserError, match="ne peut pas passer"):
+        campaigns.pause(session, campaign)
+    with pytest.raises(UserError, match="pause peut reprendre"):
+        campaigns.resume(session, campaign)
+    campaigns.launch(session, campaign)
+    campaigns.pause(session, campaign)
+    campaigns.resume(session, campaign)
+    campaigns.cancel(session, campaign, reason="Erreur de date")
+    assert campaign.status == "cancelled" and campaign.status_reason == "Erreur de date"
+    with pytest.raises(UserError):
+        campaigns.resume(session, campaign)
+    with pytest.raises(UserError, match="brouillon"):
+        campaigns.launch(session, campaign)
+    actions = session.scalars(select(AuditLog.action).where(AuditLog.target_type == "campaign")
+                              .order_by(AuditLog.id)).all()
+    assert actions == ["campaign_created", "campaign_running", "campaign_paused", "campaign_running",
+                       "campaign_cancelled"]
+    assert session.scalar(select(func.count()).select_from(Recipient)
+                          .where(Recipient.status == "pending")) > 0  # cancel leaves them unsent
+
+
+def test_scheduled_campaign_starts_once_when_due(session, audience) -> None:  # noqa: ANN001
+    at = utcnow() + timedelta(hours=2)
+    campaign = make_campaign(session, audience, scheduled_at=at)
+    campaigns.launch(session, campaign)
+    assert campaign.status == "scheduled" and rows(session, campaign.id) == []
+    assert campaigns.start_due(session, now=at - timedelta(minutes=1)) == []
+    assert campaigns.start_due(session, now=at + timedelta(seconds=1)) == [campaign.id]
+    assert campaigns.start_due(session, now=at + timedelta(seconds=2)) == []
+    session.refresh(campaign)
+    assert campaign.status == "running" and len(rows(session, campaign.id)) == audience.reachable
+
+
+@pytest.mark.parametrize("utc_hour, quiet", [(19, True), (7, False), (6, True), (12, False), (18, False)])
+def test_quiet_hours_are_in_libreville_time(session, audience, utc_hour, quiet) -> None:  # noqa: ANN001
+    campaign = make_campaign(session, audience, quiet_hours="20:00-08:00")
+    now = datetime(2026, 11, 25, utc_hour, 30, tzinfo=UTC)  # Libreville is UTC+1
+    assert campaigns.in_quiet_hours(campaign, now) is quiet
+    if quiet:
+        assert campaigns.quiet_hours_end(campaign, now).astimezone(UTC).hour == 7
+
+
+def test_estimate_counts_cost_and_duration(session, audience) -> None:  # noqa: ANN001
+    campaign = make_campaign(session, audience, rate_limit=10)
+    estimate = campaigns.estimate(session, campaign)
+    assert estimate.audience.reachable == audience.reachable and estimate.audience.opted_out == len(audience.opted_out_ids)
+    assert estimate.cost_fcfa == audience.reachable * 12 and estimate.duration_seconds == audience.reachable / 10
+
+
+def test_claim_record_and_leases(session, audience) -> None:  # noqa: ANN001
+    campaign = make_campaign(session, audience)
+    campaigns.launch(session, campaign)
+    first = dispatch.claim(session, campaign.id, owner="a", limit=10, lease_seconds=60)
+    second = dispatch.claim(session, campaign.id, owner="b", limit=10, lease_seconds=60)
+    assert len(first) == len(second) == 10 and not {r.id for r in first} & {r.id for r in second}
+    assert all(r.attempts == 1 and r.parameters["body"] for r in first)
+    # only the lease owner records an outcome
+    assert dispatch.record(session, [dispatch.Outcome(first[0].id, "sent", message_id="m1")], owner="b") == 0
+    outcomes = [dispatch.Outcome(first[0].id, "sent", message_id="m1"),
+                dispatch.Outcome(first[1].id, "failed", error_code="131026", error_message="non distribuable"),
+                dispatch.Outcome(first[2].id, "retry", error_code="http_500", retry_at=utcnow() + timedelta(hours=1)),
+                dispatch.Outcome(first[3].id, "requeue", error_code="132000")]
+    assert dispatch.record(session, outcomes, owner="a") == 4
+    by_id = {r.id: r for r in rows(session, campaign.id)}
+    assert (by_id[first[0].id].status, by_id[first[0].id].provider_message_id) == ("sent", "m1")
+    assert (by_id[first[1].id].status, by_id[first[1].id].error_code) == ("failed", "131026")
+    assert by_id[first[2].id].status == "pending" and by_id[first[2].id].next_attempt_at is not None
+    assert (by_id[first[3].id].status, by_id[first[3].id].attempts) == ("pending", 0)
+    again = {r.id for r in dispatch.claim(session, campaign.id, owner="c", limit=100, lease_seconds=60)}
+    assert first[2].id not in again and first[3].id in again  # retry waits for its time
+
+
+def test_reconciliation_of_abandoned_sends(session, audience) -> None:  # noqa: ANN001
+    campaign = make_campaign(session, audience)
+    campaigns.launch(session, campaign)
+    claimed = dispatch.claim(session, campaign.id, owner="dead", limit=2, lease_seconds=1)
+    sandbox = Sandbox()
+    sandbox.send_template(claimed[0].phone, TEMPLATE["name"], "fr", [])  # it did reach the provider
+    later = utcnow() + timedelta(seconds=5)
+    assert dispatch.reconcile_expired(session, sandbox, now=later) == {"checked": 2, "found": 1, "requeued": 1}
+    by_id = {r.id: r for r in rows(session, campaign.id)}
+    assert by_id[claimed[0].id].status == "sent" and by_id[claimed[0].id].provider_message_id
+    assert by_id[claimed[1].id].status == "pending"
+
+
+def test_completion_and_retarget(session, audience) -> None:  # noqa: ANN001
+    campaign = make_campaign(session, audience)
+    campaigns.launch(session, campaign)
+    claimed = dispatch.claim(session, campaign.id, owner="a", limit=1000, lease_seconds=60)
+    outcomes = [dispatch.Outcome(r.id, "failed" if i % 4 == 0 else "sent", message_id=str(i), error_code="131026")
+                for i, r in enumerate(claimed)]
+    dispatch.record(session, outcomes, owner="a")
+    assert campaigns.complete_if_done(session, campaign.id) and campaign.status == "completed"
+    progress = campaigns.progress(session, campaign.id)
+    assert progress.counts["failed"] == len(claimed[::4]) and progress.total == audience.reachable
+    assert campaigns.failures_by_code(session, campaign.id) == [("131026", len(claimed[::4]))]
+    draft = campaigns.retarget(session, campaign, "failed")
+    assert draft.status == "draft" and draft.parent_campaign_id == campaign.id
+    assert campaigns.estimate(session, draft).audience.reachable == len(claimed[::4])
+    with pytest.raises(UserError, match="Aucun destinataire"):
+        campaigns.retarget(session, session.get(Campaign, draft.id), "not_read")

@@ -1,0 +1,1 @@
+"""Background work: RQ job functions, the scheduler, and the webhook receiver."""

@@ -1,0 +1,74 @@
+"""`python -m workers [--burst] [--queues ...] [--no-scheduler]`: an RQ worker with the scheduler.
+
+With REDIS_URL unset it runs the embedded equivalent: the scheduler and the jobs in this process."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+import time
+
+from core import db, queue
+from core.config import get_settings
+from core.logs import setup_logging
+
+log = logging.getLogger("workers")
+
+
+def scheduler_loop(stop: threading.Event) -> None:
+    from workers.scheduler import tick
+
+    interval = get_settings().scheduler_interval_seconds
+    while not stop.is_set():
+        try:
+            tick()
+        except Exception:
+            log.exception("Scheduler tick failed")
+        stop.wait(interval)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m workers", description="CNSS WhatsApp background worker")
+    parser.add_argument("--burst", action="store_true", help="stop when there is nothing left to do")
+    parser.add_argument("--queues", nargs="+", default=[queue.DEFAULT_QUEUE])
+    parser.add_argument("--no-scheduler", action="store_true", help="do not run the scheduler in this worker")
+    parser.add_argument("--name", help="worker name (default: RQ's)")
+    args = parser.parse_args(argv)
+    setup_logging()
+    db.ensure_schema()
+    stop = threading.Event()
+    if not args.no_scheduler:
+        threading.Thread(target=scheduler_loop, args=(stop,), name="scheduler", daemon=True).start()
+    if not queue.uses_redis():
+        log.info("REDIS_URL is not set: running jobs in this process")
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        try:
+            while not stop.is_set():
+                time.sleep(1)
+                if args.burst:
+                    break
+        except KeyboardInterrupt:
+            pass
+        stop.set()
+        return 0
+    from rq import Queue, Worker
+
+    from workers.scheduler import tick
+
+    connection = queue.redis_connection()
+    if args.burst:
+        tick()
+    worker = Worker([Queue(name, connection=connection) for name in args.queues], connection=connection,
+                    name=args.name)
+    try:
+        worker.work(burst=args.burst, with_scheduler=False, logging_level=get_settings().log_level)
+    finally:
+        stop.set()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

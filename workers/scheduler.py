@@ -1,0 +1,55 @@
+"""The scheduler tick: start due campaigns (once), recover abandoned sends, keep dispatchers running,
+close finished campaigns. Any number of processes may call it; one at a time does the work."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import func, select
+
+from core import campaigns, db, dispatch, queue, respondio
+from core.config import get_settings
+from core.models import Campaign, CampaignStatus, Recipient, RecipientStatus
+from workers.dispatch import dispatcher_key
+
+log = logging.getLogger(__name__)
+DISPATCH_JOB = "workers.dispatch.dispatch_campaign"
+
+
+def tick() -> dict:
+    settings = get_settings()
+    if not queue.try_lock("scheduler", ttl=max(10.0, settings.scheduler_interval_seconds * 3)):
+        return {"skipped": True}
+    try:
+        with db.session_scope() as session:
+            started = campaigns.start_due(session)
+        provider = respondio.provider(max_retries=0)
+        try:
+            with db.session_scope() as session:
+                reconciled = dispatch.reconcile_expired(session, provider)
+        finally:
+            if provider.name != "sandbox":
+                provider.close()
+        enqueued = 0
+        with db.session_scope() as session:
+            running = session.scalars(select(Campaign).where(Campaign.status == CampaignStatus.RUNNING)).all()
+            for campaign in running:
+                open_rows = session.scalar(select(func.count()).select_from(Recipient).where(
+                    Recipient.campaign_id == campaign.id,
+                    Recipient.status.in_([RecipientStatus.PENDING, RecipientStatus.SENDING])))
+                if not open_rows:
+                    campaigns.complete_if_done(session, campaign.id)
+                    continue
+                if campaigns.in_quiet_hours(campaign):
+                    continue
+                for slot in range(settings.dispatchers_per_campaign):
+                    key = dispatcher_key(campaign.id, slot)
+                    if queue.alive(key):
+                        continue
+                    # Mark the slot before the job starts, so the next tick does not queue it twice.
+                    queue.heartbeat(key, ttl=max(30.0, settings.scheduler_interval_seconds * 4))
+                    queue.enqueue(DISPATCH_JOB, campaign.id, slot, job_timeout=600)
+                    enqueued += 1
+        return {"started": started, "reconciled": reconciled, "dispatchers_enqueued": enqueued}
+    finally:
+        queue.release("scheduler")
