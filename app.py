@@ -11,6 +11,7 @@ from pages import _shell
 st.set_page_config(page_title="CNSS WhatsApp", page_icon=":material/chat:", layout="wide")
 setup_logging()
 _shell.ensure_schema()
+_shell.start_background()
 
 
 def login_screen() -> None:

@@ -40,6 +40,20 @@ def ensure_schema() -> None:
     _schema_ready(get_settings().database_url)
 
 
+@st.cache_resource(show_spinner=False)
+def _background(database_url: str) -> bool:
+    from core import queue
+
+    # Embedded mode: campaigns are sent by a scheduler thread of this process. With Redis, the RQ
+    # workers (python -m workers) do it and this starts nothing.
+    return queue.start_embedded_scheduler("workers.scheduler.tick", get_settings().scheduler_interval_seconds)
+
+
+def start_background() -> None:
+    if get_settings().embedded_scheduler:
+        _background(get_settings().database_url)
+
+
 def sign_in(user_id: int) -> None:
     st.session_state[USER_KEY] = user_id
     st.session_state[LAST_SEEN_KEY] = utcnow()

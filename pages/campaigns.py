@@ -1,7 +1,342 @@
-"""Campaigns."""
+"""Campagnes: create (wizard), launch, follow live, pause / resume / cancel, retarget."""
 
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+
+import pandas as pd
+import streamlit as st
+from sqlalchemy import func, select
+
+from core import campaigns, db, respondio, segments, templates, users
+from core.config import get_settings
+from core.errors import UserError
+from core.models import Campaign, CampaignStatus, Contact, Recipient, Template
+from core.timeutil import format_dt, local_tz, utcnow
 from pages import _shell
 
 user, can_edit = _shell.require("campaigns")
-_shell.header("campaigns", "Les envois de masse : annonces, dates de paiement, rappels, avec programmation, cadence et suivi en direct.", read_only=not can_edit)
-_shell.coming_soon("Assistant de création (audience, modèle, programmation, heures calmes, cadence, coût estimé), lancement, pause, reprise, annulation et suivi destinataire par destinataire.")
+_shell.header("campaigns", "Les envois de masse : annonces, dates de paiement, rappels, avec programmation, heures "
+                           "calmes, cadence et suivi en direct.", read_only=not can_edit)
+
+STATUS_ORDER = ["pending", "sending", "sent", "delivered", "read", "failed", "skipped"]
+ACTIVE = (CampaignStatus.RUNNING, CampaignStatus.SCHEDULED, CampaignStatus.PAUSED)
+
+
+def nf(value: float) -> str:
+    return f"{value:,.0f}".replace(",", "\u202f")
+
+
+def me(session):  # noqa: ANN001, ANN201
+    return users.get(session, user.id)
+
+
+def duration(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {(seconds % 3600) // 60:02d} min"
+
+
+# --- list --------------------------------------------------------------------------------------
+
+def campaign_rows() -> list[dict]:
+    with db.session_scope() as session:
+        sent = dict(session.execute(select(Recipient.campaign_id, func.count()).where(
+            Recipient.status.in_(["sent", "delivered", "read"])).group_by(Recipient.campaign_id)).all())
+        return [{"id": c.id, "Campagne": c.name, "Statut": campaigns.STATUS_LABELS[CampaignStatus(c.status)],
+                 "Modèle": c.template.name if c.template else "", "Destinataires": c.total_recipients,
+                 "Envoyés": sent.get(c.id, 0), "Programmée pour": format_dt(c.scheduled_at),
+                 "Créée le": format_dt(c.created_at)} for c in campaigns.list_all(session)]
+
+
+# --- detail ------------------------------------------------------------------------------------
+
+@st.fragment(run_every=timedelta(seconds=2))
+def live_progress(campaign_id: int) -> None:
+    with db.session_scope() as session:
+        progress = campaigns.progress(session, campaign_id)
+        campaign = campaigns.get(session, campaign_id)
+        quiet = campaigns.quiet_hours_end(campaign) if campaign.status == CampaignStatus.RUNNING else None
+    total = max(progress.total, 1)
+    done = sum(progress.counts.get(k, 0) for k in ("sent", "delivered", "read", "failed", "skipped"))
+    st.progress(done / total, text=f"{nf(done)} / {nf(progress.total)} traités — "
+                                   f"{campaigns.STATUS_LABELS[CampaignStatus(progress.status)]}")
+    cols = st.columns(len(STATUS_ORDER))
+    for col, key in zip(cols, STATUS_ORDER, strict=True):
+        count = progress.counts.get(key, 0)
+        col.metric(campaigns.RECIPIENT_LABELS[key], nf(count), f"{count / total:.0%}", delta_color="off")
+    if progress.status == CampaignStatus.RUNNING:
+        eta = f" — fin estimée dans {duration(progress.eta_seconds)}" if progress.eta_seconds else ""
+        st.caption(f"Cadence sur la dernière minute : {progress.rate_per_second:.1f} message(s)/s{eta}")
+        if quiet:
+            st.info(f"Heures calmes : aucun envoi avant {format_dt(quiet)}.")
+    if progress.status != st.session_state.get(f"seen_status_{campaign_id}", progress.status):
+        st.session_state.pop(f"seen_status_{campaign_id}", None)
+        st.rerun()
+    st.session_state[f"seen_status_{campaign_id}"] = progress.status
+
+
+def failures(campaign_id: int) -> None:
+    with db.session_scope() as session:
+        rows = campaigns.failures_by_code(session, campaign_id)
+    if rows:
+        st.markdown("**Échecs par code d'erreur WhatsApp**")
+        st.dataframe(pd.DataFrame([{"Code": code or "—", "Signification": respondio.ERROR_LABELS.get(code, "Autre erreur"),
+                                    "Destinataires": n} for code, n in rows]), hide_index=True, width="stretch")
+
+
+def recipients_table(campaign_id: int) -> None:
+    status = st.selectbox("Destinataires", ["", *STATUS_ORDER], key=f"rcpt_filter_{campaign_id}",
+                          format_func=lambda s: "Tous" if not s else campaigns.RECIPIENT_LABELS[s])
+    with db.session_scope() as session:
+        stmt = (select(Recipient, Contact.first_name, Contact.last_name).join(Contact, Contact.id == Recipient.contact_id)
+                .where(Recipient.campaign_id == campaign_id).order_by(Recipient.id).limit(200))
+        if status:
+            stmt = stmt.where(Recipient.status == status)
+        data = [{"Téléphone": r.phone, "Nom": f"{first or ''} {last or ''}".strip(),
+                 "Statut": campaigns.RECIPIENT_LABELS[r.status], "Motif / erreur": r.skip_reason or r.error_code or "",
+                 "Envoyé le": format_dt(r.sent_at), "Remis le": format_dt(r.delivered_at), "Lu le": format_dt(r.read_at)}
+                for r, first, last in session.execute(stmt).all()]
+    if data:
+        st.dataframe(pd.DataFrame(data), hide_index=True, width="stretch")
+        st.caption("Les 200 premiers destinataires correspondant au filtre.")
+    else:
+        st.caption("Aucun destinataire pour ce filtre.")
+
+
+def controls(campaign: Campaign) -> None:
+    key = f"confirm_{campaign.id}"
+    c1, c2, c3, c4 = st.columns(4)
+    if campaign.status == CampaignStatus.DRAFT and c1.button("Lancer", type="primary", key=f"launch_{campaign.id}"):
+        st.session_state[key] = "launch"
+    if campaign.status == CampaignStatus.RUNNING and c1.button("Mettre en pause", key=f"pause_{campaign.id}"):
+        st.session_state[key] = "pause"
+    if campaign.status == CampaignStatus.PAUSED and c1.button("Reprendre", type="primary", key=f"resume_{campaign.id}"):
+        st.session_state[key] = "resume"
+    if campaign.status in (CampaignStatus.DRAFT, *ACTIVE) and c2.button("Annuler la campagne",
+                                                                       key=f"cancel_{campaign.id}"):
+        st.session_state[key] = "cancel"
+    if campaign.status == CampaignStatus.DRAFT and c3.button("Modifier le brouillon", key=f"edit_{campaign.id}"):
+        st.session_state["wizard"] = wizard_from(campaign)
+        st.session_state["campaigns_tab_hint"] = True
+        st.info("Le brouillon est chargé dans l'onglet « Nouvelle campagne ».")
+    action = st.session_state.get(key)
+    if action:
+        messages = {"launch": "Lancer l'envoi maintenant (ou à l'heure programmée) ?",
+                    "pause": "Mettre la campagne en pause ? Les envois en cours se terminent, rien de nouveau ne part.",
+                    "resume": "Reprendre les envois restants ?",
+                    "cancel": "Annuler définitivement ? Les destinataires en attente ne recevront rien."}
+        st.warning(messages[action])
+        y, n = st.columns(2)
+        if y.button("Confirmer", type="primary", key=f"yes_{campaign.id}"):
+            try:
+                with db.session_scope() as session:
+                    target = campaigns.get(session, campaign.id)
+                    getattr(campaigns, action)(session, target, actor=me(session))
+            except UserError as err:
+                st.error(str(err))
+            else:
+                st.session_state.pop(key, None)
+                st.rerun()
+        if n.button("Ne rien faire", key=f"no_{campaign.id}"):
+            st.session_state.pop(key, None)
+            st.rerun()
+    if campaign.status in (CampaignStatus.COMPLETED, CampaignStatus.CANCELLED, CampaignStatus.PAUSED):
+        st.markdown("**Nouvelle campagne pour les destinataires…**")
+        cols = st.columns(len(campaigns.RETARGETS))
+        for col, (which, label) in zip(cols, campaigns.RETARGETS.items(), strict=True):
+            if col.button(label, key=f"retarget_{which}_{campaign.id}"):
+                try:
+                    with db.session_scope() as session:
+                        draft = campaigns.retarget(session, campaigns.get(session, campaign.id), which,
+                                                   actor=me(session))
+                        name = draft.name
+                except UserError as err:
+                    st.error(str(err))
+                else:
+                    st.success(f"Brouillon « {name} » créé.")
+
+
+def detail(campaign_id: int) -> None:
+    with db.session_scope() as session:
+        campaign = campaigns.get(session, campaign_id)
+        template = session.get(Template, campaign.template_id)
+        names = dict(session.execute(select(segments.Segment.id, segments.Segment.name)).all())
+    st.subheader(campaign.name)
+    st.caption(f"Modèle « {template.name if template else '?'} » — segments : "
+               f"{', '.join(names.get(i, '?') for i in campaign.include_segment_ids)}"
+               + (f" ; exclus : {', '.join(names.get(i, '?') for i in campaign.exclude_segment_ids)}"
+                  if campaign.exclude_segment_ids else "")
+               + f" — cadence max {campaigns.effective_rate(campaign):g}/s"
+               + (f" — heures calmes {campaign.quiet_hours_start}–{campaign.quiet_hours_end}"
+                  if campaign.quiet_hours_start else ""))
+    if campaign.status_reason and campaign.status in (CampaignStatus.PAUSED, CampaignStatus.FAILED,
+                                                      CampaignStatus.CANCELLED):
+        st.warning(f"Motif : {campaign.status_reason}")
+    if campaign.status == CampaignStatus.SCHEDULED:
+        st.info(f"Départ programmé le {format_dt(campaign.scheduled_at)} (heure de Libreville).")
+    if campaign.status != CampaignStatus.DRAFT:
+        live_progress(campaign_id)
+        failures(campaign_id)
+        recipients_table(campaign_id)
+    if can_edit:
+        controls(campaign)
+
+
+# --- wizard ------------------------------------------------------------------------------------
+
+def wizard_from(campaign: Campaign) -> dict:
+    local = campaign.scheduled_at.astimezone(local_tz()) if campaign.scheduled_at else None
+    return {"id": campaign.id, "name": campaign.name, "template_id": campaign.template_id,
+            "include": list(campaign.include_segment_ids), "exclude": list(campaign.exclude_segment_ids),
+            "rate": campaign.rate_limit, "when": "later" if local else "now", "date": local.date() if local else None,
+            "time": local.time() if local else None,
+            "quiet": bool(campaign.quiet_hours_start), "quiet_start": campaign.quiet_hours_start or "20:00",
+            "quiet_end": campaign.quiet_hours_end or "08:00"}
+
+
+def wizard() -> None:
+    state = st.session_state.setdefault("wizard", {})
+    with db.session_scope() as session:
+        segs = {s.id: s.name for s in segments.list_all(session)}
+        approved = {t.id: f"{t.name} ({t.language}, {templates.CATEGORY_LABELS[t.category]})"
+                    for t in templates.approved(session)}
+    if not segs or not approved:
+        st.info("Il faut au moins un segment et un modèle approuvé pour créer une campagne.")
+        return
+    if state.get("id"):
+        st.caption(f"Modification du brouillon n° {state['id']}.")
+    name = st.text_input("Nom de la campagne", state.get("name", ""), key="wz_name")
+
+    st.markdown("#### 1. Audience")
+    include = st.multiselect("Segments inclus", list(segs), default=[i for i in state.get("include", []) if i in segs],
+                             format_func=segs.get, key="wz_include")
+    exclude = st.multiselect("Segments exclus", list(segs), default=[i for i in state.get("exclude", []) if i in segs],
+                             format_func=segs.get, key="wz_exclude")
+    audience = None
+    if include:
+        with db.session_scope() as session:
+            audience = segments.count_audience(session, include, exclude)
+        c1, c2, c3 = st.columns(3)
+        c1.metric("Contacts sélectionnés", nf(audience.selected))
+        c2.metric("Désinscrits, exclus d'office", nf(audience.opted_out))
+        c3.metric("Destinataires", nf(audience.reachable))
+        st.caption("Chaque personne ne reçoit qu'un message, même présente dans plusieurs segments ; les numéros "
+                   "invalides ont été écartés à l'import.")
+
+    st.markdown("#### 2. Modèle")
+    options = list(approved)
+    template_id = st.selectbox("Modèle approuvé", options, format_func=approved.get, key="wz_template",
+                               index=options.index(state["template_id"]) if state.get("template_id") in options else 0)
+    with db.session_scope() as session:
+        template = session.get(Template, template_id)
+        data, mapping = templates.as_dict(template), template.variable_mapping or {}
+        sample = None
+        if include:
+            sample = session.scalar(select(Contact).where(segments.audience_condition(session, include, exclude))
+                                    .order_by(Contact.id).limit(1))
+            values = templates.contact_values(sample) if sample else {}
+        rendered = templates.render(data, mapping, values) if sample else None
+    problems = templates.validate_mapping(data, mapping)
+    if problems:
+        st.error("La correspondance des variables de ce modèle est incomplète : " + " ".join(problems))
+    if rendered is not None:
+        if rendered.ok:
+            st.markdown(f"Aperçu pour **{sample.first_name or ''} {sample.last_name or ''}** ({sample.phone}) :")
+            st.info(templates.fill(data["body"], rendered.parameters.get("body", [])))
+        else:
+            st.warning(f"Pour {sample.phone}, une variable n'a pas de valeur : ce contact sera écarté.")
+
+    st.markdown("#### 3. Programmation et cadence")
+    when = st.radio("Départ", ["now", "later"], horizontal=True, key="wz_when",
+                    index=0 if state.get("when", "now") == "now" else 1,
+                    format_func=lambda w: {"now": "Dès le lancement", "later": "À une date (heure de Libreville)"}[w])
+    scheduled = None
+    if when == "later":
+        c1, c2 = st.columns(2)
+        tomorrow = (utcnow().astimezone(local_tz()) + timedelta(days=1)).date()
+        day = c1.date_input("Date", state.get("date") or tomorrow, key="wz_date", format="DD/MM/YYYY")
+        hour = c2.time_input("Heure", state.get("time") or time(9, 0), key="wz_time")
+        scheduled = datetime.combine(day, hour, tzinfo=local_tz())
+    quiet = st.checkbox("Respecter des heures calmes (aucun envoi la nuit)", value=state.get("quiet", True),
+                        key="wz_quiet")
+    quiet_hours = None
+    if quiet:
+        c1, c2 = st.columns(2)
+        start = c1.text_input("Début (HH:MM)", state.get("quiet_start", "20:00"), key="wz_quiet_start")
+        end = c2.text_input("Fin (HH:MM)", state.get("quiet_end", "08:00"), key="wz_quiet_end")
+        quiet_hours = f"{start}-{end}"
+    cap = get_settings().max_send_rate
+    rate = st.number_input(f"Cadence maximale (messages par seconde, {cap:g} au plus)", 1, int(cap),
+                           int(state.get("rate") or min(cap, 20)), key="wz_rate")
+
+    payload = campaigns.CampaignInput(name=name, template_id=template_id, include_segment_ids=include,
+                                      exclude_segment_ids=exclude, rate_limit=int(rate), scheduled_at=scheduled,
+                                      quiet_hours=quiet_hours)
+    st.markdown("#### 4. Estimation")
+    if audience is not None:
+        price = campaigns.price_per_message(template.category)
+        c1, c2 = st.columns(2)
+        c1.metric("Coût estimé", f"{nf(audience.reachable * price)} FCFA",
+                  help=f"{price:g} FCFA par modèle {templates.CATEGORY_LABELS[template.category].lower()} remis.")
+        c2.metric("Durée estimée à la cadence choisie", duration(audience.reachable / rate))
+
+    st.markdown("#### 5. Envoi de test")
+    c1, c2 = st.columns([2, 1])
+    test_to = c1.text_input("Numéro qui reçoit le test (valeurs du contact de l'aperçu)", key="wz_test_to")
+    if c2.button("Envoyer le test", key="wz_test"):
+        try:
+            with db.session_scope() as session:
+                message_id = templates.test_send(session, session.get(Template, template_id), to=test_to,
+                                                 contact=session.get(Contact, sample.id) if sample else None,
+                                                 actor=me(session))
+        except UserError as err:
+            st.error(str(err))
+        else:
+            st.success(f"Test envoyé (message n° {message_id}).")
+
+    st.markdown("#### 6. Vérification et lancement")
+    c1, c2 = st.columns(2)
+    save = c1.button("Enregistrer le brouillon", key="wz_save")
+    go = c2.button("Lancer la campagne", type="primary", key="wz_launch")
+    if save or go:
+        try:
+            with db.session_scope() as session:
+                if state.get("id"):
+                    campaign = campaigns.update_draft(session, campaigns.get(session, state["id"]), payload,
+                                                      actor=me(session))
+                else:
+                    campaign = campaigns.create(session, payload, actor=me(session))
+                if go:
+                    campaigns.launch(session, campaign, actor=me(session))
+                created_id, status = campaign.id, campaign.status
+        except UserError as err:
+            st.error(str(err))
+            return
+        st.session_state["wizard"] = {}
+        st.session_state["campaign_choice_next"] = created_id
+        st.success("Campagne lancée." if status == CampaignStatus.RUNNING else
+                   "Campagne programmée." if status == CampaignStatus.SCHEDULED else "Brouillon enregistré.")
+
+
+# --- screen ------------------------------------------------------------------------------------
+
+rows = campaign_rows()
+tabs = st.tabs(["Campagnes", "Nouvelle campagne"] if can_edit else ["Campagnes"])
+with tabs[0]:
+    if not rows:
+        st.info("Aucune campagne pour l'instant." + (" Créez-en une dans l'onglet « Nouvelle campagne »."
+                                                      if can_edit else ""))
+    else:
+        st.dataframe(pd.DataFrame(rows).set_index("id"), width="stretch")
+        labels = {r["id"]: f"{r['Campagne']} — {r['Statut']}" for r in rows}
+        if st.session_state.get("campaign_choice_next") in labels:
+            st.session_state["campaign_choice"] = st.session_state.pop("campaign_choice_next")
+        chosen = st.selectbox("Ouvrir la campagne", list(labels), format_func=labels.get, key="campaign_choice")
+        detail(chosen)
+if can_edit:
+    with tabs[1]:
+        wizard()

@@ -26,6 +26,8 @@ REQUIRE_SERVICES = os.environ.get("CI", "").lower() == "true" or os.environ.get(
 for _var in ("DATABASE_URL", "REDIS_URL", "RESPONDIO_API_TOKEN", "OPENAI_API_KEY", "OPENAI_BASE_URL"):
     os.environ.pop(_var, None)
 config.Settings.model_config["env_file"] = None
+# Tests run the scheduler themselves, when they want it.
+os.environ["EMBEDDED_SCHEDULER"] = "false"
 
 
 def _unavailable(what: str, err: Exception) -> None:

@@ -111,7 +111,7 @@ def dispatch_campaign(campaign_id: int, slot: int = 0, *, max_runtime: float = M
     try:
         with ThreadPoolExecutor(max_workers=settings.send_concurrency, thread_name_prefix=f"send-{campaign_id}") as pool:
             while time.monotonic() - started < max_runtime:
-                queue.heartbeat(key, ttl=max(30.0, settings.scheduler_interval_seconds * 4))
+                queue.heartbeat(key, ttl=max(5.0, settings.scheduler_interval_seconds * 4))
                 job = _load_job(campaign_id, owner)
                 if job is None:
                     break

@@ -47,7 +47,7 @@ def tick() -> dict:
                     if queue.alive(key):
                         continue
                     # Mark the slot before the job starts, so the next tick does not queue it twice.
-                    queue.heartbeat(key, ttl=max(30.0, settings.scheduler_interval_seconds * 4))
+                    queue.heartbeat(key, ttl=max(5.0, settings.scheduler_interval_seconds * 4))
                     queue.enqueue(DISPATCH_JOB, campaign.id, slot, job_timeout=600)
                     enqueued += 1
         return {"started": started, "reconciled": reconciled, "dispatchers_enqueued": enqueued}

@@ -1,0 +1,97 @@
+"""The Campaigns screens, driven as a user would, with the scheduler run by the test."""
+
+from __future__ import annotations
+
+import time
+
+from sqlalchemy import select
+
+from core import campaigns, db
+from core.models import AuditLog, Campaign, Segment, Template
+from tests.pages.conftest import app_as
+from workers.scheduler import tick
+
+
+def open_campaigns(user_id: int):  # noqa: ANN201
+    at = app_as(user_id).run()
+    return at.switch_page("pages/campaigns.py").run()
+
+
+def test_wizard_creates_and_launches_a_campaign(seeded) -> None:  # noqa: ANN001
+    with db.session_scope() as session:
+        segment_id = session.scalar(select(Segment.id).where(Segment.name == "Employeurs"))
+        template_id = session.scalar(select(Template.id).where(Template.name == "nouveaux_taux_2026"))
+    at = open_campaigns(seeded["manager"])
+    at.text_input(key="wz_name").input("Taux 2026 — employeurs")
+    at.multiselect(key="wz_include").select(segment_id).run()
+    metrics = {m.label: m.value for m in at.metric}
+    assert int(metrics["Destinataires"].replace("\u202f", "")) > 0
+    at.selectbox(key="wz_template").select(template_id).run()
+    assert any("depuis le 1er janvier 2026" in i.value for i in at.info)  # preview for a real recipient
+    at.checkbox(key="wz_quiet").uncheck()
+    at.number_input(key="wz_rate").set_value(50).run()
+    assert "FCFA" in {m.label: m.value for m in at.metric}["Coût estimé"]
+    at.text_input(key="wz_test_to").input("077 28 01 50")
+    at.button(key="wz_test").click().run()
+    assert any("Test envoyé" in s.value for s in at.success)
+    at.button(key="wz_launch").click().run()
+    assert not at.error, [e.value for e in at.error]
+    assert any("Campagne lancée" in s.value for s in at.success)
+    with db.session_scope() as session:
+        campaign = session.scalar(select(Campaign).where(Campaign.name == "Taux 2026 — employeurs"))
+        assert campaign.status == "running" and campaign.total_recipients > 0 and campaign.created_by == seeded["manager"]
+        campaign_id = campaign.id
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        tick()
+        with db.session_scope() as session:
+            if campaigns.get(session, campaign_id).status == "completed":
+                break
+        time.sleep(0.2)
+    with db.session_scope() as session:
+        assert campaigns.get(session, campaign_id).status == "completed"
+    at.run()
+    at.selectbox(key="campaign_choice").select(campaign_id).run()
+    sent = {m.label: m.value for m in at.metric}["Envoyé"]
+    assert int(sent.replace("\u202f", "")) > 0 and not at.exception
+
+
+def test_wizard_refuses_a_bad_campaign_in_french(seeded) -> None:  # noqa: ANN001
+    at = open_campaigns(seeded["manager"])
+    at.button(key="wz_save").click().run()
+    assert at.error and "segment" in at.error[0].value or "nom" in at.error[0].value.lower()
+
+
+def test_pause_needs_confirmation_and_is_audited(seeded) -> None:  # noqa: ANN001
+    with db.session_scope() as session:
+        segment_id = session.scalar(select(Segment.id).where(Segment.name == "Pensionnés"))
+        template_id = session.scalar(select(Template.id).where(Template.name == "rappel_certificat_vie"))
+        campaign = campaigns.create(session, campaigns.CampaignInput(
+            name="À mettre en pause", template_id=template_id, include_segment_ids=[segment_id], rate_limit=1,
+            quiet_hours=None))
+        campaigns.launch(session, campaign)
+        campaign_id = campaign.id
+    at = open_campaigns(seeded["manager"])
+    at.selectbox(key="campaign_choice").select(campaign_id).run()
+    at.button(key=f"pause_{campaign_id}").click().run()
+    assert any("Mettre la campagne en pause" in w.value for w in at.warning)
+    with db.session_scope() as session:
+        assert campaigns.get(session, campaign_id).status == "running"  # not before confirming
+    at.button(key=f"yes_{campaign_id}").click().run()
+    with db.session_scope() as session:
+        assert campaigns.get(session, campaign_id).status == "paused"
+        entry = session.scalar(select(AuditLog).where(AuditLog.action == "campaign_paused"))
+        assert entry.actor_id == seeded["manager"]
+    at.button(key=f"retarget_failed_{campaign_id}").click().run()
+    assert any("Aucun destinataire en échec" in e.value for e in at.error)
+
+
+def test_supervisor_follows_but_cannot_act(seeded) -> None:  # noqa: ANN001
+    at = open_campaigns(seeded["supervisor"])
+    assert len(at.tabs) == 1
+    with db.session_scope() as session:
+        completed = session.scalar(select(Campaign.id).where(Campaign.status == "completed").limit(1))
+    at.selectbox(key="campaign_choice").select(completed).run()
+    assert not at.exception
+    assert not [b for b in at.button if b.label in ("Mettre en pause", "Annuler la campagne", "Lancer")]
+    assert any("131026" in str(df.value) for df in at.dataframe)  # failures by WhatsApp code

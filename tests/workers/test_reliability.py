@@ -1,0 +1,234 @@
+"""Reliability with real processes: RQ workers on real Redis and PostgreSQL, the fake Respond.io
+server on loopback. Workers are SIGKILLed, Redis is restarted, three schedulers race; every
+recipient must end up with exactly one accepted message."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from core import campaigns, db
+from core.config import reload_settings
+from core.models import AuditLog, Recipient
+from tests.campaign_fixtures import TEMPLATE, make_audience, make_campaign
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server is not installed")
+
+
+class RedisServer:
+    """A Redis of our own on a free port, so that restarting it disturbs nothing else."""
+
+    def __init__(self, tmp: Path) -> None:
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        self.port = sock.getsockname()[1]
+        sock.close()
+        self.tmp = tmp
+        self.proc: subprocess.Popen | None = None
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                                      "--appendonly", "no", "--dir", str(self.tmp)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+
+
+class Supervisor:
+    """Keeps N worker processes running, like a container restart policy; can SIGKILL one."""
+
+    def __init__(self, env: dict[str, str], count: int, log_dir: Path) -> None:
+        self.env, self.count, self.log_dir = env, count, log_dir
+        self.procs: list[subprocess.Popen] = []
+        self.stopping = threading.Event()
+        self.started = 0
+        self.thread = threading.Thread(target=self._watch, daemon=True)
+
+    def _spawn(self) -> subprocess.Popen:
+        self.started += 1
+        log = (self.log_dir / f"worker-{self.started}.log").open("w")
+        return subprocess.Popen([sys.executable, "-m", "workers"], cwd=ROOT, env=self.env, stdout=log,
+                                stderr=subprocess.STDOUT)
+
+    def start(self) -> None:
+        self.procs = [self._spawn() for _ in range(self.count)]
+        self.thread.start()
+
+    def _watch(self) -> None:
+        while not self.stopping.is_set():
+            for i, proc in enumerate(self.procs):
+                if proc.poll() is not None:
+                    self.procs[i] = self._spawn()
+            time.sleep(0.2)
+
+    def kill_one(self) -> int:
+        victim = self.procs[0]
+        victim.send_signal(signal.SIGKILL)
+        return victim.pid
+
+    def stop(self) -> None:
+        self.stopping.set()
+        if self.thread.is_alive():
+            self.thread.join(timeout=5)
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+@pytest.fixture
+def stack(pg_database, fake_respondio, tmp_path, monkeypatch):  # noqa: ANN001, ANN201
+    from tests.conftest import _truncate_pg
+
+    _truncate_pg(pg_database)
+    redis = RedisServer(tmp_path)
+    redis.start()
+    env = {**os.environ, "DATABASE_URL": pg_database, "REDIS_URL": redis.url,
+           "RESPONDIO_API_TOKEN": fake_respondio.token, "RESPONDIO_BASE_URL": fake_respondio.base_url,
+           "RESPONDIO_CHANNEL_ID": str(fake_respondio.channel_id), "RESPONDIO_TIMEOUT_SECONDS": "3",
+           "SEND_LEASE_SECONDS": "5", "SCHEDULER_INTERVAL_SECONDS": "0.3", "SEND_BATCH_SIZE": "10",
+           "SEND_CONCURRENCY": "4", "DISPATCHERS_PER_CAMPAIGN": "2", "MAX_SEND_RATE": "1000", "LOG_LEVEL": "WARNING"}
+    for key in ("DATABASE_URL", "REDIS_URL", "RESPONDIO_API_TOKEN", "RESPONDIO_BASE_URL", "RESPONDIO_CHANNEL_ID"):
+        monkeypatch.setenv(key, env[key])
+    reload_settings()
+    fake_respondio.templates = {TEMPLATE["name"]: 3}
+    fake_respondio.latency = 0.02
+    workers = Supervisor(env, 2, tmp_path)
+    yield {"redis": redis, "workers": workers, "fake": fake_respondio, "env": env}
+    workers.stop()
+    redis.stop()
+    reload_settings()
+
+
+def launch(size: int, rate: int, **kw) -> int:  # noqa: ANN003
+    with db.session_scope() as session:
+        audience = make_audience(session, size)
+        campaign = make_campaign(session, audience, rate_limit=rate, **kw)
+        campaigns.launch(session, campaign)
+        return campaign.id
+
+
+def wait_for(campaign_id: int, status: str = "completed", timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with db.session_scope() as session:
+            if campaigns.get(session, campaign_id).status == status:
+                return
+        time.sleep(0.3)
+    with db.session_scope() as session:
+        raise AssertionError(f"campaign still {campaigns.progress(session, campaign_id).as_dict()}")
+
+
+def wait_sent(campaign_id: int, at_least: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while sent_count(campaign_id) < at_least:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"only {sent_count(campaign_id)} sent after {timeout} s")
+        time.sleep(0.1)
+
+
+def sent_count(campaign_id: int) -> int:
+    with db.session_scope() as session:
+        return session.scalar(select(func.count()).select_from(Recipient).where(
+            Recipient.campaign_id == campaign_id, Recipient.status == "sent")) or 0
+
+
+def assert_exactly_once(fake, campaign_id: int) -> None:  # noqa: ANN001
+    with db.session_scope() as session:
+        counts = Counter(session.scalars(select(Recipient.status).where(Recipient.campaign_id == campaign_id)).all())
+        sendable = counts["sent"] + counts["pending"] + counts["sending"] + counts["failed"]
+    per_phone = Counter(m.identifier for m in fake.accepted)
+    duplicates = {p: n for p, n in per_phone.items() if n > 1}
+    assert not duplicates, duplicates
+    assert counts["sent"] == sendable == len(per_phone), counts
+
+
+def test_workers_killed_twice_with_sigkill(stack) -> None:  # noqa: ANN001
+    campaign_id = launch(400, rate=60)
+    stack["workers"].start()
+    wait_sent(campaign_id, 60)
+    stack["workers"].kill_one()
+    time.sleep(1.5)
+    wait_sent(campaign_id, 200)
+    stack["workers"].kill_one()
+    wait_for(campaign_id)
+    assert stack["workers"].started >= 4  # two replaced after SIGKILL
+    assert_exactly_once(stack["fake"], campaign_id)
+
+
+def test_provider_errors_under_real_workers(stack) -> None:  # noqa: ANN001
+    stack["fake"].error_rate = 0.10
+    stack["fake"].rate_limit = 50
+    campaign_id = launch(300, rate=80)
+    stack["workers"].start()
+    wait_for(campaign_id)
+    assert_exactly_once(stack["fake"], campaign_id)
+
+
+def test_redis_restarted_in_the_middle(stack) -> None:  # noqa: ANN001
+    campaign_id = launch(400, rate=60)
+    stack["workers"].start()
+    wait_sent(campaign_id, 100)
+    stack["redis"].stop()
+    time.sleep(2)
+    stack["redis"].start()  # empty: queues, heartbeats and limits are gone, the ledger is not
+    wait_for(campaign_id, timeout=120)
+    assert_exactly_once(stack["fake"], campaign_id)
+
+
+def test_scheduled_start_raced_by_three_schedulers(stack) -> None:  # noqa: ANN001
+    from datetime import timedelta
+
+    from core.timeutil import utcnow
+
+    at = utcnow() + timedelta(seconds=3)
+    campaign_id = launch(50, rate=60, scheduled_at=at)
+    code = ("import time, datetime as d\n"
+            "from core import campaigns, db\n"
+            f"time.sleep(max(0, {at.timestamp()} - time.time()))\n"
+            "with db.session_scope() as s: print(campaigns.start_due(s))\n")
+    racers = [subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=stack["env"], stdout=subprocess.PIPE,
+                               text=True) for _ in range(3)]
+    outputs = [r.communicate(timeout=60)[0].strip() for r in racers]
+    assert Counter(outputs) == Counter(["[]", "[]", f"[{campaign_id}]"])  # exactly one winner
+    with db.session_scope() as session:
+        starts = session.scalar(select(func.count()).select_from(AuditLog).where(
+            AuditLog.action == "campaign_running", AuditLog.target_id == str(campaign_id)))
+        rows = session.scalar(select(func.count()).select_from(Recipient).where(Recipient.campaign_id == campaign_id))
+    assert starts == 1 and rows == campaigns_total(campaign_id)
+    stack["workers"].start()
+    wait_for(campaign_id)
+    assert_exactly_once(stack["fake"], campaign_id)
+
+
+def campaigns_total(campaign_id: int) -> int:
+    with db.session_scope() as session:
+        return campaigns.get(session, campaign_id).total_recipients
