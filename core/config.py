@@ -50,6 +50,7 @@ class Settings(BaseSettings):
     failure_pause_rate: float = Field(default=0.5, gt=0, le=1)  # share of failures in the window that pauses
     failure_window: int = Field(default=200, ge=10)  # last N outcomes looked at
     scheduler_interval_seconds: float = Field(default=5.0, gt=0)
+    status_poll_delay_seconds: float = Field(default=30.0, ge=0)  # ask for a status this long after the last change
     embedded_scheduler: bool = True  # without Redis, the app's own thread sends campaigns
 
     # LLM for the chatbot (no key: extractive answers)

@@ -7,7 +7,7 @@ import logging
 
 from sqlalchemy import func, select
 
-from core import campaigns, db, dispatch, queue, respondio
+from core import campaigns, db, dispatch, queue, respondio, statuses
 from core.config import get_settings
 from core.models import Campaign, CampaignStatus, Recipient, RecipientStatus
 from workers.dispatch import dispatcher_key
@@ -27,6 +27,8 @@ def tick() -> dict:
         try:
             with db.session_scope() as session:
                 reconciled = dispatch.reconcile_expired(session, provider)
+            with db.session_scope() as session:
+                polled = statuses.poll(session, provider, delay_seconds=settings.status_poll_delay_seconds)
         finally:
             if provider.name != "sandbox":
                 provider.close()
@@ -50,6 +52,6 @@ def tick() -> dict:
                     queue.heartbeat(key, ttl=max(5.0, settings.scheduler_interval_seconds * 4))
                     queue.enqueue(DISPATCH_JOB, campaign.id, slot, job_timeout=600)
                     enqueued += 1
-        return {"started": started, "reconciled": reconciled, "dispatchers_enqueued": enqueued}
+        return {"started": started, "reconciled": reconciled, "polled": polled, "dispatchers_enqueued": enqueued}
     finally:
         queue.release("scheduler")
