@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -40,8 +41,21 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
     cursor.close()
 
 
+def _after_fork_in_child() -> None:
+    """A forked process (an RQ work-horse, say) must never use its parent's connections: drop the
+    inherited pools without closing the sockets, which still belong to the parent."""
+    global _lock
+    _lock = threading.Lock()
+    for engine in _engines.values():
+        engine.dispose(close=False)
+    _engines.clear()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def get_engine(url: str | None = None) -> Engine:
-    """One engine per database URL and process (engines are not shared across forks)."""
+    """One engine per database URL and process."""
     url = normalize_url(url or get_settings().database_url)
     with _lock:
         engine = _engines.get(url)

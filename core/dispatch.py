@@ -65,7 +65,7 @@ def claim(session: Session, campaign_id: int, *, owner: str, limit: int, lease_s
 @dataclass(frozen=True)
 class Outcome:
     id: int
-    kind: str  # sent | failed | retry | requeue | uncertain
+    kind: str  # sent | failed | retry | requeue | release | uncertain
     message_id: str | None = None
     error_code: str | None = None
     error_message: str | None = None
@@ -96,6 +96,8 @@ def record(session: Session, outcomes: list[Outcome], *, owner: str, now: dateti
                                                    next_attempt_at=bindparam("b_retry", type_=ts), **cleared),
         # Not the recipient's fault (the campaign pauses): the attempt does not count.
         "requeue": update(table).where(guard).values(status=R.PENDING, attempts=table.c.attempts - 1, **cleared),
+        # Claimed but never tried (the dispatcher stopped): back to pending as it was.
+        "release": update(table).where(guard).values(status=R.PENDING, attempts=table.c.attempts - 1, **cleared),
         # The provider may have it: leave the row claimed with an expired lease for reconciliation.
         "uncertain": update(table).where(guard).values(lease_expires_at=bindparam("b_now", type_=ts),
                                                        updated_at=bindparam("b_now", type_=ts)),

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import logging
 import os
+import queue as queue_mod
 import socket
+import threading
 import time
 import uuid
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -23,6 +24,10 @@ from core.timeutil import utcnow
 log = logging.getLogger(__name__)
 MAX_RUNTIME_SECONDS = 120.0
 LOCAL_TRIES = 3  # quick tries of one send before it goes back to the ledger
+# Requests are spaced a little under the cap, so that network jitter never puts more than the cap
+# into one second at the provider.
+RATE_SAFETY = 0.97
+RECORD_EVERY_SECONDS = 0.2  # outcomes are written in groups: a batch, or what came in this long
 
 
 @dataclass(frozen=True)
@@ -45,11 +50,17 @@ def _backoff(attempts: int) -> timedelta:
 
 def send_one(job: Job, row: dispatch.Claimed, provider: respondio.Provider, limiter: ratelimit.Limiter) -> dispatch.Outcome:
     settings = get_settings()
-    limits = [(f"campaign:{job.campaign_id}", job.rate), ("provider", settings.max_send_rate)]
+    limits = [(f"campaign:{job.campaign_id}", job.rate * RATE_SAFETY),
+              ("provider", settings.max_send_rate * RATE_SAFETY)]
+    # Hard caps at WhatsApp's tiers (above them the GCRA spacing alone is used).
+    caps = [(f"campaign:{job.campaign_id}", max(1, int(job.rate * RATE_SAFETY)))] \
+        if job.rate < settings.max_send_rate else []
+    if settings.max_send_rate <= 1000:
+        caps.append(("provider", max(1, int(settings.max_send_rate * RATE_SAFETY))))
     components = templates.provider_components(job.template_data, row.parameters)
     error: respondio.ProviderError | None = None
     for _ in range(LOCAL_TRIES):
-        ratelimit.acquire(limiter, limits)
+        ratelimit.acquire(limiter, limits, caps)
         try:
             message_id = provider.send_template(row.phone, job.template_name, job.language, components)
             return dispatch.Outcome(row.id, "sent", message_id=message_id)
@@ -98,8 +109,23 @@ def _pause(campaign_id: int, reason: str) -> None:
             log.warning("Campaign %s paused: %s", campaign_id, reason, extra={"campaign_id": campaign_id})
 
 
+def _release_unstarted(todo: queue_mod.Queue, done: queue_mod.Queue) -> None:
+    """Stopping: rows claimed but not yet picked up by a sender go back to pending untouched."""
+    while True:
+        try:
+            row = todo.get_nowait()
+        except queue_mod.Empty:
+            return
+        if row is not None:
+            done.put(dispatch.Outcome(row.id, "release"))
+
+
 def dispatch_campaign(campaign_id: int, slot: int = 0, *, max_runtime: float = MAX_RUNTIME_SECONDS) -> dict:
-    """Send a running campaign until it is done, paused, cancelled, in quiet hours, or time is up."""
+    """Send a running campaign until it is done, paused, cancelled, in quiet hours, or time is up.
+
+    Claiming, sending and recording overlap: sender threads take rows from a small buffer that the
+    main loop keeps filled, and their outcomes are written in batches, so no batch waits for the
+    slowest request of the previous one."""
     settings = get_settings()
     owner = f"{socket.gethostname()}:{os.getpid()}:{slot}:{uuid.uuid4().hex[:6]}"
     key = dispatcher_key(campaign_id, slot)
@@ -107,37 +133,87 @@ def dispatch_campaign(campaign_id: int, slot: int = 0, *, max_runtime: float = M
     limiter = ratelimit.limiter()
     window: deque[bool] = deque(maxlen=settings.failure_window)
     started = time.monotonic()
-    counts = {"sent": 0, "failed": 0, "retry": 0, "requeue": 0, "uncertain": 0}
+    counts = {"sent": 0, "failed": 0, "retry": 0, "requeue": 0, "uncertain": 0, "release": 0}
+    batch = settings.send_batch_size
+    todo: queue_mod.Queue[dispatch.Claimed | None] = queue_mod.Queue()
+    done: queue_mod.Queue[dispatch.Outcome] = queue_mod.Queue()
+    in_flight = 0
+    job = _load_job(campaign_id, owner)
+    stop_reason: str | None = None
+
+    def sender() -> None:
+        while (row := todo.get()) is not None:
+            try:
+                done.put(send_one(job, row, provider, limiter))  # type: ignore[arg-type]
+            except Exception as err:  # never lose a claimed row: it is reconciled before any resend
+                log.exception("Send of recipient %s failed unexpectedly", row.id)
+                done.put(dispatch.Outcome(row.id, "uncertain", error_message=str(err)))
+
+    threads = [threading.Thread(target=sender, daemon=True, name=f"send-{campaign_id}-{i}")
+               for i in range(settings.send_concurrency)]
     try:
-        with ThreadPoolExecutor(max_workers=settings.send_concurrency, thread_name_prefix=f"send-{campaign_id}") as pool:
-            while time.monotonic() - started < max_runtime:
+        if job is None:
+            return counts
+        for t in threads:
+            t.start()
+        exhausted = paused = False
+        last_check = 0.0
+        outcomes: list[dispatch.Outcome] = []
+        last_record = time.monotonic()
+        while True:
+            now = time.monotonic()
+            if now - last_check > 1.0:  # status, quiet hours and liveness, once a second
+                last_check = now
                 queue.heartbeat(key, ttl=max(5.0, settings.scheduler_interval_seconds * 4))
-                job = _load_job(campaign_id, owner)
-                if job is None:
-                    break
+                if not exhausted and (now - started > max_runtime or _load_job(campaign_id, owner) is None):
+                    exhausted = True
+                    _release_unstarted(todo, done)
+            if not exhausted and in_flight < batch * 2:
                 with db.session_scope() as session:
-                    rows = dispatch.claim(session, campaign_id, owner=owner, limit=settings.send_batch_size,
+                    rows = dispatch.claim(session, campaign_id, owner=owner, limit=batch,
                                           lease_seconds=settings.send_lease_seconds)
+                for row in rows:
+                    todo.put(row)
+                in_flight += len(rows)
                 if not rows:
-                    with db.session_scope() as session:
-                        campaigns.complete_if_done(session, campaign_id)
-                    break
-                outcomes = list(pool.map(lambda r: send_one(job, r, provider, limiter), rows))
+                    exhausted = True
+            try:
+                outcomes.append(done.get(timeout=0.05 if in_flight else 0.01))
+                while len(outcomes) < batch:
+                    outcomes.append(done.get_nowait())
+            except queue_mod.Empty:
+                pass
+            due = len(outcomes) >= batch or time.monotonic() - last_record >= RECORD_EVERY_SECONDS \
+                or (exhausted and len(outcomes) == in_flight)
+            if outcomes and due:
+                last_record = time.monotonic()
                 with db.session_scope() as session:
                     dispatch.record(session, outcomes, owner=owner)
+                in_flight -= len(outcomes)
                 for outcome in outcomes:
                     counts[outcome.kind] += 1
                     if outcome.kind in ("sent", "failed"):
                         window.append(outcome.kind == "failed")
                 blocking = next((o for o in outcomes if o.kind == "requeue"), None)
-                if blocking is not None:
+                if blocking is not None and stop_reason is None:
                     label = respondio.ERROR_LABELS.get(blocking.error_code or "", blocking.error_message or "")
-                    _pause(campaign_id, f"Erreur WhatsApp {blocking.error_code} : {label}")
-                    break
-                if len(window) == window.maxlen and sum(window) / len(window) >= settings.failure_pause_rate:
-                    _pause(campaign_id, f"Trop d'échecs : {sum(window)} sur les {len(window)} derniers envois")
-                    break
+                    stop_reason = f"Erreur WhatsApp {blocking.error_code} : {label}"
+                elif (stop_reason is None and len(window) == window.maxlen
+                      and sum(window) / len(window) >= settings.failure_pause_rate):
+                    stop_reason = f"Trop d'échecs : {sum(window)} sur les {len(window)} derniers envois"
+                if stop_reason is not None and not paused:
+                    _pause(campaign_id, stop_reason)
+                    paused = exhausted = True
+                    _release_unstarted(todo, done)
+                outcomes = []
+            if exhausted and in_flight == 0:
+                break
+        if stop_reason is None:
+            with db.session_scope() as session:
+                campaigns.complete_if_done(session, campaign_id)
     finally:
+        for _ in threads:
+            todo.put(None)
         queue.forget(key)
         if provider.name != "sandbox":
             provider.close()

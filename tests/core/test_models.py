@@ -113,3 +113,28 @@ def test_utc_default_timestamps(session) -> None:  # noqa: ANN001
     session.commit()
     session.expire_all()
     assert before - timedelta(seconds=1) <= session.get(type(user), user.id).created_at <= datetime.now(UTC)
+
+
+def test_a_forked_child_gets_its_own_connections(db_url) -> None:  # noqa: ANN001
+    import os
+
+    from sqlalchemy import text
+
+    with db.session_scope(db_url) as session:  # the parent's pool now holds a connection
+        session.execute(text("SELECT 1"))
+    parent_engine = db.get_engine(db_url)
+    pid = os.fork()
+    if pid == 0:  # child: must build a new engine, and its queries must work
+        code = 0
+        try:
+            if db.get_engine(db_url) is parent_engine:
+                code = 2
+            with db.session_scope(db_url) as session:
+                session.execute(text("SELECT 1"))
+        except BaseException:  # noqa: BLE001
+            code = 1
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.WEXITSTATUS(status) == 0
+    with db.session_scope(db_url) as session:  # and the parent's connection still works
+        assert session.execute(text("SELECT 2")).scalar() == 2

@@ -261,3 +261,35 @@ class FakeRespondIO:
                 request.path_params["channel_id"] != str(self.channel_id):
             return JSONResponse({"code": 404, "message": "Not found"}, status_code=404)
         return JSONResponse({"items": self.template_list})
+
+
+def _serve() -> None:
+    """`python -m tests.support.fake_respondio --port P [--latency S]`: the fake in its own process
+    (benchmarks), with `GET /_fake/accepted` listing the accepted messages' times and numbers."""
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--latency", type=float, default=0.0)
+    parser.add_argument("--token", default="bench-token")
+    parser.add_argument("--channel", type=int, default=4242)
+    args = parser.parse_args()
+    fake = FakeRespondIO(token=args.token, channel_id=args.channel, latency=args.latency)
+
+    async def accepted(request: Request) -> JSONResponse:
+        return JSONResponse({"count": len(fake.accepted), "at": [m.at for m in fake.accepted],
+                             "identifiers": [m.identifier for m in fake.accepted]})
+
+    async def reset(request: Request) -> JSONResponse:
+        fake.accepted.clear()
+        fake.by_identifier.clear()
+        return JSONResponse({"ok": True})
+
+    app = fake.app()
+    app.router.routes += [Route("/_fake/accepted", accepted, methods=["GET"]),
+                          Route("/_fake/reset", reset, methods=["POST"])]
+    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
+
+
+if __name__ == "__main__":
+    _serve()

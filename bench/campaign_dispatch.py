@@ -1,0 +1,205 @@
+"""Benchmark: campaign dispatch through real RQ workers (Redis, PostgreSQL) to the fake Respond.io
+server in its own process, answering each request in 20 ms.
+
+1. N recipients, no rate cap, with 1 and then 2 workers: messages/s, and the ratio to a bare httpx
+   client sending the same requests at the same concurrency to the same server, in the same run.
+2. A cap of 80 messages/s: achieved rate, and the busiest 1-second window seen by the server.
+3. Launch (ledger materialization) of a 1,000,000-recipient campaign.
+
+    .venv/bin/python -m bench.campaign_dispatch [--recipients 100000] [--launch 1000000]
+Targets (issue #5): ratio >= 0.8 and >= 1,000 msg/s with 2 workers; cap >= 95 % and never exceeded;
+launch of 1M < 15 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+from sqlalchemy import text
+
+from bench.common import fresh_database
+from core import campaigns, db, segments, templates
+from core.config import reload_settings
+from core.models import Segment
+
+ROOT = Path(__file__).resolve().parent.parent
+TOKEN, CHANNEL, CONCURRENCY = "bench-token", 4242, 32
+TEMPLATE = {"name": "bench_rappel", "language": "fr", "category": "UTILITY", "status": "APPROVED",
+            "body": "Bonjour {{1}}, message de test de charge.",
+            "variable_mapping": {"1": {"source": "field", "field": "first_name", "fallback": "Madame, Monsieur"}}}
+
+
+def free_port() -> int:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    return port
+
+
+def start_fake(latency: float) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "tests.support.fake_respondio", "--port", str(port),
+                             "--latency", str(latency), "--token", TOKEN], cwd=ROOT)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            httpx.get(f"{base}/_fake/accepted", timeout=0.5)
+            return proc, base
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise SystemExit("fake server did not start")
+
+
+def seed(url: str, recipients: int) -> int:
+    """`recipients` contacts in one static segment, written set-based."""
+    with db.session_scope(url) as session:
+        session.execute(text(
+            "INSERT INTO contacts (phone, first_name, language, attributes, consent_status, search_text, "
+            "created_at, updated_at) SELECT '+2416' || lpad(i::text, 7, '0'), 'Prénom' || i, 'fr', '{}'::jsonb, "
+            "'opted_in', '', now(), now() FROM generate_series(1, :n) i"), {"n": recipients})
+        segment = Segment(name="bench", kind="static")
+        session.add(segment)
+        session.flush()
+        session.execute(text("INSERT INTO segment_members (segment_id, contact_id, added_at) "
+                             "SELECT :s, id, now() FROM contacts"), {"s": segment.id})
+        templates.save(session, TEMPLATE)
+        return segment.id
+
+
+def bare_httpx(base: str, requests: int, concurrency: int) -> float:
+    """The same requests with nothing around them: threads sharing one pooled httpx client."""
+    client = httpx.Client(base_url=f"{base}/v2", headers={"Authorization": f"Bearer {TOKEN}"},
+                          limits=httpx.Limits(max_connections=concurrency * 2, max_keepalive_connections=concurrency * 2))
+    counter = iter(range(requests))
+    lock = threading.Lock()
+
+    def run() -> None:
+        while True:
+            with lock:
+                i = next(counter, None)
+            if i is None:
+                return
+            client.post(f"/contact/phone:+2417{i:07d}/message", json={"channelId": CHANNEL, "message": {
+                "type": "whatsapp_template", "template": {"name": TEMPLATE["name"], "languageCode": "fr",
+                "components": [{"type": "body", "parameters": [{"type": "text", "text": f"Prénom{i}"}]}]}}})
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=run) for _ in range(concurrency)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    client.close()
+    return requests / (time.perf_counter() - started)
+
+
+def run_campaign(url: str, base: str, segment_id: int, workers: int, rate: int | None, expected: int,
+                 redis_db: int) -> dict:
+    from redis import Redis
+
+    redis_url = f"redis://127.0.0.1:6379/{redis_db}"
+    Redis.from_url(redis_url).flushdb()
+    httpx.post(f"{base}/_fake/reset")
+    env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": redis_url, "RESPONDIO_API_TOKEN": TOKEN,
+           "RESPONDIO_BASE_URL": f"{base}/v2", "RESPONDIO_CHANNEL_ID": str(CHANNEL), "MAX_SEND_RATE": "100000",
+           "SEND_CONCURRENCY": str(CONCURRENCY), "SEND_BATCH_SIZE": str(CONCURRENCY * 4),
+           "DISPATCHERS_PER_CAMPAIGN": str(workers), "SCHEDULER_INTERVAL_SECONDS": "0.5",
+           "STATUS_POLL_DELAY_SECONDS": "100000", "LOG_LEVEL": "WARNING"}
+    os.environ.update({k: env[k] for k in ("MAX_SEND_RATE",)})
+    reload_settings()
+    logs = Path(tempfile.mkdtemp(prefix="bench-workers-"))
+    procs = [subprocess.Popen([sys.executable, "-m", "workers"], cwd=ROOT, env=env,
+                              stdout=(logs / f"w{i}.log").open("w"), stderr=subprocess.STDOUT) for i in range(workers)]
+    try:
+        with db.session_scope(url) as session:
+            campaign = campaigns.create(session, campaigns.CampaignInput(
+                name=f"bench {workers}w {rate}", template_id=session.scalar(text("SELECT id FROM templates")),
+                include_segment_ids=[segment_id], rate_limit=rate, quiet_hours=None))
+            campaigns.launch(session, campaign)
+            campaign_id = campaign.id
+        started = time.perf_counter()
+        while True:
+            with db.session_scope(url) as session:
+                status = campaigns.get(session, campaign_id).status
+            if status != "running":
+                break
+            if time.perf_counter() - started > 3600:
+                raise SystemExit("campaign did not finish")
+            time.sleep(0.5)
+        elapsed = time.perf_counter() - started
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(timeout=30)
+    record = httpx.get(f"{base}/_fake/accepted", timeout=60).json()
+    stamps = sorted(record["at"])
+    duplicates = len(record["identifiers"]) - len(set(record["identifiers"]))
+    span = stamps[-1] - stamps[0] if len(stamps) > 1 else elapsed
+    busiest, j = 0, 0
+    for i, t in enumerate(stamps):  # the busiest 1-second window, sliding over every accepted message
+        while stamps[j] < t - 1.0:
+            j += 1
+        busiest = max(busiest, i - j + 1)
+    return {"status": status, "accepted": record["count"], "expected": expected, "duplicates": duplicates,
+            "seconds_launch_to_completed": round(elapsed, 1), "msg_per_s_at_server": round(len(stamps) / span, 1),
+            "busiest_1s_window": busiest}
+
+
+def launch_million(url: str, n: int) -> float:
+    segment_id = seed(url, n)
+    with db.session_scope(url) as session:
+        campaign = campaigns.create(session, campaigns.CampaignInput(
+            name="1M", template_id=session.scalar(text("SELECT id FROM templates")), include_segment_ids=[segment_id],
+            quiet_hours=None))
+        campaign_id = campaign.id
+    session_url = url
+    started = time.perf_counter()
+    with db.session_scope(session_url) as session:
+        campaigns.launch(session, campaigns.get(session, campaign_id))
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--recipients", type=int, default=100_000)
+    parser.add_argument("--launch", type=int, default=1_000_000)
+    parser.add_argument("--cap-recipients", type=int, default=2_400)
+    args = parser.parse_args()
+    fake, base = start_fake(latency=0.02)
+    try:
+        with fresh_database() as url:
+            segment_id = seed(url, args.recipients)
+            baseline_1 = bare_httpx(base, min(args.recipients, 20_000), CONCURRENCY)
+            baseline_2 = bare_httpx(base, min(args.recipients, 20_000), CONCURRENCY * 2)
+            print(f"bare httpx, {CONCURRENCY} in flight: {baseline_1:,.0f} req/s; {CONCURRENCY * 2} in flight: "
+                  f"{baseline_2:,.0f} req/s")
+            for workers, baseline in ((1, baseline_1), (2, baseline_2)):
+                result = run_campaign(url, base, segment_id, workers, None, args.recipients, redis_db=13)
+                print(f"{workers} worker(s), {args.recipients:,} recipients, no cap: {result}; "
+                      f"ratio to bare httpx: {result['msg_per_s_at_server'] / baseline:.2f}")
+        with fresh_database() as url:
+            segment_id = seed(url, args.cap_recipients)
+            result = run_campaign(url, base, segment_id, 2, 80, args.cap_recipients, redis_db=13)
+            print(f"cap 80 msg/s, {args.cap_recipients:,} recipients, 2 workers: {result}; achieved "
+                  f"{result['msg_per_s_at_server'] / 80:.1%} of the cap")
+        with fresh_database() as url:
+            seconds = launch_million(url, args.launch)
+            print(f"launch of a {args.launch:,}-recipient campaign (ledger materialization): {seconds:.1f} s")
+    finally:
+        fake.terminate()
+        fake.wait(timeout=10)
+
+
+if __name__ == "__main__":
+    main()
