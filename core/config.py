@@ -52,6 +52,15 @@ class Settings(BaseSettings):
     scheduler_interval_seconds: float = Field(default=5.0, gt=0)
     status_poll_delay_seconds: float = Field(default=30.0, ge=0)  # ask for a status this long after the last change
     embedded_scheduler: bool = True  # without Redis, the app's own thread sends campaigns
+    status_poll_rate: float = Field(default=5.0, gt=0)  # status requests/s to the provider, shared by all
+
+    # Inbound (webhooks, replies, opt-outs)
+    webhook_host: str = "0.0.0.0"
+    webhook_port: int = Field(default=8000, ge=1, le=65535)
+    webhook_max_body_bytes: int = Field(default=262_144, ge=1024)  # larger bodies are refused (413)
+    webhook_batch_max_wait_ms: float = Field(default=5.0, ge=0)  # events written together, durably, before the 200
+    reply_attribution_days: int = Field(default=3, ge=0)  # a reply this long after a campaign message counts for it
+    chatbot_enabled: bool = True  # inbound questions go to the chatbot first; off: straight to the agents
 
     # LLM for the chatbot (no key: extractive answers)
     openai_api_key: SecretStr | None = None

@@ -102,7 +102,18 @@ def record(session: Session, outcomes: list[Outcome], *, owner: str, now: dateti
         "uncertain": update(table).where(guard).values(lease_expires_at=bindparam("b_now", type_=ts),
                                                        updated_at=bindparam("b_now", type_=ts)),
     }
+    pg = session.get_bind().dialect.name == "postgresql"
     for kind, params in groups.items():
+        if kind == "sent" and pg:  # the hot path: one statement for the whole batch
+            result = session.execute(text(
+                "UPDATE recipients r SET status = 'sent', provider_message_id = v.mid, sent_at = :now, "
+                "error_code = NULL, error_message = NULL, lease_owner = NULL, lease_expires_at = NULL, "
+                "updated_at = :now FROM unnest(CAST(:ids AS bigint[]), CAST(:mids AS text[])) AS v(id, mid) "
+                "WHERE r.id = v.id AND r.status = 'sending' AND r.lease_owner = :owner"
+            ).bindparams(bindparam("now", type_=ts)), {"now": now, "owner": owner, "ids": [p["b_id"] for p in params],
+                                                       "mids": [p["b_mid"] for p in params]})
+            done += result.rowcount if result.rowcount and result.rowcount > 0 else 0
+            continue
         for p in params:
             p["b_now"] = now
         result = session.execute(statements[kind], params)

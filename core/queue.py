@@ -24,13 +24,23 @@ _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 
 
+_clients: dict[tuple[str, int], Any] = {}
+
+
 def redis_connection(url: str | None = None):  # type: ignore[no-untyped-def]
+    """One client (and its connection pool) per URL and process: a forked worker makes its own."""
+    import os
+
     from redis import Redis
 
     url = url or get_settings().redis_url
     if not url:
         raise RuntimeError("REDIS_URL is not set: the in-process runner is in use")
-    return Redis.from_url(url, socket_connect_timeout=5, health_check_interval=30)
+    key = (url, os.getpid())
+    client = _clients.get(key)
+    if client is None:
+        client = _clients[key] = Redis.from_url(url, socket_connect_timeout=5, health_check_interval=30)
+    return client
 
 
 def uses_redis() -> bool:

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core import respondio
+from core import ratelimit, respondio
 from core.models import Recipient, RecipientStatus, StatusEvent
 from core.timeutil import utcnow
 
@@ -54,8 +54,10 @@ def apply(session: Session, recipient: Recipient, status: str, *, at: datetime |
 
 
 def poll(session: Session, provider: respondio.Provider, *, delay_seconds: float, limit: int = 200,
-         max_age: timedelta = timedelta(days=7), now: datetime | None = None) -> dict[str, int]:
-    """Ask the provider about messages still without a final status after `delay_seconds`."""
+         max_age: timedelta = timedelta(days=7), now: datetime | None = None,
+         pacer: ratelimit.Pacer | None = None) -> dict[str, int]:
+    """Ask the provider about messages still without a final status after `delay_seconds`, one
+    batch per call, each request under `pacer` (the status rate shared by every worker)."""
     now = now or utcnow()
     due = now - timedelta(seconds=delay_seconds)
     rows = session.scalars(
@@ -65,6 +67,8 @@ def poll(session: Session, provider: respondio.Provider, *, delay_seconds: float
         .order_by(Recipient.updated_at).limit(limit)).all()
     changed = errors = 0
     for recipient in rows:
+        if pacer is not None:
+            pacer.acquire()
         try:
             statuses = provider.message_status(recipient.phone, recipient.provider_message_id or "")
         except respondio.ProviderError as err:

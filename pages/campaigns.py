@@ -14,6 +14,7 @@ from core.errors import UserError
 from core.models import Campaign, CampaignStatus, Contact, Recipient, Template
 from core.timeutil import format_dt, local_tz, utcnow
 from pages import _shell
+from pages._mapping import mapping_editor
 
 user, can_edit = _shell.require("campaigns")
 _shell.header("campaigns", "Les envois de masse : annonces, dates de paiement, rappels, avec programmation, heures "
@@ -195,7 +196,7 @@ def wizard_from(campaign: Campaign) -> dict:
             "rate": campaign.rate_limit, "when": "later" if local else "now", "date": local.date() if local else None,
             "time": local.time() if local else None,
             "quiet": bool(campaign.quiet_hours_start), "quiet_start": campaign.quiet_hours_start or "20:00",
-            "quiet_end": campaign.quiet_hours_end or "08:00"}
+            "quiet_end": campaign.quiet_hours_end or "08:00", "mapping": campaign.variable_mapping}
 
 
 def wizard() -> None:
@@ -233,7 +234,14 @@ def wizard() -> None:
                                index=options.index(state["template_id"]) if state.get("template_id") in options else 0)
     with db.session_scope() as session:
         template = session.get(Template, template_id)
-        data, mapping = templates.as_dict(template), template.variable_mapping or {}
+        data, default_mapping = templates.as_dict(template), template.variable_mapping or {}
+    saved = state.get("mapping") if state.get("template_id") == template_id else None
+    own = st.checkbox("Adapter les variables pour cette campagne", key=f"wz_own_{template_id}",
+                      value=saved is not None and saved != default_mapping,
+                      help="Par défaut, la correspondance enregistrée avec le modèle. Cochez pour la changer pour "
+                           "cette campagne seulement ; le modèle n'est pas modifié.")
+    mapping = mapping_editor(f"wz_m{template_id}_", data, saved or default_mapping) if own else default_mapping
+    with db.session_scope() as session:
         sample = None
         if include:
             sample = session.scalar(select(Contact).where(segments.audience_condition(session, include, exclude))
@@ -275,7 +283,7 @@ def wizard() -> None:
 
     payload = campaigns.CampaignInput(name=name, template_id=template_id, include_segment_ids=include,
                                       exclude_segment_ids=exclude, rate_limit=int(rate), scheduled_at=scheduled,
-                                      quiet_hours=quiet_hours)
+                                      quiet_hours=quiet_hours, variable_mapping=mapping if own else None)
     st.markdown("#### 4. Estimation")
     if audience is not None:
         price = campaigns.price_per_message(template.category)

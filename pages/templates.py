@@ -13,6 +13,7 @@ from core.errors import UserError
 from core.models import Contact, TemplateCategory, TemplateQuality, TemplateStatus
 from core.timeutil import format_dt
 from pages import _shell
+from pages._mapping import mapping_editor
 
 user, can_edit = _shell.require("templates")
 _shell.header("templates", "Les modèles de messages WhatsApp approuvés par Meta : seuls eux permettent d'écrire en "
@@ -23,7 +24,6 @@ NEW = 0
 BUTTON_LABELS = {"QUICK_REPLY": "Réponse rapide", "URL": "Lien", "PHONE_NUMBER": "Appel"}
 HEADER_LABELS = {"": "Aucun", "TEXT": "Texte", "IMAGE": "Image", "VIDEO": "Vidéo", "DOCUMENT": "Document",
                  "LOCATION": "Localisation"}
-SOURCE_LABELS = {"field": "Champ du contact", "attribute": "Attribut du contact", "text": "Texte fixe"}
 
 
 def problems_for(problems: dict[str, list[str]], key: str) -> None:
@@ -147,47 +147,6 @@ def buttons_editor(k: str, current: list[dict]) -> list[dict]:
                                                    key=f"{k}b{i}_phone", disabled=not can_edit)
         buttons.append(button)
     return buttons
-
-
-def mapping_editor(template_id: int, data: dict, current: dict) -> dict:
-    k = f"t{template_id}_m_"
-    mapping: dict = {}
-    keys = templates.variable_keys(data)
-    if not keys:
-        st.caption("Ce modèle n'a pas de variable.")
-        return mapping
-    with db.session_scope() as session:
-        from core.contacts.service import attribute_keys
-
-        attributes = attribute_keys(session)
-    sources = list(SOURCE_LABELS)
-    for key in keys:
-        spec = current.get(key) or {"source": "field", "field": "first_name"}
-        c1, c2, c3, c4 = st.columns([1, 2, 2, 2])
-        c1.markdown(f"**{templates._key_label(key)}**")
-        source = c2.selectbox("Source", sources, index=sources.index(spec.get("source", "field")),
-                              format_func=SOURCE_LABELS.get, key=f"{k}{key}_src", disabled=not can_edit)
-        entry = {"source": source}
-        if source == "field":
-            fields = list(templates.CONTACT_FIELDS)
-            entry["field"] = c3.selectbox("Champ", fields, index=fields.index(spec["field"]) if spec.get("field") in
-                                          fields else 0, format_func=templates.CONTACT_FIELDS.get,
-                                          key=f"{k}{key}_field", disabled=not can_edit)
-        elif source == "attribute":
-            options = sorted(set(attributes) | ({spec["attribute"]} if spec.get("attribute") else set())) or ["agence"]
-            entry["attribute"] = c3.selectbox("Attribut", options, index=options.index(spec["attribute"])
-                                              if spec.get("attribute") in options else 0, key=f"{k}{key}_attr",
-                                              disabled=not can_edit)
-        else:
-            entry["text"] = c3.text_input("Texte", spec.get("text") or "", key=f"{k}{key}_text",
-                                          disabled=not can_edit)
-        fallback = c4.text_input("Valeur si vide", spec.get("fallback") or "", key=f"{k}{key}_fallback",
-                                 disabled=not can_edit, help="Sans valeur par défaut, un contact sans cette donnée "
-                                                             "est écarté de l'envoi (jamais de message à trou).")
-        if fallback.strip():
-            entry["fallback"] = fallback.strip()
-        mapping[key] = entry
-    return mapping
 
 
 def preview(template_id: int, data: dict, mapping: dict) -> Contact | None:
@@ -325,7 +284,8 @@ if options:
     with left:
         data = editor(choice, current, problems)
         st.markdown("**Correspondance des variables** (valeurs par défaut des campagnes)")
-        data["variable_mapping"] = mapping_editor(choice, data, current.get("variable_mapping") or {})
+        data["variable_mapping"] = mapping_editor(f"t{choice}_m_", data, current.get("variable_mapping") or {},
+                                                   disabled=not can_edit)
         problems_for(problems, "variable_mapping")
         live = templates.validate(templates.clean(data))
         live_mapping = templates.validate_mapping(data, data["variable_mapping"])

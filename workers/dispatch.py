@@ -48,19 +48,25 @@ def _backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(300, 5 * 2 ** max(0, attempts - 1)))
 
 
-def send_one(job: Job, row: dispatch.Claimed, provider: respondio.Provider, limiter: ratelimit.Limiter) -> dispatch.Outcome:
+def pacer_for(job: Job, limiter: ratelimit.Limiter) -> ratelimit.Pacer:
+    """The campaign's cap and the provider's throughput, spaced a little under both; hard caps at
+    WhatsApp's tiers (above them the GCRA spacing alone is used)."""
     settings = get_settings()
     limits = [(f"campaign:{job.campaign_id}", job.rate * RATE_SAFETY),
               ("provider", settings.max_send_rate * RATE_SAFETY)]
-    # Hard caps at WhatsApp's tiers (above them the GCRA spacing alone is used).
     caps = [(f"campaign:{job.campaign_id}", max(1, int(job.rate * RATE_SAFETY)))] \
         if job.rate < settings.max_send_rate else []
     if settings.max_send_rate <= 1000:
         caps.append(("provider", max(1, int(settings.max_send_rate * RATE_SAFETY))))
+    return ratelimit.Pacer(limiter, limits, caps)
+
+
+def send_one(job: Job, row: dispatch.Claimed, provider: respondio.Provider, pacer: ratelimit.Pacer) -> dispatch.Outcome:
+    settings = get_settings()
     components = templates.provider_components(job.template_data, row.parameters)
     error: respondio.ProviderError | None = None
     for _ in range(LOCAL_TRIES):
-        ratelimit.acquire(limiter, limits, caps)
+        pacer.acquire()
         try:
             message_id = provider.send_template(row.phone, job.template_name, job.language, components)
             return dispatch.Outcome(row.id, "sent", message_id=message_id)
@@ -77,7 +83,7 @@ def send_one(job: Job, row: dispatch.Claimed, provider: respondio.Provider, limi
         if not error.transient or error.kind in ("template", "quality"):
             break
         if error.status == 429 or error.whatsapp_code == "130429":
-            limiter.block(error.retry_after or 1.0)
+            pacer.block(error.retry_after or 1.0)
         else:
             time.sleep(min(2.0, 0.2 * (1 + _ + row.attempts)))
     assert error is not None
@@ -130,7 +136,6 @@ def dispatch_campaign(campaign_id: int, slot: int = 0, *, max_runtime: float = M
     owner = f"{socket.gethostname()}:{os.getpid()}:{slot}:{uuid.uuid4().hex[:6]}"
     key = dispatcher_key(campaign_id, slot)
     provider = respondio.provider(max_retries=0)
-    limiter = ratelimit.limiter()
     window: deque[bool] = deque(maxlen=settings.failure_window)
     started = time.monotonic()
     counts = {"sent": 0, "failed": 0, "retry": 0, "requeue": 0, "uncertain": 0, "release": 0}
@@ -139,12 +144,13 @@ def dispatch_campaign(campaign_id: int, slot: int = 0, *, max_runtime: float = M
     done: queue_mod.Queue[dispatch.Outcome] = queue_mod.Queue()
     in_flight = 0
     job = _load_job(campaign_id, owner)
+    pacer = pacer_for(job, ratelimit.limiter()) if job is not None else None
     stop_reason: str | None = None
 
     def sender() -> None:
         while (row := todo.get()) is not None:
             try:
-                done.put(send_one(job, row, provider, limiter))  # type: ignore[arg-type]
+                done.put(send_one(job, row, provider, pacer))  # type: ignore[arg-type]
             except Exception as err:  # never lose a claimed row: it is reconciled before any resend
                 log.exception("Send of recipient %s failed unexpectedly", row.id)
                 done.put(dispatch.Outcome(row.id, "uncertain", error_message=str(err)))

@@ -1,5 +1,5 @@
-"""The scheduler tick: start due campaigns (once), recover abandoned sends, keep dispatchers running,
-close finished campaigns. Any number of processes may call it; one at a time does the work."""
+"""The scheduler tick: start due campaigns (once), recover abandoned sends, poll statuses, keep
+dispatchers running, close finished campaigns, and ask for a drain while inbound events wait. Any number of processes may call it; one at a time does the work."""
 
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ import logging
 
 from sqlalchemy import func, select
 
-from core import campaigns, db, dispatch, queue, respondio, statuses
+from core import campaigns, db, dispatch, inbound, queue, ratelimit, respondio, statuses
 from core.config import get_settings
 from core.models import Campaign, CampaignStatus, Recipient, RecipientStatus
 from workers.dispatch import dispatcher_key
+from workers.inbound import request_drain
 
 log = logging.getLogger(__name__)
 DISPATCH_JOB = "workers.dispatch.dispatch_campaign"
@@ -28,10 +29,18 @@ def tick() -> dict:
             with db.session_scope() as session:
                 reconciled = dispatch.reconcile_expired(session, provider)
             with db.session_scope() as session:
-                polled = statuses.poll(session, provider, delay_seconds=settings.status_poll_delay_seconds)
+                # As many as the status rate allows until the next tick, so a tick never runs long.
+                polled = statuses.poll(session, provider, delay_seconds=settings.status_poll_delay_seconds,
+                                       limit=max(1, int(settings.status_poll_rate * settings.scheduler_interval_seconds)),
+                                       pacer=ratelimit.Pacer(ratelimit.limiter(),
+                                                             [("status-poll", settings.status_poll_rate)]))
         finally:
             if provider.name != "sandbox":
                 provider.close()
+        with db.session_scope() as session:
+            inbound_waiting = inbound.pending_count(session)
+        if inbound_waiting:
+            request_drain()
         enqueued = 0
         with db.session_scope() as session:
             running = session.scalars(select(Campaign).where(Campaign.status == CampaignStatus.RUNNING)).all()
@@ -52,6 +61,7 @@ def tick() -> dict:
                     queue.heartbeat(key, ttl=max(5.0, settings.scheduler_interval_seconds * 4))
                     queue.enqueue(DISPATCH_JOB, campaign.id, slot, job_timeout=600)
                     enqueued += 1
-        return {"started": started, "reconciled": reconciled, "polled": polled, "dispatchers_enqueued": enqueued}
+        return {"started": started, "reconciled": reconciled, "polled": polled, "dispatchers_enqueued": enqueued,
+                "inbound_waiting": inbound_waiting}
     finally:
         queue.release("scheduler")

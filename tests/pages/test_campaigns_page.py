@@ -95,3 +95,27 @@ def test_supervisor_follows_but_cannot_act(seeded) -> None:  # noqa: ANN001
     assert not at.exception
     assert not [b for b in at.button if b.label in ("Mettre en pause", "Annuler la campagne", "Lancer")]
     assert any("131026" in str(df.value) for df in at.dataframe)  # failures by WhatsApp code
+
+
+def test_wizard_overrides_the_variable_mapping_for_one_campaign(seeded) -> None:  # noqa: ANN001
+    with db.session_scope() as session:
+        segment_id = session.scalar(select(Segment.id).where(Segment.name == "Employeurs"))
+        template = session.scalar(select(Template).where(Template.name == "nouveaux_taux_2026"))
+        template_id, default_mapping = template.id, dict(template.variable_mapping)
+    first_key = sorted(default_mapping)[0]
+    at = open_campaigns(seeded["manager"])
+    at.text_input(key="wz_name").input("Taux 2026 — formule de politesse")
+    at.multiselect(key="wz_include").select(segment_id).run()
+    at.selectbox(key="wz_template").select(template_id).run()
+    at.checkbox(key=f"wz_own_{template_id}").check().run()
+    at.selectbox(key=f"wz_m{template_id}_{first_key}_src").select("text").run()
+    at.text_input(key=f"wz_m{template_id}_{first_key}_text").input("Cher partenaire").run()
+    assert any("Cher partenaire" in i.value for i in at.info)  # the preview uses the campaign's mapping
+    at.button(key="wz_save").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    with db.session_scope() as session:
+        campaign = session.scalar(select(Campaign).where(Campaign.name == "Taux 2026 — formule de politesse"))
+        assert campaign.status == "draft"
+        override = campaign.variable_mapping[first_key]
+        assert (override["source"], override["text"]) == ("text", "Cher partenaire")
+        assert session.get(Template, template_id).variable_mapping == default_mapping  # the template is untouched

@@ -66,8 +66,7 @@ class FakeRespondIO:
         self._scripted: deque[tuple[int, dict[str, Any], float]] = deque()  # status, body, delay
         self.timeouts_next = 0
         self.timeout_seconds = 5.0
-        self.server: uvicorn.Server | None = None
-        self.thread: threading.Thread | None = None
+        self.server: Any = None
         self.base_url = ""
 
     # --- scripting -------------------------------------------------------------------------
@@ -87,28 +86,15 @@ class FakeRespondIO:
     # --- server ----------------------------------------------------------------------------
 
     def start(self) -> str:
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-        sock.close()
-        config = uvicorn.Config(self.app(), host="127.0.0.1", port=port, log_level="warning", access_log=False,
-                                lifespan="off")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True, name="fake-respondio")
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("fake Respond.io server did not start")
-            time.sleep(0.01)
-        self.base_url = f"http://127.0.0.1:{port}/v2"
+        from tests.support.servers import ThreadedServer
+
+        self.server = ThreadedServer(self.app(), lifespan="off", name="fake-respondio").start()
+        self.base_url = f"{self.server.base}/v2"
         return self.base_url
 
     def stop(self) -> None:
         if self.server:
-            self.server.should_exit = True
-        if self.thread:
-            self.thread.join(timeout=10)
+            self.server.stop()
 
     def __enter__(self) -> FakeRespondIO:
         self.start()

@@ -1,0 +1,528 @@
+"""Inbound Respond.io events: verified, stored once, then applied.
+
+The receiver (`workers/webhooks.py`) checks the signature and writes the raw event before it
+answers 200, so nothing acknowledged can be lost; a worker applies stored events in order. An
+`event_id` seen twice is stored once, hence applied once. Unknown event types are kept and
+ignored. What needs the chatbot is handed back to the worker as a `Followup` (core never imports
+the chatbot)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+from sqlalchemy import select, text, update
+from sqlalchemy.orm import Session
+
+from core import statuses
+from core.config import get_settings
+from core.contacts.search import search_text_for
+from core.logs import mask_phone
+from core.models import (
+    ConsentEvent, ConsentStatus, Contact, Conversation, ConversationStatus, Message, Recipient, RecipientStatus,
+    WebhookEvent,
+)
+from core.phones import normalize
+from core.text import fold
+from core.timeutil import utcnow
+
+log = logging.getLogger(__name__)
+MAX_ATTEMPTS = 5  # an event that fails this often is set aside (kept, with its error) instead of blocking
+
+# Words a person sends to stop or resume messages, and to ask for a human (folded: no accents,
+# lower case). A message opts out when it is one of these, alone or with a few polite words.
+OPT_OUT_WORDS = frozenset({"stop", "arret", "arrete", "arreter", "arretez", "desabonner", "desabonne",
+                           "desabonnement", "desinscrire", "desinscris", "desinscrivez", "desinscription",
+                           "unsubscribe", "stopper"})
+OPT_IN_WORDS = frozenset({"start", "oui", "reprendre", "reabonner", "inscrire", "reinscrire"})
+HANDOFF_WORDS = frozenset({"agent", "conseiller", "conseillere", "humain", "humaine", "operateur", "operatrice",
+                           "personne reelle", "quelqu un", "une personne"})
+FILLER_WORDS = frozenset({"svp", "stp", "merci", "s", "il", "vous", "plait", "te", "moi", "je", "veux", "me", "de",
+                          "les", "messages", "message", "sms", "please", "tout", "a", "au", "aux", "la", "le", "m",
+                          "des", "ces", "envoyer", "cnss"})
+OPT_OUT_CONFIRMATION = ("Vous êtes désinscrit(e) : la CNSS ne vous enverra plus de messages WhatsApp. "
+                        "Répondez START pour vous réinscrire.")
+OPT_IN_CONFIRMATION = ("C'est noté : vous recevrez de nouveau les messages de la CNSS. "
+                       "Répondez STOP pour vous désinscrire.")
+HANDOFF_NOTICE = "Un conseiller de la CNSS va vous répondre dès que possible."
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+# --- the edge: signature and shape -----------------------------------------------------------
+
+def sign(body: bytes, secret: str) -> str:
+    """Respond.io's signature: base64 of the HMAC-SHA256 of the raw body."""
+    return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
+
+
+def verify_signature(body: bytes, signature: str | None, secrets: list[str]) -> bool:
+    """True when `signature` matches the body under one of the signing keys. Every key is tried, and
+    compared in constant time, so the answer's timing tells nothing about the keys."""
+    if not signature or not secrets:
+        return False
+    given = signature.strip().encode()
+    matched = False
+    for secret in secrets:
+        matched |= hmac.compare_digest(sign(body, secret).encode(), given)
+    return matched
+
+
+class InvalidEvent(ValueError):
+    """A signed body that is not an event; the reason is for the log and the 400 answer."""
+
+
+@dataclass(frozen=True)
+class Event:
+    event_id: str
+    event_type: str
+    payload: dict[str, Any]
+
+
+def parse(body: bytes) -> Event:
+    try:
+        payload = orjson.loads(body)
+    except (ValueError, UnicodeDecodeError) as err:
+        raise InvalidEvent(f"body is not JSON: {err}") from None
+    if not isinstance(payload, dict):
+        raise InvalidEvent("body is not a JSON object")
+    event_type = payload.get("event_type")
+    if not isinstance(event_type, str) or not event_type.strip():
+        raise InvalidEvent("event_type is missing")
+    event_id = payload.get("event_id")
+    # Without an id, the body itself identifies the event: the same delivery twice is one event.
+    event_id = str(event_id) if event_id not in (None, "") else "sha256:" + hashlib.sha256(body).hexdigest()
+    return Event(event_id[:128], event_type.strip()[:64], payload)
+
+
+def store(session: Session, events: list[Event], *, now: datetime | None = None) -> int:
+    """Write events not seen before; returns how many were new. Duplicates are ignored."""
+    if not events:
+        return 0
+    now = now or utcnow()
+    unique = {e.event_id: e for e in events}
+    rows = [{"event_id": e.event_id, "event_type": e.event_type, "payload": e.payload, "received_at": now,
+             "attempts": 0} for e in unique.values()]
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
+    stmt = insert(WebhookEvent).on_conflict_do_nothing(index_elements=["event_id"])
+    result = session.execute(stmt.returning(WebhookEvent.id), rows)
+    return len(result.all())
+
+
+def pending_count(session: Session) -> int:
+    return session.scalar(text("SELECT count(*) FROM webhook_events WHERE processed_at IS NULL")) or 0
+
+
+# --- applying events -------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Followup:
+    """An inbound question for the chatbot, to be answered after the event's transaction."""
+
+    conversation_id: int
+    contact_id: int
+    message_id: int
+    text: str
+
+
+@dataclass
+class Processed:
+    applied: int = 0
+    failed: int = 0
+    ignored: int = 0
+    followups: list[Followup] = field(default_factory=list)
+
+
+def _timestamp(value: Any, default: datetime) -> datetime:
+    """Respond.io gives epoch seconds or milliseconds, sometimes ISO text."""
+    if value in (None, ""):
+        return default
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        try:
+            parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        except ValueError:
+            return default
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    if number > 1e12:
+        number /= 1000.0
+    try:
+        return datetime.fromtimestamp(number, UTC)
+    except (OverflowError, OSError, ValueError):
+        return default
+
+
+def _message(payload: dict[str, Any]) -> dict[str, Any]:
+    message = payload.get("message")
+    return message if isinstance(message, dict) else {}
+
+
+def _contact_payload(payload: dict[str, Any]) -> dict[str, Any]:
+    contact = payload.get("contact")
+    return contact if isinstance(contact, dict) else {}
+
+
+def _text_of(message: dict[str, Any]) -> tuple[str, str]:
+    """(type, text) of an inbound message, whatever shape the content has."""
+    content = message.get("message")
+    if isinstance(content, dict):
+        kind = str(content.get("type") or "text")
+        if kind == "text":
+            return kind, str(content.get("text") or "")
+        attachment = content.get("attachment")
+        label = attachment.get("type") if isinstance(attachment, dict) else None
+        caption = (attachment or {}).get("caption") if isinstance(attachment, dict) else None
+        return kind, str(caption or f"[{label or kind}]")
+    if isinstance(content, str):
+        return "text", content
+    return "text", str(message.get("text") or "")
+
+
+def words(message_text: str) -> list[str]:
+    return _WORD.findall(fold(message_text))
+
+
+def keyword(message_text: str) -> str | None:
+    """`opt_out`, `opt_in` or `handoff` when the message says so, else None. The opt words count
+    only when the message is essentially that word ("STOP", "Arrêt svp", "désinscrire moi"),
+    so that "je ne veux pas que ça s'arrête" is not an opt-out."""
+    tokens = words(message_text)
+    if not tokens:
+        return None
+    meaningful = [t for t in tokens if t not in FILLER_WORDS]
+    if len(meaningful) == 1 and len(tokens) <= 6:
+        if meaningful[0] in OPT_OUT_WORDS:
+            return "opt_out"
+        if meaningful[0] in OPT_IN_WORDS:
+            return "opt_in"
+    joined = " ".join(tokens)
+    if len(tokens) <= 12 and (any(t in HANDOFF_WORDS for t in tokens)
+                              or any(phrase in joined for phrase in HANDOFF_WORDS if " " in phrase)):
+        return "handoff"
+    return None
+
+
+def contact_for(session: Session, raw_phone: Any, contact_data: dict[str, Any], *, now: datetime) -> Contact | None:
+    """The contact with this phone, created (consent unknown) when the person is new to us."""
+    result = normalize(raw_phone)
+    if not result.ok:
+        return None
+    contact = session.scalar(select(Contact).where(Contact.phone == result.e164))
+    first = (contact_data.get("firstName") or "").strip() or None
+    last = (contact_data.get("lastName") or "").strip() or None
+    provider_id = str(contact_data["id"]) if contact_data.get("id") is not None else None
+    if contact is None:
+        contact = Contact(phone=result.e164, first_name=first, last_name=last, attributes={},
+                          consent_status=ConsentStatus.UNKNOWN, consent_source="whatsapp",
+                          provider_contact_id=provider_id, created_at=now, updated_at=now,
+                          search_text=search_text_for(first, last, result.e164, {}))
+        session.add(contact)
+        session.flush()
+        log.info("New contact %s created from an inbound event", mask_phone(result.e164))
+    elif provider_id and contact.provider_contact_id != provider_id:
+        contact.provider_contact_id = provider_id
+    return contact
+
+
+def open_conversation(session: Session, contact: Contact, *, now: datetime) -> Conversation:
+    conversation = session.scalar(select(Conversation).where(
+        Conversation.contact_id == contact.id, Conversation.status != ConversationStatus.CLOSED)
+        .order_by(Conversation.id.desc()).limit(1))
+    if conversation is None:
+        conversation = Conversation(contact_id=contact.id, status=ConversationStatus.BOT, last_message_at=now,
+                                    created_at=now, updated_at=now)
+        session.add(conversation)
+        session.flush()
+    return conversation
+
+
+def hand_over(conversation: Conversation, reason: str, *, now: datetime | None = None) -> None:
+    """The conversation waits for a human (unless one already has it)."""
+    if conversation.status in (ConversationStatus.WAITING_AGENT, ConversationStatus.AGENT):
+        return
+    conversation.status = ConversationStatus.WAITING_AGENT
+    conversation.handoff_reason = reason
+    conversation.handed_over_at = now or utcnow()
+    conversation.handled_at = None
+
+
+def _attribute_reply(session: Session, contact: Contact, message: Message, at: datetime) -> None:
+    days = get_settings().reply_attribution_days
+    recipient = session.scalar(
+        select(Recipient).where(Recipient.contact_id == contact.id, Recipient.sent_at.is_not(None),
+                                Recipient.sent_at <= at, Recipient.sent_at >= at - timedelta(days=days),
+                                Recipient.status.in_([RecipientStatus.SENT, RecipientStatus.DELIVERED,
+                                                      RecipientStatus.READ]))
+        .order_by(Recipient.sent_at.desc()).limit(1))
+    if recipient is None:
+        return
+    message.campaign_id = recipient.campaign_id
+    if recipient.replied_at is None:
+        recipient.replied_at = at
+
+
+def _set_consent(session: Session, contact: Contact, status: str, word: str, at: datetime) -> bool:
+    if contact.consent_status == status:
+        return False
+    from core import audit
+
+    previous = contact.consent_status
+    contact.consent_status = status
+    contact.consent_source = "whatsapp"
+    contact.consent_at = at
+    contact.opted_out_at = at if status == ConsentStatus.OPTED_OUT else None
+    reason = f"Mot-clé « {word[:40]} » reçu par WhatsApp"
+    session.add(ConsentEvent(contact_id=contact.id, status=status, source="whatsapp", reason=reason, at=at))
+    audit.record(session, "consent_opt_out" if status == ConsentStatus.OPTED_OUT else "consent_opt_in",
+                 actor=None, actor_email="whatsapp", target_type="contact", target_id=contact.id,
+                 details={"from": previous, "to": status, "reason": reason})
+    log.info("Contact %s %s by WhatsApp keyword", mask_phone(contact.phone),
+             "opted out" if status == ConsentStatus.OPTED_OUT else "opted back in")
+    return True
+
+
+def notify(session: Session, contact: Contact, conversation: Conversation | None, body: str) -> None:
+    """A short system message in the open window; a provider failure is logged, never fatal."""
+    from core import messaging
+    from core.errors import UserError
+
+    try:
+        messaging.send_text(session, contact, body, author="system",
+                            conversation_id=conversation.id if conversation else None)
+    except UserError as err:
+        log.warning("System message to %s not sent: %s", mask_phone(contact.phone), err)
+
+
+def receive_message(session: Session, payload: dict[str, Any], *, now: datetime | None = None) -> Followup | None:
+    """A message from a person: stored, window opened, keywords honoured; returns the question for
+    the chatbot when the conversation is the bot's."""
+    now = now or utcnow()
+    data = _message(payload)
+    contact_data = _contact_payload(payload)
+    at = _timestamp(data.get("timestamp"), now)
+    contact = contact_for(session, contact_data.get("phone"), contact_data, now=now)
+    if contact is None:
+        log.warning("Inbound message ignored: no usable phone number in the event")
+        return None
+    kind, body = _text_of(data)
+    message_id = str(data.get("messageId")) if data.get("messageId") is not None else None
+    if message_id and session.scalar(select(Message.id).where(Message.provider_message_id == message_id,
+                                                              Message.direction == "inbound")):
+        return None  # the same message under another event id
+    conversation = open_conversation(session, contact, now=now)
+    message = Message(conversation_id=conversation.id, contact_id=contact.id, direction="inbound", author="contact",
+                      text=body, message_type=kind, provider_message_id=message_id, created_at=at)
+    session.add(message)
+    expires = at + timedelta(hours=24)
+    if contact.window_expires_at is None or contact.window_expires_at < expires:
+        contact.window_expires_at = expires
+    if contact.last_inbound_at is None or contact.last_inbound_at < at:
+        contact.last_inbound_at = at
+    conversation.last_message_at = max(conversation.last_message_at or at, at)
+    contact.updated_at = now
+    _attribute_reply(session, contact, message, at)
+    session.flush()
+    if contact.erased_at is not None:
+        return None
+    said = keyword(body) if kind == "text" else None
+    if said == "opt_out":
+        if _set_consent(session, contact, ConsentStatus.OPTED_OUT, body.strip(), at):
+            notify(session, contact, conversation, OPT_OUT_CONFIRMATION)
+        return None
+    if said == "opt_in":
+        if contact.consent_status == ConsentStatus.OPTED_OUT and _set_consent(session, contact,
+                                                                                ConsentStatus.OPTED_IN, body.strip(), at):
+            notify(session, contact, conversation, OPT_IN_CONFIRMATION)
+            return None
+    if said == "handoff":
+        if conversation.status == ConversationStatus.BOT:
+            hand_over(conversation, "requested", now=now)
+            notify(session, contact, conversation, HANDOFF_NOTICE)
+        return None
+    if conversation.status != ConversationStatus.BOT:
+        return None  # an agent has it or will: the message waits in the inbox
+    if not get_settings().chatbot_enabled or kind != "text" or not body.strip():
+        hand_over(conversation, "bot_disabled" if kind == "text" else "attachment", now=now)
+        return None
+    return Followup(conversation.id, contact.id, message.id, body)
+
+
+def apply_statuses(session: Session, events: list[WebhookEvent], *, now: datetime) -> int:
+    """`message.sent` events: the campaign ledger (or an agent's message) moves forward. The rows
+    for the whole batch are read in one query."""
+    wanted: dict[str, list[tuple[str, datetime, str | None, str | None]]] = {}
+    for event in events:
+        data = _message(event.payload)
+        message_id = data.get("messageId")
+        if message_id is None:
+            continue
+        entries = data.get("status") if isinstance(data.get("status"), list) else []
+        if not entries and data.get("traffic") in (None, "outgoing"):
+            entries = [{"value": "sent", "timestamp": data.get("timestamp")}]
+        for item in entries:
+            if isinstance(item, dict) and item.get("value"):
+                error = item.get("message")
+                from core.respondio import whatsapp_code_of
+
+                wanted.setdefault(str(message_id), []).append(
+                    (str(item["value"]).lower(), _timestamp(item.get("timestamp"), now),
+                     whatsapp_code_of({"message": error}) if error else None, str(error)[:500] if error else None))
+    if not wanted:
+        return 0
+    changed = 0
+    ids = list(wanted)
+    recipients = session.scalars(select(Recipient).where(Recipient.provider_message_id.in_(ids))).all()
+    for recipient in recipients:
+        for value, at, code, message in sorted(wanted.pop(recipient.provider_message_id or "", []),
+                                               key=lambda s: s[1]):
+            changed += statuses.apply(session, recipient, value, at=at, error_code=code, error_message=message,
+                                      source="webhook")
+    if wanted:  # messages of agents, the bot or the system
+        rank = {"sent": 1, "delivered": 2, "read": 3}
+        for message in session.scalars(select(Message).where(Message.provider_message_id.in_(list(wanted)),
+                                                             Message.direction == "outbound")).all():
+            for value, _at, code, _text in wanted.get(message.provider_message_id or "", []):
+                if value == "failed" and message.status in (None, "sent"):
+                    message.status, message.error_code = "failed", code
+                    changed += 1
+                elif rank.get(value, 0) > rank.get(message.status or "", 0):
+                    message.status = value
+                    changed += 1
+    return changed
+
+
+def apply_contact_event(session: Session, event_type: str, payload: dict[str, Any], *, now: datetime) -> None:
+    data = _contact_payload(payload)
+    contact = contact_for(session, data.get("phone"), data, now=now)
+    if contact is None:
+        return
+    if event_type in ("contact.created", "contact.updated"):
+        for key, column in (("firstName", "first_name"), ("lastName", "last_name")):
+            value = (data.get(key) or "").strip()
+            if value:
+                setattr(contact, column, value[:120])
+        language = str(data.get("language") or "").strip().lower()
+        if language in ("fr", "en"):
+            contact.language = language
+    attributes = dict(contact.attributes or {})
+    if event_type == "contact.tag.updated" and isinstance(data.get("tags"), list):
+        attributes["respondio_tags"] = ", ".join(str(t) for t in data["tags"])
+    elif event_type == "contact.lifecycle.updated":
+        lifecycle = data.get("lifecycle") or payload.get("lifecycle")
+        if lifecycle:
+            attributes["respondio_lifecycle"] = str(lifecycle)
+    elif event_type == "contact.assignee.updated":
+        assignee = data.get("assignee") or payload.get("assignee")
+        if isinstance(assignee, dict):
+            assignee = " ".join(str(assignee.get(k) or "") for k in ("firstName", "lastName")).strip() or \
+                assignee.get("email")
+        if assignee:
+            attributes["respondio_assignee"] = str(assignee)
+    if attributes != (contact.attributes or {}):
+        contact.attributes = attributes
+    contact.search_text = search_text_for(contact.first_name, contact.last_name, contact.phone, contact.attributes)
+    contact.updated_at = now
+
+
+def apply_conversation_event(session: Session, event_type: str, payload: dict[str, Any], *, now: datetime) -> None:
+    data = _contact_payload(payload)
+    contact = contact_for(session, data.get("phone"), data, now=now)
+    if contact is None:
+        return
+    details = payload.get("conversation") if isinstance(payload.get("conversation"), dict) else {}
+    provider_id = details.get("id") or details.get("conversationId")
+    if event_type == "conversation.opened":
+        conversation = open_conversation(session, contact, now=now)
+        if provider_id is not None:
+            conversation.provider_conversation_id = str(provider_id)[:64]
+    elif event_type == "conversation.closed":
+        for conversation in session.scalars(select(Conversation).where(
+                Conversation.contact_id == contact.id, Conversation.status != ConversationStatus.CLOSED)).all():
+            conversation.status = ConversationStatus.CLOSED
+            conversation.handled_at = now
+            conversation.updated_at = now
+
+
+def _apply_one(session: Session, event: WebhookEvent, result: Processed, now: datetime) -> None:
+    kind = event.event_type
+    if kind == "message.received":
+        followup = receive_message(session, event.payload, now=now)
+        if followup is not None:
+            result.followups.append(followup)
+    elif kind == "message.sent":
+        apply_statuses(session, [event], now=now)
+    elif kind.startswith("contact."):
+        apply_contact_event(session, kind, event.payload, now=now)
+    elif kind.startswith("conversation."):
+        apply_conversation_event(session, kind, event.payload, now=now)
+    else:
+        result.ignored += 1
+        return
+    result.applied += 1
+
+
+def claim(session: Session, limit: int) -> list[WebhookEvent]:
+    """The oldest events not yet applied, locked for this worker (others skip them)."""
+    stmt = (select(WebhookEvent).where(WebhookEvent.processed_at.is_(None), WebhookEvent.attempts < MAX_ATTEMPTS)
+            .order_by(WebhookEvent.id).limit(limit))
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    return list(session.scalars(stmt).all())
+
+
+def process_pending(session: Session, *, limit: int = 500, now: datetime | None = None) -> Processed:
+    """Apply up to `limit` stored events, in arrival order. Status events of the batch go together
+    in one pass; the others one by one. If the batch fails as a whole, each event is retried alone
+    in a savepoint so that one bad event cannot hold the others back."""
+    now = now or utcnow()
+    events = claim(session, limit)
+    result = Processed()
+    if not events:
+        return result
+    ids = [e.id for e in events]
+    try:
+        with session.begin_nested():
+            status_events = [e for e in events if e.event_type == "message.sent"]
+            apply_statuses(session, status_events, now=now)
+            result.applied += len(status_events)
+            for event in events:
+                if event.event_type != "message.sent":
+                    _apply_one(session, event, result, now)
+            session.flush()
+    except Exception as err:  # noqa: BLE001 - isolate the culprit below
+        log.warning("A batch of %d inbound events failed (%s); applying them one by one", len(events), err)
+        session.expire_all()
+        result = Processed()
+        events = list(session.scalars(select(WebhookEvent).where(WebhookEvent.id.in_(ids))
+                                      .order_by(WebhookEvent.id)).all())
+        for event in events:
+            try:
+                with session.begin_nested():
+                    _apply_one(session, event, result, now)
+                    session.flush()
+            except Exception as one_err:  # noqa: BLE001
+                result.failed += 1
+                event.attempts += 1
+                event.error = f"{type(one_err).__name__}: {one_err}"[:1000]
+                log.error("Inbound event %s (%s) failed, attempt %d: %s", event.event_id, event.event_type,
+                          event.attempts, event.error)
+                if event.attempts >= MAX_ATTEMPTS:
+                    event.processed_at = now  # set aside, with its error, for an administrator
+                continue
+            event.processed_at = now
+            event.attempts += 1
+        return result
+    session.execute(update(WebhookEvent).where(WebhookEvent.id.in_(ids))
+                    .values(processed_at=now, attempts=WebhookEvent.attempts + 1))
+    return result

@@ -1,0 +1,289 @@
+"""Inbound events: signature, shape, storage once, statuses, messages, keywords, window, replies,
+contact and conversation events. Every database test runs on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from core import campaigns, dispatch, inbound
+from core.models import (
+    AuditLog, ConsentEvent, Contact, Conversation, Message, Recipient, StatusEvent, WebhookEvent,
+)
+from core.timeutil import utcnow
+from tests.campaign_fixtures import make_audience, make_campaign
+
+# --- signature ---------------------------------------------------------------------------------
+
+
+def test_the_documented_vector() -> None:
+    body = b'{"event":"message","data":"test"}'
+    assert inbound.sign(body, "secret") == "UtAE5LaeNjrL33PUEQfh69YKw7UhrrkOL9tQN0+xIrI="
+    assert inbound.verify_signature(body, "UtAE5LaeNjrL33PUEQfh69YKw7UhrrkOL9tQN0+xIrI=", ["secret"])
+
+
+@pytest.mark.parametrize("secrets, signed_with, header, body_change, ok", [
+    (["k1"], "k1", True, False, True),
+    (["k1"], "other", True, False, False),  # wrong key
+    (["old", "new"], "new", True, False, True),  # rotation: both keys accepted
+    (["old", "new"], "old", True, False, True),
+    (["k1"], "k1", False, False, False),  # missing header
+    (["k1"], "k1", True, True, False),  # body altered after signing
+    ([], "k1", True, False, False),  # no key configured: nothing is accepted
+])
+def test_signature(secrets, signed_with, header, body_change, ok) -> None:  # noqa: ANN001
+    body = b'{"event_type":"message.sent","event_id":"e1"}'
+    signature = inbound.sign(body, signed_with) if header else None
+    received = body.replace(b"e1", b"e2") if body_change else body
+    assert inbound.verify_signature(received, signature, secrets) is ok
+
+
+@pytest.mark.parametrize("body, reason", [
+    (b"not json", "not JSON"),
+    (b"[1, 2]", "not a JSON object"),
+    (b'{"event_id": "x"}', "event_type"),
+    (b'{"event_type": ""}', "event_type"),
+    (b"\xff\xfe", "not JSON"),
+])
+def test_malformed_bodies_are_refused_with_a_reason(body, reason) -> None:  # noqa: ANN001
+    with pytest.raises(inbound.InvalidEvent, match=reason):
+        inbound.parse(body)
+
+
+def test_an_event_without_id_is_identified_by_its_body() -> None:
+    a = inbound.parse(b'{"event_type": "contact.updated", "contact": {"phone": "+24177000001"}}')
+    b = inbound.parse(b'{"event_type": "contact.updated", "contact": {"phone": "+24177000001"}}')
+    assert a.event_id == b.event_id and a.event_id.startswith("sha256:")
+
+
+# --- storage and statuses ----------------------------------------------------------------------
+
+def status_event(event_id: str, message_id: str, *values: str, at: float | None = None) -> inbound.Event:
+    at = at or utcnow().timestamp()
+    payload = {"event_id": event_id, "event_type": "message.sent",
+               "message": {"messageId": message_id, "traffic": "outgoing",
+                           "status": [{"value": v, "timestamp": int((at + i) * 1000)} for i, v in enumerate(values)]}}
+    return inbound.Event(event_id, "message.sent", payload)
+
+
+@pytest.fixture
+def sent_rows(session):  # noqa: ANN001, ANN201
+    audience = make_audience(session, 12)  # some are skipped (opted out, no agency)
+    campaign = make_campaign(session, audience)
+    campaigns.launch(session, campaign)
+    rows = dispatch.claim(session, campaign.id, owner="w", limit=10, lease_seconds=60)
+    dispatch.record(session, [dispatch.Outcome(r.id, "sent", message_id=f"m{r.id}") for r in rows], owner="w")
+    session.flush()
+    return [session.get(Recipient, r.id) for r in rows]
+
+
+def test_the_same_event_twice_is_stored_and_applied_once(session, sent_rows) -> None:  # noqa: ANN001
+    row = sent_rows[0]
+    event = status_event("ev-1", f"m{row.id}", "delivered")
+    assert inbound.store(session, [event]) == 1
+    assert inbound.store(session, [event, event]) == 0
+    assert session.scalar(select(func.count()).select_from(WebhookEvent)) == 1
+    result = inbound.process_pending(session)
+    assert result.applied == 1 and inbound.pending_count(session) == 0
+    assert inbound.process_pending(session).applied == 0
+    session.refresh(row)
+    assert row.status == "delivered"
+    delivered = session.scalars(select(StatusEvent).where(StatusEvent.recipient_id == row.id,
+                                                          StatusEvent.status == "delivered")).all()
+    assert len(delivered) == 1 and delivered[0].source == "webhook"
+
+
+def test_out_of_order_statuses_only_move_forward_with_their_times(session, sent_rows) -> None:  # noqa: ANN001
+    row = sent_rows[1]
+    base = utcnow().timestamp()
+    inbound.store(session, [status_event("r", f"m{row.id}", "read", at=base + 20),
+                            status_event("d", f"m{row.id}", "delivered", at=base + 10),
+                            status_event("f", f"m{row.id}", "failed", at=base + 30)])
+    inbound.process_pending(session)
+    session.refresh(row)
+    assert row.status == "read"
+    assert abs(row.read_at.timestamp() - (base + 20)) < 0.01
+    assert abs(row.delivered_at.timestamp() - (base + 10)) < 0.01
+
+
+def test_a_failure_keeps_its_code_until_a_delivery_proves_it_wrong(session, sent_rows) -> None:  # noqa: ANN001
+    row = sent_rows[2]
+    failed = status_event("f1", f"m{row.id}", "failed")
+    failed.payload["message"]["status"][0]["message"] = "(#131026) Message undeliverable"
+    inbound.store(session, [failed])
+    inbound.process_pending(session)
+    session.refresh(row)
+    assert (row.status, row.error_code) == ("failed", "131026")
+    inbound.store(session, [status_event("d1", f"m{row.id}", "delivered")])
+    inbound.process_pending(session)
+    session.refresh(row)
+    assert (row.status, row.error_code) == ("delivered", None)
+
+
+def test_unknown_event_types_are_stored_and_ignored(session) -> None:  # noqa: ANN001
+    inbound.store(session, [inbound.Event("u1", "space.renamed", {"event_type": "space.renamed", "x": 1})])
+    result = inbound.process_pending(session)
+    assert (result.ignored, result.failed) == (1, 0)
+    event = session.scalar(select(WebhookEvent))
+    assert event.processed_at is not None and event.payload["x"] == 1 and event.error is None
+
+
+def test_a_bad_event_does_not_hold_back_the_others(session, sent_rows, monkeypatch) -> None:  # noqa: ANN001
+    real = inbound.apply_contact_event
+
+    def broken(session, event_type, payload, *, now):  # noqa: ANN001, ANN202
+        if payload.get("contact", {}).get("firstName") == "Boum":
+            raise ValueError("unexpected payload")
+        return real(session, event_type, payload, now=now)
+
+    monkeypatch.setattr(inbound, "apply_contact_event", broken)
+    row = sent_rows[3]
+    inbound.store(session, [
+        inbound.Event("c1", "contact.updated", {"contact": {"phone": "+24177990001", "firstName": "Boum"}}),
+        status_event("s1", f"m{row.id}", "delivered"),
+        inbound.Event("c2", "contact.updated", {"contact": {"phone": "+24177990002", "firstName": "Awa"}}),
+    ])
+    result = inbound.process_pending(session)
+    assert (result.applied, result.failed) == (2, 1)
+    session.refresh(row)
+    assert row.status == "delivered"
+    assert session.scalar(select(Contact.first_name).where(Contact.phone == "+24177990002")) == "Awa"
+    bad = session.scalar(select(WebhookEvent).where(WebhookEvent.event_id == "c1"))
+    assert bad.processed_at is None and bad.attempts == 1 and "unexpected payload" in bad.error
+    for _ in range(inbound.MAX_ATTEMPTS):
+        inbound.process_pending(session)
+    session.refresh(bad)
+    assert bad.processed_at is not None and bad.attempts == inbound.MAX_ATTEMPTS  # set aside, kept
+
+
+# --- messages from people ------------------------------------------------------------------------
+
+def received(event_id: str, phone: str, text: str, *, at: float | None = None, **contact) -> inbound.Event:  # noqa: ANN003
+    at = at or utcnow().timestamp()
+    payload = {"event_id": event_id, "event_type": "message.received",
+               "contact": {"id": 900, "phone": phone, **contact}, "channel": {"id": 1, "source": "whatsapp_cloud"},
+               "message": {"messageId": f"in-{event_id}", "traffic": "incoming", "timestamp": int(at * 1000),
+                           "message": {"type": "text", "text": text}}}
+    return inbound.Event(event_id, "message.received", payload)
+
+
+def run(session, *events: inbound.Event) -> inbound.Processed:  # noqa: ANN001
+    inbound.store(session, list(events))
+    return inbound.process_pending(session)
+
+
+def test_a_message_from_someone_new_creates_the_contact_and_opens_the_window(session) -> None:  # noqa: ANN001
+    at = utcnow() - timedelta(hours=2)
+    result = run(session, received("n1", "077 99 00 11", "Bonjour, quand est payée la pension ?",
+                                   at=at.timestamp(), firstName="Awa", lastName="Ndong"))
+    contact = session.scalar(select(Contact).where(Contact.phone == "+24177990011"))
+    assert contact is not None and contact.consent_status == "unknown" and contact.first_name == "Awa"
+    assert abs((contact.window_expires_at - (at + timedelta(hours=24))).total_seconds()) < 0.01
+    message = session.scalar(select(Message).where(Message.contact_id == contact.id))
+    assert message.direction == "inbound" and message.text.startswith("Bonjour")
+    # The question goes to the chatbot (the worker answers it after the transaction).
+    assert [f.text for f in result.followups] == ["Bonjour, quand est payée la pension ?"]
+
+
+def test_an_older_message_does_not_shorten_the_window(session) -> None:  # noqa: ANN001
+    now = utcnow()
+    run(session, received("w1", "+24177990012", "Bonjour", at=now.timestamp()),
+        received("w2", "+24177990012", "Encore moi", at=(now - timedelta(hours=5)).timestamp()))
+    contact = session.scalar(select(Contact).where(Contact.phone == "+24177990012"))
+    assert abs((contact.window_expires_at - (now + timedelta(hours=24))).total_seconds()) < 0.01
+
+
+@pytest.mark.parametrize("text", ["STOP", "stop", "Stop.", "ARRET", "Arrêt", "arrêt svp", "ARRÊTEZ",
+                                  "Désabonner", "DESABONNER", "désinscrire", "Désinscrire moi svp",
+                                  "DÉSINSCRIPTION", "stop merci", "  Stop !! "])
+def test_opt_out_words_in_many_spellings(session, text) -> None:  # noqa: ANN001
+    contact = Contact(phone="+24177990013", consent_status="opted_in", attributes={})
+    session.add(contact)
+    session.flush()
+    result = run(session, received("o1", contact.phone, text))
+    session.refresh(contact)
+    assert contact.consent_status == "opted_out" and contact.opted_out_at is not None
+    assert result.followups == []
+    event = session.scalar(select(ConsentEvent).where(ConsentEvent.contact_id == contact.id))
+    assert event.source == "whatsapp" and event.status == "opted_out"
+    assert session.scalar(select(AuditLog).where(AuditLog.action == "consent_opt_out")) is not None
+    confirmation = session.scalar(select(Message).where(Message.contact_id == contact.id, Message.author == "system"))
+    assert confirmation is not None and confirmation.text == inbound.OPT_OUT_CONFIRMATION
+
+
+@pytest.mark.parametrize("text", ["Je ne veux pas que ça s'arrête", "Stop ou encore ?",
+                                  "Comment arrêter mes cotisations volontaires quand je pars à la retraite ?",
+                                  "Ma pension est à l'arrêt depuis deux mois"])
+def test_sentences_that_merely_contain_a_word_are_not_opt_outs(session, text) -> None:  # noqa: ANN001
+    contact = Contact(phone="+24177990014", consent_status="opted_in", attributes={})
+    session.add(contact)
+    session.flush()
+    run(session, received("o2", contact.phone, text))
+    session.refresh(contact)
+    assert contact.consent_status == "opted_in"
+
+
+@pytest.mark.parametrize("text", ["START", "Oui", "oui !"])
+def test_start_or_oui_opts_back_in(session, text) -> None:  # noqa: ANN001
+    contact = Contact(phone="+24177990015", consent_status="opted_out", opted_out_at=utcnow(), attributes={})
+    session.add(contact)
+    session.flush()
+    run(session, received("i1", contact.phone, text))
+    session.refresh(contact)
+    assert contact.consent_status == "opted_in" and contact.opted_out_at is None
+    texts = session.scalars(select(Message.text).where(Message.contact_id == contact.id,
+                                                       Message.author == "system")).all()
+    assert texts == [inbound.OPT_IN_CONFIRMATION]
+
+
+@pytest.mark.parametrize("text", ["Je veux parler à un conseiller", "AGENT", "un humain svp",
+                                  "Je voudrais parler à quelqu'un"])
+def test_asking_for_a_human_hands_the_conversation_over(session, text) -> None:  # noqa: ANN001
+    result = run(session, received("h1", "+24177990016", text))
+    assert result.followups == []
+    conversation = session.scalar(select(Conversation))
+    assert conversation.status == "waiting_agent" and conversation.handoff_reason == "requested"
+    assert session.scalar(select(Message.text).where(Message.author == "system")) == inbound.HANDOFF_NOTICE
+    # While a human has it, the next messages wait for them instead of going to the bot.
+    assert run(session, received("h2", "+24177990016", "Alors ?")).followups == []
+
+
+def test_replies_count_for_the_campaign_within_the_attribution_period(session, sent_rows) -> None:  # noqa: ANN001
+    row, late = sent_rows[4], sent_rows[5]
+    late.sent_at = utcnow() - timedelta(days=10)
+    session.flush()
+    run(session, received("rp1", row.phone, "Merci pour l'information"),
+        received("rp2", late.phone, "Bonjour"))
+    session.refresh(row)
+    session.refresh(late)
+    assert row.replied_at is not None and late.replied_at is None
+    reply = session.scalar(select(Message).where(Message.contact_id == row.contact_id, Message.direction == "inbound"))
+    assert reply.campaign_id == row.campaign_id
+
+
+def test_the_same_message_under_two_event_ids_is_stored_once(session) -> None:  # noqa: ANN001
+    first = received("d1", "+24177990017", "Bonjour")
+    again = inbound.Event("d2", "message.received", json.loads(json.dumps(first.payload)) | {"event_id": "d2"})
+    run(session, first, again)
+    assert session.scalar(select(func.count()).select_from(Message).where(Message.direction == "inbound")) == 1
+
+
+# --- contact and conversation events -------------------------------------------------------------
+
+def test_contact_and_conversation_events_update_what_they_describe(session) -> None:  # noqa: ANN001
+    run(session,
+        inbound.Event("c1", "contact.created", {"contact": {"id": 77, "phone": "+24166990018", "firstName": "Jean"}}),
+        inbound.Event("c2", "contact.updated", {"contact": {"id": 77, "phone": "+24166990018", "lastName": "Obame"}}),
+        inbound.Event("c3", "contact.tag.updated", {"contact": {"phone": "+24166990018", "tags": ["retraité", "Oyem"]}}),
+        inbound.Event("c4", "conversation.opened", {"contact": {"phone": "+24166990018"}, "conversation": {"id": 5}}))
+    contact = session.scalar(select(Contact).where(Contact.phone == "+24166990018"))
+    assert (contact.first_name, contact.last_name, contact.provider_contact_id) == ("Jean", "Obame", "77")
+    assert contact.attributes["respondio_tags"] == "retraité, Oyem"
+    conversation = session.scalar(select(Conversation).where(Conversation.contact_id == contact.id))
+    assert conversation.status == "bot" and conversation.provider_conversation_id == "5"
+    run(session, inbound.Event("c5", "conversation.closed", {"contact": {"phone": "+24166990018"}}))
+    session.refresh(conversation)
+    assert conversation.status == "closed" and conversation.handled_at is not None

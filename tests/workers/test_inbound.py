@@ -1,0 +1,217 @@
+"""The webhook receiver over real HTTP on loopback, the drain job (in-process and under RQ on real
+Redis), the chatbot's part, and a database outage that loses nothing."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
+
+from core import config, db, inbound
+from core.models import ChatbotInteraction, Contact, Conversation, Message, WebhookEvent
+from core.timeutil import utcnow
+from tests.support.servers import TcpProxy, ThreadedServer
+from workers import inbound as inbound_worker
+from workers.webhooks import SPOOL_KEY, create_app
+
+SECRET = "clé-de-test"
+
+
+@pytest.fixture
+def receiver(monkeypatch):  # noqa: ANN001, ANN201
+    """Starts the receiver app under uvicorn once the database (and maybe Redis) is chosen."""
+    servers: list[ThreadedServer] = []
+
+    def start(**env: str) -> str:
+        monkeypatch.setenv("RESPONDIO_WEBHOOK_SECRETS", f"ancienne-clé,{SECRET}")
+        monkeypatch.setenv("WEBHOOK_MAX_BODY_BYTES", "4096")
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        config.reload_settings()
+        server = ThreadedServer(create_app(), name="webhooks").start()
+        servers.append(server)
+        return server.base
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+def post(base: str, payload: dict | bytes, *, key: str | None = SECRET, headers: dict | None = None) -> httpx.Response:
+    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    sent = {"Content-Type": "application/json", **(headers or {})}
+    if key is not None:
+        sent["X-Webhook-Signature"] = inbound.sign(body, key)
+    return httpx.post(f"{base}/webhooks/respondio", content=body, headers=sent, timeout=10)
+
+
+def message_event(phone: str, text: str) -> dict:
+    event_id = uuid.uuid4().hex
+    return {"event_id": event_id, "event_type": "message.received", "contact": {"phone": phone},
+            "message": {"messageId": f"in-{event_id}", "timestamp": int(utcnow().timestamp() * 1000),
+                        "message": {"type": "text", "text": text}}}
+
+
+def stored_count(url: str) -> int:
+    with db.session_scope(url) as session:
+        return session.scalar(select(func.count()).select_from(WebhookEvent)) or 0
+
+
+def wait_for(condition, timeout: float = 20.0) -> bool:  # noqa: ANN001
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
+
+
+def metric(base: str, name: str) -> float:
+    for line in httpx.get(f"{base}/metrics").text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def test_the_receiver_refuses_what_is_not_a_signed_event_and_stores_nothing(db_url, receiver) -> None:  # noqa: ANN001
+    base = receiver()
+    unauthorized, too_large = (metric(base, f'cnss_webhook_requests_total{{result="{r}"}}')
+                               for r in ("unauthorized", "too_large"))
+    event = message_event("+24177880001", "Bonjour")
+    assert post(base, event, key=None).status_code == 401  # missing header
+    assert post(base, event, key="mauvaise-clé").status_code == 401  # wrong key
+    body = json.dumps(event).encode()
+    altered = httpx.post(f"{base}/webhooks/respondio", content=body.replace(b"Bonjour", b"Bonsoir"),
+                         headers={"X-Webhook-Signature": inbound.sign(body, SECRET)})
+    assert altered.status_code == 401
+    assert post(base, b"pas du json").status_code == 400
+    assert post(base, {"event_id": "x"}).status_code == 400  # no event_type
+    big = message_event("+24177880001", "x" * 5000)
+    assert post(base, big).status_code == 413
+    chunked = httpx.post(f"{base}/webhooks/respondio", content=iter([b"{" + b" " * 3000, b" " * 3000 + b"}"]),
+                         headers={"X-Webhook-Signature": "x"})
+    assert chunked.status_code == 413  # no Content-Length: the stream is cut at the limit
+    assert stored_count(db_url) == 0
+    assert metric(base, 'cnss_webhook_requests_total{result="unauthorized"}') == unauthorized + 3
+    assert metric(base, 'cnss_webhook_requests_total{result="too_large"}') == too_large + 2
+
+
+def test_a_signed_event_is_durable_before_the_200_and_applied_once(db_url, receiver) -> None:  # noqa: ANN001
+    base = receiver()
+    event = message_event("077 88 00 02", "Quand est payée la pension de janvier ?")
+    first = post(base, event)
+    assert first.status_code == 200 and first.json() == {"status": "ok"}
+    assert stored_count(db_url) == 1  # written before the answer
+    assert post(base, event, key="ancienne-clé").status_code == 200  # rotated key, same event again
+    assert stored_count(db_url) == 1
+    # Embedded mode: the drain runs in this process's job threads.
+    with db.session_scope(db_url) as session:
+        assert wait_for(lambda: inbound.pending_count(session) == 0)
+    with db.session_scope(db_url) as session:
+        contact = session.scalar(select(Contact).where(Contact.phone == "+24177880002"))
+        assert contact is not None and contact.window_expires_at is not None
+        assert session.scalar(select(func.count()).select_from(Message).where(Message.direction == "inbound")) == 1
+        # No chatbot is installed yet: the conversation waits for an agent.
+        assert session.scalar(select(Conversation.status)) == "waiting_agent"
+    assert httpx.get(f"{base}/healthz").json() == {"status": "ok", "database": True}
+
+
+def test_drain_under_rq_on_real_redis(db_url, redis_url, receiver) -> None:  # noqa: ANN001
+    from rq import Queue, SimpleWorker
+
+    from core import queue
+
+    base = receiver()
+    for i in range(30):
+        assert post(base, message_event(f"+2417788{i:04d}", "STOP")).status_code == 200
+    rq_queue = Queue(queue.DEFAULT_QUEUE, connection=queue.redis_connection())
+    assert 1 <= len(rq_queue) <= 2  # one drain waiting, not one per event
+    SimpleWorker([rq_queue], connection=queue.redis_connection()).work(burst=True)
+    with db.session_scope(db_url) as session:
+        assert inbound.pending_count(session) == 0
+        opted_out = session.scalar(select(func.count()).select_from(Contact).where(Contact.consent_status == "opted_out"))
+        assert opted_out == 30
+
+
+@pytest.mark.parametrize("spool", ["redis", "file"])
+def test_a_database_outage_loses_nothing(pg_database, receiver, request, spool, monkeypatch) -> None:  # noqa: ANN001
+    from tests.conftest import _truncate_pg
+
+    _truncate_pg(pg_database)
+    target = make_url(pg_database)
+    proxy = TcpProxy(target.host or "127.0.0.1", target.port or 5432)
+    through_proxy = target.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    env = {"DATABASE_URL": through_proxy, "DATA_DIR": str(request.getfixturevalue("tmp_path"))}
+    if spool == "redis":
+        request.getfixturevalue("redis_url")
+    try:
+        base = receiver(**env)
+        assert post(base, message_event("+24177881000", "avant la panne")).status_code == 200
+        proxy.cut()
+        during = [message_event(f"+2417788{2000 + i}", f"pendant la panne {i}") for i in range(25)]
+        for event in during:
+            assert post(base, event).status_code == 200  # spooled, durably, before the answer
+        assert httpx.get(f"{base}/healthz").json()["database"] is False
+        if spool == "redis":
+            from redis import Redis
+
+            assert Redis.from_url(config.get_settings().redis_url).llen(SPOOL_KEY) == 25
+        assert stored_count(pg_database) == 1
+        proxy.restore()
+        assert wait_for(lambda: stored_count(pg_database) == 26, timeout=30)
+        if spool == "redis":
+            inbound_worker.drain(answerer=None)  # what an RQ worker does with the queued drain
+        # (without Redis, the receiver's own job threads drain)
+        with db.session_scope(pg_database) as session:
+            assert wait_for(lambda: inbound.pending_count(session) == 0)
+            texts = set(session.scalars(select(Message.text).where(Message.direction == "inbound")).all())
+        assert {e["message"]["message"]["text"] for e in during} <= texts
+    finally:
+        proxy.close()
+        db.dispose_engines()
+
+
+# --- the chatbot's part ------------------------------------------------------------------------
+
+
+def ask(session, text: str, phone: str = "+24177883000") -> None:  # noqa: ANN001
+    event = message_event(phone, text)
+    inbound.store(session, [inbound.Event(event["event_id"], event["event_type"], event)])
+
+
+def test_the_bot_answers_with_its_sources(db_url) -> None:  # noqa: ANN001
+    def answerer(question: str) -> inbound_worker.BotReply:
+        return inbound_worker.BotReply("La pension de janvier est payée à partir du 25.",
+                                       sources=[{"title": "Calendrier 2026", "page": 2}], top_score=0.82)
+
+    with db.session_scope(db_url) as session:
+        ask(session, "Quand est payée la pension ?")
+    totals = inbound_worker.drain(answerer=answerer)
+    assert totals["answered"] == 1
+    with db.session_scope(db_url) as session:
+        bot = session.scalar(select(Message).where(Message.author == "bot"))
+        assert bot.text.startswith("La pension") and bot.sources == [{"title": "Calendrier 2026", "page": 2}]
+        assert session.scalar(select(Conversation.status)) == "bot"
+        interaction = session.scalar(select(ChatbotInteraction))
+        assert interaction.channel == "whatsapp" and not interaction.handed_over
+
+
+@pytest.mark.parametrize("reply, reason", [
+    (inbound_worker.BotReply("Je ne suis pas sûr.", unsure=True), "bot_unsure"),
+    (inbound_worker.BotReply("", refused=True), "bot_refused"),
+    (None, "no_bot"),
+])
+def test_an_unsure_or_refusing_bot_hands_over_to_the_agents(db_url, reply, reason) -> None:  # noqa: ANN001
+    with db.session_scope(db_url) as session:
+        ask(session, "Puis-je cumuler deux pensions ?")
+    inbound_worker.drain(answerer=(lambda q: reply) if reply is not None else None)
+    with db.session_scope(db_url) as session:
+        conversation = session.scalar(select(Conversation))
+        assert (conversation.status, conversation.handoff_reason) == ("waiting_agent", reason)
+        notice = session.scalar(select(Message.text).where(Message.author == "system"))
+        assert notice == (reply.text if reply is not None and reply.text else inbound_worker.BOT_UNSURE_NOTICE)

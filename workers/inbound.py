@@ -1,0 +1,127 @@
+"""Applying stored inbound events, and the chatbot's part in them.
+
+The receiver asks for a drain after each batch it stores; the scheduler asks too while events
+wait (after a database outage, say). At most one drain job waits in the queue; several may run
+at once on PostgreSQL, each claiming its own batch."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from core import db, inbound, queue
+from core.logs import mask_phone
+from core.models import ChatbotInteraction, Contact, Conversation, ConversationStatus
+from core.timeutil import utcnow
+
+log = logging.getLogger(__name__)
+DRAIN_JOB = "workers.inbound.drain"
+DRAIN_FLAG = "inbound-drain-requested"
+MAX_RUNTIME_SECONDS = 60.0
+BOT_UNSURE_NOTICE = ("Je transmets votre question à un conseiller de la CNSS, qui vous répondra dès que possible.")
+
+
+@dataclass(frozen=True)
+class BotReply:
+    """What the chatbot answers. `refused` (out of scope) and `unsure` (too little support in the
+    documents) hand the conversation to a human."""
+
+    text: str
+    sources: list[dict[str, Any]] = field(default_factory=list)
+    refused: bool = False
+    unsure: bool = False
+    top_score: float | None = None
+    extractive: bool = False
+
+
+Answerer = Callable[[str], BotReply]
+
+
+def default_answerer() -> Answerer | None:
+    """The knowledge base's answer function, when the chatbot is installed; None otherwise, and the
+    conversation then waits for an agent."""
+    try:
+        from rag.chat import answer_for_whatsapp  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    return answer_for_whatsapp  # type: ignore[no-any-return]
+
+
+def request_drain() -> bool:
+    """Queue a drain unless one is already waiting; returns whether one was queued."""
+    if not queue.try_lock(DRAIN_FLAG, ttl=30.0):
+        return False
+    queue.enqueue(DRAIN_JOB, job_timeout=int(MAX_RUNTIME_SECONDS * 3))
+    return True
+
+
+def answer(followup: inbound.Followup, answerer: Answerer | None) -> str:
+    """Ask the chatbot and act on its reply; returns what happened (`answered`, `handed_over`)."""
+    started = time.monotonic()
+    reply: BotReply | None = None
+    if answerer is not None:
+        try:
+            reply = answerer(followup.text)
+        except Exception:  # the person must not be left without an answer: an agent takes over
+            log.exception("The chatbot failed on conversation %s", followup.conversation_id)
+    latency = int((time.monotonic() - started) * 1000)
+    with db.session_scope() as session:
+        conversation = session.get(Conversation, followup.conversation_id)
+        contact = session.get(Contact, followup.contact_id)
+        if conversation is None or contact is None or conversation.status != ConversationStatus.BOT:
+            return "skipped"
+        handed = reply is None or reply.refused or reply.unsure
+        if reply is not None:
+            session.add(ChatbotInteraction(channel="whatsapp", conversation_id=conversation.id,
+                                           question=followup.text, answer=reply.text, refused=reply.refused,
+                                           handed_over=handed, extractive=reply.extractive, sources=reply.sources,
+                                           top_score=reply.top_score, latency_ms=latency))
+        if handed:
+            reason = "no_bot" if reply is None else "bot_refused" if reply.refused else "bot_unsure"
+            inbound.hand_over(conversation, reason)
+            notice = reply.text if reply is not None and reply.text else BOT_UNSURE_NOTICE
+            inbound.notify(session, contact, conversation, notice)
+            log.info("Conversation %s handed to the agents (%s)", conversation.id, reason)
+            return "handed_over"
+        from core import messaging
+        from core.errors import UserError
+
+        try:
+            message = messaging.send_text(session, contact, reply.text, author="bot",  # type: ignore[union-attr]
+                                          conversation_id=conversation.id)
+        except UserError as err:
+            log.warning("Bot answer to %s not sent: %s", mask_phone(contact.phone), err)
+            inbound.hand_over(conversation, "send_failed")
+            return "handed_over"
+        message.sources = reply.sources  # type: ignore[union-attr]
+        conversation.last_message_at = utcnow()
+        return "answered"
+
+
+def drain(*, max_runtime: float = MAX_RUNTIME_SECONDS, batch: int = 500,
+          answerer: Answerer | None = None) -> dict[str, int]:
+    """Apply stored events until none wait (or time is up); then answer the questions for the bot."""
+    queue.release(DRAIN_FLAG)  # arrivals from now on ask for another drain
+    answerer = answerer or default_answerer()
+    started = time.monotonic()
+    totals = {"applied": 0, "failed": 0, "ignored": 0, "answered": 0, "handed_over": 0}
+    while time.monotonic() - started < max_runtime:
+        with db.session_scope() as session:
+            result = inbound.process_pending(session, limit=batch)
+        totals["applied"] += result.applied
+        totals["failed"] += result.failed
+        totals["ignored"] += result.ignored
+        for followup in result.followups:
+            outcome = answer(followup, answerer)
+            if outcome in totals:
+                totals[outcome] += 1
+        if result.applied + result.failed + result.ignored == 0:
+            break
+    else:
+        request_drain()  # time is up with events left: another job continues
+    if any(totals.values()):
+        log.info("Inbound drain: %s", totals)
+    return totals
