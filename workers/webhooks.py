@@ -206,8 +206,8 @@ def _request_drain_quietly() -> None:
 async def _read_body(request: Request, limit: int) -> bytes | None:
     """The raw body, or None as soon as it grows past `limit`."""
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        return None
+    if declared is not None and declared.isdigit():
+        return None if int(declared) > limit else await request.body()
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
@@ -215,6 +215,11 @@ async def _read_body(request: Request, limit: int) -> bytes | None:
             return None
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+OK = b'{"status":"ok"}'
+OUTCOMES = {name: REQUESTS.labels(name) for name in ("stored", "spooled", "unavailable", "unauthorized",
+                                                     "bad_request", "too_large")}
 
 
 def create_app() -> Starlette:
@@ -240,11 +245,11 @@ def create_app() -> Starlette:
     async def receive(request: Request) -> Response:
         body = await _read_body(request, limit)
         if body is None:
-            REQUESTS.labels("too_large").inc()
+            OUTCOMES["too_large"].inc()
             log.warning("Webhook refused: body larger than %d bytes", limit)
             return JSONResponse({"error": "payload too large"}, status_code=413)
         if not inbound.verify_signature(body, request.headers.get("x-webhook-signature"), secrets):
-            REQUESTS.labels("unauthorized").inc()
+            OUTCOMES["unauthorized"].inc()
             log.warning("Webhook refused: %s signature from %s",
                         "wrong" if request.headers.get("x-webhook-signature") else "missing",
                         request.client.host if request.client else "?")
@@ -252,14 +257,14 @@ def create_app() -> Starlette:
         try:
             event = inbound.parse(body)
         except inbound.InvalidEvent as err:
-            REQUESTS.labels("bad_request").inc()
+            OUTCOMES["bad_request"].inc()
             log.warning("Webhook refused: %s", err)
             return JSONResponse({"error": str(err)}, status_code=400)
         outcome = await state["batcher"].submit(event)
-        REQUESTS.labels(outcome).inc()
+        OUTCOMES[outcome].inc()
         if outcome == "unavailable":
             return JSONResponse({"error": "temporarily unavailable"}, status_code=503, headers={"Retry-After": "5"})
-        return JSONResponse({"status": "ok"})
+        return Response(OK, media_type="application/json")
 
     async def healthz(request: Request) -> Response:
         batcher = state.get("batcher")

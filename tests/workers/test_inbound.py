@@ -116,7 +116,7 @@ def test_a_signed_event_is_durable_before_the_200_and_applied_once(db_url, recei
         contact = session.scalar(select(Contact).where(Contact.phone == "+24177880002"))
         assert contact is not None and contact.window_expires_at is not None
         assert session.scalar(select(func.count()).select_from(Message).where(Message.direction == "inbound")) == 1
-        # No chatbot is installed yet: the conversation waits for an agent.
+        # The knowledge base is empty here: the bot refuses and the conversation waits for an agent.
         assert session.scalar(select(Conversation.status)) == "waiting_agent"
     assert httpx.get(f"{base}/healthz").json() == {"status": "ok", "database": True}
 
@@ -214,4 +214,33 @@ def test_an_unsure_or_refusing_bot_hands_over_to_the_agents(db_url, reply, reaso
         conversation = session.scalar(select(Conversation))
         assert (conversation.status, conversation.handoff_reason) == ("waiting_agent", reason)
         notice = session.scalar(select(Message.text).where(Message.author == "system"))
-        assert notice == (reply.text if reply is not None and reply.text else inbound_worker.BOT_UNSURE_NOTICE)
+        assert notice == inbound_worker.BOT_UNSURE_NOTICE
+
+
+def test_python_m_workers_webhooks_starts_and_answers(db_url, tmp_path) -> None:  # noqa: ANN001
+    import os
+    import subprocess
+    import sys
+
+    from tests.support.servers import free_port
+
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": db_url, "DATA_DIR": str(tmp_path), "RESPONDIO_WEBHOOK_SECRETS": SECRET}
+    proc = subprocess.Popen([sys.executable, "-m", "workers.webhooks", "--host", "127.0.0.1", "--port", str(port)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        assert wait_for(lambda: _answers(f"{base}/healthz"), timeout=30), proc.stdout.read1().decode() if proc.stdout else ""
+        assert post(base, message_event("+24177884000", "Bonjour")).status_code == 200
+        assert stored_count(db_url) == 1
+        assert "cnss_webhook_requests_total" in httpx.get(f"{base}/metrics").text
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False

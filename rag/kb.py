@@ -1,0 +1,216 @@
+"""The knowledge base the chatbot answers from: documents stored under DATA_DIR/kb, listed in the
+`kb_documents` table, indexed in the configured vector store. Re-indexing an unchanged document
+does nothing (content hash); a disabled document is taken out of the index."""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from core import audit
+from core.config import get_settings
+from core.errors import NotFound, UserError
+from core.models import KnowledgeDocument, User
+from core.timeutil import utcnow
+from rag import answer as answering
+from rag.index import Index, content_hash
+from rag.loaders import SUPPORTED, LoadError, load, title_of
+from rag.store import Record, default_store
+
+log = logging.getLogger(__name__)
+MAX_BYTES = 20 * 1024 * 1024
+CORPUS = Path(__file__).resolve().parent / "corpus"
+_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def files_dir() -> Path:
+    path = get_settings().data_dir / "kb"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _stored_path(document: KnowledgeDocument) -> Path:
+    return files_dir() / f"{document.id}_{_SAFE.sub('_', document.filename)}"
+
+
+# --- the index of this process, kept in step with the table --------------------------------------
+
+_state: dict[str, Any] = {"index": None, "signature": None, "checked": 0.0}
+_state_lock = threading.Lock()
+
+
+def _signature(session: Session) -> tuple[Any, ...]:
+    row = session.execute(select(func.count(), func.max(KnowledgeDocument.updated_at),
+                                 func.max(KnowledgeDocument.indexed_at))).one()
+    return tuple(row)
+
+
+def current_index(session: Session | None = None, *, max_age: float = 5.0) -> Index:
+    """This process's index; when another process changed the knowledge base, the store is
+    reopened and the keyword index rebuilt (checked at most every `max_age` seconds)."""
+    from core import db
+    from rag import store as store_mod
+
+    with _state_lock:
+        now = time.monotonic()
+        if _state["index"] is not None and now - _state["checked"] < max_age:
+            return _state["index"]
+        _state["checked"] = now
+        if session is None:
+            with db.session_scope() as own:
+                signature = _signature(own)
+        else:
+            signature = _signature(session)
+        if _state["index"] is None or signature != _state["signature"] or _state["index"].store is not default_store():
+            if _state["index"] is not None and signature != _state["signature"]:
+                store_mod._default = None  # reopen: another process wrote to the store
+            _state["index"] = Index(default_store())
+            _state["signature"] = signature
+        return _state["index"]
+
+
+def _touched(session: Session) -> None:
+    with _state_lock:
+        _state["signature"] = _signature(session)
+        _state["checked"] = time.monotonic()
+        if _state["index"] is not None:
+            _state["index"].invalidate()
+
+
+# --- documents -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class IngestResult:
+    document_id: int
+    filename: str
+    chunks: int
+    status: str  # created | updated | unchanged
+
+
+def ingest(session: Session, filename: str, data: bytes, *, title: str | None = None,
+           actor: User | None = None) -> IngestResult:
+    """Store and index one document. The same content again changes nothing."""
+    filename = Path(filename).name.strip()
+    if Path(filename).suffix.lower() not in SUPPORTED:
+        raise UserError(f"« {filename} » : format non pris en charge. Formats acceptés : PDF, Word (.docx), "
+                        "texte, Markdown, HTML.")
+    if not data:
+        raise UserError(f"« {filename} » est vide.")
+    if len(data) > MAX_BYTES:
+        raise UserError(f"« {filename} » dépasse {MAX_BYTES // (1024 * 1024)} Mo.")
+    digest = content_hash(data)
+    document = session.scalar(select(KnowledgeDocument).where(KnowledgeDocument.filename == filename))
+    index = current_index(session)
+    if document is not None and document.content_hash == digest and document.indexed_at is not None \
+            and (not document.enabled or index.store.count({"document": str(document.id)}) == document.chunk_count):
+        return IngestResult(document.id, filename, document.chunk_count, "unchanged")
+    status = "updated" if document is not None else "created"
+    if document is None:
+        document = KnowledgeDocument(filename=filename, title=title or "", content_hash=digest, enabled=True,
+                                     uploaded_by=actor.id if actor else None)
+        session.add(document)
+        session.flush()
+    path = _stored_path(document)
+    path.write_bytes(data)
+    try:
+        sections = load(path)
+    except LoadError as err:
+        path.unlink(missing_ok=True)
+        raise UserError(str(err)) from err
+    document.title = title or document.title or title_of(Path(filename), sections)
+    document.mime_type = SUPPORTED[Path(filename).suffix.lower()]
+    document.size_bytes = len(data)
+    document.content_hash = digest
+    document.chunk_count = index.add_document(str(document.id), path, title=document.title, sections=sections) \
+        if document.enabled else 0
+    document.indexed_at = utcnow()
+    document.updated_at = utcnow()
+    session.flush()
+    _touched(session)
+    audit.record(session, "kb_document_indexed", actor=actor, actor_email=None if actor else "cli",
+                 target_type="kb_document", target_id=document.id,
+                 details={"filename": filename, "chunks": document.chunk_count, "status": status})
+    log.info("Knowledge base: %s %s (%d chunks)", filename, status, document.chunk_count)
+    return IngestResult(document.id, filename, document.chunk_count, status)
+
+
+def ingest_path(session: Session, path: Path, *, actor: User | None = None) -> IngestResult:
+    return ingest(session, path.name, path.read_bytes(), actor=actor)
+
+
+def get(session: Session, document_id: int) -> KnowledgeDocument:
+    document = session.get(KnowledgeDocument, document_id)
+    if document is None:
+        raise NotFound("Ce document n'existe plus.")
+    return document
+
+
+def list_documents(session: Session) -> list[KnowledgeDocument]:
+    return list(session.scalars(select(KnowledgeDocument).order_by(KnowledgeDocument.title)).all())
+
+
+def chunks(document: KnowledgeDocument) -> list[Record]:
+    records = current_index().store.records({"document": str(document.id)})
+    return sorted(records, key=lambda r: int(r.metadata.get("chunk", 0)))
+
+
+def reindex(session: Session, document: KnowledgeDocument, *, actor: User | None = None) -> int:
+    path = _stored_path(document)
+    if not path.exists():
+        raise UserError("Le fichier de ce document est introuvable : chargez-le de nouveau.")
+    document.chunk_count = current_index(session).add_document(str(document.id), path, title=document.title) \
+        if document.enabled else 0
+    document.indexed_at = document.updated_at = utcnow()
+    session.flush()
+    _touched(session)
+    audit.record(session, "kb_document_indexed", actor=actor, target_type="kb_document", target_id=document.id,
+                 details={"filename": document.filename, "chunks": document.chunk_count, "status": "reindexed"})
+    return document.chunk_count
+
+
+def set_enabled(session: Session, document: KnowledgeDocument, enabled: bool, *, actor: User | None = None) -> None:
+    """A disabled document stays listed but the chatbot no longer uses it."""
+    if document.enabled == enabled:
+        return
+    document.enabled = enabled
+    if enabled:
+        reindex(session, document, actor=actor)
+    else:
+        current_index(session).remove_document(str(document.id))
+        document.chunk_count = 0
+        document.updated_at = utcnow()
+        session.flush()
+        _touched(session)
+    audit.record(session, "kb_document_enabled" if enabled else "kb_document_disabled", actor=actor,
+                 target_type="kb_document", target_id=document.id, details={"filename": document.filename})
+
+
+def delete(session: Session, document: KnowledgeDocument, *, actor: User | None = None) -> None:
+    current_index(session).remove_document(str(document.id))
+    _stored_path(document).unlink(missing_ok=True)
+    audit.record(session, "kb_document_deleted", actor=actor, target_type="kb_document", target_id=document.id,
+                 details={"filename": document.filename})
+    session.delete(document)
+    session.flush()
+    _touched(session)
+
+
+def seed_demo(session: Session) -> int:
+    """The shipped demo knowledge base (rag/corpus), indexed once; returns the documents added."""
+    added = 0
+    for path in sorted(CORPUS.glob("*.md")):
+        added += ingest_path(session, path).status != "unchanged"
+    return added
+
+
+def ask(question: str, history: list[dict[str, str]] | None = None) -> answering.Answer:
+    """The chatbot's answer from the current knowledge base."""
+    return answering.answer(question, history, index=current_index())
