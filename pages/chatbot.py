@@ -1,7 +1,102 @@
-"""Chatbot playground."""
+"""Assistant virtuel: the playground where agents try the chatbot before trusting it: a chat with
+each answer's sources, scores, latency and refusals; thumbs up / down with a comment; and the
+evaluation on the shipped question set."""
 
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from core import db
+from core.config import get_settings
+from core.errors import UserError
 from pages import _shell
+from rag import evaluation, feedback, kb
 
 user, can_edit = _shell.require("chatbot")
-_shell.header("chatbot", "L'assistant virtuel qui répond aux questions à partir des documents de la CNSS : testez-le avant de lui faire confiance.", read_only=not can_edit)
-_shell.coming_soon("Discussion avec l'assistant, sources citées pour chaque réponse, avis des agents et évaluation sur un jeu de questions.")
+_shell.header("chatbot", "L'assistant virtuel répond aux questions à partir des documents de la CNSS : testez-le "
+                         "avant de lui faire confiance.")
+
+if get_settings().openai_api_key is None:
+    st.caption("Aucune clé de modèle de langage n'est configurée : les réponses sont **extractives** (les passages "
+               "les plus pertinents, tels quels, avec leurs sources).")
+
+
+def show_answer(turn: dict) -> None:
+    status = "Refus : l'assistant passe la main à un conseiller" if turn["refused"] else (
+        "Réponse extractive" if turn["extractive"] else "Réponse générée")
+    st.markdown(turn["text"])
+    st.caption(f"{status} · confiance {turn['confidence']:.2f} · {turn['latency_ms']} ms")
+    if turn["sources"]:
+        with st.expander(f"Sources ({len(turn['sources'])})"):
+            for n, source in enumerate(turn["sources"], 1):
+                where = f", {source['location']}" if source.get("location") else ""
+                st.markdown(f"**[{n}] {source['title']}**{where} — score {source['score']:.3f} "
+                            f"(dense {source['dense']:.2f}, mots-clés {source['bm25']:.2f})")
+                st.caption(source["excerpt"])
+    interaction = turn["interaction_id"]
+    if turn.get("rated"):
+        st.caption("Merci pour votre avis.")
+        return
+    with st.popover("Donner mon avis", icon=":material/thumbs_up_down:"):
+        comment = st.text_input("Commentaire (facultatif)", key=f"fb_comment_{interaction}")
+        c1, c2 = st.columns(2)
+        for column, value, label in ((c1, 1, "Utile"), (c2, -1, "Pas utile")):
+            if column.button(label, key=f"fb_{value}_{interaction}",
+                             icon=":material/thumb_up:" if value > 0 else ":material/thumb_down:"):
+                try:
+                    with db.session_scope() as session:
+                        feedback.rate(session, interaction, value, comment)
+                except UserError as err:
+                    st.error(str(err))
+                else:
+                    turn["rated"] = True
+                    st.rerun()
+
+
+chat_tab, eval_tab = st.tabs(["Discussion", "Évaluation"])
+with chat_tab:
+    history: list[dict] = st.session_state.setdefault("playground", [])
+    for turn in history:
+        with st.chat_message("user"):
+            st.markdown(turn["question"])
+        with st.chat_message("assistant", avatar=":material/smart_toy:"):
+            show_answer(turn)
+    if history and st.button("Nouvelle discussion", key="pg_reset", icon=":material/restart_alt:"):
+        st.session_state["playground"] = []
+        st.rerun()
+    question = st.chat_input("Posez une question comme le ferait un assuré…", key="pg_question")
+    if question:
+        past = [m for t in history for m in ({"role": "user", "content": t["question"]},
+                                             {"role": "assistant", "content": t["text"]})]
+        with st.spinner("L'assistant cherche dans les documents…"):
+            result = kb.ask(question, past)
+        with db.session_scope() as session:
+            interaction = feedback.record(session, question, result, user_id=user.id)
+            interaction_id = interaction.id
+        history.append({"question": question, "text": result.text, "refused": result.refused,
+                        "extractive": result.extractive, "confidence": result.scores.get("confidence", 0.0),
+                        "latency_ms": result.latency_ms, "sources": result.sources, "interaction_id": interaction_id})
+        st.rerun()
+
+with eval_tab:
+    st.markdown("Le jeu d'évaluation livré avec l'application : des questions reformulées, chacune avec le document "
+                "qui y répond, et des questions hors sujet que l'assistant doit refuser. Les documents de "
+                "démonstration sont indexés à part, pour mesurer sans toucher à la base.")
+    if st.button("Lancer l'évaluation", key="eval_run", icon=":material/play_arrow:"):
+        with st.spinner("Évaluation en cours…"):
+            result = evaluation.evaluate(evaluation.index_folder(evaluation.CORPUS),
+                                         evaluation.read_questions(evaluation.QUESTIONS))
+        st.session_state["eval_result"] = result
+    result = st.session_state.get("eval_result")
+    if result:
+        c1, c2, c3, c4, c5 = st.columns(5)
+        c1.metric("Bon document en 1er", f"{result['hit@1']:.0%}")
+        c2.metric("Dans les 3 premiers", f"{result['hit@3']:.0%}")
+        c3.metric("MRR", f"{result['mrr']:.2f}")
+        c4.metric("Hors sujet refusés", f"{result['refusal_recall']:.0%}")
+        c5.metric("Questions légitimes refusées", f"{result['in_scope_refused']:.0%}")
+        st.dataframe(pd.DataFrame([{"Question": r["question"], "Document attendu": r["gold"] or "(hors sujet)",
+                                    "Documents trouvés": ", ".join(r["ranked"]), "Confiance": r["confidence"],
+                                    "Refusée": "oui" if r["refused"] else "non"} for r in result["rows"]]),
+                     hide_index=True, width="stretch")

@@ -96,12 +96,17 @@ def _standalone(question: str, history: list[dict[str, str]], client: Any) -> st
                 return rewritten
         except Exception as err:  # noqa: BLE001 - the plain question still works
             log.warning("Question rewriting failed (%s): using the last questions as they are", type(err).__name__)
+    from core.text import fold
     from rag.text import tokens
 
-    # Without an LLM: a short follow-up borrows the words of the previous question.
-    return f"{earlier[-1]} {question}" if len(tokens(question)) < 4 else question
+    # Without an LLM: a short question that reads as a continuation ("et pour…", "aussi…") borrows
+    # the words of the previous one; a short new question ("capitale du Japon ?") stands alone.
+    if _FOLLOW_UP.match(fold(question)) and len(tokens(question)) < 4:
+        return f"{earlier[-1]} {question}"
+    return question
 
 
+_FOLLOW_UP = re.compile(r"^\W*(et|mais|aussi|alors|puis|ensuite|pour|dans ce cas|sinon|meme chose)\b")
 _SENTENCE = re.compile(r"(?<=[.!?;:])\s+|\n+")
 
 

@@ -1,0 +1,85 @@
+"""The knowledge base and chatbot screens, as managers and agents use them; the roles that may
+not open them are refused."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from core import db
+from core.models import ChatbotInteraction, KnowledgeDocument
+from rag import kb
+from tests.pages.conftest import ROOT, app_as
+
+
+@pytest.fixture
+def with_kb(seeded, monkeypatch):  # noqa: ANN001, ANN201
+    from core import config
+    from rag import store
+
+    monkeypatch.setenv("VECTOR_STORE", "memory")
+    config.reload_settings()
+    store._default = None
+    kb._state.update({"index": None, "signature": None, "checked": 0.0})
+    with db.session_scope() as session:
+        kb.seed_demo(session)
+    yield seeded
+    store._default = None
+
+
+def open_page(user_id: int, page: str):  # noqa: ANN201
+    at = app_as(user_id).run()
+    return at.switch_page(f"pages/{page}.py").run()
+
+
+def test_manager_lists_previews_disables_and_deletes(with_kb) -> None:  # noqa: ANN001
+    at = open_page(with_kb["manager"], "knowledge")
+    assert not at.exception
+    assert int(at.metric[0].value) == 6 and int(at.metric[2].value) > 6
+    document_id = at.selectbox(key="kb_choice").value
+    assert at.expander and at.expander[0].label.startswith("Passage 1")
+    at.button(key=f"kb_toggle_{document_id}").click().run()
+    with db.session_scope() as session:
+        assert not session.get(KnowledgeDocument, document_id).enabled
+    at.button(key=f"kb_reindex_{document_id}").click().run()
+    at.button(key=f"kb_delete_{document_id}").click().run()
+    at.button(key=f"kb_delete_ok_{document_id}").click().run()
+    assert not at.exception
+    with db.session_scope() as session:
+        assert session.get(KnowledgeDocument, document_id) is None
+        assert len(session.scalars(select(KnowledgeDocument)).all()) == 5
+
+
+def test_agent_chats_sees_sources_and_rates_an_answer(with_kb) -> None:  # noqa: ANN001
+    at = open_page(with_kb["agent"], "chatbot")
+    assert not at.exception
+    at.chat_input(key="pg_question").set_value("Combien vaut la prime de naissance ?").run()
+    assert not at.exception
+    assert any("8 000 FCFA" in m.value for m in at.markdown)
+    assert any(e.label.startswith("Sources") for e in at.expander)
+    with db.session_scope() as session:
+        interaction = session.scalar(select(ChatbotInteraction).where(ChatbotInteraction.channel == "playground"))
+        assert interaction.user_id == with_kb["agent"] and not interaction.refused
+        interaction_id = interaction.id
+    at.text_input(key=f"fb_comment_{interaction_id}").input("Très clair")
+    at.button(key=f"fb_1_{interaction_id}").click().run()
+    with db.session_scope() as session:
+        rated = session.get(ChatbotInteraction, interaction_id)
+        assert (rated.feedback, rated.feedback_comment) == (1, "Très clair")
+    at.chat_input(key="pg_question").set_value("Quelle est la capitale du Japon ?").run()
+    assert len([m for m in at.chat_message if m.name == "user"]) == 2, [m.name for m in at.chat_message]
+    assert any(c.value.startswith("Refus") for c in at.caption), [c.value for c in at.caption if "confiance" in c.value]
+
+
+def test_the_evaluation_tab_shows_the_metrics(with_kb) -> None:  # noqa: ANN001
+    at = open_page(with_kb["manager"], "chatbot")
+    at.button(key="eval_run").click().run()
+    metrics = {m.label: m.value for m in at.metric}
+    assert int(metrics["Dans les 3 premiers"].rstrip("%\u00a0 ")) >= 95
+
+
+@pytest.mark.parametrize("page, role", [("knowledge", "agent"), ("knowledge", "supervisor"),
+                                        ("chatbot", "supervisor")])
+def test_other_roles_are_refused(seeded, page, role) -> None:  # noqa: ANN001
+    at = app_as(seeded[role], script=str(ROOT / "pages" / f"{page}.py")).run()
+    assert at.error and "Accès refusé" in at.error[0].value
