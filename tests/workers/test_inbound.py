@@ -116,8 +116,10 @@ def test_a_signed_event_is_durable_before_the_200_and_applied_once(db_url, recei
         contact = session.scalar(select(Contact).where(Contact.phone == "+24177880002"))
         assert contact is not None and contact.window_expires_at is not None
         assert session.scalar(select(func.count()).select_from(Message).where(Message.direction == "inbound")) == 1
-        # The knowledge base is empty here: the bot refuses and the conversation waits for an agent.
-        assert session.scalar(select(Conversation.status)) == "waiting_agent"
+    # The knowledge base is empty here: the bot (asked once the event is applied) refuses and the
+    # conversation waits for an agent.
+    with db.session_scope(db_url) as session:
+        assert wait_for(lambda: session.scalar(select(Conversation.status)) == "waiting_agent", timeout=60)
     assert httpx.get(f"{base}/healthz").json() == {"status": "ok", "database": True}
 
 
