@@ -298,11 +298,12 @@ def materialize(session: Session, campaign: Campaign, *, now: datetime | None = 
     stamp = literal(now, UTCDateTime())
     source = select(literal(campaign.id), Contact.id, Contact.phone, obj(*parts), status, skip_reason, stamp, stamp) \
         .where(segments.audience_condition(session, campaign.include_segment_ids, campaign.exclude_segment_ids))
-    session.execute(insert(Recipient.__table__).from_select(
+    result = session.execute(insert(Recipient.__table__).from_select(
         ["campaign_id", "contact_id", "phone", "parameters", "status", "skip_reason", "created_at", "updated_at"],
         source))
-    # The driver does not always report the row count of INSERT ... SELECT: count what is there.
-    inserted = session.scalar(select(func.count()).select_from(Recipient).where(Recipient.campaign_id == campaign.id))
+    # psycopg reports the row count of INSERT ... SELECT; where a driver does not, count what is there.
+    inserted = result.rowcount if pg and result.rowcount is not None and result.rowcount >= 0 else \
+        session.scalar(select(func.count()).select_from(Recipient).where(Recipient.campaign_id == campaign.id))
     campaign.total_recipients = inserted
     session.flush()
     return inserted

@@ -374,10 +374,16 @@ class Recipient(Base):
     __table_args__ = (
         UniqueConstraint("campaign_id", "contact_id", name="uq_recipients_campaign_contact"),
         Index("ix_recipients_campaign_status", "campaign_id", "status"),
-        Index("ix_recipients_status_lease", "status", "lease_expires_at"),
-        Index("ix_recipients_provider_message_id", "provider_message_id"),
+        # Partial indexes: a launch writes its rows pending, with no message id and no send time, so
+        # they cost it nothing; the rows they serve (in flight, sent) are the few that need them.
+        Index("ix_recipients_sending_lease", "lease_expires_at", postgresql_where=text("status = 'sending'"),
+              sqlite_where=text("status = 'sending'")),
+        Index("ix_recipients_provider_message_id", "provider_message_id",
+              postgresql_where=text("provider_message_id IS NOT NULL"),
+              sqlite_where=text("provider_message_id IS NOT NULL")),
         Index("ix_recipients_contact_id", "contact_id"),
-        Index("ix_recipients_sent_at", "sent_at"),
+        Index("ix_recipients_sent_at", "sent_at", postgresql_where=text("sent_at IS NOT NULL"),
+              sqlite_where=text("sent_at IS NOT NULL")),
     )
 
 
