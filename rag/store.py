@@ -134,7 +134,7 @@ class ChromaStore:
                                    embeddings=[list(map(float, v)) for v in embeddings[start:start + step]])
 
     def delete_document(self, document: str) -> int:
-        ids = self.collection.get(where={"document": document}, include=[])["ids"]
+        ids = [r.id for r in self.records({"document": document})]
         if ids:
             self.collection.delete(ids=ids)
         return len(ids)
@@ -152,12 +152,19 @@ class ChromaStore:
     def count(self, where: dict[str, Any] | None = None) -> int:
         if not where:
             return self.collection.count()
-        return len(self.collection.get(where=_chroma_where(where), include=[])["ids"])
+        return len(self.records(where))
 
     def records(self, where: dict[str, Any] | None = None) -> list[Record]:
-        result = self.collection.get(where=_chroma_where(where), include=["documents", "metadatas"])
-        return [Record(i, d or "", dict(m or {})) for i, d, m in
-                zip(result["ids"], result["documents"], result["metadatas"], strict=True)]
+        """Every record, read by pages (one request for 50,000 would exceed SQLite's variable limit)."""
+        out: list[Record] = []
+        page = 5000
+        while True:
+            result = self.collection.get(where=_chroma_where(where), include=["documents", "metadatas"],
+                                         limit=page, offset=len(out))
+            out += [Record(i, d or "", dict(m or {})) for i, d, m in
+                    zip(result["ids"], result["documents"], result["metadatas"], strict=True)]
+            if len(result["ids"]) < page:
+                return out
 
 
 _default: VectorStore | None = None

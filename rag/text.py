@@ -29,7 +29,12 @@ def _stemmer():  # type: ignore[no-untyped-def]
 STEM_LENGTH = 5  # Snowball stems cut here join blessé / blessure, vieillesse / vieil; tuned on the evaluation set
 
 
+@lru_cache(maxsize=200_000)
+def _stem(word: str) -> str:
+    """A vocabulary is small next to a corpus: each word is stemmed once per process."""
+    return _stemmer().stemWord(word)[:STEM_LENGTH]
+
+
 def tokens(text: str) -> list[str]:
     """Stems of the meaningful words: `Les allocations prénatales` -> ['alloc', 'prena']."""
-    words = [w for w in _WORD.findall(fold(text)) if w not in STOPWORDS and (len(w) > 1 or w.isdigit())]
-    return [stem[:STEM_LENGTH] for stem in _stemmer().stemWords(words)]
+    return [_stem(w) for w in _WORD.findall(fold(text)) if w not in STOPWORDS and (len(w) > 1 or w.isdigit())]
