@@ -81,14 +81,14 @@ class Index:
     # --- writing -------------------------------------------------------------------------------
 
     def add_document(self, document: str, path: Path, *, title: str | None = None,
-                     sections: list[Section] | None = None) -> int:
+                     sections: list[Section] | None = None, source: str | None = None) -> int:
         """Chunks of `path` under the id `document` (its earlier chunks replaced); returns the count."""
         settings = get_settings()
         sections = sections if sections is not None else load(path)
         title = title or title_of(path, sections)
         pieces = chunk(sections, size=settings.rag_chunk_size, overlap=settings.rag_chunk_overlap)
         records = [Record(f"{document}::{c.index}", c.text,
-                          {"document": document, "title": title, "location": c.location, "source": path.name,
+                          {"document": document, "title": title, "location": c.location, "source": source or path.name,
                            "chunk": c.index}) for c in pieces]
         vectors = embeddings.embed([r.text for r in records])
         self.store.delete_document(document)

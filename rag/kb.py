@@ -129,7 +129,8 @@ def ingest(session: Session, filename: str, data: bytes, *, title: str | None = 
     document.mime_type = SUPPORTED[Path(filename).suffix.lower()]
     document.size_bytes = len(data)
     document.content_hash = digest
-    document.chunk_count = index.add_document(str(document.id), path, title=document.title, sections=sections) \
+    document.chunk_count = index.add_document(str(document.id), path, title=document.title, sections=sections,
+                                                 source=filename) \
         if document.enabled else 0
     document.indexed_at = utcnow()
     document.updated_at = utcnow()
@@ -166,7 +167,8 @@ def reindex(session: Session, document: KnowledgeDocument, *, actor: User | None
     path = _stored_path(document)
     if not path.exists():
         raise UserError("Le fichier de ce document est introuvable : chargez-le de nouveau.")
-    document.chunk_count = current_index(session).add_document(str(document.id), path, title=document.title) \
+    document.chunk_count = current_index(session).add_document(str(document.id), path, title=document.title,
+                                                                source=document.filename) \
         if document.enabled else 0
     document.indexed_at = document.updated_at = utcnow()
     session.flush()
