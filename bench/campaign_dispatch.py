@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,7 +26,8 @@ import httpx
 from sqlalchemy import text
 
 from bench.common import fresh_database
-from core import campaigns, db, segments, templates
+from tests.support.servers import free_port
+from core import campaigns, db, templates
 from core.config import reload_settings
 from core.models import Segment
 
@@ -36,14 +36,6 @@ TOKEN, CHANNEL, CONCURRENCY = "bench-token", 4242, 32
 TEMPLATE = {"name": "bench_rappel", "language": "fr", "category": "UTILITY", "status": "APPROVED",
             "body": "Bonjour {{1}}, message de test de charge.",
             "variable_mapping": {"1": {"source": "field", "field": "first_name", "fallback": "Madame, Monsieur"}}}
-
-
-def free_port() -> int:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    return port
 
 
 def start_fake(latency: float) -> tuple[subprocess.Popen, str]:

@@ -28,9 +28,10 @@ from pathlib import Path
 import httpx
 from sqlalchemy import text
 
-from bench.campaign_dispatch import TEMPLATE, free_port
+from bench.campaign_dispatch import TEMPLATE
 from bench.common import fresh_database
 from core import db, inbound, templates
+from tests.support.servers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "bench-signing-key"

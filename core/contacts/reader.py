@@ -110,9 +110,7 @@ def _open_csv(path: Path) -> Table:
     text.seek(0)
     reader = csv.reader(text, delimiter=separator)
     header_row: list[str] | None = None
-    line_no = 0
     for row in reader:
-        line_no = reader.line_num
         if any(c.strip() for c in row):
             header_row = row
             break

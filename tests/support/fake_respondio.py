@@ -14,7 +14,6 @@ import itertools
 import json
 import random
 import re
-import socket
 import threading
 import time
 from collections import deque
