@@ -1,7 +1,173 @@
-"""Analytics."""
+"""Statistiques: whether messages reach people, are read and get answers, why they fail, and what
+the chatbot does. Every figure is an SQL aggregation (core/analytics.py), cached for a minute."""
 
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import timedelta
+
+import pandas as pd
+import plotly.express as px
+import streamlit as st
+from sqlalchemy import select
+
+from core import analytics, db, exports
+from core.config import get_settings
+from core.models import Campaign, Template
+from core.timeutil import format_dt, local_tz, utcnow
 from pages import _shell
 
 user, can_edit = _shell.require("analytics")
-_shell.header("analytics", "Les chiffres de remise, de lecture et de réponse des messages, et l'activité de l'assistant virtuel.", read_only=not can_edit)
-_shell.coming_soon("Indicateurs clés, entonnoir envoyé → remis → lu → répondu, délais, échecs par code d'erreur WhatsApp, répartitions par segment et par modèle, exports CSV et Excel.")
+_shell.header("analytics", "Les chiffres de remise, de lecture et de réponse des messages, et l'activité de "
+                           "l'assistant virtuel.")
+WEEKDAYS = ["lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche"]
+
+
+def nf(value: float) -> str:
+    return f"{value:,.0f}".replace(",", "\u202f")
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def figures(url: str, f: analytics.Filters) -> dict:
+    with db.session_scope(url) as session:
+        return {"kpis": asdict(analytics.kpis(session, f)), "before": asdict(analytics.kpis(session, f.previous())),
+                "funnel": analytics.funnel_by_campaign(session, f), "failures": analytics.failures_by_code(session, f),
+                "delays": analytics.delays(session, f), "over_time": analytics.over_time(session, f),
+                "by_hour": analytics.read_rate_by_hour(session, f), "chatbot": analytics.chatbot(session, f),
+                "computed_at": utcnow()}
+
+
+def downloads(name: str, frame: pd.DataFrame) -> None:
+    header, rows = list(frame.columns), frame.astype(object).values.tolist()
+    c1, c2 = st.columns(2)
+    c1.download_button("CSV", exports.to_csv(header, rows), f"{name}.csv", "text/csv", key=f"csv_{name}",
+                       icon=":material/download:")
+    c2.download_button("Excel", exports.to_xlsx(header, rows, sheet=name[:30]), f"{name}.xlsx",
+                       "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", key=f"xlsx_{name}",
+                       icon=":material/download:")
+
+
+# --- filters -----------------------------------------------------------------------------------
+
+with db.session_scope() as session:
+    campaign_names = dict(session.execute(select(Campaign.id, Campaign.name).order_by(Campaign.id.desc())
+                                          .limit(500)).all())
+    template_names = dict(session.execute(select(Template.id, Template.name).order_by(Template.name)).all())
+today = utcnow().astimezone(local_tz()).date()
+c1, c2, c3, c4 = st.columns([2, 3, 2, 1])
+period = c1.date_input("Période", (today - timedelta(days=29), today), format="DD/MM/YYYY", key="an_period")
+chosen = c2.multiselect("Campagnes", list(campaign_names), format_func=campaign_names.get, key="an_campaigns",
+                        placeholder="Toutes")
+template = c3.selectbox("Modèle", [None, *template_names], format_func=lambda t: "Tous" if t is None else
+                        template_names[t], key="an_template")
+if c4.button("Actualiser", key="an_refresh", icon=":material/refresh:"):
+    figures.clear()
+if not isinstance(period, tuple) or len(period) != 2:
+    st.info("Choisissez une date de début et une date de fin.")
+    st.stop()
+filters = analytics.Filters(period[0], period[1], tuple(chosen), template)
+data = figures(get_settings().database_url, filters)
+k, before = data["kpis"], data["before"]
+st.caption(f"Chiffres calculés le {format_dt(data['computed_at'], with_seconds=True)} (heure de Libreville), "
+           "gardés une minute ; « Actualiser » les recalcule.")
+
+# --- KPI cards ---------------------------------------------------------------------------------
+
+
+def delta(key: str) -> str | None:
+    return None if before[key] == k[key] else f"{k[key] - before[key]:+,.0f}".replace(",", "\u202f")
+
+
+cards = [("Contacts", nf(k["contacts"]), None), ("Consentement donné", f"{k['opted_in_share']:.0%}", None),
+         ("Désinscriptions", nf(k["opt_outs"]), delta("opt_outs")), ("Campagnes", nf(k["campaigns"]), delta("campaigns")),
+         ("Envoyés", nf(k["sent"]), delta("sent")),
+         ("Remis", f"{nf(k['delivered'])} ({k['rates'].get('delivered', 0):.0%})", delta("delivered")),
+         ("Lus", f"{nf(k['read'])} ({k['rates'].get('read', 0):.0%})", delta("read")),
+         ("Échecs", f"{nf(k['failed'])} ({k['rates'].get('failed', 0):.0%})", delta("failed")),
+         ("Réponses", nf(k["replied"]), delta("replied")),
+         ("Questions traitées par l'assistant", nf(k["bot_answered"]), delta("bot_answered")),
+         ("Transmises à un agent", nf(k["bot_handed_over"]), delta("bot_handed_over")),
+         ("Dépense estimée", f"{nf(k['spend_fcfa'])} FCFA", delta("spend_fcfa"))]
+for row in range(0, len(cards), 4):
+    for column, (label, value, change) in zip(st.columns(4), cards[row:row + 4], strict=False):
+        column.metric(label, value, change, delta_color="inverse" if label in ("Échecs", "Désinscriptions") else
+                      "normal", help="Variation par rapport à la période précédente de même durée." if change else None)
+
+if not k["sent"] and not data["chatbot"]["per_day"]:
+    st.info("Aucun message envoyé sur cette période. Élargissez la période ou lancez une campagne depuis l'écran "
+            "« Campagnes » : ses chiffres apparaîtront ici.")
+    st.stop()
+
+campaigns_tab, times_tab, failures_tab, bot_tab = st.tabs(["Campagnes", "Délais et horaires", "Échecs",
+                                                           "Assistant virtuel"])
+with campaigns_tab:
+    funnel = pd.DataFrame(data["funnel"])
+    if funnel.empty:
+        st.info("Aucune campagne n'a envoyé de message sur cette période.")
+    else:
+        long = funnel.melt(id_vars=["campaign"], value_vars=["sent", "delivered", "read", "replied"],
+                           var_name="étape", value_name="messages")
+        long["étape"] = long["étape"].map({"sent": "Envoyés", "delivered": "Remis", "read": "Lus",
+                                           "replied": "Répondus"})
+        st.plotly_chart(px.bar(long, x="campaign", y="messages", color="étape", barmode="group",
+                               labels={"campaign": "Campagne"}, title="Entonnoir envoyé → remis → lu → répondu"),
+                        key="funnel_chart")
+        table = funnel.rename(columns={"campaign": "Campagne", "sent": "Envoyés", "delivered": "Remis", "read": "Lus",
+                                       "replied": "Répondus", "failed": "Échecs"}).drop(columns=["campaign_id"])
+        st.dataframe(table, hide_index=True, width="stretch")
+        downloads("entonnoir_campagnes", table)
+    series = pd.DataFrame(data["over_time"])
+    if not series.empty:
+        series = series.melt(id_vars=["bucket"], var_name="statut", value_name="messages")
+        series["statut"] = series["statut"].map({"sent": "Envoyés", "delivered": "Remis", "read": "Lus"})
+        st.plotly_chart(px.line(series, x="bucket", y="messages", color="statut", labels={"bucket": "Heure de Libreville"},
+                                title="Envois dans le temps"), key="time_chart")
+
+with times_tab:
+    d = data["delays"]
+
+    def minutes(value: float | None) -> str:
+        return "—" if value is None else (f"{value:.0f} s" if value < 120 else f"{value / 60:.0f} min")
+
+    c1, c2, c3, c4 = st.columns(4)
+    c1.metric("Délai de remise, médiane", minutes(d["delivery"]["median"]))
+    c2.metric("Délai de remise, 90 %", minutes(d["delivery"]["p90"]))
+    c3.metric("Délai de lecture, médiane", minutes(d["read"]["median"]))
+    c4.metric("Délai de lecture, 90 %", minutes(d["read"]["p90"]))
+    grid = pd.DataFrame(data["by_hour"])
+    if not grid.empty:
+        grid["jour"] = grid["weekday"].map(lambda n: WEEKDAYS[n])
+        st.plotly_chart(px.density_heatmap(grid, x="hour", y="jour", z="read_rate", histfunc="avg",
+                                           category_orders={"jour": WEEKDAYS}, labels={"hour": "Heure d'envoi"},
+                                           title="Taux de lecture selon l'heure et le jour d'envoi"), key="hour_chart")
+
+with failures_tab:
+    failures = pd.DataFrame(data["failures"])
+    if failures.empty:
+        st.success("Aucun échec sur cette période.")
+    else:
+        table = failures.rename(columns={"code": "Code WhatsApp", "meaning": "Signification", "count": "Messages"})
+        st.plotly_chart(px.bar(table, x="Code WhatsApp", y="Messages", hover_data=["Signification"],
+                               title="Échecs par code d'erreur WhatsApp"), key="failures_chart")
+        st.dataframe(table, hide_index=True, width="stretch")
+        downloads("echecs", table)
+
+with bot_tab:
+    bot = data["chatbot"]
+    per_day = pd.DataFrame(bot["per_day"])
+    if per_day.empty:
+        st.info("Aucune question posée à l'assistant sur cette période.")
+    else:
+        long = per_day.melt(id_vars=["day"], value_vars=["answered", "handed_over"], var_name="issue",
+                            value_name="nombre")
+        long["issue"] = long["issue"].map({"answered": "Traitées par l'assistant", "handed_over": "Transmises"})
+        st.plotly_chart(px.bar(long, x="day", y="nombre", color="issue", labels={"day": "Jour", "nombre": "Questions"},
+                               title="Questions par jour"), key="bot_chart")
+    if bot["topics"]:
+        st.dataframe(pd.DataFrame(bot["topics"]).rename(columns={"topic": "Sujet", "count": "Questions"}),
+                     hide_index=True)
+    if bot["thumbs_down"]:
+        st.markdown("**Réponses jugées pas utiles**")
+        st.dataframe(pd.DataFrame([{"Date": format_dt(t["at"]), "Question": t["question"], "Réponse": t["answer"],
+                                    "Commentaire": t["comment"]} for t in bot["thumbs_down"]]), hide_index=True,
+                     width="stretch")

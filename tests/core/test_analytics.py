@@ -1,0 +1,99 @@
+"""Every aggregation on a small hand-made ledger whose answers are known, on SQLite and PostgreSQL;
+time buckets in Africa/Libreville."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from core import analytics, templates
+from core.models import Campaign, ChatbotInteraction, ConsentEvent, Contact, Recipient
+
+T0 = datetime(2026, 11, 10, 8, 0, tzinfo=UTC)  # 09:00 in Libreville, a Tuesday
+
+
+@pytest.fixture
+def ledger(session):  # noqa: ANN001, ANN201
+    template = templates.save(session, {"name": "rappel", "language": "fr", "category": "UTILITY",
+                                        "status": "APPROVED", "body": "Bonjour, rappel CNSS."})
+    first = Campaign(name="Pensions", template_id=template.id, status="completed")
+    second = Campaign(name="Employeurs", template_id=template.id, status="completed")
+    session.add_all([first, second])
+    contacts = [Contact(phone=f"+2417700{i:04d}", consent_status="opted_in" if i < 8 else "opted_out", attributes={})
+                for i in range(10)]
+    session.add_all(contacts)
+    session.flush()
+    # Campaign 1: 6 messages. Delivery delays 10, 20, 30, 40 s; reads at 60 and 120 s; one failure.
+    rows = [
+        (first, 0, "read", 10, 60, None, True), (first, 1, "read", 20, 120, None, False),
+        (first, 2, "delivered", 30, None, None, False), (first, 3, "delivered", 40, None, None, False),
+        (first, 4, "sent", None, None, None, False), (first, 5, "failed", None, None, "131026", False),
+        # Campaign 2: 2 messages the next day at 23:30 UTC, i.e. 00:30 the day after in Libreville.
+        (second, 6, "delivered", 5, None, None, False), (second, 7, "failed", None, None, "131049", False),
+    ]
+    for n, (campaign, c, status, delivered, read, code, replied) in enumerate(rows):
+        sent = T0 + timedelta(minutes=n) if campaign is first else T0 + timedelta(hours=15, minutes=30 + n)
+        session.add(Recipient(campaign_id=campaign.id, contact_id=contacts[c].id, phone=contacts[c].phone,
+                              parameters={}, status=status, sent_at=sent,
+                              delivered_at=sent + timedelta(seconds=delivered) if delivered else None,
+                              read_at=sent + timedelta(seconds=read) if read else None,
+                              failed_at=sent if status == "failed" else None, error_code=code,
+                              replied_at=sent + timedelta(minutes=5) if replied else None))
+    session.add_all([ConsentEvent(contact_id=contacts[8].id, status="opted_out", source="whatsapp", reason="STOP",
+                                  at=T0 + timedelta(hours=2)),
+                     ChatbotInteraction(channel="whatsapp", question="Q1", answer="A", created_at=T0),
+                     ChatbotInteraction(channel="whatsapp", question="Q2", refused=True, handed_over=True,
+                                        created_at=T0, feedback=-1, feedback_comment="faux")])
+    session.flush()
+    return first.id, second.id
+
+
+PERIOD = analytics.Filters(date(2026, 11, 10), date(2026, 11, 11))
+
+
+def test_kpis(session, ledger) -> None:  # noqa: ANN001
+    k = analytics.kpis(session, PERIOD)
+    assert (k.contacts, round(k.opted_in_share, 2), k.opt_outs, k.campaigns) == (10, 0.8, 1, 2)
+    assert (k.sent, k.delivered, k.read, k.failed, k.replied) == (8, 5, 2, 2, 1)
+    assert k.spend_fcfa == 5 * 12.0  # delivered utility templates at the default price
+    assert (k.bot_answered, k.bot_handed_over) == (1, 1)
+    assert k.rates["delivered"] == 5 / 8
+    earlier = analytics.kpis(session, PERIOD.previous())
+    assert earlier.sent == 0 and PERIOD.previous().end == date(2026, 11, 9)
+
+
+def test_funnel_failures_and_filters(session, ledger) -> None:  # noqa: ANN001
+    first, second = ledger
+    funnel = {r["campaign"]: r for r in analytics.funnel_by_campaign(session, PERIOD)}
+    assert {k: funnel["Pensions"][k] for k in ("sent", "delivered", "read", "replied", "failed")} == \
+        {"sent": 6, "delivered": 4, "read": 2, "replied": 1, "failed": 1}
+    failures = analytics.failures_by_code(session, PERIOD)
+    assert {f["code"]: f["count"] for f in failures} == {"131026": 1, "131049": 1}
+    assert failures[0]["meaning"]
+    only_second = analytics.Filters(PERIOD.start, PERIOD.end, campaign_ids=(second,))
+    assert analytics.kpis(session, only_second).sent == 2
+
+
+def test_delays_median_and_p90(session, ledger) -> None:  # noqa: ANN001
+    d = analytics.delays(session, analytics.Filters(PERIOD.start, PERIOD.end, campaign_ids=(ledger[0],)))
+    assert d["delivery"]["median"] == pytest.approx(30.0, abs=0.5)  # 10, 20, 30, 40: the upper middle
+    assert d["delivery"]["p90"] == pytest.approx(40.0, abs=0.5)
+    assert d["read"]["n"] == 2 and d["read"]["p90"] == pytest.approx(120.0, abs=0.5)
+
+
+def test_time_buckets_are_libreville_hours_and_days(session, ledger) -> None:  # noqa: ANN001
+    hourly = analytics.over_time(session, PERIOD)
+    buckets = {(b["bucket"].replace(tzinfo=None)).isoformat(): b["sent"] for b in hourly}
+    assert buckets == {"2026-11-10T09:00:00": 6, "2026-11-11T00:00:00": 2}
+    by_hour = {(r["weekday"], r["hour"]): r for r in analytics.read_rate_by_hour(session, PERIOD)}
+    assert by_hour[(1, 9)]["sent"] == 6 and by_hour[(1, 9)]["read_rate"] == pytest.approx(2 / 6)
+    assert by_hour[(2, 0)]["sent"] == 2  # Wednesday 00:30 in Libreville
+    daily = analytics.over_time(session, analytics.Filters(date(2026, 11, 1), date(2026, 11, 30)))
+    assert [(b["bucket"].date().isoformat(), b["sent"]) for b in daily] == [("2026-11-10", 6), ("2026-11-11", 2)]
+
+
+def test_chatbot_figures(session, ledger) -> None:  # noqa: ANN001
+    bot = analytics.chatbot(session, PERIOD)
+    assert bot["per_day"] == [{"day": "2026-11-10", "questions": 2, "refused": 1, "handed_over": 1, "answered": 1}]
+    assert [t["comment"] for t in bot["thumbs_down"]] == ["faux"]
