@@ -12,6 +12,7 @@ run: $(VENV)/.installed
 	$(PY) -m streamlit run app.py --server.port $(PORT)
 
 test: $(VENV)/.installed-dev
+	bash tests/support/system-packages.sh
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 install: $(VENV)/.installed

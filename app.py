@@ -37,9 +37,23 @@ def login_screen() -> None:
         st.caption("Pas de compte ? Demandez-en un à l'administrateur de l'application.")
 
 
+def refused_screen() -> None:
+    st.error("Accès refusé : votre rôle ne permet pas d'ouvrir cet écran.")
+    st.caption("Les écrans auxquels vous avez accès sont dans le menu à gauche.")
+
+
+def hidden(screen, key: str) -> st.Page:  # type: ignore[no-untyped-def]
+    """A page that only answers its address: a link or a bookmark to a screen lands on the sign-in
+    (signed out) or on a refusal in French (a role that may not open it), never on Streamlit's
+    English 'page not found'. The screen's own file is never run for such a user."""
+    return st.Page(screen, title=permissions.PAGES_BY_KEY[key].title, url_path=key, visibility="hidden")
+
+
 user = _shell.current_user()
 if user is None:
-    page = st.navigation([st.Page(login_screen, title="Connexion", icon=":material/login:")], position="hidden")
+    login = st.Page(login_screen, title="Connexion", icon=":material/login:", default=True)
+    page = st.navigation([login, *(hidden(login_screen, s.key) for s in permissions.PAGES if s.key != "home")],
+                         position="hidden")
     page.run()
     st.stop()
 
@@ -48,6 +62,9 @@ for spec in permissions.pages_for(user.role):
     sections.setdefault(spec.section, []).append(
         st.Page(spec.file, title=spec.title, icon=spec.icon, url_path=spec.key, default=spec.key == "home")
     )
+refused = [hidden(refused_screen, s.key) for s in permissions.PAGES if not s.can_open(user.role)]
+if refused:
+    sections.setdefault("Général", []).extend(refused)
 page = st.navigation(sections)
 
 page.run()

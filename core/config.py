@@ -53,6 +53,7 @@ class Settings(BaseSettings):
     status_poll_delay_seconds: float = Field(default=30.0, ge=0)  # ask for a status this long after the last change
     embedded_scheduler: bool = True  # without Redis, the app's own thread sends campaigns
     status_poll_rate: float = Field(default=5.0, gt=0)  # status requests/s to the provider, shared by all
+    worker_metrics_port: int = Field(default=9101, ge=0, le=65535)  # Prometheus metrics of `python -m workers`; 0: off
 
     # Inbound (webhooks, replies, opt-outs)
     webhook_host: str = "0.0.0.0"

@@ -158,6 +158,10 @@ def start_embedded_scheduler(tick: str, interval: float) -> bool:
         return True
 
 
+def embedded_scheduler_alive() -> bool:
+    return _embedded is not None and _embedded.is_alive()
+
+
 def queue_depth(queue: str = DEFAULT_QUEUE) -> int | None:
     """Jobs waiting in a Redis queue; None for the in-process runner."""
     if not uses_redis():

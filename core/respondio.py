@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 import httpx
 
+from core import metrics
 from core.config import Settings, get_settings
 from core.logs import mask_phone
 
@@ -158,27 +159,38 @@ class RespondIO:
 
     def _request(self, method: str, path: str, **kwargs: Any) -> Any:
         attempt = 0
+        operation = metrics.operation_of(method, path)
         while True:
+            started = time.perf_counter()
             try:
                 response = self._client.request(method, path, **kwargs)
             except httpx.TimeoutException as err:
                 error = ProviderError(f"Respond.io n'a pas répondu à temps ({method})", transient=True,
                                       maybe_sent=not isinstance(err, httpx.ConnectTimeout))
+                outcome = "timeout"
                 log.warning("Respond.io timeout on %s %s (%s)", method, mask_phone(path), type(err).__name__)
             except httpx.TransportError as err:
                 error = ProviderError(f"Respond.io injoignable ({type(err).__name__})", transient=True,
                                       maybe_sent=not isinstance(err, httpx.ConnectError))
+                outcome = "network"
                 log.warning("Respond.io network error on %s %s: %s", method, mask_phone(path), type(err).__name__)
             else:
+                metrics.PROVIDER_SECONDS.labels(operation).observe(time.perf_counter() - started)
+                metrics.PROVIDER_RESPONSES.labels(operation, str(response.status_code)).inc()
                 if response.status_code < 400:
                     return response.json() if response.content else {}
                 error = self._error(response, method, path)
+                outcome = str(response.status_code)
+            if outcome in ("timeout", "network"):
+                metrics.PROVIDER_RESPONSES.labels(operation, outcome).inc()
             if not error.transient or attempt >= self.max_retries:
                 raise error
             delay = error.retry_after if error.retry_after is not None else min(
                 self.backoff_cap, 0.5 * 2 ** attempt * (1 + random.random() / 2))
             attempt += 1
             self.retries += 1
+            metrics.PROVIDER_RETRIES.labels("429" if error.status == 429 else "5xx" if (error.status or 0) >= 500
+                                            else outcome if outcome in ("timeout", "network") else "whatsapp").inc()
             log.info("Retrying %s %s in %.2f s (attempt %d of %d)", method, mask_phone(path), delay, attempt,
                      self.max_retries)
             self._sleep(min(delay, self.backoff_cap))

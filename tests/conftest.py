@@ -28,6 +28,8 @@ for _var in ("DATABASE_URL", "REDIS_URL", "RESPONDIO_API_TOKEN", "OPENAI_API_KEY
 config.Settings.model_config["env_file"] = None
 # Tests run the scheduler themselves, when they want it.
 os.environ["EMBEDDED_SCHEDULER"] = "false"
+# Worker processes started by tests serve no metrics unless a test asks for them (port 9101 stays free).
+os.environ["WORKER_METRICS_PORT"] = "0"
 
 
 def _unavailable(what: str, err: Exception) -> None:
@@ -124,3 +126,13 @@ def fake_respondio():  # noqa: ANN201
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def running_app(tmp_path_factory):  # noqa: ANN001, ANN201
+    """`streamlit run app.py` on the embedded default with the demo data, for the whole session."""
+    from tests.support.app_server import start_app
+
+    app = start_app(tmp_path_factory.mktemp("app"))
+    yield app
+    app.stop()

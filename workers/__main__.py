@@ -1,4 +1,5 @@
-"""`python -m workers [--burst] [--queues ...] [--no-scheduler]`: an RQ worker with the scheduler.
+"""`python -m workers [--burst] [--queues ...] [--no-scheduler] [--metrics-port P]`: an RQ worker with
+the scheduler, serving its Prometheus metrics.
 
 With REDIS_URL unset it runs the embedded equivalent: the scheduler and the jobs in this process."""
 
@@ -11,7 +12,7 @@ import sys
 import threading
 import time
 
-from core import db, queue
+from core import db, metrics, queue
 from core.config import get_settings
 from core.logs import setup_logging
 
@@ -30,15 +31,22 @@ def scheduler_loop(stop: threading.Event) -> None:
         stop.wait(interval)
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m workers", description="CNSS WhatsApp background worker")
     parser.add_argument("--burst", action="store_true", help="stop when there is nothing left to do")
     parser.add_argument("--queues", nargs="+", default=[queue.DEFAULT_QUEUE])
     parser.add_argument("--no-scheduler", action="store_true", help="do not run the scheduler in this worker")
     parser.add_argument("--name", help="worker name (default: RQ's)")
-    args = parser.parse_args(argv)
+    parser.add_argument("--metrics-port", type=int, default=get_settings().worker_metrics_port,
+                        help="serve Prometheus metrics on this port (0: not at all)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     setup_logging()
     db.ensure_schema()
+    metrics.serve(args.metrics_port)
     stop = threading.Event()
     if not args.no_scheduler:
         threading.Thread(target=scheduler_loop, args=(stop,), name="scheduler", daemon=True).start()
@@ -54,15 +62,17 @@ def main(argv: list[str] | None = None) -> int:
             pass
         stop.set()
         return 0
-    from rq import Queue, Worker
+    from rq import Queue, SimpleWorker
 
     from workers.scheduler import tick
 
     connection = queue.redis_connection()
     if args.burst:
         tick()
-    worker = Worker([Queue(name, connection=connection) for name in args.queues], connection=connection,
-                    name=args.name)
+    # Jobs run in this process rather than in a fork per job: the metrics of a job stay with the
+    # process that serves them, and the chatbot's model is loaded once, not once per job.
+    worker = SimpleWorker([Queue(name, connection=connection) for name in args.queues], connection=connection,
+                          name=args.name)
     try:
         worker.work(burst=args.burst, with_scheduler=False, logging_level=get_settings().log_level)
     finally:

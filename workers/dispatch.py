@@ -16,7 +16,7 @@ from collections import deque
 from dataclasses import dataclass
 from datetime import timedelta
 
-from core import campaigns, db, dispatch, queue, ratelimit, respondio, templates
+from core import campaigns, db, dispatch, metrics, queue, ratelimit, respondio, templates
 from core.config import get_settings
 from core.models import CampaignStatus, Template
 from core.timeutil import utcnow
@@ -82,6 +82,8 @@ def send_one(job: Job, row: dispatch.Claimed, provider: respondio.Provider, pace
                 return dispatch.Outcome(row.id, "sent", message_id=found.message_id)
         if not error.transient or error.kind in ("template", "quality"):
             break
+        metrics.PROVIDER_RETRIES.labels("429" if error.status == 429 else "5xx" if (error.status or 0) >= 500
+                                        else "whatsapp" if error.whatsapp_code else "network").inc()
         if error.status == 429 or error.whatsapp_code == "130429":
             pacer.block(error.retry_after or 1.0)
         else:
@@ -198,8 +200,12 @@ def dispatch_campaign(campaign_id: int, slot: int = 0, *, max_runtime: float = M
                 in_flight -= len(outcomes)
                 for outcome in outcomes:
                     counts[outcome.kind] += 1
+                    metrics.MESSAGES.labels(outcome.kind, outcome.error_code or "").inc()
                     if outcome.kind in ("sent", "failed"):
                         window.append(outcome.kind == "failed")
+                    if outcome.kind == "failed":
+                        log.info("Recipient %s failed: WhatsApp %s", outcome.id, outcome.error_code,
+                                 extra={"campaign_id": campaign_id, "recipient_id": outcome.id})
                 blocking = next((o for o in outcomes if o.kind == "requeue"), None)
                 if blocking is not None and stop_reason is None:
                     label = respondio.ERROR_LABELS.get(blocking.error_code or "", blocking.error_message or "")

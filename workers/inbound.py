@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from core import db, inbound, queue
+from core import db, inbound, metrics, queue
 from core.config import get_settings
 from core.logs import mask_phone
 from core.models import ChatbotInteraction, Contact, Conversation, ConversationStatus
@@ -77,6 +77,14 @@ def answer(followup: inbound.Followup, answerer: Answerer | None) -> str:
         except Exception:  # the person must not be left without an answer: an agent takes over
             log.exception("The chatbot failed on conversation %s", followup.conversation_id)
     latency = int((time.monotonic() - started) * 1000)
+    metrics.CHATBOT_SECONDS.labels("whatsapp").observe(latency / 1000)
+    outcome = _act_on_reply(followup, reply, latency)
+    metrics.CHATBOT_ANSWERS.labels("whatsapp", "error" if answerer is not None and reply is None else
+                                   "refused" if reply is not None and reply.refused else outcome).inc()
+    return outcome
+
+
+def _act_on_reply(followup: inbound.Followup, reply: BotReply | None, latency: int) -> str:
     with db.session_scope() as session:
         conversation = session.get(Conversation, followup.conversation_id)
         contact = session.get(Contact, followup.contact_id)
@@ -126,6 +134,9 @@ def drain(*, max_runtime: float = MAX_RUNTIME_SECONDS, batch: int = 500, linger:
         with db.session_scope() as session:
             result = inbound.process_pending(session, limit=batch)
         totals["applied"] += result.applied
+        for kind in ("applied", "failed", "ignored"):
+            if getattr(result, kind):
+                metrics.INBOUND_APPLIED.labels(kind).inc(getattr(result, kind))
         totals["failed"] += result.failed
         totals["ignored"] += result.ignored
         for followup in result.followups:

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 
 from core import campaigns, db, dispatch, inbound, queue, ratelimit, respondio, statuses
 from core.config import get_settings
+from core.health import SCHEDULER_KEY
 from core.models import Campaign, CampaignStatus, Recipient, RecipientStatus
 from workers.dispatch import dispatcher_key
 from workers.inbound import request_drain
@@ -22,6 +23,7 @@ def tick() -> dict:
     if not queue.try_lock("scheduler", ttl=max(10.0, settings.scheduler_interval_seconds * 3)):
         return {"skipped": True}
     try:
+        queue.heartbeat(SCHEDULER_KEY, ttl=max(30.0, settings.scheduler_interval_seconds * 6))
         with db.session_scope() as session:
             started = campaigns.start_due(session)
         provider = respondio.provider(max_retries=0)

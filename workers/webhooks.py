@@ -27,7 +27,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from core import db, inbound, queue
+from core import db, inbound, metrics, queue
 from core.config import get_settings
 from core.logs import setup_logging
 
@@ -246,10 +246,13 @@ def create_app() -> Starlette:
         body = await _read_body(request, limit)
         if body is None:
             OUTCOMES["too_large"].inc()
+            metrics.WEBHOOK_EVENTS.labels("none", "too_large").inc()
             log.warning("Webhook refused: body larger than %d bytes", limit)
             return JSONResponse({"error": "payload too large"}, status_code=413)
         if not inbound.verify_signature(body, request.headers.get("x-webhook-signature"), secrets):
             OUTCOMES["unauthorized"].inc()
+            metrics.WEBHOOK_EVENTS.labels("none", "wrong_signature" if request.headers.get("x-webhook-signature")
+                                          else "missing_signature").inc()
             log.warning("Webhook refused: %s signature from %s",
                         "wrong" if request.headers.get("x-webhook-signature") else "missing",
                         request.client.host if request.client else "?")
@@ -258,8 +261,10 @@ def create_app() -> Starlette:
             event = inbound.parse(body)
         except inbound.InvalidEvent as err:
             OUTCOMES["bad_request"].inc()
+            metrics.WEBHOOK_EVENTS.labels("none", "malformed").inc()
             log.warning("Webhook refused: %s", err)
             return JSONResponse({"error": str(err)}, status_code=400)
+        metrics.WEBHOOK_EVENTS.labels(metrics.event_type_label(event.event_type), "valid").inc()
         outcome = await state["batcher"].submit(event)
         OUTCOMES[outcome].inc()
         if outcome == "unavailable":
@@ -271,7 +276,7 @@ def create_app() -> Starlette:
         up = batcher is not None and batcher.database_up
         return JSONResponse({"status": "ok" if up else "degraded", "database": up}, status_code=200)
 
-    async def metrics(request: Request) -> Response:
+    async def metrics_endpoint(request: Request) -> Response:
         def pending() -> int | None:
             try:
                 with db.session_scope() as session:
@@ -285,17 +290,21 @@ def create_app() -> Starlette:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return Starlette(routes=[Route("/webhooks/respondio", receive, methods=["POST"]),
-                             Route("/healthz", healthz), Route("/metrics", metrics)], lifespan=lifespan)
+                             Route("/healthz", healthz), Route("/metrics", metrics_endpoint)], lifespan=lifespan)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    settings = get_settings()
+    parser = argparse.ArgumentParser(prog="python -m workers.webhooks", description="Respond.io webhook receiver")
+    parser.add_argument("--host", default=settings.webhook_host)
+    parser.add_argument("--port", type=int, default=settings.webhook_port)
+    return parser
 
 
 def main(argv: list[str] | None = None) -> None:
     import uvicorn
 
-    settings = get_settings()
-    parser = argparse.ArgumentParser(prog="python -m workers.webhooks", description="Respond.io webhook receiver")
-    parser.add_argument("--host", default=settings.webhook_host)
-    parser.add_argument("--port", type=int, default=settings.webhook_port)
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     setup_logging()
     try:
         db.ensure_schema()

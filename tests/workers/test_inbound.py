@@ -82,6 +82,9 @@ def test_the_receiver_refuses_what_is_not_a_signed_event_and_stores_nothing(db_u
     base = receiver()
     unauthorized, too_large = (metric(base, f'cnss_webhook_requests_total{{result="{r}"}}')
                                for r in ("unauthorized", "too_large"))
+    events = 'cnss_webhook_events_total{{event_type="none",verification="{}"}}'
+    missing, wrong, malformed = (metric(base, events.format(v)) for v in ("missing_signature", "wrong_signature",
+                                                                          "malformed"))
     event = message_event("+24177880001", "Bonjour")
     assert post(base, event, key=None).status_code == 401  # missing header
     assert post(base, event, key="mauvaise-clé").status_code == 401  # wrong key
@@ -98,14 +101,20 @@ def test_the_receiver_refuses_what_is_not_a_signed_event_and_stores_nothing(db_u
     assert chunked.status_code == 413  # no Content-Length: the stream is cut at the limit
     assert stored_count(db_url) == 0
     assert metric(base, 'cnss_webhook_requests_total{result="unauthorized"}') == unauthorized + 3
+    assert metric(base, events.format("missing_signature")) == missing + 1
+    assert metric(base, events.format("wrong_signature")) == wrong + 2  # wrong key, altered body
+    assert metric(base, events.format("malformed")) == malformed + 2
     assert metric(base, 'cnss_webhook_requests_total{result="too_large"}') == too_large + 2
 
 
 def test_a_signed_event_is_durable_before_the_200_and_applied_once(db_url, receiver) -> None:  # noqa: ANN001
     base = receiver()
     event = message_event("077 88 00 02", "Quand est payée la pension de janvier ?")
+    valid = 'cnss_webhook_events_total{event_type="message.received",verification="valid"}'
+    before = metric(base, valid)
     first = post(base, event)
     assert first.status_code == 200 and first.json() == {"status": "ok"}
+    assert metric(base, valid) == before + 1
     assert stored_count(db_url) == 1  # written before the answer
     assert post(base, event, key="ancienne-clé").status_code == 200  # rotated key, same event again
     assert stored_count(db_url) == 1
