@@ -18,7 +18,7 @@ PG_ADMIN_URL = os.environ.get("CNSS_BENCH_POSTGRES_URL", "postgresql+psycopg://p
 
 
 @contextmanager
-def fresh_database(prefix: str = "cnss_bench", migrate: bool = True) -> Iterator[str]:
+def fresh_database(prefix: str = "cnss_bench", migrate: bool = True, keep: bool = False) -> Iterator[str]:
     name = f"{prefix}_{uuid.uuid4().hex[:8]}"
     admin = create_engine(db.normalize_url(PG_ADMIN_URL), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
@@ -30,8 +30,9 @@ def fresh_database(prefix: str = "cnss_bench", migrate: bool = True) -> Iterator
         yield url
     finally:
         db.dispose_engines()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        if not keep:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
 
 

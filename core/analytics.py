@@ -1,25 +1,34 @@
-"""What supervisors look at, computed in the database with SQL aggregations over the ledger, the
-consent history and the chatbot's records (never raw rows in pandas). Periods are given as dates
-in Africa/Libreville; time buckets are Libreville hours and days."""
+"""What supervisors look at, computed in the database. Message figures come from the summary tables
+of core/stats.py (per campaign and UTC hour: a few thousand rows where the ledger has millions),
+which are exact for every campaign refreshed; contacts, consent and the chatbot are counted
+directly. Periods are dates in Africa/Libreville (UTC+1 all year, so a Libreville day is 24 whole
+UTC hours); time buckets are Libreville hours and days. Nothing loads raw rows into pandas."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+import time as clock
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Integer, case, cast, func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
+from core import stats
 from core.config import get_settings
 from core.models import (
-    Campaign, ChatbotInteraction, ConsentEvent, Contact, Recipient, Template,
+    AttributeStats, Campaign, ChatbotInteraction, ConsentEvent, Contact, DelayStats, Recipient, RecipientStats,
+    Segment, Template,
 )
 from core.respondio import ERROR_LABELS
 from core.timeutil import local_tz
 
-R = Recipient
-SENT_STATES = ("sent", "delivered", "read")
+S = RecipientStats
+ATTEMPTED = ("sent", "delivered", "read", "failed")
+DELIVERED = ("delivered", "read")
+CATEGORY_LABELS = {"MARKETING": "Marketing", "UTILITY": "Service (utilitaire)", "AUTHENTICATION": "Authentification"}
 
 
 @dataclass(frozen=True)
@@ -28,6 +37,7 @@ class Filters:
     end: date  # last day, included
     campaign_ids: tuple[int, ...] = ()
     template_id: int | None = None
+    segment_id: int | None = None  # campaigns whose audience included this segment
 
     @property
     def since(self) -> datetime:
@@ -40,21 +50,46 @@ class Filters:
     def previous(self) -> Filters:
         days = (self.end - self.start).days + 1
         return Filters(self.start - timedelta(days=days), self.start - timedelta(days=1), self.campaign_ids,
-                       self.template_id)
+                       self.template_id, self.segment_id)
 
 
-def _ledger_scope(f: Filters) -> list[Any]:
-    conditions: list[Any] = [R.sent_at >= f.since, R.sent_at < f.until]
+def campaigns_with_segment(session: Session, segment_id: int) -> list[int]:
+    """Campaigns whose included segments contain this one (the list of campaigns is short)."""
+    return [cid for cid, included in session.execute(select(Campaign.id, Campaign.include_segment_ids)).all()
+            if segment_id in (included or [])]
+
+
+def _campaign_scope(session: Session, f: Filters, column: Any) -> list[Any]:
+    conditions: list[Any] = []
     if f.campaign_ids:
-        conditions.append(R.campaign_id.in_(f.campaign_ids))
+        conditions.append(column.in_(f.campaign_ids))
     if f.template_id is not None:
-        conditions.append(R.campaign_id.in_(select(Campaign.id).where(Campaign.template_id == f.template_id)))
+        conditions.append(column.in_(select(Campaign.id).where(Campaign.template_id == f.template_id)))
+    if f.segment_id is not None:
+        conditions.append(column.in_(campaigns_with_segment(session, f.segment_id) or [-1]))
     return conditions
 
 
-def _count_if(condition: Any) -> Any:
-    return func.sum(case((condition, 1), else_=0))
+def _scope(session: Session, f: Filters, table: Any = S) -> list[Any]:
+    return [table.hour >= f.since, table.hour < f.until, *_campaign_scope(session, f, table.campaign_id)]
 
+
+def _funnel_columns(table: Any = S) -> list[Any]:
+    return [func.coalesce(func.sum(case((table.status.in_(ATTEMPTED), table.n), else_=0)), 0),
+            func.coalesce(func.sum(case((table.status.in_(DELIVERED), table.n), else_=0)), 0),
+            func.coalesce(func.sum(case((table.status == "read", table.n), else_=0)), 0),
+            func.coalesce(func.sum(case((table.status.in_(ATTEMPTED), table.replied), else_=0)), 0),
+            func.coalesce(func.sum(case((table.status == "failed", table.n), else_=0)), 0)]
+
+
+def _funnel(values: Any) -> dict[str, Any]:
+    sent, delivered, read, replied, failed = (int(v or 0) for v in values)
+    return {"sent": sent, "delivered": delivered, "read": read, "replied": replied, "failed": failed,
+            "delivered_rate": delivered / sent if sent else 0.0, "read_rate": read / sent if sent else 0.0,
+            "replied_rate": replied / sent if sent else 0.0}
+
+
+# --- KPIs ---------------------------------------------------------------------------------------
 
 @dataclass
 class Kpis:
@@ -62,7 +97,7 @@ class Kpis:
     opted_in_share: float = 0.0
     opt_outs: int = 0
     campaigns: int = 0
-    sent: int = 0
+    sent: int = 0  # every send attempt, failed ones included
     delivered: int = 0
     read: int = 0
     failed: int = 0
@@ -73,138 +108,229 @@ class Kpis:
     rates: dict[str, float] = field(default_factory=dict)
 
 
-def kpis(session: Session, f: Filters) -> Kpis:
-    out = Kpis()
-    live = Contact.erased_at.is_(None)
-    out.contacts = session.scalar(select(func.count()).select_from(Contact).where(live)) or 0
-    opted_in = session.scalar(select(func.count()).select_from(Contact).where(live, Contact.consent_status ==
-                                                                                "opted_in")) or 0
-    out.opted_in_share = opted_in / out.contacts if out.contacts else 0.0
-    out.opt_outs = session.scalar(select(func.count()).select_from(ConsentEvent).where(
-        ConsentEvent.status == "opted_out", ConsentEvent.at >= f.since, ConsentEvent.at < f.until)) or 0
-    row = session.execute(
-        select(func.count(func.distinct(R.campaign_id)),
-               _count_if(R.status.in_(SENT_STATES)), _count_if(R.status.in_(("delivered", "read"))),
-               _count_if(R.status == "read"), _count_if(R.status == "failed"), _count_if(R.replied_at.is_not(None)))
-        .where(*_ledger_scope(f))).one()
-    out.campaigns, out.sent, out.delivered, out.read, out.failed, out.replied = (int(v or 0) for v in row)
-    out.sent += out.failed  # every request that left counts as sent, failed ones included
-    prices = session.execute(
-        select(Template.category, func.count()).select_from(R).join(Campaign, Campaign.id == R.campaign_id)
-        .join(Template, Template.id == Campaign.template_id)
-        .where(*_ledger_scope(f), R.status.in_(("delivered", "read"))).group_by(Template.category)).all()
+def contacts_by_consent(session: Session) -> dict[str, int]:
+    return {s: int(n) for s, n in session.execute(select(Contact.consent_status, func.count()).where(
+        Contact.erased_at.is_(None)).group_by(Contact.consent_status)).all()}
+
+
+def kpis(session: Session, f: Filters, consent: dict[str, int] | None = None) -> Kpis:
     from core.campaigns import price_per_message
 
-    out.spend_fcfa = float(sum(price_per_message(category) * n for category, n in prices))
-    bot = session.execute(select(_count_if(ChatbotInteraction.handed_over.is_(False)),
-                                 _count_if(ChatbotInteraction.handed_over.is_(True)))
+    out = Kpis()
+    consent = contacts_by_consent(session) if consent is None else consent
+    out.contacts = sum(consent.values())
+    out.opted_in_share = consent.get("opted_in", 0) / out.contacts if out.contacts else 0.0
+    out.opt_outs = session.scalar(select(func.count()).select_from(ConsentEvent).where(
+        ConsentEvent.status == "opted_out", ConsentEvent.at >= f.since, ConsentEvent.at < f.until)) or 0
+    rows = session.execute(
+        select(Template.category, func.count(func.distinct(S.campaign_id)), *_funnel_columns())
+        .join(Campaign, Campaign.id == S.campaign_id).join(Template, Template.id == Campaign.template_id, isouter=True)
+        .where(*_scope(session, f)).group_by(Template.category)).all()
+    for category, campaigns, *values in rows:
+        funnel = _funnel(values)
+        out.campaigns += int(campaigns)
+        for key in ("sent", "delivered", "read", "failed", "replied"):
+            setattr(out, key, getattr(out, key) + funnel[key])
+        out.spend_fcfa += price_per_message(category or "UTILITY") * funnel["delivered"]
+    bot = session.execute(select(func.sum(case((ChatbotInteraction.handed_over.is_(False), 1), else_=0)),
+                                 func.sum(case((ChatbotInteraction.handed_over.is_(True), 1), else_=0)))
                           .where(ChatbotInteraction.created_at >= f.since, ChatbotInteraction.created_at < f.until,
                                  ChatbotInteraction.channel == "whatsapp")).one()
     out.bot_answered, out.bot_handed_over = int(bot[0] or 0), int(bot[1] or 0)
-    sent = out.sent or 1
-    out.rates = {"delivered": out.delivered / sent if out.sent else 0.0, "read": out.read / sent if out.sent else 0.0,
-                 "failed": out.failed / sent if out.sent else 0.0, "replied": out.replied / sent if out.sent else 0.0}
+    sent = out.sent
+    out.rates = {key: (getattr(out, key) / sent if sent else 0.0) for key in ("delivered", "read", "failed", "replied")}
     return out
 
 
-def funnel_by_campaign(session: Session, f: Filters) -> list[dict[str, Any]]:
-    """Sent → delivered → read → replied for each campaign with messages in the period."""
+# --- campaigns and breakdowns ----------------------------------------------------------------------
+
+def opt_outs_by_campaign(session: Session, f: Filters) -> dict[int, int]:
+    """People who opted out within REPLY_ATTRIBUTION_DAYS after a message of the campaign (a person
+    who got two campaigns in that time counts for both). Opt-outs are few: one join on the index of
+    the ledger by contact."""
+    days = timedelta(days=get_settings().reply_attribution_days)
     rows = session.execute(
-        select(Campaign.id, Campaign.name, _count_if(R.status.in_((*SENT_STATES, "failed"))),
-               _count_if(R.status.in_(("delivered", "read"))), _count_if(R.status == "read"),
-               _count_if(R.replied_at.is_not(None)), _count_if(R.status == "failed"))
-        .join(Campaign, Campaign.id == R.campaign_id).where(*_ledger_scope(f))
-        .group_by(Campaign.id, Campaign.name).order_by(Campaign.id)).all()
-    return [{"campaign_id": r[0], "campaign": r[1], "sent": int(r[2] or 0), "delivered": int(r[3] or 0),
-             "read": int(r[4] or 0), "replied": int(r[5] or 0), "failed": int(r[6] or 0)} for r in rows]
+        select(Recipient.campaign_id, ConsentEvent.contact_id, Recipient.sent_at, ConsentEvent.at)
+        .join(Recipient, Recipient.contact_id == ConsentEvent.contact_id)
+        .where(ConsentEvent.status == "opted_out", ConsentEvent.at >= f.since, ConsentEvent.at < f.until,
+               Recipient.sent_at >= f.since - days, Recipient.sent_at < f.until, Recipient.sent_at <= ConsentEvent.at,
+               *_campaign_scope(session, f, Recipient.campaign_id))).all()
+    people: dict[int, set[int]] = defaultdict(set)
+    for campaign_id, contact_id, sent_at, opted_out_at in rows:
+        if opted_out_at - sent_at <= days:
+            people[int(campaign_id)].add(int(contact_id))
+    return {campaign_id: len(contacts) for campaign_id, contacts in people.items()}
+
+
+def funnel_by_campaign(session: Session, f: Filters) -> list[dict[str, Any]]:
+    """Sent → delivered → read → replied, failures and opt-outs caused, for each campaign with
+    messages in the period."""
+    rows = session.execute(select(Campaign.id, Campaign.name, *_funnel_columns())
+                           .join(Campaign, Campaign.id == S.campaign_id).where(*_scope(session, f))
+                           .group_by(Campaign.id, Campaign.name).order_by(Campaign.id)).all()
+    opt_outs = opt_outs_by_campaign(session, f)
+    return [{"campaign_id": r[0], "campaign": r[1], **_funnel(r[2:]), "opt_outs": opt_outs.get(r[0], 0)}
+            for r in rows]
+
+
+def breakdown(session: Session, f: Filters, by: str) -> list[dict[str, Any]]:
+    """The funnel by `template`, `category`, `segment` or `attribute:<key>` (a contact attribute
+    named in ANALYTICS_ATTRIBUTES). A campaign sent to two segments counts for each of them."""
+    if by.startswith("attribute:"):
+        A = AttributeStats
+        rows = session.execute(select(A.value, *_funnel_columns(A))
+                               .where(A.attribute == by.split(":", 1)[1], *_scope(session, f, A))
+                               .group_by(A.value).order_by(A.value)).all()
+        return [{"label": value or "(non renseigné)", **_funnel(values)} for value, *values in rows]
+    if by in ("template", "category"):
+        key = Template.name if by == "template" else Template.category
+        rows = session.execute(select(key, *_funnel_columns()).join(Campaign, Campaign.id == S.campaign_id)
+                               .join(Template, Template.id == Campaign.template_id)
+                               .where(*_scope(session, f)).group_by(key).order_by(key)).all()
+        return [{"label": CATEGORY_LABELS.get(label, label) if by == "category" else label, **_funnel(values)}
+                for label, *values in rows]
+    if by == "segment":
+        per_campaign = {r[0]: r[1:] for r in session.execute(
+            select(S.campaign_id, *_funnel_columns()).where(*_scope(session, f)).group_by(S.campaign_id)).all()}
+        if not per_campaign:
+            return []
+        names = dict(session.execute(select(Segment.id, Segment.name)).all())
+        totals: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
+        for cid, included in session.execute(select(Campaign.id, Campaign.include_segment_ids)
+                                             .where(Campaign.id.in_(per_campaign))).all():
+            for segment_id in included or []:
+                label = names.get(segment_id, f"Segment {segment_id} (supprimé)")
+                totals[label] = [a + int(b or 0) for a, b in zip(totals[label], per_campaign[cid], strict=True)]
+        return [{"label": label, **_funnel(values)} for label, values in sorted(totals.items())]
+    raise ValueError(f"unknown breakdown {by!r}")
 
 
 def failures_by_code(session: Session, f: Filters) -> list[dict[str, Any]]:
-    rows = session.execute(select(R.error_code, func.count()).where(*_ledger_scope(f), R.status == "failed")
-                           .group_by(R.error_code).order_by(func.count().desc())).all()
-    return [{"code": code or "inconnu", "meaning": ERROR_LABELS.get(code or "", "Erreur non documentée"), "count": n}
-            for code, n in rows]
+    rows = session.execute(select(S.error_code, func.sum(S.n)).where(*_scope(session, f), S.status == "failed")
+                           .group_by(S.error_code).order_by(func.sum(S.n).desc())).all()
+    return [{"code": code or "inconnu", "meaning": ERROR_LABELS.get(code or "", "Erreur non documentée"),
+             "count": int(n)} for code, n in rows]
 
 
-def _seconds_between(session: Session, later: Any, earlier: Any) -> Any:
-    if session.get_bind().dialect.name == "postgresql":
-        return func.extract("epoch", later - earlier)
-    return (func.julianday(later) - func.julianday(earlier)) * 86400.0
+# --- delays and time ------------------------------------------------------------------------------
 
-
-def _quantiles(session: Session, expression: Any, conditions: list[Any]) -> dict[str, float | None]:
-    """Median and 90th percentile, by position in the ordered values (same answer on every database)."""
-    n = session.scalar(select(func.count()).select_from(R).where(*conditions)) or 0
+def _quantiles(histogram: list[tuple[int, int]]) -> dict[str, float | None]:
+    """Median and 90th percentile by position in the ordered values (the lower edge of the bucket
+    holding that position: exact to the second under two minutes)."""
+    n = sum(count for _, count in histogram)
     out: dict[str, float | None] = {"median": None, "p90": None, "n": n}
     if not n:
         return out
     for name, q in (("median", 0.5), ("p90", 0.9)):
-        position = min(n - 1, max(0, int(round(q * (n - 1)))))
-        out[name] = float(session.scalar(select(expression).select_from(R).where(*conditions)
-                                         .order_by(expression).offset(position).limit(1)) or 0.0)
+        position, seen = min(n - 1, max(0, int(round(q * (n - 1))))), 0
+        for bucket, count in histogram:
+            seen += count
+            if seen > position:
+                out[name] = float(bucket)
+                break
     return out
 
 
 def delays(session: Session, f: Filters) -> dict[str, dict[str, float | None]]:
     """Seconds from sending to delivery, and from sending to reading."""
-    scope = _ledger_scope(f)
-    to_delivery = _seconds_between(session, R.delivered_at, R.sent_at)
-    to_read = _seconds_between(session, R.read_at, R.sent_at)
-    return {"delivery": _quantiles(session, to_delivery, [*scope, R.delivered_at.is_not(None)]),
-            "read": _quantiles(session, to_read, [*scope, R.read_at.is_not(None)])}
+    D = DelayStats
+    rows = session.execute(select(D.kind, D.bucket, func.sum(D.n)).where(*_scope(session, f, D))
+                           .group_by(D.kind, D.bucket).order_by(D.kind, D.bucket)).all()
+    by_kind: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    for kind, bucket, n in rows:
+        by_kind[kind].append((int(bucket), int(n)))
+    return {"delivery": _quantiles(by_kind["delivery"]), "read": _quantiles(by_kind["read"])}
 
 
-def _local(session: Session, column: Any) -> Any:
-    """The column in Libreville time (UTC+1 all year: no daylight saving)."""
-    offset = int(datetime.now(local_tz()).utcoffset().total_seconds() // 3600)  # type: ignore[union-attr]
-    if session.get_bind().dialect.name == "postgresql":
-        return func.timezone(get_settings().timezone, column)
-    return func.datetime(column, f"{offset:+d} hours")
+def _hourly(session: Session, f: Filters) -> list[tuple[datetime, int, int, int]]:
+    """(UTC hour, attempts, delivered, read) for every hour of the period with messages."""
+    rows = session.execute(select(S.hour, *_funnel_columns()[:3]).where(*_scope(session, f))
+                           .group_by(S.hour).order_by(S.hour)).all()
+    return [(hour, int(a), int(d), int(r)) for hour, a, d, r in rows]
 
 
-def over_time(session: Session, f: Filters) -> list[dict[str, Any]]:
+def over_time(session: Session, f: Filters, hourly: list[tuple[datetime, int, int, int]] | None = None
+              ) -> list[dict[str, Any]]:
     """Messages sent, delivered and read per Libreville hour under 7 days, per day beyond."""
-    hourly = (f.end - f.start).days < 7
-    local = _local(session, R.sent_at)
-    if session.get_bind().dialect.name == "postgresql":
-        bucket = func.date_trunc("hour" if hourly else "day", local)
-    else:
-        bucket = func.strftime("%Y-%m-%d %H:00:00" if hourly else "%Y-%m-%d 00:00:00", local)
-    rows = session.execute(
-        select(bucket.label("bucket"), func.count(), _count_if(R.status.in_(("delivered", "read"))),
-               _count_if(R.status == "read")).where(*_ledger_scope(f)).group_by(bucket).order_by(bucket)).all()
-    return [{"bucket": b if isinstance(b, datetime) else datetime.fromisoformat(str(b)), "sent": int(s or 0),
-             "delivered": int(d or 0), "read": int(r or 0)} for b, s, d, r in rows]
+    by_hour = (f.end - f.start).days < 7
+    buckets: dict[datetime, list[int]] = defaultdict(lambda: [0, 0, 0])
+    for hour, attempts, delivered, read in (hourly if hourly is not None else _hourly(session, f)):
+        local = hour.astimezone(local_tz()).replace(tzinfo=None)
+        key = local if by_hour else local.replace(hour=0)
+        buckets[key] = [a + b for a, b in zip(buckets[key], (attempts, delivered, read), strict=True)]
+    return [{"bucket": k, "sent": v[0], "delivered": v[1], "read": v[2]} for k, v in sorted(buckets.items())]
 
 
-def read_rate_by_hour(session: Session, f: Filters) -> list[dict[str, Any]]:
+def read_rate_by_hour(session: Session, f: Filters, hourly: list[tuple[datetime, int, int, int]] | None = None
+                      ) -> list[dict[str, Any]]:
     """Read rate by Libreville hour of sending and day of week (0 = Monday), to choose sending times."""
-    local = _local(session, R.sent_at)
-    if session.get_bind().dialect.name == "postgresql":
-        hour, dow = cast(func.extract("hour", local), Integer), cast(func.extract("isodow", local), Integer) - 1
-    else:
-        hour = cast(func.strftime("%H", local), Integer)
-        dow = (cast(func.strftime("%w", local), Integer) + 6) % 7
-    rows = session.execute(select(dow, hour, func.count(), _count_if(R.status == "read"))
-                           .where(*_ledger_scope(f)).group_by(dow, hour).order_by(dow, hour)).all()
-    return [{"weekday": int(d), "hour": int(h), "sent": int(n), "read": int(r or 0),
-             "read_rate": (int(r or 0) / n) if n else 0.0} for d, h, n, r in rows]
+    cells: dict[tuple[int, int], list[int]] = defaultdict(lambda: [0, 0])
+    for hour, attempts, _, read in (hourly if hourly is not None else _hourly(session, f)):
+        local = hour.astimezone(local_tz())
+        cell = cells[(local.weekday(), local.hour)]
+        cell[0] += attempts
+        cell[1] += read
+    return [{"weekday": d, "hour": h, "sent": n, "read": r, "read_rate": r / n if n else 0.0}
+            for (d, h), (n, r) in sorted(cells.items())]
 
+
+# --- chatbot --------------------------------------------------------------------------------------
 
 def chatbot(session: Session, f: Filters) -> dict[str, Any]:
-    scope = [ChatbotInteraction.created_at >= f.since, ChatbotInteraction.created_at < f.until]
-    day = func.date(_local(session, ChatbotInteraction.created_at))
-    per_day = session.execute(select(day, func.count(), _count_if(ChatbotInteraction.refused.is_(True)),
-                                     _count_if(ChatbotInteraction.handed_over.is_(True)))
-                              .where(*scope).group_by(day).order_by(day)).all()
-    topics = session.execute(select(ChatbotInteraction.topic, func.count()).where(
-        *scope, ChatbotInteraction.topic.is_not(None)).group_by(ChatbotInteraction.topic)
-        .order_by(func.count().desc()).limit(10)).all()
-    thumbs_down = session.execute(select(ChatbotInteraction.created_at, ChatbotInteraction.question,
-                                         ChatbotInteraction.answer, ChatbotInteraction.feedback_comment)
-                                  .where(*scope, ChatbotInteraction.feedback == -1)
-                                  .order_by(ChatbotInteraction.created_at.desc()).limit(50)).all()
-    return {"per_day": [{"day": str(d), "questions": int(n), "refused": int(r or 0), "handed_over": int(h or 0),
-                         "answered": int(n) - int(h or 0)} for d, n, r, h in per_day],
+    C = ChatbotInteraction
+    scope = [C.created_at >= f.since, C.created_at < f.until]
+    per_day: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    hour = func.date_trunc("hour", func.timezone("UTC", C.created_at)) \
+        if session.get_bind().dialect.name == "postgresql" else func.strftime("%Y-%m-%d %H:00:00", C.created_at)
+    for bucket, n, refused, handed in session.execute(
+            select(hour, func.count(), func.sum(case((C.refused.is_(True), 1), else_=0)),
+                   func.sum(case((C.handed_over.is_(True), 1), else_=0))).where(*scope).group_by(hour)).all():
+        moment = bucket if isinstance(bucket, datetime) else datetime.fromisoformat(str(bucket))
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        day = moment.astimezone(local_tz()).date().isoformat()
+        per_day[day] = [a + int(b or 0) for a, b in zip(per_day[day], (n, refused, handed), strict=True)]
+    topics = session.execute(select(C.topic, func.count()).where(*scope, C.topic.is_not(None)).group_by(C.topic)
+                             .order_by(func.count().desc()).limit(10)).all()
+    thumbs_down = session.execute(select(C.created_at, C.question, C.answer, C.feedback_comment)
+                                  .where(*scope, C.feedback == -1).order_by(C.created_at.desc()).limit(50)).all()
+    return {"per_day": [{"day": d, "questions": n, "refused": r, "handed_over": h, "answered": n - h}
+                        for d, (n, r, h) in sorted(per_day.items())],
             "topics": [{"topic": t, "count": n} for t, n in topics],
             "thumbs_down": [{"at": at, "question": q, "answer": a, "comment": c} for at, q, a, c in thumbs_down]}
+
+
+# --- the screen's figures, all at once ---------------------------------------------------------------
+
+BREAKDOWNS = ("template", "category", "segment")
+
+
+def compute(session: Session, f: Filters, *, timings: dict[str, float] | None = None) -> dict[str, Any]:
+    """Every figure of the statistics screen, after bringing the summaries up to date. `timings`
+    receives the seconds each query took (the benchmark prints them)."""
+
+    def timed(name: str, function: Callable[[], Any]) -> Any:
+        started = clock.perf_counter()
+        result = function()
+        if timings is not None:
+            timings[name] = clock.perf_counter() - started
+        return result
+
+    timed("refresh", lambda: stats.refresh(session))
+    consent = timed("contacts_by_consent", lambda: contacts_by_consent(session))
+    hourly = timed("hourly", lambda: _hourly(session, f))
+    data: dict[str, Any] = {
+        "kpis": asdict(timed("kpis", lambda: kpis(session, f, consent))),
+        "before": asdict(timed("kpis_previous", lambda: kpis(session, f.previous(), consent))),
+        "funnel": timed("funnel_by_campaign", lambda: funnel_by_campaign(session, f)),
+        "failures": timed("failures_by_code", lambda: failures_by_code(session, f)),
+        "delays": timed("delays", lambda: delays(session, f)),
+        "over_time": over_time(session, f, hourly),
+        "by_hour": read_rate_by_hour(session, f, hourly),
+        "chatbot": timed("chatbot", lambda: chatbot(session, f)),
+        "breakdowns": {by: timed(f"breakdown_{by}", lambda by=by: breakdown(session, f, by)) for by in BREAKDOWNS},
+        "attributes": {key: timed(f"breakdown_attribute_{key}", lambda key=key: breakdown(session, f,
+                                                                                         f"attribute:{key}"))
+                       for key in stats.attribute_keys()},
+    }
+    return data

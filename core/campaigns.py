@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import and_, case, func, insert, literal, or_, select, update
 from sqlalchemy.orm import Session
 
-from core import audit, segments, templates
+from core import audit, segments, stats, templates
 from core.config import get_settings
 from core.errors import NotFound, UserError
 from core.models import (
@@ -305,6 +305,7 @@ def materialize(session: Session, campaign: Campaign, *, now: datetime | None = 
     inserted = result.rowcount if pg and result.rowcount is not None and result.rowcount >= 0 else \
         session.scalar(select(func.count()).select_from(Recipient).where(Recipient.campaign_id == campaign.id))
     campaign.total_recipients = inserted
+    stats.mark(session, [campaign.id])  # inserted rows fire no update trigger
     session.flush()
     return inserted
 

@@ -63,6 +63,10 @@ class Settings(BaseSettings):
     reply_attribution_days: int = Field(default=3, ge=0)  # a reply this long after a campaign message counts for it
     chatbot_enabled: bool = True  # inbound questions go to the chatbot first; off: straight to the agents
 
+    # Analytics
+    analytics_attributes: str = "agence,type_assure"  # contact attributes the statistics break down by
+    analytics_refresh_seconds: float = Field(default=30.0, gt=0)  # summaries of changed campaigns recomputed
+
     # LLM for the chatbot (no key: extractive answers)
     openai_api_key: SecretStr | None = None
     openai_base_url: str | None = None

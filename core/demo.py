@@ -13,7 +13,7 @@ import phonenumbers
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from core import audit, templates, users
+from core import audit, stats, templates, users
 from core.auth import get_user_by_email
 from core.models import (
     Campaign,
@@ -338,6 +338,7 @@ def seed(session: Session, *, contacts: int = 3000, random_seed: int = 241) -> S
                                    .where(Recipient.campaign_id == campaign.id)).all())
         _bulk_insert(session, StatusEvent, [dict(e, recipient_id=rid[e.pop("contact_id")]) for e in events])
         campaign.total_recipients = len(ledger)
+        stats.mark(session, [campaign.id])
         campaign.completed_at = max((r["sent_at"] for r in ledger if r["sent_at"]), default=launched) + timedelta(minutes=5)
         result.recipients += len(ledger)
     result.campaigns = len(plans)

@@ -408,6 +408,61 @@ class StatusEvent(Base):
     )
 
 
+# --- analytics summaries (core/stats.py keeps them exact) -------------------------------------
+
+class RecipientStats(Base):
+    """Ledger rows of a campaign by UTC hour of the send attempt, status and WhatsApp error code."""
+
+    __tablename__ = "recipient_stats"
+
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True)
+    hour: Mapped[datetime] = mapped_column(primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), primary_key=True)
+    error_code: Mapped[str] = mapped_column(String(16), primary_key=True)  # '' when none
+    n: Mapped[int] = mapped_column(Integer)
+    replied: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (Index("ix_recipient_stats_hour", "hour"),)
+
+
+class DelayStats(Base):
+    """Histogram of seconds from sending to delivery (`kind` delivery) or to reading (read)."""
+
+    __tablename__ = "delay_stats"
+
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True)
+    hour: Mapped[datetime] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8), primary_key=True)
+    bucket: Mapped[int] = mapped_column(Integer, primary_key=True)  # lower edge, seconds
+    n: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (Index("ix_delay_stats_hour", "hour"),)
+
+
+class AttributeStats(Base):
+    """Ledger rows by UTC hour, contact attribute value (ANALYTICS_ATTRIBUTES) and status."""
+
+    __tablename__ = "attribute_stats"
+
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True)
+    hour: Mapped[datetime] = mapped_column(primary_key=True)
+    attribute: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200), primary_key=True)  # '' when the contact has none
+    status: Mapped[str] = mapped_column(String(16), primary_key=True)
+    n: Mapped[int] = mapped_column(Integer)
+    replied: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (Index("ix_attribute_stats_hour", "hour"),)
+
+
+class StatsDirty(Base):
+    """Campaigns whose ledger changed since their summaries were computed (filled by triggers)."""
+
+    __tablename__ = "stats_dirty"
+
+    campaign_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+
+
 # --- inbound: webhooks, conversations, messages ----------------------------------------------
 
 

@@ -3,7 +3,6 @@ the chatbot does. Every figure is an SQL aggregation (core/analytics.py), cached
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from datetime import timedelta
 
 import pandas as pd
@@ -13,7 +12,7 @@ from sqlalchemy import select
 
 from core import analytics, db, exports
 from core.config import get_settings
-from core.models import Campaign, Template
+from core.models import Campaign, Segment, Template
 from core.timeutil import format_dt, local_tz, utcnow
 from pages import _shell
 
@@ -27,14 +26,10 @@ def nf(value: float) -> str:
     return f"{value:,.0f}".replace(",", "\u202f")
 
 
-@st.cache_data(ttl=60, show_spinner=False)
+@st.cache_data(ttl=60, show_spinner="Calcul des chiffres…")
 def figures(url: str, f: analytics.Filters) -> dict:
     with db.session_scope(url) as session:
-        return {"kpis": asdict(analytics.kpis(session, f)), "before": asdict(analytics.kpis(session, f.previous())),
-                "funnel": analytics.funnel_by_campaign(session, f), "failures": analytics.failures_by_code(session, f),
-                "delays": analytics.delays(session, f), "over_time": analytics.over_time(session, f),
-                "by_hour": analytics.read_rate_by_hour(session, f), "chatbot": analytics.chatbot(session, f),
-                "computed_at": utcnow()}
+        return {**analytics.compute(session, f), "computed_at": utcnow()}
 
 
 def downloads(name: str, frame: pd.DataFrame) -> None:
@@ -53,19 +48,22 @@ with db.session_scope() as session:
     campaign_names = dict(session.execute(select(Campaign.id, Campaign.name).order_by(Campaign.id.desc())
                                           .limit(500)).all())
     template_names = dict(session.execute(select(Template.id, Template.name).order_by(Template.name)).all())
+    segment_names = dict(session.execute(select(Segment.id, Segment.name).order_by(Segment.name)).all())
 today = utcnow().astimezone(local_tz()).date()
-c1, c2, c3, c4 = st.columns([2, 3, 2, 1])
+c1, c2, c3, c4, c5 = st.columns([2, 3, 2, 2, 1])
 period = c1.date_input("Période", (today - timedelta(days=29), today), format="DD/MM/YYYY", key="an_period")
 chosen = c2.multiselect("Campagnes", list(campaign_names), format_func=campaign_names.get, key="an_campaigns",
                         placeholder="Toutes")
 template = c3.selectbox("Modèle", [None, *template_names], format_func=lambda t: "Tous" if t is None else
                         template_names[t], key="an_template")
-if c4.button("Actualiser", key="an_refresh", icon=":material/refresh:"):
+segment = c4.selectbox("Segment", [None, *segment_names], format_func=lambda s: "Tous" if s is None else
+                       segment_names[s], key="an_segment", help="Les campagnes envoyées à ce segment.")
+if c5.button("Actualiser", key="an_refresh", icon=":material/refresh:"):
     figures.clear()
 if not isinstance(period, tuple) or len(period) != 2:
     st.info("Choisissez une date de début et une date de fin.")
     st.stop()
-filters = analytics.Filters(period[0], period[1], tuple(chosen), template)
+filters = analytics.Filters(period[0], period[1], tuple(chosen), template, segment)
 data = figures(get_settings().database_url, filters)
 k, before = data["kpis"], data["before"]
 st.caption(f"Chiffres calculés le {format_dt(data['computed_at'], with_seconds=True)} (heure de Libreville), "
@@ -98,8 +96,17 @@ if not k["sent"] and not data["chatbot"]["per_day"]:
             "« Campagnes » : ses chiffres apparaîtront ici.")
     st.stop()
 
-campaigns_tab, times_tab, failures_tab, bot_tab = st.tabs(["Campagnes", "Délais et horaires", "Échecs",
-                                                           "Assistant virtuel"])
+campaigns_tab, breakdown_tab, times_tab, failures_tab, bot_tab = st.tabs(
+    ["Campagnes", "Répartitions", "Délais et horaires", "Échecs", "Assistant virtuel"])
+FUNNEL_COLUMNS = {"sent": "Envoyés", "delivered": "Remis", "read": "Lus", "replied": "Répondus", "failed": "Échecs",
+                  "delivered_rate": "Taux de remise", "read_rate": "Taux de lecture", "replied_rate": "Taux de réponse"}
+
+
+def rates_table(frame: pd.DataFrame, label: str) -> pd.DataFrame:
+    table = frame.rename(columns={"label": label, **FUNNEL_COLUMNS})
+    for column in ("Taux de remise", "Taux de lecture", "Taux de réponse"):
+        table[column] = (table[column] * 100).round(1)
+    return table
 with campaigns_tab:
     funnel = pd.DataFrame(data["funnel"])
     if funnel.empty:
@@ -112,8 +119,11 @@ with campaigns_tab:
         st.plotly_chart(px.bar(long, x="campaign", y="messages", color="étape", barmode="group",
                                labels={"campaign": "Campagne"}, title="Entonnoir envoyé → remis → lu → répondu"),
                         key="funnel_chart")
-        table = funnel.rename(columns={"campaign": "Campagne", "sent": "Envoyés", "delivered": "Remis", "read": "Lus",
-                                       "replied": "Répondus", "failed": "Échecs"}).drop(columns=["campaign_id"])
+        table = rates_table(funnel.drop(columns=["campaign_id"]).rename(columns={"campaign": "label",
+                                                                                "opt_outs": "Désinscriptions"}),
+                            "Campagne")
+        st.caption("Comparaison des campagnes (taux en % des envois ; désinscriptions dans les "
+                   f"{get_settings().reply_attribution_days} jours suivant un message de la campagne).")
         st.dataframe(table, hide_index=True, width="stretch")
         downloads("entonnoir_campagnes", table)
     series = pd.DataFrame(data["over_time"])
@@ -122,6 +132,28 @@ with campaigns_tab:
         series["statut"] = series["statut"].map({"sent": "Envoyés", "delivered": "Remis", "read": "Lus"})
         st.plotly_chart(px.line(series, x="bucket", y="messages", color="statut", labels={"bucket": "Heure de Libreville"},
                                 title="Envois dans le temps"), key="time_chart")
+
+with breakdown_tab:
+    choices = {"template": "Modèle", "category": "Catégorie de modèle", "segment": "Segment",
+               **{f"attribute:{key}": key.replace("_", " ").capitalize() for key in data["attributes"]}}
+    by = st.selectbox("Répartir par", list(choices), format_func=choices.get, key="an_breakdown",
+                      help="Les segments sont ceux auxquels les campagnes ont été envoyées ; les attributs sont ceux "
+                           "des contacts (ANALYTICS_ATTRIBUTES).")
+    rows = data["attributes"][by.split(":", 1)[1]] if by.startswith("attribute:") else data["breakdowns"][by]
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        st.info("Aucun envoi sur cette période pour cette répartition.")
+    else:
+        long = frame.melt(id_vars=["label"], value_vars=["delivered_rate", "read_rate", "replied_rate"],
+                          var_name="taux", value_name="part")
+        long["taux"] = long["taux"].map({"delivered_rate": "Remis", "read_rate": "Lus", "replied_rate": "Répondus"})
+        st.plotly_chart(px.bar(long, x="label", y="part", color="taux", barmode="group",
+                               labels={"label": choices[by], "part": "Part des envois"},
+                               title=f"Remise, lecture et réponse par {choices[by].lower()}")
+                        .update_yaxes(tickformat=".0%"), key="breakdown_chart")
+        table = rates_table(frame, choices[by])
+        st.dataframe(table, hide_index=True, width="stretch")
+        downloads(f"repartition_{by.replace(':', '_')}", table)
 
 with times_tab:
     d = data["delays"]

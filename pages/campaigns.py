@@ -325,8 +325,6 @@ def wizard() -> None:
             st.error(str(err))
             return
         st.session_state["wizard"] = {}
-        for key in [k for k in st.session_state if str(k).startswith("wz_")]:
-            del st.session_state[key]  # the next campaign starts from an empty form
         st.session_state["campaign_choice_next"] = created_id
         st.success("Campagne lancée." if status == CampaignStatus.RUNNING else
                    "Campagne programmée." if status == CampaignStatus.SCHEDULED else "Brouillon enregistré.")

@@ -1,5 +1,6 @@
 """The scheduler tick: start due campaigns (once), recover abandoned sends, poll statuses, keep
-dispatchers running, close finished campaigns, and ask for a drain while inbound events wait. Any number of processes may call it; one at a time does the work."""
+dispatchers running, close finished campaigns, refresh the analytics summaries, and ask for a drain
+while inbound events wait. Any number of processes may call it; one at a time does the work."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import logging
 
 from sqlalchemy import func, select
 
-from core import campaigns, db, dispatch, inbound, queue, ratelimit, respondio, statuses
+from core import campaigns, db, dispatch, inbound, queue, ratelimit, respondio, stats, statuses
 from core.config import get_settings
 from core.health import SCHEDULER_KEY
 from core.models import Campaign, CampaignStatus, Recipient, RecipientStatus
@@ -39,6 +40,9 @@ def tick() -> dict:
         finally:
             if provider.name != "sandbox":
                 provider.close()
+        if queue.try_lock("analytics-refresh", ttl=settings.analytics_refresh_seconds):  # at most that often
+            with db.session_scope() as session:
+                stats.refresh(session)
         with db.session_scope() as session:
             inbound_waiting = inbound.pending_count(session)
         if inbound_waiting:

@@ -1,5 +1,5 @@
 """Every aggregation on a small hand-made ledger whose answers are known, on SQLite and PostgreSQL;
-time buckets in Africa/Libreville."""
+time buckets in Africa/Libreville; the summary tables kept exact by the triggers and the refresh."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from core import analytics, templates
-from core.models import Campaign, ChatbotInteraction, ConsentEvent, Contact, Recipient
+from sqlalchemy import func, select, update
+
+from core import analytics, segments, stats, templates
+from core.models import Campaign, ChatbotInteraction, ConsentEvent, Contact, Recipient, RecipientStats
 
 T0 = datetime(2026, 11, 10, 8, 0, tzinfo=UTC)  # 09:00 in Libreville, a Tuesday
 
@@ -17,10 +19,17 @@ T0 = datetime(2026, 11, 10, 8, 0, tzinfo=UTC)  # 09:00 in Libreville, a Tuesday
 def ledger(session):  # noqa: ANN001, ANN201
     template = templates.save(session, {"name": "rappel", "language": "fr", "category": "UTILITY",
                                         "status": "APPROVED", "body": "Bonjour, rappel CNSS."})
-    first = Campaign(name="Pensions", template_id=template.id, status="completed")
-    second = Campaign(name="Employeurs", template_id=template.id, status="completed")
+    marketing = templates.save(session, {"name": "maintien_droits", "language": "fr", "category": "MARKETING",
+                                         "status": "APPROVED", "body": "Bonjour, pensez au maintien des droits."})
+    retirees = segments.create(session, name="Retraités", kind="static")
+    employers = segments.create(session, name="Employeurs", kind="static")
+    session.flush()
+    first = Campaign(name="Pensions", template_id=template.id, status="completed", include_segment_ids=[retirees.id])
+    second = Campaign(name="Employeurs", template_id=marketing.id, status="completed",
+                      include_segment_ids=[employers.id, retirees.id])
     session.add_all([first, second])
-    contacts = [Contact(phone=f"+2417700{i:04d}", consent_status="opted_in" if i < 8 else "opted_out", attributes={})
+    contacts = [Contact(phone=f"+2417700{i:04d}", consent_status="opted_in" if i < 8 else "opted_out",
+                        attributes={"agence": "Oyem" if i % 2 else "Libreville"} if i < 7 else {})
                 for i in range(10)]
     session.add_all(contacts)
     session.flush()
@@ -42,10 +51,14 @@ def ledger(session):  # noqa: ANN001, ANN201
                               replied_at=sent + timedelta(minutes=5) if replied else None))
     session.add_all([ConsentEvent(contact_id=contacts[8].id, status="opted_out", source="whatsapp", reason="STOP",
                                   at=T0 + timedelta(hours=2)),
+                     # Contact 4 got campaign 1 at T0 + 4 min and opts out an hour later: caused by it.
+                     ConsentEvent(contact_id=contacts[4].id, status="opted_out", source="whatsapp", reason="STOP",
+                                  at=T0 + timedelta(hours=1)),
                      ChatbotInteraction(channel="whatsapp", question="Q1", answer="A", created_at=T0),
                      ChatbotInteraction(channel="whatsapp", question="Q2", refused=True, handed_over=True,
                                         created_at=T0, feedback=-1, feedback_comment="faux")])
     session.flush()
+    assert stats.rebuild(session) == 2  # rows inserted directly: summaries built from scratch
     return first.id, second.id
 
 
@@ -54,9 +67,9 @@ PERIOD = analytics.Filters(date(2026, 11, 10), date(2026, 11, 11))
 
 def test_kpis(session, ledger) -> None:  # noqa: ANN001
     k = analytics.kpis(session, PERIOD)
-    assert (k.contacts, round(k.opted_in_share, 2), k.opt_outs, k.campaigns) == (10, 0.8, 1, 2)
+    assert (k.contacts, round(k.opted_in_share, 2), k.opt_outs, k.campaigns) == (10, 0.8, 2, 2)
     assert (k.sent, k.delivered, k.read, k.failed, k.replied) == (8, 5, 2, 2, 1)
-    assert k.spend_fcfa == 5 * 12.0  # delivered utility templates at the default price
+    assert k.spend_fcfa == 4 * 12.0 + 1 * 45.0  # delivered: 4 utility, 1 marketing, at the default prices
     assert (k.bot_answered, k.bot_handed_over) == (1, 1)
     assert k.rates["delivered"] == 5 / 8
     earlier = analytics.kpis(session, PERIOD.previous())
@@ -66,8 +79,9 @@ def test_kpis(session, ledger) -> None:  # noqa: ANN001
 def test_funnel_failures_and_filters(session, ledger) -> None:  # noqa: ANN001
     first, second = ledger
     funnel = {r["campaign"]: r for r in analytics.funnel_by_campaign(session, PERIOD)}
-    assert {k: funnel["Pensions"][k] for k in ("sent", "delivered", "read", "replied", "failed")} == \
-        {"sent": 6, "delivered": 4, "read": 2, "replied": 1, "failed": 1}
+    assert {k: funnel["Pensions"][k] for k in ("sent", "delivered", "read", "replied", "failed", "opt_outs")} == \
+        {"sent": 6, "delivered": 4, "read": 2, "replied": 1, "failed": 1, "opt_outs": 1}
+    assert funnel["Employeurs"]["opt_outs"] == 0 and funnel["Pensions"]["read_rate"] == 2 / 6
     failures = analytics.failures_by_code(session, PERIOD)
     assert {f["code"]: f["count"] for f in failures} == {"131026": 1, "131049": 1}
     assert failures[0]["meaning"]
@@ -97,3 +111,59 @@ def test_chatbot_figures(session, ledger) -> None:  # noqa: ANN001
     bot = analytics.chatbot(session, PERIOD)
     assert bot["per_day"] == [{"day": "2026-11-10", "questions": 2, "refused": 1, "handed_over": 1, "answered": 1}]
     assert [t["comment"] for t in bot["thumbs_down"]] == ["faux"]
+
+
+def test_breakdowns_by_template_category_segment_and_attribute(session, ledger) -> None:  # noqa: ANN001
+    def table(by: str) -> dict[str, tuple[int, int, int]]:
+        return {r["label"]: (r["sent"], r["delivered"], r["read"]) for r in analytics.breakdown(session, PERIOD, by)}
+
+    assert table("template") == {"rappel": (6, 4, 2), "maintien_droits": (2, 1, 0)}
+    assert table("category") == {"Service (utilitaire)": (6, 4, 2), "Marketing": (2, 1, 0)}
+    # Campaign 2 went to both segments: it counts for each.
+    assert table("segment") == {"Retraités": (8, 5, 2), "Employeurs": (2, 1, 0)}
+    # Contacts 0..5 (campaign 1) and 6, 7 (campaign 2); 7 has no agency; odd ones are in Oyem.
+    assert table("attribute:agence") == {"Libreville": (4, 3, 1), "Oyem": (3, 2, 1), "(non renseigné)": (1, 0, 0)}
+    retirees = session.scalar(select(Campaign.include_segment_ids).where(Campaign.name == "Pensions"))[0]
+    only = analytics.Filters(PERIOD.start, PERIOD.end, segment_id=retirees)
+    assert analytics.kpis(session, only).sent == 8
+    employers = analytics.Filters(PERIOD.start, PERIOD.end, segment_id=retirees + 1)
+    assert analytics.kpis(session, employers).sent == 2
+
+
+def test_summaries_follow_every_change_of_the_ledger(session, ledger) -> None:  # noqa: ANN001
+    first, _ = ledger
+    assert stats.pending(session) == 0
+    # A status arrives (any update path): the campaign is marked by the trigger, not by the caller.
+    session.execute(update(Recipient).where(Recipient.campaign_id == first, Recipient.status == "sent")
+                    .values(status="delivered", delivered_at=T0 + timedelta(minutes=4, seconds=125)))
+    assert stats.pending(session) == 1
+    assert analytics.kpis(session, PERIOD).delivered == 5  # not refreshed yet
+    assert stats.refresh(session) == [first] and stats.pending(session) == 0
+    assert analytics.kpis(session, PERIOD).delivered == 6
+    d = analytics.delays(session, analytics.Filters(PERIOD.start, PERIOD.end, campaign_ids=(first,)))
+    assert d["delivery"]["n"] == 5 and d["delivery"]["p90"] == 120.0  # 125 s: the lower edge of its 10-s bucket
+    # The summaries equal a rebuild from scratch.
+    def snapshot() -> list:
+        return session.execute(select(RecipientStats.campaign_id, RecipientStats.hour, RecipientStats.status,
+                                      RecipientStats.error_code, RecipientStats.n, RecipientStats.replied)
+                               .order_by(RecipientStats.campaign_id, RecipientStats.hour, RecipientStats.status,
+                                         RecipientStats.error_code)).all()
+    incremental = snapshot()
+    stats.rebuild(session)
+    assert snapshot() == incremental
+    total = session.scalar(select(func.sum(RecipientStats.n)))
+    assert total == session.scalar(select(func.count()).select_from(Recipient))
+
+
+def test_delay_buckets() -> None:
+    assert [stats.bucket_of(s) for s in (0, 59.9, 119.99, 125, 1199, 1250, 7300, 90500)] == \
+        [0, 59, 119, 120, 1190, 1200, 7200, 90000]
+
+
+def test_compute_gives_every_figure_and_its_time(session, ledger) -> None:  # noqa: ANN001
+    timings: dict[str, float] = {}
+    data = analytics.compute(session, PERIOD, timings=timings)
+    assert data["kpis"]["sent"] == 8 and data["before"]["sent"] == 0
+    assert set(data["breakdowns"]) == {"template", "category", "segment"}
+    assert set(data["attributes"]) == {"agence", "type_assure"}
+    assert {"refresh", "kpis", "funnel_by_campaign", "delays", "breakdown_segment"} <= set(timings)

@@ -46,3 +46,25 @@ def test_an_empty_period_explains_what_to_do(seeded) -> None:  # noqa: ANN001
 def test_agents_cannot_open_analytics(seeded) -> None:  # noqa: ANN001
     at = app_as(seeded["agent"], script=str(ROOT / "pages" / "analytics.py")).run()
     assert at.error and "Accès refusé" in at.error[0].value
+
+
+def test_breakdowns_by_segment_template_and_contact_attribute(seeded) -> None:  # noqa: ANN001
+    from sqlalchemy import select
+
+    from core import db
+    from core.models import Segment
+
+    at = open_analytics(seeded["supervisor"])
+    assert at.selectbox(key="an_breakdown").options == ["Modèle", "Catégorie de modèle", "Segment", "Agence",
+                                                        "Type assure"]
+    for choice in ("segment", "attribute:agence", "attribute:type_assure", "category"):
+        at.selectbox(key="an_breakdown").set_value(choice).run()
+        assert not at.exception, at.exception
+        assert "breakdown_chart" in [c.key for c in at.get("plotly_chart")] or any(
+            "Aucun envoi" in i.value for i in at.info)
+    with db.session_scope() as session:
+        segment_id = session.scalar(select(Segment.id).where(Segment.name == "Agence de Libreville"))
+    at.selectbox(key="an_segment").set_value(segment_id).run()
+    assert not at.exception
+    sent = int({m.label: m.value for m in at.metric}["Envoyés"].replace("\u202f", ""))
+    assert sent > 0

@@ -1,0 +1,113 @@
+"""analytics summaries: recipient, delay and attribute statistics per campaign and hour, and the
+triggers that mark a campaign for recomputation whenever its ledger rows change
+
+Revision ID: 0005
+Revises: 0004
+Create Date: 2026-11-30
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+import core.models
+
+revision = '0005'
+down_revision = '0004'
+branch_labels = None
+depends_on = None
+
+PG_FUNCTION = """
+CREATE OR REPLACE FUNCTION cnss_mark_stats_dirty() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO stats_dirty (campaign_id) SELECT DISTINCT campaign_id FROM changed ON CONFLICT DO NOTHING;
+    RETURN NULL;
+END
+$$
+"""
+PG_TRIGGER = """
+CREATE TRIGGER recipients_stats_dirty AFTER UPDATE ON recipients
+REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION cnss_mark_stats_dirty()
+"""
+SQLITE_TRIGGER = """
+CREATE TRIGGER recipients_stats_dirty AFTER UPDATE ON recipients
+BEGIN
+    INSERT OR IGNORE INTO stats_dirty (campaign_id) VALUES (NEW.campaign_id);
+END
+"""
+
+
+def upgrade() -> None:
+    op.create_table('stats_dirty',
+    sa.Column('campaign_id', sa.Integer(), autoincrement=False, nullable=False),
+    sa.PrimaryKeyConstraint('campaign_id', name=op.f('pk_stats_dirty'))
+    )
+    op.create_table('attribute_stats',
+    sa.Column('campaign_id', sa.Integer(), nullable=False),
+    sa.Column('hour', core.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('attribute', sa.String(length=64), nullable=False),
+    sa.Column('value', sa.String(length=200), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('n', sa.Integer(), nullable=False),
+    sa.Column('replied', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['campaign_id'], ['campaigns.id'], name=op.f('fk_attribute_stats_campaign_id_campaigns'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('campaign_id', 'hour', 'attribute', 'value', 'status', name=op.f('pk_attribute_stats'))
+    )
+    with op.batch_alter_table('attribute_stats', schema=None) as batch_op:
+        batch_op.create_index('ix_attribute_stats_hour', ['hour'], unique=False)
+
+    op.create_table('delay_stats',
+    sa.Column('campaign_id', sa.Integer(), nullable=False),
+    sa.Column('hour', core.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('kind', sa.String(length=8), nullable=False),
+    sa.Column('bucket', sa.Integer(), nullable=False),
+    sa.Column('n', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['campaign_id'], ['campaigns.id'], name=op.f('fk_delay_stats_campaign_id_campaigns'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('campaign_id', 'hour', 'kind', 'bucket', name=op.f('pk_delay_stats'))
+    )
+    with op.batch_alter_table('delay_stats', schema=None) as batch_op:
+        batch_op.create_index('ix_delay_stats_hour', ['hour'], unique=False)
+
+    op.create_table('recipient_stats',
+    sa.Column('campaign_id', sa.Integer(), nullable=False),
+    sa.Column('hour', core.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('error_code', sa.String(length=16), nullable=False),
+    sa.Column('n', sa.Integer(), nullable=False),
+    sa.Column('replied', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['campaign_id'], ['campaigns.id'], name=op.f('fk_recipient_stats_campaign_id_campaigns'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('campaign_id', 'hour', 'status', 'error_code', name=op.f('pk_recipient_stats'))
+    )
+    with op.batch_alter_table('recipient_stats', schema=None) as batch_op:
+        batch_op.create_index('ix_recipient_stats_hour', ['hour'], unique=False)
+
+    if op.get_bind().dialect.name == "postgresql":
+        # One statement-level trigger: a batch of 500 updated rows marks its campaign once.
+        op.execute(PG_FUNCTION)
+        op.execute(PG_TRIGGER)
+    else:
+        op.execute(SQLITE_TRIGGER)
+    # Existing campaigns get their summaries at the next refresh.
+    op.execute("INSERT INTO stats_dirty (campaign_id) SELECT id FROM campaigns")
+
+
+def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP TRIGGER IF EXISTS recipients_stats_dirty ON recipients")
+        op.execute("DROP FUNCTION IF EXISTS cnss_mark_stats_dirty()")
+    else:
+        op.execute("DROP TRIGGER IF EXISTS recipients_stats_dirty")
+    with op.batch_alter_table('recipient_stats', schema=None) as batch_op:
+        batch_op.drop_index('ix_recipient_stats_hour')
+
+    op.drop_table('recipient_stats')
+    with op.batch_alter_table('delay_stats', schema=None) as batch_op:
+        batch_op.drop_index('ix_delay_stats_hour')
+
+    op.drop_table('delay_stats')
+    with op.batch_alter_table('attribute_stats', schema=None) as batch_op:
+        batch_op.drop_index('ix_attribute_stats_hour')
+
+    op.drop_table('attribute_stats')
+    op.drop_table('stats_dirty')
