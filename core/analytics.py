@@ -276,6 +276,18 @@ def read_rate_by_hour(session: Session, f: Filters, hourly: list[tuple[datetime,
 
 # --- chatbot --------------------------------------------------------------------------------------
 
+OUT_OF_SCOPE_TOPIC = "Hors du champ des documents"
+
+
+def chatbot_topic(sources: list[dict[str, Any]], refused: bool) -> str | None:
+    """The topic a question is counted under: the title of the document its answer relied on most
+    (the knowledge base is organized by subject), or out of scope when the bot refused."""
+    if refused:
+        return OUT_OF_SCOPE_TOPIC
+    titles = [str(s.get("title") or "").strip() for s in sources]
+    return next((t[:64] for t in titles if t), None)
+
+
 def chatbot(session: Session, f: Filters) -> dict[str, Any]:
     C = ChatbotInteraction
     scope = [C.created_at >= f.since, C.created_at < f.until]

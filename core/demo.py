@@ -156,6 +156,13 @@ INBOUND_QUESTIONS = (
     "STOP",
     "Le site e.cnss.ga ne marche pas chez moi",
 )
+# The document of the demo knowledge base each answered question relies on (its topic).
+QUESTION_TOPICS = {
+    INBOUND_QUESTIONS[0]: "Pensions de vieillesse, d'invalidité et de décès",
+    INBOUND_QUESTIONS[1]: "Pensions de vieillesse, d'invalidité et de décès",
+    INBOUND_QUESTIONS[3]: "Prestations familiales et de maternité",
+    INBOUND_QUESTIONS[5]: "La CNSS du Gabon",
+}
 
 
 def _is_mobile(phone: str) -> bool:
@@ -425,7 +432,9 @@ def _conversations(session: Session, rng: random.Random, now: datetime, contact_
         session.add(ChatbotInteraction(channel="whatsapp", conversation_id=conv.id, question=question,
                                        answer=None if wants_human else "Réponse de démonstration",
                                        refused=wants_human, handed_over=wants_human,
-                                       latency_ms=rng.randint(150, 900), created_at=at))
+                                       latency_ms=rng.randint(150, 900), created_at=at,
+                                       topic="Hors du champ des documents" if wants_human else
+                                       QUESTION_TOPICS.get(question)))
         contact = session.get(Contact, person["id"])
         if contact is not None:
             contact.last_inbound_at = at

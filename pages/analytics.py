@@ -132,6 +132,8 @@ with campaigns_tab:
         series["statut"] = series["statut"].map({"sent": "Envoyés", "delivered": "Remis", "read": "Lus"})
         st.plotly_chart(px.line(series, x="bucket", y="messages", color="statut", labels={"bucket": "Heure de Libreville"},
                                 title="Envois dans le temps"), key="time_chart")
+        downloads("envois_dans_le_temps", pd.DataFrame(data["over_time"]).rename(columns={
+            "bucket": "Heure de Libreville", "sent": "Envoyés", "delivered": "Remis", "read": "Lus"}))
 
 with breakdown_tab:
     choices = {"template": "Modèle", "category": "Catégorie de modèle", "segment": "Segment",
@@ -172,6 +174,12 @@ with times_tab:
         st.plotly_chart(px.density_heatmap(grid, x="hour", y="jour", z="read_rate", histfunc="avg",
                                            category_orders={"jour": WEEKDAYS}, labels={"hour": "Heure d'envoi"},
                                            title="Taux de lecture selon l'heure et le jour d'envoi"), key="hour_chart")
+        downloads("lecture_par_heure", grid.drop(columns=["weekday"]).rename(columns={
+            "jour": "Jour", "hour": "Heure d'envoi", "sent": "Envoyés", "read": "Lus", "read_rate": "Taux de lecture"}))
+    delay_table = pd.DataFrame([{"Délai": label, "Messages": d[kind]["n"], "Médiane (s)": d[kind]["median"],
+                                 "90 % (s)": d[kind]["p90"]} for kind, label in (("delivery", "Envoi → remise"),
+                                                                                ("read", "Envoi → lecture"))])
+    downloads("delais", delay_table)
 
 with failures_tab:
     failures = pd.DataFrame(data["failures"])
@@ -195,11 +203,17 @@ with bot_tab:
         long["issue"] = long["issue"].map({"answered": "Traitées par l'assistant", "handed_over": "Transmises"})
         st.plotly_chart(px.bar(long, x="day", y="nombre", color="issue", labels={"day": "Jour", "nombre": "Questions"},
                                title="Questions par jour"), key="bot_chart")
+        downloads("assistant_par_jour", per_day.rename(columns={
+            "day": "Jour", "questions": "Questions", "refused": "Refusées", "handed_over": "Transmises",
+            "answered": "Traitées par l'assistant"}))
     if bot["topics"]:
-        st.dataframe(pd.DataFrame(bot["topics"]).rename(columns={"topic": "Sujet", "count": "Questions"}),
-                     hide_index=True)
+        st.markdown("**Sujets les plus demandés** (le document sur lequel la réponse s'appuie)")
+        topics = pd.DataFrame(bot["topics"]).rename(columns={"topic": "Sujet", "count": "Questions"})
+        st.dataframe(topics, hide_index=True)
+        downloads("assistant_sujets", topics)
     if bot["thumbs_down"]:
         st.markdown("**Réponses jugées pas utiles**")
-        st.dataframe(pd.DataFrame([{"Date": format_dt(t["at"]), "Question": t["question"], "Réponse": t["answer"],
-                                    "Commentaire": t["comment"]} for t in bot["thumbs_down"]]), hide_index=True,
-                     width="stretch")
+        disliked = pd.DataFrame([{"Date": format_dt(t["at"]), "Question": t["question"], "Réponse": t["answer"],
+                                  "Commentaire": t["comment"]} for t in bot["thumbs_down"]])
+        st.dataframe(disliked, hide_index=True, width="stretch")
+        downloads("assistant_avis_negatifs", disliked)

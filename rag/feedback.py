@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from core import analytics
 from core.errors import NotFound, UserError
 from core.models import ChatbotInteraction
 from rag.answer import Answer
@@ -16,7 +17,8 @@ def record(session: Session, question: str, result: Answer, *, user_id: int | No
                                      question=question, answer=result.text, refused=result.refused,
                                      handed_over=result.refused, extractive=result.extractive,
                                      sources=result.sources, top_score=result.scores.get("confidence"),
-                                     latency_ms=result.latency_ms)
+                                     latency_ms=result.latency_ms,
+                                     topic=analytics.chatbot_topic(result.sources, result.refused))
     session.add(interaction)
     session.flush()
     return interaction

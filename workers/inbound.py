@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from core import db, inbound, metrics, queue
+from core import analytics, db, inbound, metrics, queue
 from core.config import get_settings
 from core.logs import mask_phone
 from core.models import ChatbotInteraction, Contact, Conversation, ConversationStatus
@@ -95,7 +95,8 @@ def _act_on_reply(followup: inbound.Followup, reply: BotReply | None, latency: i
             session.add(ChatbotInteraction(channel="whatsapp", conversation_id=conversation.id,
                                            question=followup.text, answer=reply.text, refused=reply.refused,
                                            handed_over=handed, extractive=reply.extractive, sources=reply.sources,
-                                           top_score=reply.top_score, latency_ms=latency))
+                                           top_score=reply.top_score, latency_ms=latency,
+                                           topic=analytics.chatbot_topic(reply.sources, reply.refused)))
         if handed:
             reason = "no_bot" if reply is None else "bot_refused" if reply.refused else "bot_unsure"
             inbound.hand_over(conversation, reason)

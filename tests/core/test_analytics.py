@@ -167,3 +167,16 @@ def test_compute_gives_every_figure_and_its_time(session, ledger) -> None:  # no
     assert set(data["breakdowns"]) == {"template", "category", "segment"}
     assert set(data["attributes"]) == {"agence", "type_assure"}
     assert {"refresh", "kpis", "funnel_by_campaign", "delays", "breakdown_segment"} <= set(timings)
+
+
+def test_chatbot_topics_are_the_documents_answers_rely_on(session) -> None:  # noqa: ANN001
+    sources = [{"title": "Prestations familiales et de maternité", "n": 1}, {"title": "Pensions", "n": 2}]
+    assert analytics.chatbot_topic(sources, refused=False) == "Prestations familiales et de maternité"
+    assert analytics.chatbot_topic([], refused=True) == analytics.OUT_OF_SCOPE_TOPIC
+    assert analytics.chatbot_topic([], refused=False) is None
+    for n, (title, refused) in enumerate([("Pensions", False), ("Pensions", False), ("", True)]):
+        session.add(ChatbotInteraction(channel="whatsapp", question=f"Q{n}", refused=refused, created_at=T0,
+                                       topic=analytics.chatbot_topic([{"title": title}], refused)))
+    session.flush()
+    assert analytics.chatbot(session, PERIOD)["topics"] == [{"topic": "Pensions", "count": 2},
+                                                            {"topic": analytics.OUT_OF_SCOPE_TOPIC, "count": 1}]
