@@ -17,9 +17,8 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from core import stats
-from core.config import get_settings
 from core.models import (
-    AttributeStats, Campaign, ChatbotInteraction, ConsentEvent, Contact, DelayStats, Recipient, RecipientStats,
+    AttributeStats, Campaign, ChatbotInteraction, ConsentEvent, Contact, DelayStats, RecipientStats,
     Segment, Template,
 )
 from core.respondio import ERROR_LABELS
@@ -144,33 +143,15 @@ def kpis(session: Session, f: Filters, consent: dict[str, int] | None = None) ->
 
 # --- campaigns and breakdowns ----------------------------------------------------------------------
 
-def opt_outs_by_campaign(session: Session, f: Filters) -> dict[int, int]:
-    """People who opted out within REPLY_ATTRIBUTION_DAYS after a message of the campaign (a person
-    who got two campaigns in that time counts for both). Opt-outs are few: one join on the index of
-    the ledger by contact."""
-    days = timedelta(days=get_settings().reply_attribution_days)
-    rows = session.execute(
-        select(Recipient.campaign_id, ConsentEvent.contact_id, Recipient.sent_at, ConsentEvent.at)
-        .join(Recipient, Recipient.contact_id == ConsentEvent.contact_id)
-        .where(ConsentEvent.status == "opted_out", ConsentEvent.at >= f.since, ConsentEvent.at < f.until,
-               Recipient.sent_at >= f.since - days, Recipient.sent_at < f.until, Recipient.sent_at <= ConsentEvent.at,
-               *_campaign_scope(session, f, Recipient.campaign_id))).all()
-    people: dict[int, set[int]] = defaultdict(set)
-    for campaign_id, contact_id, sent_at, opted_out_at in rows:
-        if opted_out_at - sent_at <= days:
-            people[int(campaign_id)].add(int(contact_id))
-    return {campaign_id: len(contacts) for campaign_id, contacts in people.items()}
-
-
 def funnel_by_campaign(session: Session, f: Filters) -> list[dict[str, Any]]:
-    """Sent → delivered → read → replied, failures and opt-outs caused, for each campaign with
-    messages in the period."""
-    rows = session.execute(select(Campaign.id, Campaign.name, *_funnel_columns())
+    """Sent → delivered → read → replied, failures, and the opt-outs caused (people who opted out
+    within REPLY_ATTRIBUTION_DAYS of the campaign's message), for each campaign with messages in the
+    period."""
+    rows = session.execute(select(Campaign.id, Campaign.name, func.coalesce(func.sum(S.opted_out), 0),
+                                  *_funnel_columns())
                            .join(Campaign, Campaign.id == S.campaign_id).where(*_scope(session, f))
                            .group_by(Campaign.id, Campaign.name).order_by(Campaign.id)).all()
-    opt_outs = opt_outs_by_campaign(session, f)
-    return [{"campaign_id": r[0], "campaign": r[1], **_funnel(r[2:]), "opt_outs": opt_outs.get(r[0], 0)}
-            for r in rows]
+    return [{"campaign_id": r[0], "campaign": r[1], **_funnel(r[3:]), "opt_outs": int(r[2])} for r in rows]
 
 
 def breakdown(session: Session, f: Filters, by: str) -> list[dict[str, Any]]:

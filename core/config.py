@@ -60,7 +60,7 @@ class Settings(BaseSettings):
     webhook_port: int = Field(default=8000, ge=1, le=65535)
     webhook_max_body_bytes: int = Field(default=262_144, ge=1024)  # larger bodies are refused (413)
     webhook_batch_max_wait_ms: float = Field(default=5.0, ge=0)  # events written together, durably, before the 200
-    reply_attribution_days: int = Field(default=3, ge=0)  # a reply this long after a campaign message counts for it
+    reply_attribution_days: int = Field(default=3, ge=0, le=30)  # a reply this long after a campaign message counts for it
     chatbot_enabled: bool = True  # inbound questions go to the chatbot first; off: straight to the agents
 
     # Analytics

@@ -533,7 +533,7 @@ def process_pending(session: Session, *, limit: int = 500, now: datetime | None 
                 event.attempts += 1
                 event.error = f"{type(one_err).__name__}: {one_err}"[:1000]
                 log.error("Inbound event %s (%s) failed, attempt %d: %s", event.event_id, event.event_type,
-                          event.attempts, event.error)
+                          event.attempts, event.error, extra={"event_id": event.event_id})
                 if event.attempts >= MAX_ATTEMPTS:
                     event.processed_at = now  # set aside, with its error, for an administrator
                 continue

@@ -421,6 +421,7 @@ class RecipientStats(Base):
     error_code: Mapped[str] = mapped_column(String(16), primary_key=True)  # '' when none
     n: Mapped[int] = mapped_column(Integer)
     replied: Mapped[int] = mapped_column(Integer)
+    opted_out: Mapped[int] = mapped_column(Integer)  # opted out within REPLY_ATTRIBUTION_DAYS of the message
 
     __table_args__ = (Index("ix_recipient_stats_hour", "hour"),)
 

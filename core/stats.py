@@ -2,7 +2,8 @@
 
 Each campaign's rows are summarized per UTC hour of sending (the time of the send attempt: sent,
 or failed before it could be sent) into three tables:
-- `recipient_stats`: rows by status and WhatsApp error code, and how many replied;
+- `recipient_stats`: rows by status and WhatsApp error code, how many replied, and how many opted
+  out within REPLY_ATTRIBUTION_DAYS of the message (opt-outs the campaign caused);
 - `delay_stats`: a histogram of the seconds from sending to delivery and to reading (one-second
   buckets under two minutes, then 10 s, 1 min, 10 min and 1 h: a quantile read from it is the
   lower edge of its bucket, exact to the second under two minutes and within 8 % beyond);
@@ -10,7 +11,8 @@ or failed before it could be sent) into three tables:
   `ANALYTICS_ATTRIBUTES` (agence, type d'assuré...).
 
 They are kept exact incrementally: any change to a ledger row marks its campaign in `stats_dirty`
-(a statement-level trigger on PostgreSQL, a row trigger on SQLite: no code path can forget it),
+(a statement-level trigger on PostgreSQL, a row trigger on SQLite: no code path can forget it), and
+so does an opt-out, for the campaigns that messaged the person in the 31 days before;
 and `refresh` recomputes only the campaigns marked since the last time, in the same transaction
 that takes the marks (a crash leaves them marked). The scheduler refreshes every
 `ANALYTICS_REFRESH_SECONDS`; the statistics screen refreshes before it computes.
@@ -67,12 +69,14 @@ def _expressions(session: Session) -> dict[str, str]:
             "to_delivery": "EXTRACT(EPOCH FROM (r.delivered_at - r.sent_at))",
             "to_read": "EXTRACT(EPOCH FROM (r.read_at - r.sent_at))",
             "attribute": "c.attributes ->> :key",
+            "within_days": "ce.at <= r.sent_at + make_interval(days => :days)",
         }
     return {
         "hour": "strftime('%Y-%m-%d %H:00:00.000000', COALESCE(r.sent_at, r.failed_at))",
         "to_delivery": "((julianday(r.delivered_at) - julianday(r.sent_at)) * 86400.0)",
         "to_read": "((julianday(r.read_at) - julianday(r.sent_at)) * 86400.0)",
         "attribute": "CAST(json_extract(c.attributes, '$.' || :key) AS TEXT)",
+        "within_days": "julianday(ce.at) - julianday(r.sent_at) <= :days",
     }
 
 
@@ -98,12 +102,15 @@ def recompute(session: Session, campaign_id: int) -> None:
     ts = "COALESCE(r.sent_at, r.failed_at)"
     for table in ("recipient_stats", "delay_stats", "attribute_stats"):
         session.execute(text(f"DELETE FROM {table} WHERE campaign_id = :c"), {"c": campaign_id})
+    opted_out = ("EXISTS (SELECT 1 FROM consent_events ce WHERE ce.contact_id = r.contact_id AND "
+                 f"ce.status = 'opted_out' AND ce.at >= r.sent_at AND {e['within_days']})")
     session.execute(text(
-        "INSERT INTO recipient_stats (campaign_id, hour, status, error_code, n, replied) "
+        "INSERT INTO recipient_stats (campaign_id, hour, status, error_code, n, replied, opted_out) "
         f"SELECT r.campaign_id, {e['hour']}, r.status, COALESCE(r.error_code, ''), COUNT(*), "
-        "SUM(CASE WHEN r.replied_at IS NOT NULL THEN 1 ELSE 0 END) "
+        "SUM(CASE WHEN r.replied_at IS NOT NULL THEN 1 ELSE 0 END), "
+        f"SUM(CASE WHEN r.sent_at IS NOT NULL AND {opted_out} THEN 1 ELSE 0 END) "
         f"FROM recipients r WHERE r.campaign_id = :c AND {ts} IS NOT NULL "
-        "GROUP BY 1, 2, 3, 4"), {"c": campaign_id})
+        "GROUP BY 1, 2, 3, 4"), {"c": campaign_id, "days": get_settings().reply_attribution_days})
     for kind, column in (("delivery", "delivered_at"), ("read", "read_at")):
         bucket = _bucket_sql(e[f"to_{kind}"], _dialect(session))
         session.execute(text(

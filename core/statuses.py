@@ -148,6 +148,9 @@ def poll(session: Session, provider: respondio.Provider, *, delay_seconds: float
             statuses = provider.message_status(recipient.phone, recipient.provider_message_id or "")
         except respondio.ProviderError as err:
             errors += 1
+            log.info("Status of message %s not obtained: %s", recipient.provider_message_id, err,
+                     extra={"campaign_id": recipient.campaign_id, "recipient_id": recipient.id,
+                            "message_id": recipient.provider_message_id})
             if not err.transient:
                 recipient.updated_at = now  # ask again later, not on every tick
             continue
