@@ -334,6 +334,8 @@ class Campaign(Timestamped, Base):
     completed_at: Mapped[datetime | None]
     total_recipients: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    stats_refreshed_at: Mapped[datetime | None]  # analytics summaries (core/stats.py) last recomputed
+    stats_refresh_seconds: Mapped[float | None]  # and what that took
 
     template: Mapped[Template | None] = relationship(lazy="joined")
 

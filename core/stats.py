@@ -14,7 +14,7 @@ They are kept exact incrementally: any change to a ledger row marks its campaign
 (a statement-level trigger on PostgreSQL, a row trigger on SQLite: no code path can forget it), and
 so does an opt-out, for the campaigns that messaged the person in the 31 days before;
 and `refresh` recomputes only the campaigns marked since the last time, in the same transaction
-that takes the marks (a crash leaves them marked). The scheduler refreshes every
+that takes the marks (a crash leaves them marked), a big campaign no more often than its cost allows. The scheduler refreshes every
 `ANALYTICS_REFRESH_SECONDS`; the statistics screen refreshes before it computes.
 """
 
@@ -24,10 +24,12 @@ import logging
 import time
 from collections.abc import Iterable
 
-from sqlalchemy import text
+from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.orm import Session
 
 from core.config import get_settings
+from core.models import Campaign, StatsDirty
+from core.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -118,32 +120,59 @@ def recompute(session: Session, campaign_id: int) -> None:
             f"SELECT r.campaign_id, {e['hour']}, '{kind}', {bucket}, COUNT(*) FROM recipients r "
             f"WHERE r.campaign_id = :c AND r.sent_at IS NOT NULL AND r.{column} IS NOT NULL "
             "GROUP BY 1, 2, 3, 4"), {"c": campaign_id})
-    for key in attribute_keys():
-        value = f"COALESCE({e['attribute']}, '')"
+    keys = attribute_keys()
+    if keys:  # one pass over the campaign's rows and their contacts for every attribute
+        value = f"COALESCE({e['attribute'].replace(':key', 'k.key')}, '')"
+        names = " UNION ALL ".join(f"SELECT :key{i} AS key" for i in range(len(keys)))
         session.execute(text(
+            f"WITH k AS ({names}) "
             "INSERT INTO attribute_stats (campaign_id, hour, attribute, value, status, n, replied) "
-            f"SELECT r.campaign_id, {e['hour']}, :key, {value}, r.status, COUNT(*), "
+            f"SELECT r.campaign_id, {e['hour']}, k.key, {value}, r.status, COUNT(*), "
             "SUM(CASE WHEN r.replied_at IS NOT NULL THEN 1 ELSE 0 END) "
-            f"FROM recipients r JOIN contacts c ON c.id = r.contact_id "
+            "FROM recipients r JOIN contacts c ON c.id = r.contact_id CROSS JOIN k "
             f"WHERE r.campaign_id = :c AND {ts} IS NOT NULL "
-            "GROUP BY 1, 2, 3, 4, 5"), {"c": campaign_id, "key": key})
+            "GROUP BY 1, 2, 3, 4, 5"), {"c": campaign_id, **{f"key{i}": key for i, key in enumerate(keys)}})
 
 
-def refresh(session: Session, *, limit: int = 50) -> list[int]:
-    """Recompute the campaigns marked since the last refresh (at most `limit` of them; the rest stay
-    marked for the next call). Several processes may call it at once: on PostgreSQL each takes its
-    own marks (SKIP LOCKED)."""
+COST_FACTOR = 10  # a campaign is recomputed at most once per 10 times what its last recomputation took
+
+
+def refresh(session: Session, *, max_rows: int | None = None, limit: int = 50) -> list[int]:
+    """Recompute campaigns marked since their last refresh, smallest first. A campaign whose
+    recomputation took t seconds waits COST_FACTOR * t before the next one (a million-row campaign
+    still sending is refreshed every few minutes, not continuously); with `max_rows`, only campaigns
+    whose ledgers add up to at most that many rows (the screen refreshes small campaigns itself and
+    leaves big ones to the scheduler). Marks not taken stay for the next call. Several processes may
+    call it at once: on PostgreSQL each takes its own marks (SKIP LOCKED)."""
+    now = utcnow()
+    candidates = session.execute(
+        select(StatsDirty.campaign_id, Campaign.total_recipients, Campaign.stats_refreshed_at,
+               Campaign.stats_refresh_seconds).join(Campaign, Campaign.id == StatsDirty.campaign_id, isouter=True)
+    ).all()
+    chosen: list[int] = []
+    rows = 0
+    for campaign_id, total, refreshed_at, seconds in sorted(candidates, key=lambda c: (c[1] or 0, c[0])):
+        if refreshed_at is not None and seconds and (now - refreshed_at).total_seconds() < COST_FACTOR * seconds:
+            continue
+        if max_rows is not None and rows + (total or 0) > max_rows:
+            continue
+        chosen.append(campaign_id)
+        rows += total or 0
+        if len(chosen) >= limit:
+            break
+    if not chosen:
+        return []
+    lock = " FOR UPDATE SKIP LOCKED" if _dialect(session) == "postgresql" else ""
+    taken = session.execute(
+        text(f"DELETE FROM stats_dirty WHERE campaign_id IN (SELECT campaign_id FROM stats_dirty "
+             f"WHERE campaign_id IN :ids{lock}) RETURNING campaign_id").bindparams(bindparam("ids", expanding=True)),
+        {"ids": chosen}).scalars().all()
     started = time.perf_counter()
-    if _dialect(session) == "postgresql":
-        taken = session.execute(text(
-            "DELETE FROM stats_dirty WHERE campaign_id IN (SELECT campaign_id FROM stats_dirty ORDER BY campaign_id "
-            "LIMIT :n FOR UPDATE SKIP LOCKED) RETURNING campaign_id"), {"n": limit}).scalars().all()
-    else:
-        taken = session.execute(text(
-            "DELETE FROM stats_dirty WHERE campaign_id IN (SELECT campaign_id FROM stats_dirty ORDER BY campaign_id "
-            "LIMIT :n) RETURNING campaign_id"), {"n": limit}).scalars().all()
     for campaign_id in sorted(taken):
+        one = time.perf_counter()
         recompute(session, campaign_id)
+        session.execute(update(Campaign).where(Campaign.id == campaign_id).values(
+            stats_refreshed_at=now, stats_refresh_seconds=time.perf_counter() - one))
     if taken:
         log.info("Analytics summaries refreshed for %d campaign(s) in %.2f s", len(taken),
                  time.perf_counter() - started)

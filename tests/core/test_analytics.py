@@ -204,3 +204,23 @@ def test_an_opt_out_marks_the_campaigns_that_may_have_caused_it(session, ledger)
     session.flush()
     stats.refresh(session)
     assert {r["campaign"]: r["opt_outs"] for r in analytics.funnel_by_campaign(session, PERIOD)}["Pensions"] == 1
+
+
+def test_big_campaigns_are_refreshed_no_more_often_than_their_cost_allows(session, ledger) -> None:  # noqa: ANN001
+    first, second = ledger
+    stats.mark(session, [first, second])
+    assert stats.refresh(session) == [first, second]
+    first_campaign = session.get(Campaign, first)
+    assert first_campaign.stats_refreshed_at is not None and first_campaign.stats_refresh_seconds > 0
+    # As if recomputing the first campaign had taken 100 s: it waits 1,000 s; the screen's refresh
+    # (max_rows) leaves a campaign bigger than its budget to the scheduler.
+    first_campaign.stats_refresh_seconds = 100.0
+    second_campaign = session.get(Campaign, second)
+    second_campaign.total_recipients = 500_000
+    second_campaign.stats_refreshed_at -= timedelta(seconds=10)  # small: waited long enough
+    stats.mark(session, [first, second])
+    assert stats.refresh(session, max_rows=200_000) == []
+    assert stats.pending(session) == 2  # both still marked
+    assert stats.refresh(session) == [second]
+    first_campaign.stats_refreshed_at -= timedelta(seconds=1001)
+    assert stats.refresh(session) == [first] and stats.pending(session) == 0

@@ -69,6 +69,9 @@ END
 
 
 def upgrade() -> None:
+    with op.batch_alter_table('campaigns', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('stats_refreshed_at', core.models.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('stats_refresh_seconds', sa.Double(), nullable=True))
     op.create_table('stats_dirty',
     sa.Column('campaign_id', sa.Integer(), autoincrement=False, nullable=False),
     sa.PrimaryKeyConstraint('campaign_id', name=op.f('pk_stats_dirty'))
@@ -146,3 +149,6 @@ def downgrade() -> None:
 
     op.drop_table('attribute_stats')
     op.drop_table('stats_dirty')
+    with op.batch_alter_table('campaigns', schema=None) as batch_op:
+        batch_op.drop_column('stats_refresh_seconds')
+        batch_op.drop_column('stats_refreshed_at')
