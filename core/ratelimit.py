@@ -3,16 +3,24 @@
 `reserve` books the next free slots under every limit at once and says how long to wait for the
 first (a GCRA: requests spaced evenly). A `Pacer` hands those slots to the sender threads of one
 dispatcher, booking a few at a time (about 20 ms worth) so that a fast campaign costs one Redis
-round trip per chunk rather than per message. `admit` is the last word just before a request goes out: a sliding log of the starts of
-the last second, so that no second ever holds more than the cap even when a late thread would
-bunch with the next ones. `block` makes everyone wait after a 429.
+round trip per chunk rather than per message. `block` makes everyone wait after a 429.
+
+Hard caps (`admit` / `complete`) make sure the provider never sees more than the cap in any one
+second, whatever the network and the machine do to our requests on their way: a request counts
+against the cap from the moment it is admitted until one second after its answer came back. The
+provider received it somewhere between those two instants, so any one-second window at the
+provider holds only requests that all counted at once here, and there are never more than the cap
+of those. (Spacing starts alone is not enough: a request held up 200 ms on a busy machine lands in
+the next second with the ones sent on time.)
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections import deque
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Protocol
 
 _RESERVE = """
@@ -32,17 +40,31 @@ end
 return tostring(start - now)
 """
 _ADMIT = """
+-- KEYS: one sliding log per cap; ARGV: member, seconds an unanswered request counts, then one limit per key
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local limit = tonumber(ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - 1)
-if redis.call('ZCARD', KEYS[1]) < limit then
-  redis.call('ZADD', KEYS[1], now, ARGV[2])
-  redis.call('PEXPIRE', KEYS[1], 2000)
-  return '0'
+local wait = 0
+for i = 1, #KEYS do
+  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now - 1)
+  if redis.call('ZCARD', KEYS[i]) >= tonumber(ARGV[2 + i]) then
+    local oldest = redis.call('ZRANGE', KEYS[i], 0, 0, 'WITHSCORES')
+    wait = math.max(wait, tonumber(oldest[2]) + 1 - now)
+  end
 end
-local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-return tostring(tonumber(oldest[2]) + 1 - now)
+if wait > 0 then return tostring(wait) end
+for i = 1, #KEYS do
+  redis.call('ZADD', KEYS[i], now + tonumber(ARGV[2]), ARGV[1])
+  redis.call('PEXPIRE', KEYS[i], math.ceil((tonumber(ARGV[2]) + 2) * 1000))
+end
+return '0'
+"""
+_COMPLETE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+for i = 1, #KEYS do
+  redis.call('ZADD', KEYS[i], 'XX', now, ARGV[1])
+end
+return 1
 """
 _BLOCK = """
 local t = redis.call('TIME')
@@ -58,7 +80,8 @@ return 1
 
 class Limiter(Protocol):
     def reserve(self, limits: list[tuple[str, float]], slots: int = 1) -> float: ...
-    def admit(self, key: str, limit: int) -> float: ...
+    def admit(self, caps: list[tuple[str, int]], member: str, hold: float) -> float: ...
+    def complete(self, caps: list[tuple[str, int]], member: str) -> None: ...
     def block(self, seconds: float) -> None: ...
 
 
@@ -68,15 +91,20 @@ class RedisLimiter:
         self._reserve = client.register_script(_RESERVE)
         self._block = client.register_script(_BLOCK)
         self._admit = client.register_script(_ADMIT)
+        self._complete = client.register_script(_COMPLETE)
 
     def reserve(self, limits: list[tuple[str, float]], slots: int = 1) -> float:
         keys = [f"rate:{key}" for key, _ in limits] + ["rate:blocked"]
         return max(0.0, float(self._reserve(keys=keys, args=[slots] + [1.0 / rate for _, rate in limits])))
 
-    def admit(self, key: str, limit: int) -> float:
-        import uuid
+    def admit(self, caps: list[tuple[str, int]], member: str, hold: float) -> float:
+        """0 when the request may go (it now counts against every cap), else seconds to wait."""
+        keys = [f"window:{key}" for key, _ in caps]
+        return max(0.0, float(self._admit(keys=keys, args=[member, hold] + [limit for _, limit in caps])))
 
-        return max(0.0, float(self._admit(keys=[f"window:{key}"], args=[limit, uuid.uuid4().hex])))
+    def complete(self, caps: list[tuple[str, int]], member: str) -> None:
+        """The answer came back: the request counts one more second, then leaves the window."""
+        self._complete(keys=[f"window:{key}" for key, _ in caps], args=[member])
 
     def block(self, seconds: float) -> None:
         self._block(keys=["rate:blocked"], args=[seconds])
@@ -86,7 +114,7 @@ class LocalLimiter:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._tat: dict[str, float] = {}
-        self._starts: dict[str, deque[float]] = {}
+        self._windows: dict[str, dict[str, float]] = {}  # cap -> member -> time it stops counting - 1 s
         self._blocked = 0.0
 
     def reserve(self, limits: list[tuple[str, float]], slots: int = 1) -> float:
@@ -97,16 +125,29 @@ class LocalLimiter:
                 self._tat[key] = start + slots / rate
             return start - now
 
-    def admit(self, key: str, limit: int) -> float:
+    def admit(self, caps: list[tuple[str, int]], member: str, hold: float) -> float:
         with self._lock:
             now = time.monotonic()
-            starts = self._starts.setdefault(key, deque())
-            while starts and starts[0] <= now - 1.0:
-                starts.popleft()
-            if len(starts) < limit:
-                starts.append(now)
-                return 0.0
-            return starts[0] + 1.0 - now
+            wait = 0.0
+            for key, limit in caps:
+                window = self._windows.setdefault(key, {})
+                for old in [m for m, end in window.items() if end <= now - 1.0]:
+                    del window[old]
+                if len(window) >= limit:
+                    wait = max(wait, min(window.values()) + 1.0 - now)
+            if wait > 0:
+                return wait
+            for key, _ in caps:
+                self._windows[key][member] = now + hold
+            return 0.0
+
+    def complete(self, caps: list[tuple[str, int]], member: str) -> None:
+        with self._lock:
+            now = time.monotonic()
+            for key, _ in caps:
+                window = self._windows.get(key, {})
+                if member in window:
+                    window[member] = now
 
     def block(self, seconds: float) -> None:
         with self._lock:
@@ -122,18 +163,27 @@ def limiter() -> Limiter:
     return RedisLimiter(queue.redis_connection()) if queue.uses_redis() else _local
 
 
+class Cancelled(Exception):
+    """The wait for a slot was called off (the campaign was paused or cancelled meanwhile)."""
+
+
 class Pacer:
     """Send slots for the threads of one dispatcher under `limits` (key, messages per second) and
-    hard `caps` (key, starts per sliding second). Slots are booked from the shared limiter about
-    CHUNK_SECONDS at a time and spaced evenly here; a chunk is never more than MAX_CHUNK slots."""
+    hard `caps` (key, requests the provider may see in any one second). Slots are booked from the
+    shared limiter about CHUNK_SECONDS at a time and spaced evenly here; a chunk is never more than
+    MAX_CHUNK slots. `slot()` wraps one request: it waits for a slot and, under caps, keeps the
+    request counted until a second after its answer."""
 
     CHUNK_SECONDS = 0.02
     MAX_CHUNK = 32
+    MAX_PAUSE = 0.05  # a waiting thread looks again this often (answers free the cap early)
 
-    def __init__(self, lim: Limiter, limits: list[tuple[str, float]], caps: list[tuple[str, int]] | None = None):
+    def __init__(self, lim: Limiter, limits: list[tuple[str, float]], caps: list[tuple[str, int]] | None = None,
+                 hold: float = 60.0):
         self.limiter = lim
         self.limits = limits
         self.caps = caps or []
+        self.hold = hold  # an unanswered request stops counting after this (a dead worker's, say)
         rate = min(r for _, r in limits)
         self.spacing = 1.0 / rate
         self.chunk = max(1, min(self.MAX_CHUNK, int(rate * self.CHUNK_SECONDS)))
@@ -141,8 +191,9 @@ class Pacer:
         self._next = 0.0
         self._left = 0
 
-    def acquire(self) -> float:
-        """Wait for this thread's slot; returns the seconds waited."""
+    def acquire(self, cancel: threading.Event | None = None) -> str | None:
+        """Wait for this thread's slot; returns the ticket to `complete` when the request is answered
+        (None without caps). Raises `Cancelled` as soon as `cancel` is set while waiting."""
         with self._lock:
             if self._left == 0:
                 self._next = time.monotonic() + self.limiter.reserve(self.limits, self.chunk)
@@ -150,14 +201,33 @@ class Pacer:
             at = self._next
             self._next += self.spacing
             self._left -= 1
-        waited = max(0.0, at - time.monotonic())
-        if waited > 0:
-            time.sleep(waited)
-        for key, limit in self.caps:
-            while (pause := self.limiter.admit(key, limit)) > 0:
-                time.sleep(pause)
-                waited += pause
-        return waited
+        self._sleep(max(0.0, at - time.monotonic()), cancel)
+        if not self.caps:
+            return None
+        ticket = uuid.uuid4().hex
+        while (pause := self.limiter.admit(self.caps, ticket, self.hold)) > 0:
+            self._sleep(min(pause, self.MAX_PAUSE), cancel)
+        return ticket
+
+    @staticmethod
+    def _sleep(seconds: float, cancel: threading.Event | None) -> None:
+        if cancel is None:
+            if seconds > 0:
+                time.sleep(seconds)
+        elif cancel.wait(seconds) or cancel.is_set():
+            raise Cancelled
+
+    def complete(self, ticket: str | None) -> None:
+        if ticket is not None:
+            self.limiter.complete(self.caps, ticket)
+
+    @contextmanager
+    def slot(self, cancel: threading.Event | None = None) -> Iterator[None]:
+        ticket = self.acquire(cancel)
+        try:
+            yield
+        finally:
+            self.complete(ticket)
 
     def block(self, seconds: float) -> None:
         """The provider said 429: everyone waits, and slots booked before it are dropped."""
