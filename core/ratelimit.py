@@ -206,7 +206,9 @@ class Pacer:
             return None
         ticket = uuid.uuid4().hex
         while (pause := self.limiter.admit(self.caps, ticket, self.hold)) > 0:
-            self._sleep(min(pause, self.MAX_PAUSE), cancel)
+            # Up to a second: when the oldest answered request leaves the window, exactly. More: every
+            # request counted is still unanswered, and one may be answered any moment.
+            self._sleep(pause if pause <= 1.0 else self.MAX_PAUSE, cancel)
         return ticket
 
     @staticmethod
