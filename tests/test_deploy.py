@@ -278,3 +278,56 @@ def test_nginx_with_the_compose_configuration_serves_the_app_and_the_webhooks(tm
         proc.terminate()
         proc.wait(timeout=10)
         receiver.stop()
+
+
+def test_prometheus_with_the_compose_configuration_scrapes_the_receiver(tmp_path: Path, sqlite_url: str,
+                                                                        monkeypatch) -> None:  # noqa: ANN001
+    """Prometheus started here with monitoring/prometheus.yml and alerts.yml (targets pointed at
+    loopback, scraped every second): the real receiver's target is up and its metrics are stored."""
+    prometheus = need("prometheus")
+    from core import config
+    from tests.support.servers import ThreadedServer
+    from workers.webhooks import create_app
+
+    monkeypatch.setenv("RESPONDIO_WEBHOOK_SECRETS", "clé-prometheus")
+    config.reload_settings()
+    receiver = ThreadedServer(create_app(), name="webhooks").start()
+    settings = yaml.safe_load((ROOT / "monitoring/prometheus.yml").read_text())
+    settings["global"]["scrape_interval"] = "1s"
+    settings["rule_files"] = [str(ROOT / "monitoring/alerts.yml")]
+    jobs = {job["job_name"]: job for job in settings["scrape_configs"]}
+    jobs["webhooks"]["static_configs"] = [{"targets": [f"127.0.0.1:{receiver.port}"]}]
+    jobs["workers"].pop("dns_sd_configs")
+    jobs["workers"]["static_configs"] = [{"targets": [f"127.0.0.1:{free_port()}"]}]  # no worker: down
+    port = free_port()
+    jobs["prometheus"]["static_configs"] = [{"targets": [f"127.0.0.1:{port}"]}]
+    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(settings))
+    proc = subprocess.Popen([prometheus, f"--config.file={tmp_path / 'prometheus.yml'}",
+                             f"--storage.tsdb.path={tmp_path / 'tsdb'}", f"--web.listen-address=127.0.0.1:{port}"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        import time
+
+        deadline = time.monotonic() + 60
+        up = None
+        while time.monotonic() < deadline:
+            try:
+                answer = httpx.get(f"{base}/api/v1/query", params={"query": "cnss_webhook_spooled_events"}, timeout=2)
+                targets = httpx.get(f"{base}/api/v1/targets", timeout=2).json()["data"]["activeTargets"]
+                up = {t["labels"]["job"]: t["health"] for t in targets}
+                if up.get("webhooks") == "up" and up.get("workers") == "down" and answer.json()["data"]["result"] and \
+                        httpx.get(f"{base}/api/v1/rules", timeout=2).json()["data"]["groups"]:
+                    break
+            except (httpx.HTTPError, KeyError, ValueError):
+                pass
+            time.sleep(0.5)
+        assert up is not None and up["webhooks"] == "up" and up["workers"] == "down", up
+        rules = httpx.get(f"{base}/api/v1/rules", timeout=5).json()["data"]["groups"][0]["rules"]
+        assert {r["name"] for r in rules} >= {"NoWorker", "DatabaseDown", "SendFailuresHigh"}
+        series = httpx.get(f"{base}/api/v1/series", params={"match[]": '{job="webhooks"}'}, timeout=5).json()["data"]
+        assert any(s["__name__"].startswith("cnss_webhook") for s in series)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        receiver.stop()
