@@ -38,6 +38,7 @@ def login_screen() -> None:
 
 
 def refused_screen() -> None:
+    _shell.account_box(user)
     st.error("Accès refusé : votre rôle ne permet pas d'ouvrir cet écran.")
     st.caption("Les écrans auxquels vous avez accès sont dans le menu à gauche.")
 
