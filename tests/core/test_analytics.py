@@ -182,28 +182,30 @@ def test_chatbot_topics_are_the_documents_answers_rely_on(session) -> None:  # n
                                                             {"topic": analytics.OUT_OF_SCOPE_TOPIC, "count": 1}]
 
 
+def opt_out_after_message(session, campaign_id: int, days: int) -> None:  # noqa: ANN001
+    """A person who got a delivered message of the campaign opts out `days` after it."""
+    contact_id, sent_at = session.execute(select(Recipient.contact_id, Recipient.sent_at).where(
+        Recipient.campaign_id == campaign_id, Recipient.status == "delivered").limit(1)).one()
+    session.add(ConsentEvent(contact_id=contact_id, status="opted_out", source="agent", reason="appel",
+                             at=sent_at + timedelta(days=days)))
+    session.flush()
+
+
+def opt_outs(session) -> dict[str, int]:  # noqa: ANN001
+    return {r["campaign"]: r["opt_outs"] for r in analytics.funnel_by_campaign(session, PERIOD)}
+
+
 def test_an_opt_out_marks_the_campaigns_that_may_have_caused_it(session, ledger) -> None:  # noqa: ANN001
     first, second = ledger
     assert stats.pending(session) == 0
-    contact_id = session.scalar(select(Recipient.contact_id).where(Recipient.campaign_id == second,
-                                                                   Recipient.status == "delivered"))
-    sent_at = session.scalar(select(Recipient.sent_at).where(Recipient.contact_id == contact_id))
-    session.add(ConsentEvent(contact_id=contact_id, status="opted_out", source="agent", reason="appel",
-                             at=sent_at + timedelta(days=1)))
-    session.flush()
+    opt_out_after_message(session, second, days=1)
     assert stats.pending(session) == 1  # the trigger on consent events
     assert stats.refresh(session) == [second]
-    funnel = {r["campaign"]: r["opt_outs"] for r in analytics.funnel_by_campaign(session, PERIOD)}
-    assert funnel == {"Pensions": 1, "Employeurs": 1}
+    assert opt_outs(session) == {"Pensions": 1, "Employeurs": 1}
     # Outside the attribution window (3 days by default): not counted, though the campaign is refreshed.
-    late = session.scalar(select(Recipient.contact_id).where(Recipient.campaign_id == first,
-                                                             Recipient.status == "delivered"))
-    late_sent = session.scalar(select(Recipient.sent_at).where(Recipient.contact_id == late))
-    session.add(ConsentEvent(contact_id=late, status="opted_out", source="agent", reason="appel",
-                             at=late_sent + timedelta(days=5)))
-    session.flush()
-    stats.refresh(session)
-    assert {r["campaign"]: r["opt_outs"] for r in analytics.funnel_by_campaign(session, PERIOD)}["Pensions"] == 1
+    opt_out_after_message(session, first, days=5)
+    assert stats.refresh(session) == [first]
+    assert opt_outs(session) == {"Pensions": 1, "Employeurs": 1}
 
 
 def test_big_campaigns_are_refreshed_no_more_often_than_their_cost_allows(session, ledger) -> None:  # noqa: ANN001
