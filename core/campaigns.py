@@ -332,10 +332,10 @@ def complete_if_done(session: Session, campaign_id: int) -> bool:
     campaign = get(session, campaign_id)
     if campaign.status != S.RUNNING:
         return False
-    open_rows = session.scalar(select(func.count()).select_from(Recipient).where(
+    open_row = session.scalar(select(Recipient.id).where(  # one row is enough: not a count
         Recipient.campaign_id == campaign_id,
-        Recipient.status.in_([RecipientStatus.PENDING, RecipientStatus.SENDING])))
-    if open_rows:
+        Recipient.status.in_([RecipientStatus.PENDING, RecipientStatus.SENDING])).limit(1))
+    if open_row is not None:
         return False
     transition(session, campaign, S.COMPLETED, actor_email="system")
     return True

@@ -74,11 +74,21 @@ class Outcome:
 
 def record(session: Session, outcomes: list[Outcome], *, owner: str, now: datetime | None = None) -> int:
     """Write what happened to each claimed row; a row whose lease was taken over is left alone."""
+    if not outcomes:
+        return 0
     now = now or utcnow()
     ts = UTCDateTime()
     table = Recipient.__table__
     guard = (table.c.id == bindparam("b_id")) & (table.c.status == R.SENDING) & (table.c.lease_owner == owner)
     done = 0
+    pg = session.get_bind().dialect.name == "postgresql"
+    if not pg or any(o.kind != "sent" for o in outcomes):
+        # Only the rows this owner still holds (locked until commit): no event for a row taken over.
+        # (The hot path, all sent on PostgreSQL, does the same in its one statement.)
+        held = set(session.scalars(select(Recipient.id).where(
+            Recipient.id.in_([o.id for o in outcomes]), Recipient.status == R.SENDING,
+            Recipient.lease_owner == owner).with_for_update()))
+        outcomes = [o for o in outcomes if o.id in held]
     groups: dict[str, list[dict[str, Any]]] = {}
     for o in outcomes:
         groups.setdefault(o.kind, []).append({"b_id": o.id, "b_mid": o.message_id, "b_code": o.error_code,
@@ -102,14 +112,15 @@ def record(session: Session, outcomes: list[Outcome], *, owner: str, now: dateti
         "uncertain": update(table).where(guard).values(lease_expires_at=bindparam("b_now", type_=ts),
                                                        updated_at=bindparam("b_now", type_=ts)),
     }
-    pg = session.get_bind().dialect.name == "postgresql"
     for kind, params in groups.items():
-        if kind == "sent" and pg:  # the hot path: one statement for the whole batch
+        if kind == "sent" and pg:  # the hot path: one statement for the batch, its events included
             result = session.execute(text(
-                "UPDATE recipients r SET status = 'sent', provider_message_id = v.mid, sent_at = :now, "
+                "WITH sent AS (UPDATE recipients r SET status = 'sent', provider_message_id = v.mid, sent_at = :now, "
                 "error_code = NULL, error_message = NULL, lease_owner = NULL, lease_expires_at = NULL, "
                 "updated_at = :now FROM unnest(CAST(:ids AS bigint[]), CAST(:mids AS text[])) AS v(id, mid) "
-                "WHERE r.id = v.id AND r.status = 'sending' AND r.lease_owner = :owner"
+                "WHERE r.id = v.id AND r.status = 'sending' AND r.lease_owner = :owner RETURNING r.id, v.mid) "
+                "INSERT INTO status_events (recipient_id, provider_message_id, status, source, occurred_at, "
+                "received_at) SELECT id, mid, 'sent', 'provider', :now, :now FROM sent"
             ).bindparams(bindparam("now", type_=ts)), {"now": now, "owner": owner, "ids": [p["b_id"] for p in params],
                                                        "mids": [p["b_mid"] for p in params]})
             done += result.rowcount if result.rowcount and result.rowcount > 0 else 0
@@ -120,7 +131,7 @@ def record(session: Session, outcomes: list[Outcome], *, owner: str, now: dateti
         done += result.rowcount if result.rowcount and result.rowcount > 0 else 0
     events = [{"recipient_id": o.id, "provider_message_id": o.message_id, "status": o.kind, "error_code": o.error_code,
                "error_message": (o.error_message or "")[:500] or None, "source": "provider", "occurred_at": now,
-               "received_at": now} for o in outcomes if o.kind in ("sent", "failed")]
+               "received_at": now} for o in outcomes if o.kind == "failed" or (o.kind == "sent" and not pg)]
     if events:
         session.execute(StatusEvent.__table__.insert(), events)
     return done

@@ -24,8 +24,9 @@ from core.timeutil import utcnow
 log = logging.getLogger(__name__)
 MAX_RUNTIME_SECONDS = 120.0
 LOCAL_TRIES = 3  # quick tries of one send before it goes back to the ledger
-# Requests are spaced a little under the cap; the hard cap (ratelimit.Pacer.slot) is what makes
-# sure the provider never sees more than the cap in a second, and it rarely has to hold one back.
+# A limit without a hard cap (the provider's above WhatsApp's tiers) is spaced a little under its
+# rate. Under a hard cap, requests are spaced at the cap itself: the cap (ratelimit.Pacer.slot) is
+# what makes sure the provider never sees more than that in a second.
 RATE_SAFETY = 0.97
 RECORD_EVERY_SECONDS = 0.2  # outcomes are written in groups: a batch, or what came in this long
 
@@ -49,14 +50,17 @@ def _backoff(attempts: int) -> timedelta:
 
 
 def pacer_for(job: Job, limiter: ratelimit.Limiter) -> ratelimit.Pacer:
-    """The campaign's cap and the provider's throughput, spaced a little under both; hard caps at
-    both (the provider's only at WhatsApp's tiers, up to 1,000/s: above, the spacing alone)."""
+    """The campaign's cap and the provider's throughput, with hard caps at both (the provider's only
+    at WhatsApp's tiers, up to 1,000/s: above, spacing a little under it is the only limit)."""
     settings = get_settings()
-    limits = [(f"campaign:{job.campaign_id}", job.rate * RATE_SAFETY),
-              ("provider", settings.max_send_rate * RATE_SAFETY)]
     caps = [(f"campaign:{job.campaign_id}", max(1, int(job.rate)))] if job.rate < settings.max_send_rate else []
     if settings.max_send_rate <= 1000:
         caps.append(("provider", max(1, int(settings.max_send_rate))))
+    capped = {key for key, _ in caps}
+    rates = [("provider", settings.max_send_rate)]
+    if job.rate < settings.max_send_rate:  # otherwise the provider's limit is the campaign's
+        rates.append((f"campaign:{job.campaign_id}", job.rate))
+    limits = [(key, rate if key in capped else rate * RATE_SAFETY) for key, rate in rates]
     return ratelimit.Pacer(limiter, limits, caps, hold=settings.respondio_timeout_seconds + 5)
 
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from core import campaigns, db, dispatch, inbound, queue, ratelimit, respondio, stats, statuses
 from core.config import get_settings
 from core.health import SCHEDULER_KEY
-from core.models import Campaign, CampaignStatus, Recipient, RecipientStatus
+from core.models import Campaign, CampaignStatus
 from workers.dispatch import dispatcher_key
 from workers.inbound import request_drain
 
@@ -51,11 +51,7 @@ def tick() -> dict:
         with db.session_scope() as session:
             running = session.scalars(select(Campaign).where(Campaign.status == CampaignStatus.RUNNING)).all()
             for campaign in running:
-                open_rows = session.scalar(select(func.count()).select_from(Recipient).where(
-                    Recipient.campaign_id == campaign.id,
-                    Recipient.status.in_([RecipientStatus.PENDING, RecipientStatus.SENDING])))
-                if not open_rows:
-                    campaigns.complete_if_done(session, campaign.id)
+                if campaigns.complete_if_done(session, campaign.id):
                     continue
                 if campaigns.in_quiet_hours(campaign):
                     continue

@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from core import campaigns, dispatch, templates
 from core.errors import UserError
-from core.models import AuditLog, Campaign, Contact, Recipient, Template
+from core.models import AuditLog, Campaign, Contact, Recipient, StatusEvent, Template
 from core.respondio import Sandbox
 from core.timeutil import utcnow
 from tests.campaign_fixtures import TEMPLATE, make_audience, make_campaign
@@ -136,6 +136,10 @@ def test_claim_record_and_leases(session, audience) -> None:  # noqa: ANN001
     assert (by_id[first[1].id].status, by_id[first[1].id].error_code) == ("failed", "131026")
     assert by_id[first[2].id].status == "pending" and by_id[first[2].id].next_attempt_at is not None
     assert (by_id[first[3].id].status, by_id[first[3].id].attempts) == ("pending", 0)
+    # one event per outcome written, none for the one refused to another owner
+    events = session.execute(select(StatusEvent.recipient_id, StatusEvent.status, StatusEvent.provider_message_id,
+                                    StatusEvent.error_code).order_by(StatusEvent.recipient_id)).all()
+    assert [tuple(e) for e in events] == [(first[0].id, "sent", "m1", None), (first[1].id, "failed", None, "131026")]
     again = {r.id for r in dispatch.claim(session, campaign.id, owner="c", limit=100, lease_seconds=60)}
     assert first[2].id not in again and first[3].id in again  # retry waits for its time
 
