@@ -141,10 +141,17 @@ def table_names(url: str | None = None) -> list[str]:
     return sorted(inspect(get_engine(url)).get_table_names())
 
 
+SQLITE_ONLY_FOREIGN_KEYS = {"fk_recipients_campaign_id_campaigns", "fk_recipients_contact_id_contacts"}
+
+
 def include_object_for(dialect_name: str):  # type: ignore[no-untyped-def]
-    """Alembic filter: leave out of comparisons the indexes declared for another database only."""
+    """Alembic filter: leave out of comparisons the indexes declared for another database only, and
+    the ledger's foreign keys that SQLite keeps (migration 0006)."""
 
     def include_object(obj, name, type_, reflected, compare_to) -> bool:  # type: ignore[no-untyped-def]
+        if type_ == "foreign_key_constraint" and dialect_name == "sqlite" and reflected and compare_to is None \
+                and name in SQLITE_ONLY_FOREIGN_KEYS:
+            return False
         ddl_if = getattr(obj, "_ddl_if", None)
         return not (type_ == "index" and ddl_if is not None and ddl_if.dialect not in (None, dialect_name))
 

@@ -351,8 +351,12 @@ class Recipient(Base):
     __tablename__ = "recipients"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
-    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    # No foreign keys here: launch writes every row from the campaign and contacts it has just read,
+    # and the per-row checks were half the time of a 1,000,000-row launch (13.6 of 28.9 s). The
+    # cascade on deletion is kept by triggers on contacts and campaigns (migration 0006; SQLite keeps
+    # its foreign keys).
+    campaign_id: Mapped[int] = mapped_column(Integer)
+    contact_id: Mapped[int] = mapped_column(BigId)
     phone: Mapped[str] = mapped_column(String(20))  # E.164 frozen at launch
     parameters: Mapped[dict[str, Any]] = mapped_column(default=dict)  # rendered template parameters
     status: Mapped[str] = _enum_col(RecipientStatus, RecipientStatus.PENDING)

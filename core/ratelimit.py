@@ -175,7 +175,7 @@ class Pacer:
     request counted until a second after its answer."""
 
     CHUNK_SECONDS = 0.02
-    MAX_CHUNK = 32
+    MAX_CHUNK = 256  # reached only above 12,800/s, i.e. with no hard cap (caps are at most 1,000/s)
     MAX_PAUSE = 0.05  # a waiting thread looks again this often (answers free the cap early)
 
     def __init__(self, lim: Limiter, limits: list[tuple[str, float]], caps: list[tuple[str, int]] | None = None,
@@ -216,7 +216,7 @@ class Pacer:
         if cancel is None:
             if seconds > 0:
                 time.sleep(seconds)
-        elif cancel.wait(seconds) or cancel.is_set():
+        elif cancel.is_set() or (seconds > 0 and cancel.wait(seconds)):
             raise Cancelled
 
     def complete(self, ticket: str | None) -> None:

@@ -12,7 +12,7 @@ import socket
 import threading
 import time
 import uuid
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -28,6 +28,7 @@ LOCAL_TRIES = 3  # quick tries of one send before it goes back to the ledger
 # rate. Under a hard cap, requests are spaced at the cap itself: the cap (ratelimit.Pacer.slot) is
 # what makes sure the provider never sees more than that in a second.
 RATE_SAFETY = 0.97
+DISPATCH_JOB = "workers.dispatch.dispatch_campaign"
 RECORD_EVERY_SECONDS = 0.2  # outcomes are written in groups: a batch, or what came in this long
 
 
@@ -136,6 +137,21 @@ def _release_unstarted(todo: queue_mod.Queue, done: queue_mod.Queue) -> None:
             done.put(dispatch.Outcome(row.id, "release"))
 
 
+def _continue(campaign_id: int, slot: int, key: str) -> bool:
+    """Time is up but the campaign still runs: the next dispatcher for this slot is queued now rather
+    than at the scheduler's next tick (the slot stays marked alive meanwhile, so it is queued once)."""
+    try:
+        if _load_job(campaign_id, "continuation") is None:
+            return False
+        queue.heartbeat(key, ttl=max(5.0, get_settings().scheduler_interval_seconds * 4))
+        queue.enqueue(DISPATCH_JOB, campaign_id, slot, job_timeout=600)
+        return True
+    except Exception:  # the scheduler starts one at its next tick
+        log.exception("Next dispatcher for campaign %s could not be queued", campaign_id,
+                      extra={"campaign_id": campaign_id})
+        return False
+
+
 def dispatch_campaign(campaign_id: int, slot: int = 0, *, max_runtime: float = MAX_RUNTIME_SECONDS) -> dict:
     """Send a running campaign until it is done, paused, cancelled, in quiet hours, or time is up.
 
@@ -156,6 +172,7 @@ def dispatch_campaign(campaign_id: int, slot: int = 0, *, max_runtime: float = M
     pacer = pacer_for(job, ratelimit.limiter()) if job is not None else None
     stop_reason: str | None = None
     stopping = threading.Event()  # rows in hand but not yet sent go back to pending
+    time_up = False
 
     def sender() -> None:
         # One HTTP client (one kept-alive connection) per sender thread: a pool shared by 32 threads
@@ -190,6 +207,7 @@ def dispatch_campaign(campaign_id: int, slot: int = 0, *, max_runtime: float = M
                 queue.heartbeat(key, ttl=max(5.0, settings.scheduler_interval_seconds * 4))
                 if not exhausted and (now - started > max_runtime or _load_job(campaign_id, owner) is None):
                     exhausted = True
+                    time_up = now - started > max_runtime
                     stopping.set()
                     _release_unstarted(todo, done)
             if not exhausted and in_flight < batch * 2:
@@ -214,9 +232,10 @@ def dispatch_campaign(campaign_id: int, slot: int = 0, *, max_runtime: float = M
                 with db.session_scope() as session:
                     dispatch.record(session, outcomes, owner=owner)
                 in_flight -= len(outcomes)
+                for (kind, code), n in Counter((o.kind, o.error_code or "") for o in outcomes).items():
+                    counts[kind] += n
+                    metrics.MESSAGES.labels(kind, code).inc(n)
                 for outcome in outcomes:
-                    counts[outcome.kind] += 1
-                    metrics.MESSAGES.labels(outcome.kind, outcome.error_code or "").inc()
                     if outcome.kind in ("sent", "failed"):
                         window.append(outcome.kind == "failed")
                     if outcome.kind == "failed":
@@ -243,6 +262,7 @@ def dispatch_campaign(campaign_id: int, slot: int = 0, *, max_runtime: float = M
     finally:
         for _ in threads:
             todo.put(None)
-        queue.forget(key)
+        if not (time_up and stop_reason is None and _continue(campaign_id, slot, key)):
+            queue.forget(key)
     log.info("Dispatcher %s for campaign %s stopped: %s", slot, campaign_id, counts, extra={"campaign_id": campaign_id})
     return counts

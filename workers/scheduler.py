@@ -12,11 +12,10 @@ from core import campaigns, db, dispatch, inbound, queue, ratelimit, respondio, 
 from core.config import get_settings
 from core.health import SCHEDULER_KEY
 from core.models import Campaign, CampaignStatus
-from workers.dispatch import dispatcher_key
+from workers.dispatch import DISPATCH_JOB, dispatcher_key
 from workers.inbound import request_drain
 
 log = logging.getLogger(__name__)
-DISPATCH_JOB = "workers.dispatch.dispatch_campaign"
 
 
 def tick() -> dict:

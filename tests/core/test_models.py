@@ -138,3 +138,24 @@ def test_a_forked_child_gets_its_own_connections(db_url) -> None:  # noqa: ANN00
     assert os.WEXITSTATUS(status) == 0
     with db.session_scope(db_url) as session:  # and the parent's connection still works
         assert session.execute(text("SELECT 2")).scalar() == 2
+
+
+def test_deleting_a_contact_or_a_campaign_deletes_its_ledger_rows(session) -> None:  # noqa: ANN001
+    from core import campaigns
+    from tests.campaign_fixtures import make_audience, make_campaign
+
+    audience = make_audience(session, 12)
+    first, second = make_campaign(session, audience, name="A"), make_campaign(session, audience, name="B")
+    for campaign in (first, second):
+        campaigns.launch(session, campaign)
+    session.flush()
+    gone = session.scalars(select(Recipient.contact_id).where(Recipient.campaign_id == first.id)).first()
+
+    def ledger() -> list[tuple[int, int]]:
+        return sorted(tuple(row) for row in session.execute(select(Recipient.campaign_id, Recipient.contact_id)))
+
+    before = ledger()
+    session.execute(Contact.__table__.delete().where(Contact.id == gone))
+    assert ledger() == [row for row in before if row[1] != gone]
+    session.execute(Campaign.__table__.delete().where(Campaign.id == second.id))
+    assert ledger() == [row for row in before if row[1] != gone and row[0] != second.id]

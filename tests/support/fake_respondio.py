@@ -273,7 +273,8 @@ def _serve() -> None:
     app = fake.app()
     app.router.routes += [Route("/_fake/accepted", accepted, methods=["GET"]),
                           Route("/_fake/reset", reset, methods=["POST"])]
-    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
+    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False,
+                timeout_keep_alive=30)
 
 
 if __name__ == "__main__":

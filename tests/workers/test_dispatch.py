@@ -9,11 +9,11 @@ from collections import Counter
 import pytest
 from sqlalchemy import select
 
-from core import campaigns, db
+from core import campaigns, db, queue
 from core.config import reload_settings
 from core.models import Campaign, Recipient
 from tests.campaign_fixtures import TEMPLATE, make_audience, make_campaign
-from workers.dispatch import dispatch_campaign
+from workers.dispatch import dispatch_campaign, dispatcher_key
 from workers.scheduler import tick
 
 
@@ -177,6 +177,24 @@ def test_pause_stops_within_seconds_and_cancel_leaves_pending_unsent(provider_en
     tick()
     time.sleep(1)
     assert ledger(campaign_id)["pending"] == counts["pending"] and len(provider_env.accepted) == counts["sent"]
+
+
+def test_a_dispatcher_out_of_time_hands_over_at_once(provider_env) -> None:  # noqa: ANN001
+    campaign_id, sendable = launched(160, rate_limit=20)  # about 6 s of sending, more than one claim
+    first = dispatch_campaign(campaign_id, 0, max_runtime=0.5)
+    assert 0 < first["sent"] < sendable
+    assert queue.alive(dispatcher_key(campaign_id, 0))  # the next one is queued: the scheduler leaves the slot
+    deadline = time.monotonic() + 20
+    while ledger(campaign_id)["sent"] < sendable and time.monotonic() < deadline:  # no scheduler tick here
+        time.sleep(0.2)
+    assert ledger(campaign_id)["sent"] == sendable
+    assert_exactly_once(provider_env, campaign_id)
+    deadline = time.monotonic() + 10
+    while queue.alive(dispatcher_key(campaign_id, 0)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    with db.session_scope() as session:  # the last one closed the campaign and its slot
+        assert campaigns.get(session, campaign_id).status == "completed"
+    assert not queue.alive(dispatcher_key(campaign_id, 0))
 
 
 def test_quiet_hours_hold_every_dispatcher(provider_env) -> None:  # noqa: ANN001
