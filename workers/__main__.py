@@ -6,6 +6,7 @@ With REDIS_URL unset it runs the embedded equivalent: the scheduler and the jobs
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import signal
 import sys
@@ -47,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging()
     db.ensure_schema()
     metrics.serve(args.metrics_port)
+    # What is loaded by now lives as long as the process: out of the collector's way, so that a full
+    # collection (100,000 objects, tens of milliseconds with every sender stopped) scans only the rest.
+    gc.freeze()
     stop = threading.Event()
     if not args.no_scheduler:
         threading.Thread(target=scheduler_loop, args=(stop,), name="scheduler", daemon=True).start()
