@@ -46,6 +46,16 @@ def dispatcher_key(campaign_id: int, slot: int) -> str:
     return f"dispatcher:{campaign_id}:{slot}"
 
 
+def _mark_alive(key: str) -> None:
+    queue.heartbeat(key, ttl=max(5.0, get_settings().scheduler_interval_seconds * 4))
+
+
+def start(campaign_id: int, slot: int) -> None:
+    """Queue a dispatcher for this slot, marked alive first so that no one queues it a second time."""
+    _mark_alive(dispatcher_key(campaign_id, slot))
+    queue.enqueue(DISPATCH_JOB, campaign_id, slot, job_timeout=600)
+
+
 def _backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(300, 5 * 2 ** max(0, attempts - 1)))
 
@@ -54,14 +64,11 @@ def pacer_for(job: Job, limiter: ratelimit.Limiter) -> ratelimit.Pacer:
     """The campaign's cap and the provider's throughput, with hard caps at both (the provider's only
     at WhatsApp's tiers, up to 1,000/s: above, spacing a little under it is the only limit)."""
     settings = get_settings()
-    caps = [(f"campaign:{job.campaign_id}", max(1, int(job.rate)))] if job.rate < settings.max_send_rate else []
-    if settings.max_send_rate <= 1000:
-        caps.append(("provider", max(1, int(settings.max_send_rate))))
-    capped = {key for key, _ in caps}
-    rates = [("provider", settings.max_send_rate)]
+    rates = [("provider", settings.max_send_rate, settings.max_send_rate <= 1000)]  # (key, rate, hard cap)
     if job.rate < settings.max_send_rate:  # otherwise the provider's limit is the campaign's
-        rates.append((f"campaign:{job.campaign_id}", job.rate))
-    limits = [(key, rate if key in capped else rate * RATE_SAFETY) for key, rate in rates]
+        rates.append((f"campaign:{job.campaign_id}", job.rate, True))
+    caps = [(key, max(1, int(rate))) for key, rate, hard in rates if hard]
+    limits = [(key, rate if hard else rate * RATE_SAFETY) for key, rate, hard in rates]
     return ratelimit.Pacer(limiter, limits, caps, hold=settings.respondio_timeout_seconds + 5)
 
 
@@ -137,14 +144,13 @@ def _release_unstarted(todo: queue_mod.Queue, done: queue_mod.Queue) -> None:
             done.put(dispatch.Outcome(row.id, "release"))
 
 
-def _continue(campaign_id: int, slot: int, key: str) -> bool:
+def _continue(campaign_id: int, slot: int) -> bool:
     """Time is up but the campaign still runs: the next dispatcher for this slot is queued now rather
     than at the scheduler's next tick (the slot stays marked alive meanwhile, so it is queued once)."""
     try:
         if _load_job(campaign_id, "continuation") is None:
             return False
-        queue.heartbeat(key, ttl=max(5.0, get_settings().scheduler_interval_seconds * 4))
-        queue.enqueue(DISPATCH_JOB, campaign_id, slot, job_timeout=600)
+        start(campaign_id, slot)
         return True
     except Exception:  # the scheduler starts one at its next tick
         log.exception("Next dispatcher for campaign %s could not be queued", campaign_id,
@@ -204,7 +210,7 @@ def dispatch_campaign(campaign_id: int, slot: int = 0, *, max_runtime: float = M
             now = time.monotonic()
             if now - last_check > 1.0:  # status, quiet hours and liveness, once a second
                 last_check = now
-                queue.heartbeat(key, ttl=max(5.0, settings.scheduler_interval_seconds * 4))
+                _mark_alive(key)
                 if not exhausted and (now - started > max_runtime or _load_job(campaign_id, owner) is None):
                     exhausted = True
                     time_up = now - started > max_runtime
@@ -262,7 +268,7 @@ def dispatch_campaign(campaign_id: int, slot: int = 0, *, max_runtime: float = M
     finally:
         for _ in threads:
             todo.put(None)
-        if not (time_up and stop_reason is None and _continue(campaign_id, slot, key)):
+        if not (time_up and stop_reason is None and _continue(campaign_id, slot)):
             queue.forget(key)
     log.info("Dispatcher %s for campaign %s stopped: %s", slot, campaign_id, counts, extra={"campaign_id": campaign_id})
     return counts

@@ -12,7 +12,8 @@ from core import campaigns, db, dispatch, inbound, queue, ratelimit, respondio, 
 from core.config import get_settings
 from core.health import SCHEDULER_KEY
 from core.models import Campaign, CampaignStatus
-from workers.dispatch import DISPATCH_JOB, dispatcher_key
+from workers.dispatch import dispatcher_key
+from workers.dispatch import start as start_dispatcher
 from workers.inbound import request_drain
 
 log = logging.getLogger(__name__)
@@ -58,9 +59,7 @@ def tick() -> dict:
                     key = dispatcher_key(campaign.id, slot)
                     if queue.alive(key):
                         continue
-                    # Mark the slot before the job starts, so the next tick does not queue it twice.
-                    queue.heartbeat(key, ttl=max(5.0, settings.scheduler_interval_seconds * 4))
-                    queue.enqueue(DISPATCH_JOB, campaign.id, slot, job_timeout=600)
+                    start_dispatcher(campaign.id, slot)
                     enqueued += 1
         return {"started": started, "reconciled": reconciled, "polled": polled, "dispatchers_enqueued": enqueued,
                 "inbound_waiting": inbound_waiting}

@@ -21,7 +21,9 @@ def make_limiter(request):  # noqa: ANN001, ANN201
     return lambda: ratelimit.RedisLimiter(Redis.from_url(redis_url))
 
 
-def _starts(pacer: ratelimit.Pacer, count: int, threads: int) -> list[float]:
+def _starts(pacer: ratelimit.Pacer, count: int, threads: int, *, on_the_way=None, way_back=None) -> list[float]:  # noqa: ANN001
+    """When each of `count` requests reaches the 'provider', sent by `threads` threads through the pacer;
+    `on_the_way` and `way_back` stand for the trip there and the answer's trip back."""
     stamps: list[float] = []
     lock = threading.Lock()
     todo = iter(range(count))
@@ -32,8 +34,12 @@ def _starts(pacer: ratelimit.Pacer, count: int, threads: int) -> list[float]:
                 if next(todo, None) is None:
                     return
             with pacer.slot():
+                if on_the_way:
+                    on_the_way()
                 with lock:
                     stamps.append(time.monotonic())
+                if way_back:
+                    way_back()
 
     workers = [threading.Thread(target=run) for _ in range(threads)]
     for t in workers:
@@ -99,27 +105,9 @@ def test_the_provider_never_sees_more_than_the_cap_whatever_the_delays(make_limi
 
     rng = random.Random(7)
     pacer = ratelimit.Pacer(make_limiter(), [("campaign:6", 40.0 * 0.97)], caps=[("campaign:6", 40)])
-    arrivals: list[float] = []
-    lock = threading.Lock()
-    todo = iter(range(120))
-
-    def run() -> None:
-        while True:
-            with lock:
-                if next(todo, None) is None:
-                    return
-            with pacer.slot():
-                time.sleep(rng.choice([0.0, 0.0, 0.01, 0.3]))  # sometimes a request is late on its way
-                with lock:
-                    arrivals.append(time.monotonic())
-                time.sleep(0.02)  # the answer's way back
-
-    workers = [threading.Thread(target=run) for _ in range(16)]
-    for t in workers:
-        t.start()
-    for t in workers:
-        t.join()
-    arrivals.sort()
+    arrivals = _starts(pacer, 120, threads=16,
+                       on_the_way=lambda: time.sleep(rng.choice([0.0, 0.0, 0.01, 0.3])),  # sometimes late
+                       way_back=lambda: time.sleep(0.02))
     busiest = max(sum(1 for a in arrivals[i:] if a - t < 1.0) for i, t in enumerate(arrivals))
     assert busiest <= 40
     assert len(arrivals) / (arrivals[-1] - arrivals[0]) >= 40 * 0.80  # still close to the cap

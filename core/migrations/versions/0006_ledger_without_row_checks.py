@@ -17,49 +17,38 @@ down_revision = '0005'
 branch_labels = None
 depends_on = None
 
-PG_TRIGGERS = [
-    """
-CREATE OR REPLACE FUNCTION cnss_delete_ledger_of_contacts() RETURNS trigger LANGUAGE plpgsql AS $$
+# Parent table, the ledger's column that points at it: deleting parents deletes their ledger rows.
+PARENTS = [("contacts", "contact_id"), ("campaigns", "campaign_id")]
+
+
+def _cascade(parent: str, column: str) -> list[str]:
+    return [f"""
+CREATE OR REPLACE FUNCTION cnss_delete_ledger_of_{parent}() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    DELETE FROM recipients WHERE contact_id IN (SELECT id FROM gone);
+    DELETE FROM recipients WHERE {column} IN (SELECT id FROM gone);
     RETURN NULL;
 END
 $$
-""",
-    """
-CREATE TRIGGER contacts_delete_ledger AFTER DELETE ON contacts
-REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION cnss_delete_ledger_of_contacts()
-""",
-    """
-CREATE OR REPLACE FUNCTION cnss_delete_ledger_of_campaigns() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    DELETE FROM recipients WHERE campaign_id IN (SELECT id FROM gone);
-    RETURN NULL;
-END
-$$
-""",
-    """
-CREATE TRIGGER campaigns_delete_ledger AFTER DELETE ON campaigns
-REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION cnss_delete_ledger_of_campaigns()
-""",
-]
+""", f"""
+CREATE TRIGGER {parent}_delete_ledger AFTER DELETE ON {parent}
+REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION cnss_delete_ledger_of_{parent}()
+"""]
+
+
 def upgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
-    op.drop_constraint('fk_recipients_campaign_id_campaigns', 'recipients', type_='foreignkey')
-    op.drop_constraint('fk_recipients_contact_id_contacts', 'recipients', type_='foreignkey')
-    for statement in PG_TRIGGERS:
-        op.execute(statement)
+    for parent, column in PARENTS:
+        op.drop_constraint(f'fk_recipients_{column}_{parent}', 'recipients', type_='foreignkey')
+        for statement in _cascade(parent, column):
+            op.execute(statement)
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
-    op.execute("DROP TRIGGER IF EXISTS contacts_delete_ledger ON contacts")
-    op.execute("DROP TRIGGER IF EXISTS campaigns_delete_ledger ON campaigns")
-    op.execute("DROP FUNCTION IF EXISTS cnss_delete_ledger_of_contacts()")
-    op.execute("DROP FUNCTION IF EXISTS cnss_delete_ledger_of_campaigns()")
-    op.create_foreign_key('fk_recipients_campaign_id_campaigns', 'recipients', 'campaigns', ['campaign_id'], ['id'],
-                          ondelete='CASCADE')
-    op.create_foreign_key('fk_recipients_contact_id_contacts', 'recipients', 'contacts', ['contact_id'], ['id'],
-                          ondelete='CASCADE')
+    for parent, column in PARENTS:
+        op.execute(f"DROP TRIGGER IF EXISTS {parent}_delete_ledger ON {parent}")
+        op.execute(f"DROP FUNCTION IF EXISTS cnss_delete_ledger_of_{parent}()")
+        op.create_foreign_key(f'fk_recipients_{column}_{parent}', 'recipients', parent, [column], ['id'],
+                              ondelete='CASCADE')
