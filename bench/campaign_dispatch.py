@@ -4,7 +4,8 @@ server in its own process, answering each request in 20 ms.
 1. N recipients, no rate cap, with 1 and then 2 workers: messages/s, and the ratio to a bare httpx
    client sending the same requests at the same concurrency to the same server, in the same run
    (the fastest of three bare runs: threads sharing one client, and a client per thread, right
-   before the campaign; a client per thread again right after it).
+   before the campaign; a client per thread again right after it). Also the ratio to bare threads
+   calling an httpx transport directly, as the senders do: what the engine itself costs.
 2. A cap of 80 messages/s: achieved rate, and the busiest 1-second window seen by the server.
 3. Launch (ledger materialization) of a 1,000,000-recipient campaign.
 
@@ -80,21 +81,32 @@ def settle(url: str) -> None:
         conn.execute(text("CHECKPOINT"))
 
 
-def bare_httpx(base: str, requests: int, concurrency: int, *, shared: bool) -> float:
-    """The same requests with nothing around them: `concurrency` threads sharing one pooled httpx
-    client (`shared`), or each with its own client, as the dispatcher's senders are."""
+def bare_httpx(base: str, requests: int, concurrency: int, *, mode: str) -> float:
+    """The same requests with nothing around them, from `concurrency` threads: sharing one pooled
+    httpx client ("shared"), each with its own client ("own"), or each with its own httpx transport
+    called directly ("transport": the HTTP path the dispatcher's senders take, without the engine)."""
+    headers = {"Authorization": f"Bearer {TOKEN}"}
 
     def new_client() -> httpx.Client:
-        return httpx.Client(base_url=f"{base}/v2", headers={"Authorization": f"Bearer {TOKEN}"},
+        return httpx.Client(base_url=f"{base}/v2", headers=headers,
                             limits=httpx.Limits(max_connections=concurrency * 2,
                                                 max_keepalive_connections=concurrency * 2))
 
-    common = new_client() if shared else None
+    def post_with(client: httpx.Client | httpx.HTTPTransport, path: str, body: dict) -> None:
+        if isinstance(client, httpx.Client):
+            client.post(path, json=body)
+            return
+        request = httpx.Request("POST", f"{base}/v2{path}", json=body, headers=headers)
+        response = client.handle_request(request)
+        response.read()
+        response.json()
+
+    common = new_client() if mode == "shared" else None
     counter = iter(range(requests))
     lock = threading.Lock()
 
     def run() -> None:
-        client = common or new_client()
+        client = common or (httpx.HTTPTransport() if mode == "transport" else new_client())
         while True:
             with lock:
                 i = next(counter, None)
@@ -105,7 +117,7 @@ def bare_httpx(base: str, requests: int, concurrency: int, *, shared: bool) -> f
                 "components": [{"type": "body", "parameters": [{"type": "text", "text": f"Prénom{i}"}]}]}}}
             for _ in range(3):  # a kept-alive connection the server closed: the request is made again
                 try:
-                    client.post(f"/contact/phone:+2417{i:07d}/message", json=body)
+                    post_with(client, f"/contact/phone:+2417{i:07d}/message", body)
                     break
                 except httpx.TransportError:
                     continue
@@ -215,15 +227,20 @@ def main() -> None:
                 # the run did; the ratio is to the fastest of them.
                 settle(url)
                 n = min(args.recipients, 20_000)
-                shared = bare_httpx(base, n, CONCURRENCY * workers, shared=True)
-                own = bare_httpx(base, n, CONCURRENCY * workers, shared=False)
+                in_flight = CONCURRENCY * workers
+                before = {mode: bare_httpx(base, n, in_flight, mode=mode) for mode in ("shared", "own", "transport")}
                 result = run_campaign(url, base, segment_id, workers, None, args.recipients, redis_db=13)
-                after = bare_httpx(base, n, CONCURRENCY * workers, shared=False)
-                baseline = max(shared, own, after)
-                print(f"{workers} worker(s), {args.recipients:,} recipients, no cap: {result}; bare httpx at "
-                      f"{CONCURRENCY * workers} in flight: {shared:,.0f} req/s with one shared client, "
-                      f"{own:,.0f} req/s with a client per thread before the run, {after:,.0f} after it; "
-                      f"ratio to the fastest: {result['msg_per_s_at_server'] / baseline:.2f}")
+                after = {mode: bare_httpx(base, n, in_flight, mode=mode) for mode in ("own", "transport")}
+                client = max(before["shared"], before["own"], after["own"])
+                transport = max(before["transport"], after["transport"])
+                rate = result["msg_per_s_at_server"]
+                print(f"{workers} worker(s), {args.recipients:,} recipients, no cap: {result}\n"
+                      f"  bare httpx client at {in_flight} in flight: {before['shared']:,.0f} req/s with one shared "
+                      f"client, {before['own']:,.0f} with a client per thread before the run, {after['own']:,.0f} "
+                      f"after it; ratio to the fastest: {rate / client:.2f}\n"
+                      f"  bare httpx transport (the senders' HTTP path, nothing around it): "
+                      f"{before['transport']:,.0f} req/s before, {after['transport']:,.0f} after; "
+                      f"ratio to the fastest: {rate / transport:.2f}")
         for _ in range(args.repeat_cap if "cap" in parts else 0):
             with fresh_database() as url:
                 segment_id = seed(url, args.cap_recipients)

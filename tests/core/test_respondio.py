@@ -197,3 +197,47 @@ def test_the_provider_is_the_sandbox_without_a_token(monkeypatch) -> None:  # no
     assert real.name == "respondio"
     real.close()
     reload_settings()
+
+
+def test_requests_go_through_the_proxy_the_environment_sets(monkeypatch) -> None:  # noqa: ANN001
+    """A real proxy on loopback: with HTTP_PROXY set, the API is reached through it (the request line
+    carries the absolute address); NO_PROXY for the API's host sends it direct."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    seen: list[tuple[str, str, dict]] = []
+
+    class Proxy(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            seen.append((self.path, self.headers["Authorization"], body))
+            answer = b'{"contactId": 1, "messageId": 77}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "HTTPS_PROXY", "https_proxy", "http_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{server.server_port}")
+        c = RespondIO("tok", base_url="http://respond.invalid/v2", channel_id=5, max_retries=0)
+        assert c.send_text(PHONE, "Bonjour") == "77"
+        c.close()
+        assert seen == [(f"http://respond.invalid/v2/contact/phone:{PHONE}/message", "Bearer tok",
+                         {"message": {"type": "text", "text": "Bonjour"}, "channelId": 5})]
+        monkeypatch.setenv("NO_PROXY", "respond.invalid")
+        direct = RespondIO("tok", base_url="http://respond.invalid/v2", channel_id=5, max_retries=0)
+        with pytest.raises(ProviderError) as err:  # no such host: the proxy was not used
+            direct.send_text(PHONE, "Bonjour")
+        assert err.value.transient and len(seen) == 1
+        direct.close()
+    finally:
+        server.shutdown()
