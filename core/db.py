@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event, inspect
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from core.config import get_settings
 
@@ -83,7 +83,7 @@ def dispose_engines() -> None:
 @contextmanager
 def session_scope(url: str | None = None) -> Iterator[Session]:
     """A unit of work: commit on success, roll back on any error."""
-    session = sessionmaker(bind=get_engine(url), expire_on_commit=False)()
+    session = Session(bind=get_engine(url), expire_on_commit=False)
     try:
         yield session
         session.commit()

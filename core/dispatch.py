@@ -8,6 +8,7 @@ has no trace of it. That is how a crash can neither skip a person nor message th
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -72,29 +73,16 @@ class Outcome:
     retry_at: datetime | None = None
 
 
-def record(session: Session, outcomes: list[Outcome], *, owner: str, now: datetime | None = None) -> int:
-    """Write what happened to each claimed row; a row whose lease was taken over is left alone."""
-    if not outcomes:
-        return 0
-    now = now or utcnow()
+@functools.cache
+def _outcome_statements() -> dict[str, Any]:
+    """One UPDATE per kind of outcome, each guarded by the lease; built once (building them on every
+    batch cost more than running them)."""
     ts = UTCDateTime()
     table = Recipient.__table__
-    guard = (table.c.id == bindparam("b_id")) & (table.c.status == R.SENDING) & (table.c.lease_owner == owner)
-    done = 0
-    pg = session.get_bind().dialect.name == "postgresql"
-    if not pg or any(o.kind != "sent" for o in outcomes):
-        # Only the rows this owner still holds (locked until commit): no event for a row taken over.
-        # (The hot path, all sent on PostgreSQL, does the same in its one statement.)
-        held = set(session.scalars(select(Recipient.id).where(
-            Recipient.id.in_([o.id for o in outcomes]), Recipient.status == R.SENDING,
-            Recipient.lease_owner == owner).with_for_update()))
-        outcomes = [o for o in outcomes if o.id in held]
-    groups: dict[str, list[dict[str, Any]]] = {}
-    for o in outcomes:
-        groups.setdefault(o.kind, []).append({"b_id": o.id, "b_mid": o.message_id, "b_code": o.error_code,
-                                              "b_msg": (o.error_message or "")[:500] or None, "b_retry": o.retry_at})
+    guard = ((table.c.id == bindparam("b_id")) & (table.c.status == R.SENDING)
+             & (table.c.lease_owner == bindparam("b_owner")))
     cleared = {"lease_owner": None, "lease_expires_at": None, "updated_at": bindparam("b_now", type_=ts)}
-    statements = {
+    return {
         "sent": update(table).where(guard).values(status=R.SENT, provider_message_id=bindparam("b_mid"),
                                                   sent_at=bindparam("b_now", type_=ts), error_code=None,
                                                   error_message=None, **cleared),
@@ -112,6 +100,28 @@ def record(session: Session, outcomes: list[Outcome], *, owner: str, now: dateti
         "uncertain": update(table).where(guard).values(lease_expires_at=bindparam("b_now", type_=ts),
                                                        updated_at=bindparam("b_now", type_=ts)),
     }
+
+
+def record(session: Session, outcomes: list[Outcome], *, owner: str, now: datetime | None = None) -> int:
+    """Write what happened to each claimed row; a row whose lease was taken over is left alone."""
+    if not outcomes:
+        return 0
+    now = now or utcnow()
+    ts = UTCDateTime()
+    done = 0
+    pg = session.get_bind().dialect.name == "postgresql"
+    if not pg or any(o.kind != "sent" for o in outcomes):
+        # Only the rows this owner still holds (locked until commit): no event for a row taken over.
+        # (The hot path, all sent on PostgreSQL, does the same in its one statement.)
+        held = set(session.scalars(select(Recipient.id).where(
+            Recipient.id.in_([o.id for o in outcomes]), Recipient.status == R.SENDING,
+            Recipient.lease_owner == owner).with_for_update()))
+        outcomes = [o for o in outcomes if o.id in held]
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for o in outcomes:
+        groups.setdefault(o.kind, []).append({"b_id": o.id, "b_mid": o.message_id, "b_code": o.error_code,
+                                              "b_msg": (o.error_message or "")[:500] or None, "b_retry": o.retry_at})
+    statements = _outcome_statements()
     for kind, params in groups.items():
         if kind == "sent" and pg:  # the hot path: one statement for the batch, its events included
             result = session.execute(text(
@@ -127,6 +137,7 @@ def record(session: Session, outcomes: list[Outcome], *, owner: str, now: dateti
             continue
         for p in params:
             p["b_now"] = now
+            p["b_owner"] = owner
         result = session.execute(statements[kind], params)
         done += result.rowcount if result.rowcount and result.rowcount > 0 else 0
     events = [{"recipient_id": o.id, "provider_message_id": o.message_id, "status": o.kind, "error_code": o.error_code,

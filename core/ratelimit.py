@@ -16,9 +16,11 @@ the next second with the ones sent on time.)
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Protocol
@@ -172,7 +174,12 @@ class Pacer:
     hard `caps` (key, requests the provider may see in any one second). Slots are booked from the
     shared limiter about CHUNK_SECONDS at a time and spaced evenly here; a chunk is never more than
     MAX_CHUNK slots. `slot()` wraps one request: it waits for a slot and, under caps, keeps the
-    request counted until a second after its answer."""
+    request counted until a second after its answer.
+
+    Slots are numbered. A thread takes the next number and, when it falls inside the booked chunk,
+    computes its time without any lock (`itertools.count` and reading a tuple are atomic): 32
+    threads queueing on a lock, each giving up and taking back the interpreter, cost a sender more
+    than its own request. Only the number past the chunk books the next one, under the lock."""
 
     CHUNK_SECONDS = 0.02
     MAX_CHUNK = 256  # reached only above 12,800/s, i.e. with no hard cap (caps are at most 1,000/s)
@@ -188,19 +195,37 @@ class Pacer:
         self.spacing = 1.0 / rate
         self.chunk = max(1, min(self.MAX_CHUNK, int(rate * self.CHUNK_SECONDS)))
         self._lock = threading.Lock()
-        self._next = 0.0
-        self._left = 0
+        self._numbers = itertools.count()
+        self._booked = (0, 0, 0.0)  # slots numbered [first, end) start at `start`, `spacing` apart
+        self._recent: deque[tuple[int, int, float]] = deque(maxlen=64)  # the last chunks booked
+
+    def _slot_time(self) -> float:
+        """When this thread's next slot starts (time.monotonic)."""
+        while True:
+            number = next(self._numbers)
+            first, end, start = self._booked
+            if first <= number < end:
+                return start + (number - first) * self.spacing
+            with self._lock:
+                while True:
+                    # A thread held up between taking its number and reading `_booked` finds its
+                    # chunk among the recent ones: a booked slot is never lost.
+                    for first, end, start in reversed(self._recent):
+                        if first <= number < end:
+                            return start + (number - first) * self.spacing
+                    first, end, _ = self._booked
+                    if number < end:
+                        break  # its slot was dropped after a 429 (see `block`): take a new number
+                    # Book the next chunk, numbered on from the last one (threads with later numbers
+                    # may get here first: chunks are booked in order all the same).
+                    start = time.monotonic() + self.limiter.reserve(self.limits, self.chunk)
+                    self._booked = (end, end + self.chunk, start)
+                    self._recent.append(self._booked)
 
     def acquire(self, cancel: threading.Event | None = None) -> str | None:
         """Wait for this thread's slot; returns the ticket to `complete` when the request is answered
         (None without caps). Raises `Cancelled` as soon as `cancel` is set while waiting."""
-        with self._lock:
-            if self._left == 0:
-                self._next = time.monotonic() + self.limiter.reserve(self.limits, self.chunk)
-                self._left = self.chunk
-            at = self._next
-            self._next += self.spacing
-            self._left -= 1
+        at = self._slot_time()
         self._sleep(max(0.0, at - time.monotonic()), cancel)
         if not self.caps:
             return None
@@ -235,4 +260,6 @@ class Pacer:
         """The provider said 429: everyone waits, and slots booked before it are dropped."""
         self.limiter.block(seconds)
         with self._lock:
-            self._left = 0
+            after = next(self._numbers) + 1  # every number taken so far must book anew
+            self._booked = (after, after, 0.0)
+            self._recent.clear()
