@@ -36,20 +36,24 @@ class Claimed:
     sending_at: datetime
 
 
-def claim(session: Session, campaign_id: int, *, owner: str, limit: int, lease_seconds: float,
-          now: datetime | None = None) -> list[Claimed]:
-    """Take up to `limit` pending rows for this worker. PostgreSQL skips rows other workers hold;
-    SQLite has one writer at a time, which makes the same statement just as safe."""
-    now = now or utcnow()
-    pg = session.get_bind().dialect.name == "postgresql"
+@functools.cache
+def _claim_statement(pg: bool) -> Any:
     lock = "FOR UPDATE SKIP LOCKED" if pg else ""
-    stmt = text(
+    return text(
         "UPDATE recipients SET status = 'sending', lease_owner = :owner, lease_expires_at = :lease, "
         "sending_at = :now, updated_at = :now, attempts = attempts + 1 "
         "WHERE id IN (SELECT id FROM recipients WHERE campaign_id = :cid AND status = 'pending' "
         f"AND (next_attempt_at IS NULL OR next_attempt_at <= :now) ORDER BY id LIMIT :limit {lock}) "
         "RETURNING id, contact_id, phone, parameters, attempts"
     ).bindparams(bindparam("now", type_=UTCDateTime()), bindparam("lease", type_=UTCDateTime()))
+
+
+def claim(session: Session, campaign_id: int, *, owner: str, limit: int, lease_seconds: float,
+          now: datetime | None = None) -> list[Claimed]:
+    """Take up to `limit` pending rows for this worker. PostgreSQL skips rows other workers hold;
+    SQLite has one writer at a time, which makes the same statement just as safe."""
+    now = now or utcnow()
+    stmt = _claim_statement(session.get_bind().dialect.name == "postgresql")
     rows = session.execute(stmt, {"owner": owner, "lease": now + timedelta(seconds=lease_seconds), "now": now,
                                   "cid": campaign_id, "limit": limit}).all()
     out = []
@@ -76,7 +80,7 @@ class Outcome:
 @functools.cache
 def _outcome_statements() -> dict[str, Any]:
     """One UPDATE per kind of outcome, each guarded by the lease; built once (building them on every
-    batch cost more than running them)."""
+    batch cost more than running them), like the claim."""
     ts = UTCDateTime()
     table = Recipient.__table__
     guard = ((table.c.id == bindparam("b_id")) & (table.c.status == R.SENDING)
@@ -99,6 +103,15 @@ def _outcome_statements() -> dict[str, Any]:
         # The provider may have it: leave the row claimed with an expired lease for reconciliation.
         "uncertain": update(table).where(guard).values(lease_expires_at=bindparam("b_now", type_=ts),
                                                        updated_at=bindparam("b_now", type_=ts)),
+        # PostgreSQL, all sent: one statement for the batch, its status events included.
+        "sent_pg": text(
+            "WITH sent AS (UPDATE recipients r SET status = 'sent', provider_message_id = v.mid, sent_at = :now, "
+            "error_code = NULL, error_message = NULL, lease_owner = NULL, lease_expires_at = NULL, "
+            "updated_at = :now FROM unnest(CAST(:ids AS bigint[]), CAST(:mids AS text[])) AS v(id, mid) "
+            "WHERE r.id = v.id AND r.status = 'sending' AND r.lease_owner = :owner RETURNING r.id, v.mid) "
+            "INSERT INTO status_events (recipient_id, provider_message_id, status, source, occurred_at, "
+            "received_at) SELECT id, mid, 'sent', 'provider', :now, :now FROM sent"
+        ).bindparams(bindparam("now", type_=ts)),
     }
 
 
@@ -107,7 +120,6 @@ def record(session: Session, outcomes: list[Outcome], *, owner: str, now: dateti
     if not outcomes:
         return 0
     now = now or utcnow()
-    ts = UTCDateTime()
     done = 0
     pg = session.get_bind().dialect.name == "postgresql"
     if not pg or any(o.kind != "sent" for o in outcomes):
@@ -124,15 +136,9 @@ def record(session: Session, outcomes: list[Outcome], *, owner: str, now: dateti
     statements = _outcome_statements()
     for kind, params in groups.items():
         if kind == "sent" and pg:  # the hot path: one statement for the batch, its events included
-            result = session.execute(text(
-                "WITH sent AS (UPDATE recipients r SET status = 'sent', provider_message_id = v.mid, sent_at = :now, "
-                "error_code = NULL, error_message = NULL, lease_owner = NULL, lease_expires_at = NULL, "
-                "updated_at = :now FROM unnest(CAST(:ids AS bigint[]), CAST(:mids AS text[])) AS v(id, mid) "
-                "WHERE r.id = v.id AND r.status = 'sending' AND r.lease_owner = :owner RETURNING r.id, v.mid) "
-                "INSERT INTO status_events (recipient_id, provider_message_id, status, source, occurred_at, "
-                "received_at) SELECT id, mid, 'sent', 'provider', :now, :now FROM sent"
-            ).bindparams(bindparam("now", type_=ts)), {"now": now, "owner": owner, "ids": [p["b_id"] for p in params],
-                                                       "mids": [p["b_mid"] for p in params]})
+            result = session.execute(statements["sent_pg"], {"now": now, "owner": owner,
+                                                             "ids": [p["b_id"] for p in params],
+                                                             "mids": [p["b_mid"] for p in params]})
             done += result.rowcount if result.rowcount and result.rowcount > 0 else 0
             continue
         for p in params:

@@ -183,8 +183,8 @@ def dispatch_campaign(campaign_id: int, slot: int = 0, *, max_runtime: float = M
     time_up = False
 
     def sender() -> None:
-        # One HTTP client (one kept-alive connection) per sender thread: a pool shared by 32 threads
-        # spends more time in its lock than on the wire.
+        # One provider (its own transport, one kept-alive connection) per sender thread: a pool shared
+        # by 32 threads spends more time in its lock than on the wire.
         provider = respondio.provider(max_retries=0)
         try:
             while (row := todo.get()) is not None:
