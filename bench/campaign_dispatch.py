@@ -8,17 +8,23 @@ server in its own process, answering each request in 20 ms.
    calling an httpx transport directly, as the senders do: what the engine itself costs.
 2. A cap of 80 messages/s: achieved rate, and the busiest 1-second window seen by the server.
 3. Launch (ledger materialization) of a 1,000,000-recipient campaign.
+4. Faults (issue #15), 50,000 recipients at 400 msg/s, 2 workers, the provider answering 10 % of sends
+   with 500, losing the answer to 2 % of the sends it accepted (502), and capping sends at 150/s (429
+   with Retry-After); a worker busy sending SIGKILLed twice (its process tree), each time another
+   one, and restarted as a container would be: messages/s, provider requests per recovered row,
+   seconds from the last kill to the last row final, duplicates and people missed.
 
     .venv/bin/python -m bench.campaign_dispatch [--recipients 100000] [--launch 1000000]
-        [--parts uncapped,cap,launch] [--workers 1,2] [--repeat-cap 1]
+        [--parts uncapped,cap,launch,faults] [--workers 1,2] [--repeat-cap 1] [--fault-recipients 50000]
 Targets (issue #5): ratio >= 0.8 and >= 1,000 msg/s with 2 workers; cap >= 95 % and never exceeded;
-launch of 1M < 15 s.
+launch of 1M < 15 s. Issue #15: no duplicate, no one missed, every row final.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -194,6 +200,116 @@ def run_campaign(url: str, base: str, segment_id: int, workers: int, rate: int |
             "busiest_1s_window": busiest}
 
 
+def run_faults(url: str, base: str, segment_id: int, expected: int, *, workers: int = 2, rate: int = 400,
+               provider_cap: int = 150, kills: int = 2) -> dict:
+    """The campaign under provider faults and worker kills (see the module's docstring)."""
+    from redis import Redis
+
+    redis_url = "redis://127.0.0.1:6379/13"
+    Redis.from_url(redis_url).flushdb()
+    httpx.post(f"{base}/_fake/reset")
+    httpx.post(f"{base}/_fake/configure", json={"error_rate": 0.10, "lost_answer_rate": 0.02,
+                                                "rate_limit": provider_cap})
+    env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": redis_url, "RESPONDIO_API_TOKEN": TOKEN,
+           "RESPONDIO_BASE_URL": f"{base}/v2", "RESPONDIO_CHANNEL_ID": str(CHANNEL), "MAX_SEND_RATE": "1000",
+           "RESPONDIO_TIMEOUT_SECONDS": "5", "DISPATCHERS_PER_CAMPAIGN": str(workers),
+           "SCHEDULER_INTERVAL_SECONDS": "5", "STATUS_POLL_DELAY_SECONDS": "100000", "LOG_LEVEL": "WARNING",
+           # The fake server has no list limit: reconciliation at 100 lookups/s rather than Respond.io's 5.
+           "RECONCILE_RATE": "100", "WORKER_METRICS_PORT": "0"}
+    os.environ["MAX_SEND_RATE"] = env["MAX_SEND_RATE"]  # the campaign's rate is checked against it here too
+    reload_settings()
+    logs = Path(tempfile.mkdtemp(prefix="bench-faults-"))
+    spawned = [0]
+
+    def spawn() -> subprocess.Popen:
+        spawned[0] += 1
+        return subprocess.Popen([sys.executable, "-m", "workers"], cwd=ROOT, env=env, start_new_session=True,
+                                stdout=(logs / f"w{spawned[0]}.log").open("w"), stderr=subprocess.STDOUT)
+
+    procs = [spawn() for _ in range(workers)]
+    stop = threading.Event()
+
+    def restart_policy() -> None:  # as a container runtime would
+        while not stop.is_set():
+            for i, proc in enumerate(procs):
+                if proc.poll() is not None:
+                    procs[i] = spawn()
+            time.sleep(0.2)
+
+    keeper = threading.Thread(target=restart_policy, daemon=True)
+    keeper.start()
+    killed: list[int] = []
+    last_kill = None
+    try:
+        with db.session_scope(url) as session:
+            campaign = campaigns.create(session, campaigns.CampaignInput(
+                name="bench faults", template_id=session.scalar(text("SELECT id FROM templates")),
+                include_segment_ids=[segment_id], rate_limit=rate, quiet_hours=None))
+            campaigns.launch(session, campaign)
+            campaign_id = campaign.id
+        started = time.perf_counter()
+        while True:
+            with db.session_scope(url) as session:
+                status = campaigns.get(session, campaign_id).status
+                sent = session.scalar(text("SELECT count(*) FROM recipients WHERE campaign_id = :c AND status = 'sent'"),
+                                      {"c": campaign_id})
+                owners = set(session.scalars(text("SELECT DISTINCT lease_owner FROM recipients WHERE status = "
+                                                  "'sending' AND lease_owner IS NOT NULL")).all())
+            if status != "running":
+                break
+            # Kill a worker busy sending at a third and at two thirds of the way, another one each time.
+            if len(killed) < kills and sent >= expected * (len(killed) + 1) / (kills + 1):
+                busy = {int(o.split(":")[1]) for o in owners}
+                victim = next((p for p in procs if p.pid in busy and p.pid not in killed and p.poll() is None), None)
+                if victim is not None:
+                    os.killpg(victim.pid, signal.SIGKILL)
+                    killed.append(victim.pid)
+                    last_kill = time.perf_counter()
+            if time.perf_counter() - started > 3600:
+                raise SystemExit("campaign did not finish")
+            time.sleep(0.2)
+        finished = time.perf_counter()
+    finally:
+        stop.set()
+        keeper.join(timeout=5)
+        for p in procs:
+            try:
+                os.killpg(p.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        for p in procs:
+            try:
+                p.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        httpx.post(f"{base}/_fake/configure", json={"error_rate": 0.0, "lost_answer_rate": 0.0, "rate_limit": None})
+    record = httpx.get(f"{base}/_fake/accepted", timeout=60).json()
+    requests = httpx.get(f"{base}/_fake/requests", timeout=60).json()
+    with db.session_scope(url) as session:
+        counts = dict(session.execute(text("SELECT status, count(*) FROM recipients WHERE campaign_id = :c "
+                                           "GROUP BY status"), {"c": campaign_id}).all())
+        # Rows that needed more than one clean send: retried, or looked up at the provider.
+        recovered = session.scalar(text(
+            "SELECT count(*) FROM recipients r WHERE campaign_id = :c AND (attempts > 1 OR EXISTS (SELECT 1 FROM "
+            "status_events e WHERE e.recipient_id = r.id AND e.source = 'reconcile'))"), {"c": campaign_id})
+        unverified = session.scalar(text("SELECT count(*) FROM recipients WHERE campaign_id = :c AND "
+                                         "error_code = 'unverified'"), {"c": campaign_id})
+    identifiers = record["identifiers"]
+    stamps = sorted(record["at"])
+    total_requests = sum(requests.values())
+    extra = total_requests - len(set(identifiers))  # beyond one accepted send per person
+    return {"status": status, "expected": expected, "accepted": record["count"],
+            "duplicates": len(identifiers) - len(set(identifiers)), "missed": expected - len(set(identifiers)),
+            "ledger": counts, "unverified": unverified, "killed": len(killed),
+            "seconds_launch_to_completed": round(finished - started, 1),
+            "msg_per_s_at_server": round(len(stamps) / (stamps[-1] - stamps[0]), 1) if len(stamps) > 1 else 0,
+            "requests": requests, "recovered_rows": recovered,
+            "requests_per_recovered_row": round(extra / recovered, 2) if recovered else None,
+            "list_requests_per_recovered_row": round(requests.get("list", 0) / recovered, 2) if recovered else None,
+            "seconds_last_kill_to_all_final": round(finished - last_kill, 1) if last_kill else None}
+
+
 def launch_million(url: str, n: int) -> float:
     segment_id = seed(url, n)
     with db.session_scope(url) as session:
@@ -213,7 +329,8 @@ def main() -> None:
     parser.add_argument("--recipients", type=int, default=100_000)
     parser.add_argument("--launch", type=int, default=1_000_000)
     parser.add_argument("--cap-recipients", type=int, default=2_400)
-    parser.add_argument("--parts", default="uncapped,cap,launch", help="which parts to run, comma-separated")
+    parser.add_argument("--parts", default="uncapped,cap,launch,faults", help="which parts to run, comma-separated")
+    parser.add_argument("--fault-recipients", type=int, default=50_000)
     parser.add_argument("--workers", default="1,2", help="worker counts for the uncapped part")
     parser.add_argument("--repeat-cap", type=int, default=1, help="runs of the capped part")
     args = parser.parse_args()
@@ -247,6 +364,13 @@ def main() -> None:
                 result = run_campaign(url, base, segment_id, 2, 80, args.cap_recipients, redis_db=13)
                 print(f"cap 80 msg/s, {args.cap_recipients:,} recipients, 2 workers: {result}; achieved "
                       f"{result['msg_per_s_at_server'] / 80:.1%} of the cap")
+        if "faults" in parts:
+            with fresh_database() as url:
+                segment_id = seed(url, args.fault_recipients)
+                settle(url)
+                result = run_faults(url, base, segment_id, args.fault_recipients)
+                print(f"faults, {args.fault_recipients:,} recipients at 400 msg/s, 2 workers (10 % of sends answered "
+                      f"500, 2 % accepted and answered 502, provider cap 150/s, 2 workers SIGKILLed): {result}")
         if "launch" in parts:
             with fresh_database() as url:
                 seconds = launch_million(url, args.launch)

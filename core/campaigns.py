@@ -28,6 +28,7 @@ from core.models import (
     User,
     UTCDateTime,
 )
+from core.respondio import UNVERIFIED
 from core.timeutil import local_tz, utcnow
 
 S = CampaignStatus
@@ -44,7 +45,8 @@ STATUS_LABELS = {S.DRAFT: "Brouillon", S.SCHEDULED: "Programmée", S.RUNNING: "E
                  S.COMPLETED: "Terminée", S.CANCELLED: "Annulée", S.FAILED: "En échec"}
 RECIPIENT_LABELS = {"pending": "En attente", "sending": "En cours d'envoi", "sent": "Envoyé", "delivered": "Remis",
                     "read": "Lu", "failed": "Échec", "skipped": "Écarté"}
-RETARGETS = {"not_delivered": "non remis", "not_read": "non lus", "failed": "en échec"}
+RETARGETS = {"not_delivered": "non remis", "not_read": "non lus", "failed": "en échec",
+             "unverified": "non vérifiés"}
 QUIET_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
 FINAL = (RecipientStatus.SENT, RecipientStatus.DELIVERED, RecipientStatus.READ, RecipientStatus.FAILED,
          RecipientStatus.SKIPPED)
@@ -348,9 +350,12 @@ class Progress:
     counts: dict[str, int]
     rate_per_second: float  # over the last minute
     eta_seconds: float | None
+    verifying: int = 0  # `sending` rows whose outcome is being looked up at the provider
+    unverified: int = 0  # failed rows whose send could be neither confirmed nor denied
 
     def as_dict(self) -> dict[str, Any]:
-        return {"status": self.status, "total": self.total, **{k: self.counts.get(k, 0) for k in RECIPIENT_LABELS}}
+        return {"status": self.status, "total": self.total, **{k: self.counts.get(k, 0) for k in RECIPIENT_LABELS},
+                "verifying": self.verifying, "unverified": self.unverified}
 
 
 def progress(session: Session, campaign_id: int, *, now: datetime | None = None) -> Progress:
@@ -358,12 +363,19 @@ def progress(session: Session, campaign_id: int, *, now: datetime | None = None)
     campaign = get(session, campaign_id)
     counts = dict(session.execute(select(Recipient.status, func.count()).where(Recipient.campaign_id == campaign_id)
                                   .group_by(Recipient.status)).all())
+    verifying = session.scalar(select(func.count()).select_from(Recipient).where(
+        Recipient.campaign_id == campaign_id, Recipient.status == RecipientStatus.SENDING,
+        (Recipient.lease_owner.is_(None)) | (Recipient.lease_expires_at < now))) or 0 \
+        if counts.get("sending") else 0
+    unverified = session.scalar(select(func.count()).select_from(Recipient).where(
+        Recipient.campaign_id == campaign_id, Recipient.status == RecipientStatus.FAILED,
+        Recipient.error_code == UNVERIFIED)) or 0 if counts.get("failed") else 0
     recent = session.scalar(select(func.count()).select_from(Recipient).where(
         Recipient.campaign_id == campaign_id, Recipient.sent_at >= now - timedelta(seconds=60))) or 0
     rate = recent / 60.0
     remaining = counts.get("pending", 0) + counts.get("sending", 0)
     eta = remaining / rate if rate > 0 and campaign.status == S.RUNNING else None
-    return Progress(campaign.status, sum(counts.values()), counts, rate, eta)
+    return Progress(campaign.status, sum(counts.values()), counts, rate, eta, verifying, unverified)
 
 
 def failures_by_code(session: Session, campaign_id: int) -> list[tuple[str, int]]:
@@ -382,6 +394,7 @@ def retarget(session: Session, campaign: Campaign, which: str, *, actor: User | 
         "not_read": and_(Recipient.status.in_([RecipientStatus.SENT, RecipientStatus.DELIVERED]),
                          Recipient.read_at.is_(None)),
         "failed": Recipient.status == RecipientStatus.FAILED,
+        "unverified": and_(Recipient.status == RecipientStatus.FAILED, Recipient.error_code == UNVERIFIED),
     }
     ids = session.scalars(select(Recipient.contact_id).where(Recipient.campaign_id == campaign.id,
                                                              conditions[which])).all()

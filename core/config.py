@@ -42,11 +42,19 @@ class Settings(BaseSettings):
     price_marketing_fcfa: float = Field(default=45.0, ge=0)  # per delivered template, by category
     price_utility_fcfa: float = Field(default=12.0, ge=0)
     price_authentication_fcfa: float = Field(default=12.0, ge=0)
-    send_lease_seconds: int = Field(default=300, ge=5)  # a claimed row is someone else's after this
+    # A claimed row is someone else's after this; a live dispatcher renews its rows' leases every third
+    # of it, so this is how long a killed worker's rows wait before they are looked up.
+    send_lease_seconds: int = Field(default=60, ge=5)
     send_batch_size: int = Field(default=50, ge=1)
     send_concurrency: int = Field(default=32, ge=1)  # requests in flight per dispatcher
     dispatchers_per_campaign: int = Field(default=2, ge=1)
     max_send_attempts: int = Field(default=5, ge=1)
+    # Liveness of sends whose outcome is unknown (a crash, a lost answer): each is looked up at the
+    # provider (reconciliation) under its own request budget; after `reconcile_max_tries` lookups that
+    # taught nothing, or `sending_max_minutes` after its send began, it is failed as `unverified`.
+    sending_max_minutes: float = Field(default=15.0, gt=0)
+    reconcile_max_tries: int = Field(default=4, ge=1)
+    reconcile_rate: float = Field(default=5.0, gt=0)  # message-list requests/s, shared by all workers
     failure_pause_rate: float = Field(default=0.5, gt=0, le=1)  # share of failures in the window that pauses
     failure_window: int = Field(default=200, ge=10)  # last N outcomes looked at
     scheduler_interval_seconds: float = Field(default=5.0, gt=0)

@@ -8,17 +8,20 @@ has no trace of it. That is how a crash can neither skip a person nor message th
 
 from __future__ import annotations
 
+import enum
 import functools
+import json
 import logging
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, select, text, update
+from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.orm import Session
 
-from core import respondio
-from core.models import Campaign, Recipient, RecipientStatus, StatusEvent, Template, UTCDateTime
+from core import campaigns, metrics, ratelimit, respondio
+from core.config import get_settings
+from core.models import Campaign, Contact, Recipient, RecipientStatus, StatusEvent, Template, UTCDateTime
 from core.timeutil import utcnow
 
 log = logging.getLogger(__name__)
@@ -41,7 +44,7 @@ def _claim_statement(pg: bool) -> Any:
     lock = "FOR UPDATE SKIP LOCKED" if pg else ""
     return text(
         "UPDATE recipients SET status = 'sending', lease_owner = :owner, lease_expires_at = :lease, "
-        "sending_at = :now, updated_at = :now, attempts = attempts + 1 "
+        "sending_at = :now, updated_at = :now, attempts = attempts + 1, reconcile_tries = 0 "
         "WHERE id IN (SELECT id FROM recipients WHERE campaign_id = :cid AND status = 'pending' "
         f"AND (next_attempt_at IS NULL OR next_attempt_at <= :now) ORDER BY id LIMIT :limit {lock}) "
         "RETURNING id, contact_id, phone, parameters, attempts"
@@ -60,8 +63,6 @@ def claim(session: Session, campaign_id: int, *, owner: str, limit: int, lease_s
     for row in rows:
         params = row.parameters
         if isinstance(params, str):  # SQLite gives JSON back as text through a raw statement
-            import json
-
             params = json.loads(params)
         out.append(Claimed(row.id, row.contact_id, row.phone, params or {}, row.attempts, now))
     return sorted(out, key=lambda c: c.id)
@@ -100,8 +101,10 @@ def _outcome_statements() -> dict[str, Any]:
         "requeue": update(table).where(guard).values(status=R.PENDING, attempts=table.c.attempts - 1, **cleared),
         # Claimed but never tried (the dispatcher stopped): back to pending as it was.
         "release": update(table).where(guard).values(status=R.PENDING, attempts=table.c.attempts - 1, **cleared),
-        # The provider may have it: leave the row claimed with an expired lease for reconciliation.
-        "uncertain": update(table).where(guard).values(lease_expires_at=bindparam("b_now", type_=ts),
+        # The provider may have it: the row stays `sending`, without an owner, for reconciliation once
+        # the provider has had time to finish what it may still be doing with the request.
+        "uncertain": update(table).where(guard).values(lease_owner=None,
+                                                       lease_expires_at=bindparam("b_retry", type_=ts),
                                                        updated_at=bindparam("b_now", type_=ts)),
         # PostgreSQL, all sent: one statement for the batch, its status events included.
         "sent_pg": text(
@@ -130,9 +133,12 @@ def record(session: Session, outcomes: list[Outcome], *, owner: str, now: dateti
             Recipient.lease_owner == owner).with_for_update()))
         outcomes = [o for o in outcomes if o.id in held]
     groups: dict[str, list[dict[str, Any]]] = {}
+    # An answer lost in transit: the provider is given time to finish before the row is looked up.
+    look_from = now + timedelta(seconds=max(1.0, get_settings().respondio_timeout_seconds))
     for o in outcomes:
+        retry_at = o.retry_at or (look_from if o.kind == "uncertain" else None)
         groups.setdefault(o.kind, []).append({"b_id": o.id, "b_mid": o.message_id, "b_code": o.error_code,
-                                              "b_msg": (o.error_message or "")[:500] or None, "b_retry": o.retry_at})
+                                              "b_msg": (o.error_message or "")[:500] or None, "b_retry": retry_at})
     statements = _outcome_statements()
     for kind, params in groups.items():
         if kind == "sent" and pg:  # the hot path: one statement for the batch, its events included
@@ -154,50 +160,249 @@ def record(session: Session, outcomes: list[Outcome], *, owner: str, now: dateti
     return done
 
 
-def find_at_provider(provider: respondio.Provider, phone: str, since: datetime,
-                     template: str | None) -> respondio.SentMessage | None:
-    """The provider's trace of a message we may have sent: the same template, accepted after we
-    claimed the row (less the clock skew we tolerate)."""
+# --- reconciliation: what became of a send whose answer we never got -----------------------------
+
+
+class Verdict(enum.StrEnum):
+    SENT = "sent"  # the provider has it: recorded as sent, with its message id, never sent again
+    NOT_SENT = "not_sent"  # the provider has no trace of it: pending again, sent anew
+    LATER = "later"  # nothing learned: asked again later; counts as a try
+    WAIT = "wait"  # the provider asks us to slow down: wait as told; no try counted
+    AUTH = "auth"  # the token is refused: the campaign pauses, a person must fix it
+
+
+@dataclass(frozen=True)
+class Lookup:
+    verdict: Verdict
+    message: respondio.SentMessage | None = None
+    retry_after: float | None = None
+    error: str | None = None
+
+
+LIST_LIMIT = 50  # messages asked for in one lookup (Respond.io allows 1..100)
+
+
+def verdict_of_error(err: respondio.ProviderError) -> Verdict:
+    """The reconciliation table for a lookup the provider did not answer with a list:
+
+    | provider's answer to the message list           | verdict  | what follows                              |
+    |-------------------------------------------------|----------|-------------------------------------------|
+    | 404 Contact not found                           | NOT_SENT | the workspace never saw the person, so    |
+    |                                                 |          | nothing was accepted: pending again       |
+    | 401 / 403                                       | AUTH     | the campaign pauses with a French reason  |
+    | 429 / 449                                       | WAIT     | wait `Retry-After`; the try does not count|
+    | 5xx, timeout, network, any other answer         | LATER    | ask again later; the try counts           |
+    """
+    if err.contact_unknown:
+        return Verdict.NOT_SENT
+    if err.kind == "auth":
+        return Verdict.AUTH
+    if err.status in (429, respondio.QUEUED):
+        return Verdict.WAIT
+    return Verdict.LATER
+
+
+def match(messages: list[respondio.SentMessage], *, since: datetime, template: str | None,
+          body: list[str] | None = None, taken: frozenset[str] = frozenset()) -> Lookup:
+    """The reconciliation table for a list the provider did answer: the message we may have sent is
+    one accepted after we claimed the row (less the clock skew we tolerate), of the same template,
+    with the same body parameters when the provider shows them, not already claimed by another row.
+    A match → SENT; a list without one → NOT_SENT; a full page of newer messages without one →
+    LATER (the one we look for might be on the next page)."""
     floor = (since - RECONCILE_SKEW).timestamp()
-    for message in provider.recent_messages(phone, limit=20):
+    older_seen = len(messages) < LIST_LIMIT
+    for message in messages:
         if message.timestamp is not None and message.timestamp < floor:
+            older_seen = True
+            continue
+        if message.message_id in taken:
             continue
         if template and message.template and message.template != template:
             continue
-        return message
-    return None
+        if body is not None and message.body is not None and tuple(str(v) for v in body) != message.body:
+            continue
+        return Lookup(Verdict.SENT, message)
+    return Lookup(Verdict.NOT_SENT if older_seen else Verdict.LATER)
+
+
+def look_up(provider: respondio.Provider, phone: str) -> tuple[list[respondio.SentMessage], Lookup | None]:
+    """The person's recent messages at the provider, or the verdict its refusal gives."""
+    try:
+        return provider.recent_messages(phone, limit=LIST_LIMIT), None
+    except respondio.ProviderError as err:
+        verdict = verdict_of_error(err)
+        return [], Lookup(verdict, retry_after=err.retry_after, error=str(err))
+
+
+def find_at_provider(provider: respondio.Provider, phone: str, since: datetime,
+                     template: str | None) -> respondio.SentMessage | None:
+    """The provider's trace of a message we may have sent, or None (an error is raised as it came)."""
+    found = match(provider.recent_messages(phone, limit=LIST_LIMIT), since=since, template=template)
+    return found.message
+
+
+@dataclass
+class Reconciled:
+    checked: int = 0
+    found: int = 0
+    requeued: int = 0
+    postponed: int = 0
+    unverified: int = 0
+    requests: int = 0
+    paused: list[int] = field(default_factory=list)  # campaigns paused because the token is refused
+    waited: float | None = None  # the provider asked to wait this long
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"checked": self.checked, "found": self.found, "requeued": self.requeued, "postponed": self.postponed,
+                "unverified": self.unverified, "requests": self.requests}
+
+
+def _backoff(tries: int, grace: float) -> timedelta:
+    return timedelta(seconds=min(300.0, grace * 2 ** max(0, tries - 1)))
+
+
+AUTH_REASON = ("Respond.io refuse le jeton d'accès ({status}) : vérifiez RESPONDIO_API_TOKEN, puis reprenez la "
+               "campagne. Les envois en cours seront vérifiés à la reprise.")
 
 
 def reconcile_expired(session: Session, provider: respondio.Provider, *, now: datetime | None = None,
-                      limit: int = 200) -> dict[str, int]:
-    """Rows left `sending` by a crash or an unanswered request: sent if the provider has them,
-    otherwise pending again."""
+                      limit: int = 200, pacer: ratelimit.Pacer | None = None) -> Reconciled:
+    """Rows left `sending` by a crash or an unanswered request, looked up at the provider under the
+    reconciliation budget (`pacer`), one list request per person: sent if the provider has them,
+    pending again if it has no trace, otherwise asked again later, and failed as `unverified` after
+    `reconcile_max_tries` lookups that taught nothing or `sending_max_minutes` in `sending`. Whatever
+    the provider answers, every row reaches a final state within that bound."""
+    settings = get_settings()
     now = now or utcnow()
+    bound = timedelta(minutes=settings.sending_max_minutes)
     rows = session.execute(
-        select(Recipient.id, Recipient.phone, Recipient.sending_at, Recipient.campaign_id, Template.name)
+        select(Recipient.id, Recipient.phone, Recipient.sending_at, Recipient.campaign_id, Recipient.parameters,
+               Recipient.reconcile_tries, Template.name)
         .join(Campaign, Campaign.id == Recipient.campaign_id).join(Template, Template.id == Campaign.template_id)
         .where(Recipient.status == R.SENDING, Recipient.lease_expires_at < now)
-        .order_by(Recipient.lease_expires_at).limit(limit)).all()
-    found = requeued = 0
+        .order_by(Recipient.lease_expires_at, Recipient.id).limit(limit)).all()
+    result = Reconciled()
+    by_phone: dict[str, list[Any]] = {}
     for row in rows:
-        try:
-            match = find_at_provider(provider, row.phone, row.sending_at or now, row.name)
-        except respondio.ProviderError as err:
-            log.warning("Reconciliation of recipient %s postponed: %s", row.id, err)
+        by_phone.setdefault(row.phone, []).append(row)
+    left: list[Any] = []  # rows not looked at: the provider asked to wait, or refused the token
+    stopped = False
+    for phone, group in by_phone.items():
+        if stopped:
+            left.extend(group)
             continue
-        guard = (Recipient.id == row.id) & (Recipient.status == R.SENDING) & (Recipient.lease_expires_at < now)
-        if match is not None:
-            changed = session.execute(update(Recipient).where(guard).values(
-                status=R.SENT, provider_message_id=match.message_id, sent_at=now, lease_owner=None,
-                lease_expires_at=None, updated_at=now)).rowcount
-            if changed:
-                session.add(StatusEvent(recipient_id=row.id, provider_message_id=match.message_id, status="sent",
-                                        source="reconcile", occurred_at=now))
-                found += 1
-        else:
-            requeued += session.execute(update(Recipient).where(guard).values(
-                status=R.PENDING, lease_owner=None, lease_expires_at=None, updated_at=now)).rowcount
+        if pacer is not None:
+            pacer.acquire()
+        result.requests += 1
+        messages, refusal = look_up(provider, phone)
+        taken: set[str] = set()
+        for row in sorted(group, key=lambda r: r.sending_at or now):
+            result.checked += 1
+            verdict = refusal or match(messages, since=row.sending_at or now, template=row.name,
+                                       body=(_params(row.parameters) or {}).get("body"), taken=frozenset(taken))
+            if verdict.message is not None:
+                taken.add(verdict.message.message_id)
+            _settle(session, row, verdict, now=now, bound=bound, result=result)
+        if refusal is not None and refusal.verdict is Verdict.WAIT:
+            result.waited = refusal.retry_after or 1.0
+            if pacer is not None:
+                pacer.block(result.waited)
+            stopped = True
+        elif refusal is not None and refusal.verdict is Verdict.AUTH:
+            _pause_for_auth(session, {r.campaign_id for r in rows}, refusal.error or "", result)
+            stopped = True
+    for row in left:  # not asked this time; the bound holds all the same
+        if row.sending_at is not None and now - row.sending_at >= bound:
+            _settle(session, row, Lookup(Verdict.LATER, error="non vérifié dans le délai"), now=now, bound=bound,
+                    result=result, count_try=False)
     if rows:
-        log.info("Reconciled %d abandoned sends: %d found at the provider, %d to send again",
-                 len(rows), found, requeued)
-    return {"checked": len(rows), "found": found, "requeued": requeued}
+        log.info("Reconciled %d sends of unknown outcome with %d request(s): %d found at the provider, %d to send "
+                 "again, %d asked again later, %d unverified", result.checked, result.requests, result.found,
+                 result.requeued, result.postponed, result.unverified)
+    return result
+
+
+def _params(value: Any) -> dict[str, Any] | None:
+    if isinstance(value, str):  # SQLite gives JSON back as text through some statements
+        return json.loads(value)
+    return value
+
+
+def _settle(session: Session, row: Any, lookup: Lookup, *, now: datetime, bound: timedelta, result: Reconciled,
+            count_try: bool = True) -> None:
+    guard = (Recipient.id == row.id) & (Recipient.status == R.SENDING) & (Recipient.lease_expires_at < now)
+    ids = {"campaign_id": row.campaign_id, "recipient_id": row.id}
+    if lookup.verdict is Verdict.SENT and lookup.message is not None:
+        message = lookup.message
+        sent_at = datetime.fromtimestamp(message.timestamp, UTC) if message.timestamp else now
+        if session.execute(update(Recipient).where(guard).values(
+                status=R.SENT, provider_message_id=message.message_id, sent_at=sent_at, lease_owner=None,
+                lease_expires_at=None, reconcile_tries=0, error_code=None, error_message=None,
+                updated_at=now)).rowcount:
+            session.add(StatusEvent(recipient_id=row.id, provider_message_id=message.message_id, status="sent",
+                                    source="reconcile", occurred_at=sent_at))
+            result.found += 1
+            metrics.RECONCILED.labels("found").inc()
+        return
+    if lookup.verdict is Verdict.NOT_SENT:
+        if session.execute(update(Recipient).where(guard).values(
+                status=R.PENDING, lease_owner=None, lease_expires_at=None, reconcile_tries=0,
+                updated_at=now)).rowcount:
+            result.requeued += 1
+            metrics.RECONCILED.labels("requeued").inc()
+        return
+    tries = row.reconcile_tries + (1 if count_try and lookup.verdict is Verdict.LATER else 0)
+    age = now - (row.sending_at or now)
+    if tries >= get_settings().reconcile_max_tries or age >= bound:
+        reason = (f"Respond.io n'a pu confirmer ni infirmer l'envoi après {tries} vérification(s) "
+                  f"en {int(age.total_seconds() // 60)} min ({lookup.error or 'sans réponse'})")[:500]
+        if session.execute(update(Recipient).where(guard).values(
+                status=R.FAILED, error_code=respondio.UNVERIFIED, error_message=reason, failed_at=now,
+                lease_owner=None, lease_expires_at=None, reconcile_tries=tries, updated_at=now)).rowcount:
+            session.add(StatusEvent(recipient_id=row.id, status="failed", error_code=respondio.UNVERIFIED,
+                                    error_message=reason, source="reconcile", occurred_at=now))
+            result.unverified += 1
+            metrics.RECONCILED.labels("unverified").inc()
+            log.warning("Recipient %s failed as unverified: %s", row.id, reason, extra=ids)
+        return
+    # Asked again later, no later than the bound; no one renews this lease any more.
+    grace = max(1.0, get_settings().respondio_timeout_seconds)
+    again = min(now + _backoff(tries, grace), (row.sending_at or now) + bound)
+    if lookup.verdict is Verdict.WAIT and lookup.retry_after:
+        again = min(max(again, now + timedelta(seconds=lookup.retry_after)), (row.sending_at or now) + bound)
+    session.execute(update(Recipient).where(guard).values(
+        lease_owner=None, lease_expires_at=max(again, now + timedelta(seconds=1)), reconcile_tries=tries,
+        updated_at=now))
+    result.postponed += 1
+    metrics.RECONCILED.labels("postponed").inc()
+
+
+def _pause_for_auth(session: Session, campaign_ids: set[int], error: str, result: Reconciled) -> None:
+    status = "401" if "401" in error else "403" if "403" in error else "401/403"
+    for campaign_id in sorted(campaign_ids):
+        campaign = session.get(Campaign, campaign_id)
+        if campaign is not None and campaign.status == "running":
+            campaigns.pause(session, campaign, reason=AUTH_REASON.format(status=status))
+            result.paused.append(campaign_id)
+            log.error("Campaign %s paused: Respond.io refuses the token (%s)", campaign_id, status,
+                      extra={"campaign_id": campaign_id})
+    session.flush()
+
+
+def renew(session: Session, *, owner: str, lease_seconds: float, now: datetime | None = None) -> int:
+    """Extend the leases of the rows this dispatcher still holds: a live sender's rows are never
+    taken for abandoned ones, however long they wait for a slot."""
+    now = now or utcnow()
+    return session.execute(update(Recipient).where(
+        Recipient.status == R.SENDING, Recipient.lease_owner == owner, Recipient.lease_expires_at >= now).values(
+        lease_expires_at=now + timedelta(seconds=lease_seconds))).rowcount or 0
+
+
+def contact_names(session: Session, contact_id: int) -> tuple[str | None, str | None]:
+    row = session.execute(select(Contact.first_name, Contact.last_name).where(Contact.id == contact_id)).first()
+    return (row.first_name, row.last_name) if row else (None, None)
+
+
+def oldest_sending(session: Session) -> datetime | None:
+    """When the send of the oldest row still `sending` began (the Health screen and its alert)."""
+    return session.scalar(select(func.min(Recipient.sending_at)).where(Recipient.status == R.SENDING))

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from sqlalchemy import func, select, text
 
-from core import db, queue, respondio
+from core import db, dispatch, queue, respondio
 from core.config import get_settings
 from core.models import Campaign, CampaignStatus, Recipient, WebhookEvent
 from core.timeutil import format_dt, utcnow
@@ -29,6 +29,7 @@ class ClusterState:
     campaigns: dict[str, int] = field(default_factory=dict)
     inbound_pending: int | None = None
     workers_alive: int | None = None
+    oldest_sending_seconds: float = 0.0  # 0 when nothing is being sent
 
 
 def _rq_workers() -> list:  # type: ignore[type-arg]
@@ -58,6 +59,8 @@ def cluster_state() -> ClusterState:
             from core import inbound
 
             state.inbound_pending = inbound.pending_count(session)
+            oldest = dispatch.oldest_sending(session)
+            state.oldest_sending_seconds = max(0.0, (utcnow() - oldest).total_seconds()) if oldest else 0.0
             state.database_up = True
     except Exception as err:  # noqa: BLE001
         log.warning("Database not readable for metrics: %s", type(err).__name__)
@@ -155,6 +158,27 @@ def _webhooks() -> tuple[bool | None, str]:
     return (waiting < 1000 or age < 60), detail
 
 
+def _sending() -> tuple[bool | None, str]:
+    """The oldest send still in progress: past the bound, something keeps it from being settled."""
+    with db.session_scope() as session:
+        oldest = dispatch.oldest_sending(session)
+    if oldest is None:
+        return None, "Aucun envoi en cours."
+    bound = get_settings().sending_max_minutes
+    age = max(0.0, (utcnow() - oldest).total_seconds())
+    detail = f"Le plus ancien envoi en cours a commencé il y a {_age(age)} (limite : {bound:g} min)."
+    if age > bound * 60 + 2 * get_settings().scheduler_interval_seconds:
+        return False, detail + " Les envois ne sont plus vérifiés : le planificateur tourne-t-il ?"
+    return True, detail
+
+
+def _age(seconds: float) -> str:
+    if seconds < 60:
+        return f"{int(seconds)} s"
+    minutes = int(seconds // 60)
+    return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d}"
+
+
 def checks() -> list[Check]:
     """Every check, in the order of the screen."""
     return [
@@ -162,6 +186,7 @@ def checks() -> list[Check]:
         _timed("Redis", _redis),
         _timed("Workers", _workers),
         _timed("File d'attente", _queue),
+        _timed("Envois en cours", _sending),
         _timed("Fournisseur WhatsApp", _provider),
         _timed("Webhooks Respond.io", _webhooks),
     ]

@@ -29,6 +29,8 @@ PROVIDER_SECONDS = Histogram("cnss_provider_request_seconds", "Time of one Respo
 PROVIDER_RESPONSES = Counter("cnss_provider_responses_total", "Respond.io answers by HTTP status ('network' "
                              "and 'timeout' when there was none)", ["operation", "status"])
 PROVIDER_RETRIES = Counter("cnss_provider_retries_total", "Respond.io requests tried again, by reason", ["reason"])
+RECONCILED = Counter("cnss_reconciled_total", "Sends of unknown outcome looked up at the provider, by verdict "
+                     "(found, requeued, postponed, unverified)", ["verdict"])
 WEBHOOK_EVENTS = Counter("cnss_webhook_events_total", "Webhook requests by event type and verification result",
                          ["event_type", "verification"])
 INBOUND_APPLIED = Counter("cnss_inbound_events_applied_total", "Stored inbound events applied, by result", ["result"])
@@ -72,7 +74,7 @@ class ClusterCollector(Collector):
         self._cached: tuple[float, list[GaugeMetricFamily]] | None = None
 
     NAMES = ("cnss_queue_depth", "cnss_ledger_rows", "cnss_campaigns", "cnss_inbound_events_waiting",
-             "cnss_workers_alive", "cnss_database_up")
+             "cnss_workers_alive", "cnss_database_up", "cnss_sending_oldest_seconds")
 
     def describe(self) -> Iterator[GaugeMetricFamily]:
         """Names only: registering the collector must not query Redis and the database."""
@@ -109,6 +111,8 @@ class ClusterCollector(Collector):
         if state.workers_alive is not None:
             out.append(GaugeMetricFamily("cnss_workers_alive", "RQ workers registered in Redis",
                                          value=state.workers_alive))
+        out.append(GaugeMetricFamily("cnss_sending_oldest_seconds", "Age of the oldest ledger row still being sent "
+                                     "(0: none)", value=state.oldest_sending_seconds))
         out.append(GaugeMetricFamily("cnss_database_up", "1 when the database answered the last scrape",
                                      value=1.0 if state.database_up else 0.0))
         return out

@@ -362,6 +362,7 @@ class Recipient(Base):
     status: Mapped[str] = _enum_col(RecipientStatus, RecipientStatus.PENDING)
     skip_reason: Mapped[str | None] = mapped_column(String(64))
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    reconcile_tries: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # lookups that taught nothing
     lease_owner: Mapped[str | None] = mapped_column(String(64))
     lease_expires_at: Mapped[datetime | None]
     next_attempt_at: Mapped[datetime | None]

@@ -81,10 +81,10 @@ return 1
 
 
 class Limiter(Protocol):
-    def reserve(self, limits: list[tuple[str, float]], slots: int = 1) -> float: ...
+    def reserve(self, limits: list[tuple[str, float]], slots: int = 1, block_key: str = "blocked") -> float: ...
     def admit(self, caps: list[tuple[str, int]], member: str, hold: float) -> float: ...
     def complete(self, caps: list[tuple[str, int]], member: str) -> None: ...
-    def block(self, seconds: float) -> None: ...
+    def block(self, seconds: float, key: str = "blocked") -> None: ...
 
 
 class RedisLimiter:
@@ -95,8 +95,8 @@ class RedisLimiter:
         self._admit = client.register_script(_ADMIT)
         self._complete = client.register_script(_COMPLETE)
 
-    def reserve(self, limits: list[tuple[str, float]], slots: int = 1) -> float:
-        keys = [f"rate:{key}" for key, _ in limits] + ["rate:blocked"]
+    def reserve(self, limits: list[tuple[str, float]], slots: int = 1, block_key: str = "blocked") -> float:
+        keys = [f"rate:{key}" for key, _ in limits] + [f"rate:{block_key}"]
         return max(0.0, float(self._reserve(keys=keys, args=[slots] + [1.0 / rate for _, rate in limits])))
 
     def admit(self, caps: list[tuple[str, int]], member: str, hold: float) -> float:
@@ -108,8 +108,9 @@ class RedisLimiter:
         """The answer came back: the request counts one more second, then leaves the window."""
         self._complete(keys=[f"window:{key}" for key, _ in caps], args=[member])
 
-    def block(self, seconds: float) -> None:
-        self._block(keys=["rate:blocked"], args=[seconds])
+    def block(self, seconds: float, key: str = "blocked") -> None:
+        """Everyone booking under `key` waits `seconds` (a 429 of the provider method it stands for)."""
+        self._block(keys=[f"rate:{key}"], args=[seconds])
 
 
 class LocalLimiter:
@@ -117,12 +118,12 @@ class LocalLimiter:
         self._lock = threading.Lock()
         self._tat: dict[str, float] = {}
         self._windows: dict[str, dict[str, float]] = {}  # cap -> member -> time it stops counting - 1 s
-        self._blocked = 0.0
+        self._blocked: dict[str, float] = {}
 
-    def reserve(self, limits: list[tuple[str, float]], slots: int = 1) -> float:
+    def reserve(self, limits: list[tuple[str, float]], slots: int = 1, block_key: str = "blocked") -> float:
         with self._lock:
             now = time.monotonic()
-            start = max([now, self._blocked] + [self._tat.get(key, 0.0) for key, _ in limits])
+            start = max([now, self._blocked.get(block_key, 0.0)] + [self._tat.get(key, 0.0) for key, _ in limits])
             for key, rate in limits:
                 self._tat[key] = start + slots / rate
             return start - now
@@ -151,9 +152,9 @@ class LocalLimiter:
                 if member in window:
                     window[member] = now
 
-    def block(self, seconds: float) -> None:
+    def block(self, seconds: float, key: str = "blocked") -> None:
         with self._lock:
-            self._blocked = max(self._blocked, time.monotonic() + seconds)
+            self._blocked[key] = max(self._blocked.get(key, 0.0), time.monotonic() + seconds)
 
 
 _local = LocalLimiter()
@@ -186,8 +187,9 @@ class Pacer:
     MAX_PAUSE = 0.05  # a waiting thread looks again this often (answers free the cap early)
 
     def __init__(self, lim: Limiter, limits: list[tuple[str, float]], caps: list[tuple[str, int]] | None = None,
-                 hold: float = 60.0):
+                 hold: float = 60.0, block_key: str = "blocked"):
         self.limiter = lim
+        self.block_key = block_key  # a 429 blocks only the pacers sharing this key (one provider method)
         self.limits = limits
         self.caps = caps or []
         self.hold = hold  # an unanswered request stops counting after this (a dead worker's, say)
@@ -218,7 +220,7 @@ class Pacer:
                         break  # its slot was dropped after a 429 (see `block`): take a new number
                     # Book the next chunk, numbered on from the last one (threads with later numbers
                     # may get here first: chunks are booked in order all the same).
-                    start = time.monotonic() + self.limiter.reserve(self.limits, self.chunk)
+                    start = time.monotonic() + self.limiter.reserve(self.limits, self.chunk, self.block_key)
                     self._booked = (end, end + self.chunk, start)
                     self._recent.append(self._booked)
 
@@ -258,7 +260,7 @@ class Pacer:
 
     def block(self, seconds: float) -> None:
         """The provider said 429: everyone waits, and slots booked before it are dropped."""
-        self.limiter.block(seconds)
+        self.limiter.block(seconds, self.block_key)
         with self._lock:
             after = next(self._numbers) + 1  # every number taken so far must book anew
             self._booked = (after, after, 0.0)

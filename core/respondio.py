@@ -35,6 +35,7 @@ TRANSIENT_CODES = frozenset({"130429", "131056"})
 PERMANENT_CODES = frozenset({"131026", "131047", "470", "131049", "131050", "131051", "132012"})
 TEMPLATE_CODES = frozenset({"132000", "132001"})
 QUALITY_CODES = frozenset({"131048"})
+UNVERIFIED = "unverified"  # a send the provider could neither confirm nor deny within the bound
 ERROR_LABELS = {
     "130429": "Limite de débit WhatsApp atteinte : nouvel essai plus tard",
     "131056": "Trop de messages à la même personne : nouvel essai plus tard",
@@ -48,8 +49,14 @@ ERROR_LABELS = {
     "132000": "Nombre de paramètres différent du modèle",
     "132001": "Modèle ou langue inexistant",
     "132012": "Format de paramètre incorrect",
+    # Our own codes, for what no WhatsApp code describes.
+    UNVERIFIED: "Envoi non vérifiable : Respond.io n'a pas pu confirmer si le message est parti",
+    "http_401": "Jeton Respond.io refusé : vérifiez RESPONDIO_API_TOKEN",
+    "http_403": "Accès refusé par Respond.io : vérifiez les droits du jeton",
 }
 USER_AGENT = "cnss-whatsapp/1 (httpx)"
+QUEUED = 449  # "request queued, retry in a few minutes" (the official MCP server's reference)
+QUEUED_RETRY_SECONDS = 120.0
 _CODE_RE = re.compile(r"\b(13\d{4}|470)\b")
 
 
@@ -69,11 +76,22 @@ class ProviderError(Exception):
 
     @property
     def kind(self) -> str:
+        if self.status in (401, 403):
+            return "auth"  # the token is wrong or revoked: nothing will work until a person fixes it
         if self.whatsapp_code in TEMPLATE_CODES:
             return "template"
         if self.whatsapp_code in QUALITY_CODES:
             return "quality"
         return "transient" if self.transient else "permanent"
+
+    @property
+    def contact_unknown(self) -> bool:
+        """Respond.io's `404 Contact not found`: the workspace has never seen this person, so nothing
+        was ever accepted for them (on a send, the message was refused; on a lookup, there is no trace)."""
+        if self.status != 404:
+            return False
+        text = self.body.get("message") if isinstance(self.body, dict) else self.body
+        return "contact" in str(text or "").lower()
 
 
 def whatsapp_code_of(body: Any) -> str | None:
@@ -106,6 +124,7 @@ class SentMessage:
     statuses: list[MessageStatus] = field(default_factory=list)
     timestamp: float | None = None  # when the provider accepted it
     template: str | None = None  # the template's name, when the provider says
+    body: tuple[str, ...] | None = None  # the template's body parameters, when the provider says
 
 
 class Provider(Protocol):
@@ -135,6 +154,13 @@ def _statuses(raw: Any) -> list[MessageStatus]:
             out.append(MessageStatus(str(item["value"]).lower(), item.get("timestamp"),
                                      whatsapp_code_of({"message": message}) if message else None, message))
     return out
+
+
+def _body_parameters(template: dict[str, Any]) -> tuple[str, ...] | None:
+    for component in template.get("components") or []:
+        if isinstance(component, dict) and component.get("type") == "body":
+            return tuple(str(p.get("text")) for p in component.get("parameters") or [] if isinstance(p, dict))
+    return None
 
 
 @functools.cache
@@ -249,19 +275,20 @@ class RespondIO:
         status = response.status_code
         code = whatsapp_code_of(body)
         retry_after = None
-        if status == 429:
+        if status in (429, QUEUED):
             self.rate_limited += 1
+            default = "1" if status == 429 else str(QUEUED_RETRY_SECONDS)
             try:
-                retry_after = float(response.headers.get("Retry-After", "1"))
+                retry_after = float(response.headers.get("Retry-After", default))
             except ValueError:
-                retry_after = 1.0
-        transient = status == 429 or status >= 500 or code in TRANSIENT_CODES
+                retry_after = float(default)
+        transient = status in (429, QUEUED) or status >= 500 or code in TRANSIENT_CODES
         text = body.get("message") if isinstance(body, dict) else str(body)
         log.warning("Respond.io answered %s to %s %s%s", status, method, mask_phone(path),
                     f" (WhatsApp {code})" if code else "")
         return ProviderError(f"Respond.io {status} : {text}", status=status, body=body, whatsapp_code=code,
                              transient=transient, retry_after=retry_after,
-                             maybe_sent=status >= 500 and status != 503)
+                             maybe_sent=(status >= 500 and status != 503) or status == QUEUED)
 
     # --- API -------------------------------------------------------------------------------
 
@@ -292,9 +319,10 @@ class RespondIO:
                 continue
             statuses = _statuses(item.get("status"))
             content = item.get("message") if isinstance(item.get("message"), dict) else {}
-            template = (content.get("template") or {}).get("name") if isinstance(content.get("template"), dict) else None
+            template = content.get("template") if isinstance(content.get("template"), dict) else {}
             stamp = item.get("timestamp") or (statuses[0].timestamp if statuses else None)
-            out.append(SentMessage(str(item.get("messageId")), statuses, float(stamp) if stamp else None, template))
+            out.append(SentMessage(str(item.get("messageId")), statuses, float(stamp) if stamp else None,
+                                   template.get("name"), _body_parameters(template)))
         return out
 
     def upsert_contact(self, phone: str, fields: dict[str, Any]) -> None:

@@ -147,6 +147,15 @@ def poll(session: Session, provider: respondio.Provider, *, delay_seconds: float
         try:
             statuses = provider.message_status(recipient.phone, recipient.provider_message_id or "")
         except respondio.ProviderError as err:
+            if err.status == 404:  # not found: the contact's list decides, not this one answer
+                if pacer is not None:
+                    pacer.acquire()
+                statuses = _statuses_from_list(provider, recipient)
+            else:
+                statuses = None
+            if statuses is not None:
+                changed += _apply_all(session, recipient, statuses, now)
+                continue
             errors += 1
             log.info("Status of message %s not obtained: %s", recipient.provider_message_id, err,
                      extra={"campaign_id": recipient.campaign_id, "recipient_id": recipient.id,
@@ -154,12 +163,38 @@ def poll(session: Session, provider: respondio.Provider, *, delay_seconds: float
             if not err.transient:
                 recipient.updated_at = now  # ask again later, not on every tick
             continue
-        moved = False
-        for status in statuses:
-            at = datetime.fromtimestamp(status.timestamp, UTC) if status.timestamp else now
-            moved |= apply(session, recipient, status.value, at=at, error_code=status.error_code,
-                           error_message=status.error_message, source="poll")
-        if not moved:
-            recipient.updated_at = now
-        changed += moved
+        changed += _apply_all(session, recipient, statuses, now)
     return {"polled": len(rows), "changed": changed, "errors": errors}
+
+
+def _apply_all(session: Session, recipient: Recipient, statuses: list[respondio.MessageStatus], now: datetime) -> bool:
+    moved = False
+    for status in statuses:
+        at = datetime.fromtimestamp(status.timestamp, UTC) if status.timestamp else now
+        moved |= apply(session, recipient, status.value, at=at, error_code=status.error_code,
+                       error_message=status.error_message, source="poll")
+    if not moved:
+        recipient.updated_at = now
+    return moved
+
+
+def _statuses_from_list(provider: respondio.Provider, recipient: Recipient) -> list[respondio.MessageStatus] | None:
+    """A status call answered 404: the message's statuses as the contact's message list gives them;
+    if neither knows the message (the list has no trace, or the contact is unknown), it is failed as
+    `unverified` (a later delivered/read would still prove otherwise); None when the list cannot be
+    read either (ask again later)."""
+    try:
+        messages = provider.recent_messages(recipient.phone, limit=100)
+    except respondio.ProviderError as err:
+        if not err.contact_unknown:
+            return None
+        messages = []
+    for message in messages:
+        if message.message_id == recipient.provider_message_id:
+            return message.statuses
+    log.warning("Message %s unknown to the provider", recipient.provider_message_id,
+                extra={"campaign_id": recipient.campaign_id, "recipient_id": recipient.id,
+                       "message_id": recipient.provider_message_id})
+    return [respondio.MessageStatus("failed", None, respondio.UNVERIFIED,
+                                    "Respond.io ne connaît pas ce message (introuvable par son identifiant comme "
+                                    "dans la liste des messages du contact)")]

@@ -69,6 +69,14 @@ def live_progress(campaign_id: int) -> None:
     for col, key in zip(cols, STATUS_ORDER, strict=True):
         count = progress.counts.get(key, 0)
         col.metric(campaigns.RECIPIENT_LABELS[key], nf(count), f"{count / total:.0%}", delta_color="off")
+    if progress.verifying:
+        st.info(f"{nf(progress.verifying)} envoi(s) en vérification auprès de Respond.io : la réponse à ces envois "
+                "s'est perdue (panne, délai dépassé). Chacun sera confirmé s'il est parti, renvoyé sinon, "
+                "jamais envoyé deux fois.")
+    if progress.unverified:
+        st.warning(f"{nf(progress.unverified)} envoi(s) non vérifiable(s) : Respond.io n'a pu ni confirmer ni "
+                   "infirmer leur départ. Ces personnes n'ont peut-être rien reçu ; une relance « non vérifiés » "
+                   "leur renvoie le message.")
     if progress.status == CampaignStatus.RUNNING:
         eta = f" — fin estimée dans {duration(progress.eta_seconds)}" if progress.eta_seconds else ""
         st.caption(f"Cadence sur la dernière minute : {progress.rate_per_second:.1f} message(s)/s{eta}")
@@ -98,7 +106,8 @@ def recipients_table(campaign_id: int) -> None:
         if status:
             stmt = stmt.where(Recipient.status == status)
         data = [{"Téléphone": r.phone, "Nom": f"{first or ''} {last or ''}".strip(),
-                 "Statut": campaigns.RECIPIENT_LABELS[r.status], "Motif / erreur": r.skip_reason or r.error_code or "",
+                 "Statut": campaigns.RECIPIENT_LABELS[r.status], "Motif / erreur": r.skip_reason or (
+                     "Envoi non vérifiable" if r.error_code == respondio.UNVERIFIED else r.error_code or ""),
                  "Envoyé le": format_dt(r.sent_at), "Remis le": format_dt(r.delivered_at), "Lu le": format_dt(r.read_at)}
                 for r, first, last in session.execute(stmt).all()]
     if data:

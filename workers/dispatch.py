@@ -29,6 +29,9 @@ LOCAL_TRIES = 3  # quick tries of one send before it goes back to the ledger
 # what makes sure the provider never sees more than that in a second.
 RATE_SAFETY = 0.97
 DISPATCH_JOB = "workers.dispatch.dispatch_campaign"
+# Errors that are nobody's fault among the recipients: the row goes back untouched and the campaign
+# pauses with the reason (a wrong template mapping, a quality hold, a token refused).
+BLOCKING_KINDS = ("template", "quality", "auth")
 RECORD_EVERY_SECONDS = 0.2  # outcomes are written in groups: a batch, or what came in this long
 OUTCOME_POLL_SECONDS = 0.004  # the main loop looks for answers this often when none has come
 
@@ -75,10 +78,14 @@ def pacer_for(job: Job, limiter: ratelimit.Limiter) -> ratelimit.Pacer:
 
 def send_one(job: Job, row: dispatch.Claimed, provider: respondio.Provider, pacer: ratelimit.Pacer,
              stopping: threading.Event | None = None) -> dispatch.Outcome:
+    """One recipient's send, with a few quick tries on answers that say it was not accepted. An answer
+    that leaves the outcome open (a 5xx, a timeout, a 449) ends the attempt as `uncertain`: the row is
+    looked up at the provider by the reconciliation, under its own budget, before any new send."""
     settings = get_settings()
     components = templates.provider_components(job.template_data, row.parameters)
     error: respondio.ProviderError | None = None
-    for _ in range(LOCAL_TRIES):
+    created = False
+    for attempt in range(LOCAL_TRIES):
         try:
             with pacer.slot(cancel=stopping):  # paused or cancelled while waiting: the row goes back
                 message_id = provider.send_template(row.phone, job.template_name, job.language, components)
@@ -89,30 +96,55 @@ def send_one(job: Job, row: dispatch.Claimed, provider: respondio.Provider, pace
             break  # an earlier try failed: recorded below as that failure
         except respondio.ProviderError as err:
             error = err
-        if error.maybe_sent:
-            # The request may have arrived: never resend before asking the provider.
+        if error.maybe_sent:  # the request may have arrived: never resend before the provider says
+            return dispatch.Outcome(row.id, "uncertain", error_code=_code(error), error_message=str(error))
+        if error.contact_unknown and not created:
+            # Respond.io refuses a phone its workspace has never seen: nothing was accepted. Create the
+            # contact (one request, under the same budget) and send again.
+            created = True
             try:
-                found = dispatch.find_at_provider(provider, row.phone, row.sending_at, job.template_name)
-            except respondio.ProviderError:
-                return dispatch.Outcome(row.id, "uncertain", error_message=str(error))
-            if found is not None:
-                return dispatch.Outcome(row.id, "sent", message_id=found.message_id)
-        if not error.transient or error.kind in ("template", "quality"):
+                with pacer.slot(cancel=stopping):
+                    provider.upsert_contact(row.phone, contact_fields(row.contact_id, row.phone))
+                continue
+            except ratelimit.Cancelled:
+                break
+            except respondio.ProviderError as err:
+                error = err
+        if not error.transient or error.kind in BLOCKING_KINDS:
             break
         metrics.PROVIDER_RETRIES.labels("429" if error.status == 429 else "5xx" if (error.status or 0) >= 500
                                         else "whatsapp" if error.whatsapp_code else "network").inc()
         if error.status == 429 or error.whatsapp_code == "130429":
             pacer.block(error.retry_after or 1.0)
         else:
-            time.sleep(min(2.0, 0.2 * (1 + _ + row.attempts)))
+            time.sleep(min(2.0, 0.2 * (1 + attempt + row.attempts)))
     assert error is not None
-    code = error.whatsapp_code or (f"http_{error.status}" if error.status else "network")
-    if error.kind in ("template", "quality"):
+    code = _code(error)
+    if error.kind in BLOCKING_KINDS:
         return dispatch.Outcome(row.id, "requeue", error_code=code, error_message=str(error))
     if error.transient and row.attempts < settings.max_send_attempts:
         return dispatch.Outcome(row.id, "retry", error_code=code, error_message=str(error),
                                 retry_at=utcnow() + _backoff(row.attempts))
     return dispatch.Outcome(row.id, "failed", error_code=code, error_message=str(error))
+
+
+def _code(error: respondio.ProviderError) -> str:
+    return error.whatsapp_code or (f"http_{error.status}" if error.status else "network")
+
+
+def contact_fields(contact_id: int, phone: str) -> dict:
+    """What Respond.io needs to create the contact (its first name is required)."""
+    with db.session_scope() as session:
+        first, last = dispatch.contact_names(session, contact_id)
+    return {"firstName": first or last or "Assuré CNSS", "lastName": last or "", "phone": phone}
+
+
+def pause_reason(blocking: dispatch.Outcome) -> str:
+    code = blocking.error_code or ""
+    if code in ("http_401", "http_403"):
+        return dispatch.AUTH_REASON.format(status=code[5:])
+    label = respondio.ERROR_LABELS.get(code, blocking.error_message or "")
+    return f"Erreur WhatsApp {code} : {label}"
 
 
 def _load_job(campaign_id: int, owner: str) -> Job | None:
@@ -206,6 +238,7 @@ def dispatch_campaign(campaign_id: int, slot: int = 0, *, max_runtime: float = M
             t.start()
         exhausted = paused = False
         last_check = 0.0
+        last_renewal = time.monotonic()
         outcomes: list[dispatch.Outcome] = []
         last_record = time.monotonic()
         while True:
@@ -213,6 +246,10 @@ def dispatch_campaign(campaign_id: int, slot: int = 0, *, max_runtime: float = M
             if now - last_check > 1.0:  # status, quiet hours and liveness, once a second
                 last_check = now
                 _mark_alive(key)
+                if in_flight and now - last_renewal > settings.send_lease_seconds / 3:
+                    last_renewal = now
+                    with db.session_scope() as session:
+                        dispatch.renew(session, owner=owner, lease_seconds=settings.send_lease_seconds)
                 if not exhausted and (now - started > max_runtime or _load_job(campaign_id, owner) is None):
                     exhausted = True
                     time_up = now - started > max_runtime
@@ -250,8 +287,7 @@ def dispatch_campaign(campaign_id: int, slot: int = 0, *, max_runtime: float = M
                                  extra={"campaign_id": campaign_id, "recipient_id": outcome.id})
                 blocking = next((o for o in outcomes if o.kind == "requeue"), None)
                 if blocking is not None and stop_reason is None:
-                    label = respondio.ERROR_LABELS.get(blocking.error_code or "", blocking.error_message or "")
-                    stop_reason = f"Erreur WhatsApp {blocking.error_code} : {label}"
+                    stop_reason = pause_reason(blocking)
                 elif (stop_reason is None and len(window) == window.maxlen
                       and sum(window) / len(window) >= settings.failure_pause_rate):
                     stop_reason = f"Trop d'échecs : {sum(window)} sur les {len(window)} derniers envois"
@@ -267,6 +303,7 @@ def dispatch_campaign(campaign_id: int, slot: int = 0, *, max_runtime: float = M
             with db.session_scope() as session:
                 campaigns.complete_if_done(session, campaign_id)
     finally:
+        stopping.set()  # also on a crash (the database gone): no sender starts a row nobody will record
         for _ in threads:
             todo.put(None)
         if not (time_up and stop_reason is None and _continue(campaign_id, slot)):

@@ -19,6 +19,10 @@ from workers.inbound import request_drain
 log = logging.getLogger(__name__)
 
 
+def _per_tick(rate: float) -> int:
+    return max(1, int(rate * get_settings().scheduler_interval_seconds))
+
+
 def tick() -> dict:
     settings = get_settings()
     if not queue.try_lock("scheduler", ttl=max(10.0, settings.scheduler_interval_seconds * 3)):
@@ -29,14 +33,19 @@ def tick() -> dict:
             started = campaigns.start_due(session)
         provider = respondio.provider(max_retries=0)
         try:
+            # Each under its own provider method's budget, as many as it allows until the next tick,
+            # so that a tick never runs long and neither starves the other nor the sends.
             with db.session_scope() as session:
-                reconciled = dispatch.reconcile_expired(session, provider)
+                reconciled = dispatch.reconcile_expired(
+                    session, provider, limit=_per_tick(settings.reconcile_rate),
+                    pacer=ratelimit.Pacer(ratelimit.limiter(), [("reconcile", settings.reconcile_rate)],
+                                          block_key="blocked:list")).as_dict()
             with db.session_scope() as session:
-                # As many as the status rate allows until the next tick, so a tick never runs long.
                 polled = statuses.poll(session, provider, delay_seconds=settings.status_poll_delay_seconds,
-                                       limit=max(1, int(settings.status_poll_rate * settings.scheduler_interval_seconds)),
+                                       limit=_per_tick(settings.status_poll_rate),
                                        pacer=ratelimit.Pacer(ratelimit.limiter(),
-                                                             [("status-poll", settings.status_poll_rate)]))
+                                                             [("status-poll", settings.status_poll_rate)],
+                                                             block_key="blocked:status"))
         finally:
             if provider.name != "sandbox":
                 provider.close()

@@ -151,7 +151,8 @@ def test_reconciliation_of_abandoned_sends(session, audience) -> None:  # noqa: 
     sandbox = Sandbox()
     sandbox.send_template(claimed[0].phone, TEMPLATE["name"], "fr", [])  # it did reach the provider
     later = utcnow() + timedelta(seconds=5)
-    assert dispatch.reconcile_expired(session, sandbox, now=later) == {"checked": 2, "found": 1, "requeued": 1}
+    result = dispatch.reconcile_expired(session, sandbox, now=later)
+    assert (result.checked, result.found, result.requeued, result.postponed) == (2, 1, 1, 0)
     by_id = {r.id: r for r in rows(session, campaign.id)}
     assert by_id[claimed[0].id].status == "sent" and by_id[claimed[0].id].provider_message_id
     assert by_id[claimed[1].id].status == "pending"

@@ -119,3 +119,44 @@ def test_wizard_overrides_the_variable_mapping_for_one_campaign(seeded) -> None:
         override = campaign.variable_mapping[first_key]
         assert (override["source"], override["text"]) == ("text", "Cher partenaire")
         assert session.get(Template, template_id).variable_mapping == default_mapping  # the template is untouched
+
+
+def test_the_detail_shows_sends_being_verified_and_unverified_ones(seeded) -> None:  # noqa: ANN001
+    from datetime import timedelta
+
+    from core import dispatch
+    from core.timeutil import utcnow
+
+    with db.session_scope() as session:
+        segment_id = session.scalar(select(Segment.id).where(Segment.name == "Employeurs"))
+        template_id = session.scalar(select(Template.id).where(Template.name == "nouveaux_taux_2026"))
+        campaign = campaigns.create(session, campaigns.CampaignInput(
+            name="Vérifications", template_id=template_id, include_segment_ids=[segment_id], quiet_hours=None))
+        campaigns.launch(session, campaign)
+        campaign_id = campaign.id
+    with db.session_scope() as session:  # a worker died holding three rows
+        dispatch.claim(session, campaign_id, owner="dead", limit=3, lease_seconds=1,
+                       now=utcnow() - timedelta(minutes=20))
+    for role in ("manager", "supervisor"):
+        at = open_campaigns(seeded[role])
+        at.selectbox(key="campaign_choice").select(campaign_id).run()
+        assert any("3 envoi(s) en vérification" in i.value for i in at.info), role
+    with db.session_scope() as session:  # Respond.io never answers: the bound ends them
+        dispatch.reconcile_expired(session, respondio_down())
+        campaigns.pause(session, campaigns.get(session, campaign_id))
+    at = open_campaigns(seeded["manager"])
+    at.selectbox(key="campaign_choice").select(campaign_id).run()
+    assert any("3 envoi(s) non vérifiable(s)" in w.value for w in at.warning)
+    at.selectbox(key=f"rcpt_filter_{campaign_id}").select("failed").run()
+    assert "Envoi non vérifiable" in at.dataframe[-1].value["Motif / erreur"].tolist()
+    at.button(key=f"retarget_unverified_{campaign_id}").click().run()
+    assert any("relance non vérifiés" in s.value for s in at.success) and not at.exception
+
+
+def respondio_down():  # noqa: ANN201
+    """A Respond.io address where nothing listens: every lookup fails with a network error."""
+    from core import respondio
+    from tests.support.servers import free_port
+
+    return respondio.RespondIO("jeton", base_url=f"http://127.0.0.1:{free_port()}/v2", channel_id=1, timeout=0.5,
+                               max_retries=0)

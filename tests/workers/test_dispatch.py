@@ -7,11 +7,11 @@ import time
 from collections import Counter
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from core import campaigns, db, queue
 from core.config import reload_settings
-from core.models import Campaign, Recipient
+from core.models import Campaign, Contact, Recipient, StatusEvent
 from tests.campaign_fixtures import TEMPLATE, make_audience, make_campaign
 from workers.dispatch import dispatch_campaign, dispatcher_key
 from workers.scheduler import tick
@@ -27,6 +27,7 @@ def provider_env(db_url, fake_respondio, monkeypatch):  # noqa: ANN001, ANN201
     monkeypatch.setenv("SEND_BATCH_SIZE", "20")
     monkeypatch.setenv("SEND_CONCURRENCY", "8")
     monkeypatch.setenv("SCHEDULER_INTERVAL_SECONDS", "0.2")
+    monkeypatch.setenv("RECONCILE_RATE", "100")
     reload_settings()
     fake_respondio.templates = {TEMPLATE["name"]: 3}
     yield fake_respondio
@@ -214,3 +215,43 @@ def test_rate_cap_is_respected(provider_env) -> None:  # noqa: ANN001
     assert elapsed >= (sendable - 1) / 20 * 0.9
     worst = max(sum(1 for t in stamps if s <= t < s + 1.0) for s in stamps)
     assert worst <= 21
+
+
+def test_a_phone_the_workspace_never_saw_is_created_then_sent_once(provider_env) -> None:  # noqa: ANN001
+    provider_env.unknown_contact_send = "refuse"  # the real API may refuse it: 404 Contact not found
+    campaign_id, sendable = launched(30)
+    assert run_until_settled(campaign_id) == "completed"
+    assert ledger(campaign_id)["sent"] == sendable
+    assert_exactly_once(provider_env, campaign_id)
+    assert provider_env.count("contact") == sendable  # one creation per person, no more
+    with db.session_scope() as session:
+        named = dict(session.execute(select(Recipient.phone, Contact.first_name).join(
+            Contact, Contact.id == Recipient.contact_id).where(Recipient.campaign_id == campaign_id,
+                                                      Recipient.status == "sent")).all())
+    for phone, first in named.items():
+        created = provider_env.contacts[f"phone:{phone}"]
+        assert created["phone"] == phone and created["firstName"] == (first or created["lastName"])
+
+
+def test_sends_accepted_whose_answer_was_lost_are_found_not_resent(provider_env) -> None:  # noqa: ANN001
+    provider_env.lost_answer_rate = 0.3  # accepted and recorded, then answered 502
+    campaign_id, sendable = launched(60)
+    assert run_until_settled(campaign_id, timeout=90) == "completed"
+    assert ledger(campaign_id)["sent"] == sendable
+    assert_exactly_once(provider_env, campaign_id)
+    with db.session_scope() as session:
+        found = session.scalar(select(func.count()).select_from(StatusEvent).where(StatusEvent.source == "reconcile"))
+    assert found and found >= 5  # found by reconciliation, one list request each
+
+
+def test_a_refused_token_pauses_the_campaign_and_charges_no_one(provider_env) -> None:  # noqa: ANN001
+    campaign_id, sendable = launched(30)
+    provider_env.token = "revoked"  # our token no longer opens anything
+    assert run_until_settled(campaign_id) == "paused"
+    with db.session_scope() as session:
+        reason = campaigns.get(session, campaign_id).status_reason
+    assert "RESPONDIO_API_TOKEN" in reason and "401" in reason
+    deadline = time.monotonic() + 10
+    while ledger(campaign_id)["sending"] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert ledger(campaign_id)["pending"] == sendable and ledger(campaign_id)["failed"] == 0

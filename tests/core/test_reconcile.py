@@ -1,0 +1,263 @@
+"""Reconciliation, one test per row of its table, against the fake Respond.io server on loopback (a
+real HTTP server that answers as the real API does, 404 `Contact not found` included), on SQLite
+and PostgreSQL. A row is claimed by a dispatcher that dies; what the provider then says decides."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from core import campaigns, dispatch, health, ratelimit, respondio, statuses
+from core.config import reload_settings
+from core.models import Campaign, Recipient, StatusEvent
+from core.timeutil import utcnow
+from tests.campaign_fixtures import TEMPLATE, make_audience, make_campaign
+
+
+@pytest.fixture
+def fake(fake_respondio, monkeypatch):  # noqa: ANN001, ANN201
+    fake_respondio.templates = {TEMPLATE["name"]: 3, "autre_modele": 3}
+    monkeypatch.setenv("RESPONDIO_TIMEOUT_SECONDS", "1")
+    monkeypatch.setenv("RECONCILE_MAX_TRIES", "3")
+    monkeypatch.setenv("SENDING_MAX_MINUTES", "15")
+    reload_settings()
+    yield fake_respondio
+    reload_settings()
+
+
+@pytest.fixture
+def client(fake):  # noqa: ANN001, ANN201
+    provider = respondio.RespondIO(fake.token, base_url=fake.base_url, channel_id=fake.channel_id, timeout=1.0,
+                                   max_retries=0)
+    yield provider
+    provider.close()
+
+
+def abandoned(session, count: int = 1):  # noqa: ANN001, ANN201
+    """A running campaign whose first `count` rows a dead dispatcher claimed."""
+    audience = make_audience(session, 20)
+    campaign = make_campaign(session, audience)
+    campaigns.launch(session, campaign)
+    session.flush()
+    return campaign, dispatch.claim(session, campaign.id, owner="dead", limit=count, lease_seconds=1)
+
+
+def send_as_claimed(client, row, *, template: str = TEMPLATE["name"]) -> str:  # noqa: ANN001
+    """The provider accepted the dead dispatcher's request (its answer was lost)."""
+    components = [{"type": "body", "parameters": [{"type": "text", "text": v} for v in row.parameters["body"]]}]
+    return client.send_template(row.phone, template, "fr", components)
+
+
+def later(minutes: float = 0.1):  # noqa: ANN201
+    return utcnow() + timedelta(minutes=minutes)
+
+
+def row_of(session, recipient_id: int) -> Recipient:  # noqa: ANN001
+    session.flush()
+    session.expire_all()
+    row = session.get(Recipient, recipient_id)
+    assert row is not None
+    return row
+
+
+# --- the table: a list answered ----------------------------------------------------------------
+
+
+def test_a_match_is_recorded_as_sent_and_never_sent_again(session, fake, client) -> None:  # noqa: ANN001
+    _, (row,) = abandoned(session)
+    message_id = send_as_claimed(client, row)
+    result = dispatch.reconcile_expired(session, client, now=later())
+    assert (result.found, result.requeued, result.requests) == (1, 0, 1)
+    recipient = row_of(session, row.id)
+    assert (recipient.status, recipient.provider_message_id, recipient.lease_owner) == ("sent", message_id, None)
+    assert session.scalar(select(StatusEvent.source).where(StatusEvent.recipient_id == row.id)) == "reconcile"
+    assert len(fake.accepted) == 1
+
+
+def test_a_list_without_a_match_puts_the_row_back_to_pending(session, fake, client) -> None:  # noqa: ANN001
+    _, (row,) = abandoned(session)
+    send_as_claimed(client, row, template="autre_modele")  # the person got something else, not ours
+    result = dispatch.reconcile_expired(session, client, now=later())
+    assert (result.found, result.requeued) == (0, 1)
+    assert row_of(session, row.id).status == "pending"
+
+
+def test_the_same_template_with_other_parameters_is_not_a_match(session, fake, client) -> None:  # noqa: ANN001
+    _, (row,) = abandoned(session)
+    client.send_template(row.phone, TEMPLATE["name"], "fr", [
+        {"type": "body", "parameters": [{"type": "text", "text": v} for v in ("Autre", "Libreville", "hier")]}])
+    assert dispatch.reconcile_expired(session, client, now=later()).requeued == 1
+
+
+def test_contact_not_found_means_nothing_was_accepted(session, fake, client) -> None:  # noqa: ANN001
+    _, (row,) = abandoned(session)
+    with pytest.raises(respondio.ProviderError) as caught:
+        client.recent_messages(row.phone)
+    assert caught.value.status == 404 and caught.value.contact_unknown  # what the real API answers
+    result = dispatch.reconcile_expired(session, client, now=later())
+    assert (result.requeued, result.postponed, result.unverified) == (1, 0, 0)
+    assert row_of(session, row.id).status == "pending"
+
+
+# --- the table: the provider refuses to answer -------------------------------------------------
+
+
+def test_a_refused_token_pauses_the_campaign_with_a_french_reason(session, fake, client) -> None:  # noqa: ANN001
+    campaign, (row,) = abandoned(session)
+    fake.fail_next(1, status=401, body={"code": 401, "message": "Unauthorized"})
+    result = dispatch.reconcile_expired(session, client, now=later())
+    assert result.paused == [campaign.id] and result.postponed == 1
+    session.expire_all()
+    paused = session.get(Campaign, campaign.id)
+    assert paused.status == "paused" and "RESPONDIO_API_TOKEN" in paused.status_reason and "401" in paused.status_reason
+    assert row_of(session, row.id).reconcile_tries == 0  # nothing learned, nothing counted against the row
+
+
+def test_429_waits_as_told_and_costs_the_row_no_try(session, fake, client, redis_url) -> None:  # noqa: ANN001
+    _, rows = abandoned(session, 3)
+    fake.fail_next(1, status=429, body={"code": 429, "message": "Too many requests"}, retry_after=30)
+    pacer = ratelimit.Pacer(ratelimit.limiter(), [("reconcile", 50.0)], block_key="blocked:list")
+    now = later()
+    result = dispatch.reconcile_expired(session, client, now=now, pacer=pacer)
+    assert result.requests == 1 and result.waited == 30  # the first refusal stops the batch
+    held = [row_of(session, r.id) for r in rows]
+    assert {(r.status, r.reconcile_tries) for r in held} == {("sending", 0)}
+    assert sum(r.lease_expires_at >= now + timedelta(seconds=29) for r in held) == 1  # the one asked about
+    # The list method waits; the send method does not.
+    assert ratelimit.limiter().reserve([("reconcile", 50.0)], 1, "blocked:list") > 25
+    assert ratelimit.limiter().reserve([("send-check", 50.0)], 1) < 1
+
+
+@pytest.mark.parametrize("answer", ["500", "timeout"])
+def test_5xx_and_timeouts_ask_again_later_then_fail_as_unverified(session, fake, client, answer) -> None:  # noqa: ANN001
+    _, (row,) = abandoned(session)
+    send_as_claimed(client, row)  # it was accepted, but the provider will not say so
+    now = later()
+    for attempt in range(1, 4):
+        if answer == "500":
+            fake.fail_next(1, status=500)
+        else:
+            fake.timeouts_next, fake.timeout_seconds = 1, 1.5
+        result = dispatch.reconcile_expired(session, client, now=now)
+        recipient = row_of(session, row.id)
+        if attempt < 3:
+            assert (result.postponed, recipient.status, recipient.reconcile_tries) == (1, "sending", attempt)
+            assert recipient.lease_expires_at > now  # asked again after a backoff, not on every tick
+            assert dispatch.reconcile_expired(session, client, now=now).checked == 0
+            now = recipient.lease_expires_at + timedelta(seconds=1)
+    assert result.unverified == 1
+    assert (recipient.status, recipient.error_code) == ("failed", "unverified")
+    assert "3 vérification(s)" in recipient.error_message
+    assert respondio.ERROR_LABELS["unverified"].startswith("Envoi non vérifiable")
+    assert len(fake.accepted) == 1  # never sent twice
+
+
+def test_no_row_stays_sending_past_the_bound(session, fake, client) -> None:  # noqa: ANN001
+    _, (row,) = abandoned(session)
+    fake.fail_next(1, status=503)
+    result = dispatch.reconcile_expired(session, client, now=later(16))
+    assert result.unverified == 1 and row_of(session, row.id).error_code == "unverified"
+
+
+def test_rows_not_asked_about_still_end_at_the_bound(session, fake, client) -> None:  # noqa: ANN001
+    _, rows = abandoned(session, 4)
+    fake.fail_next(1, status=429, body={"code": 429, "message": "Too many requests"}, retry_after=5)
+    result = dispatch.reconcile_expired(session, client, now=later(16))
+    assert result.requests == 1 and result.unverified == 4
+    assert {row_of(session, r.id).status for r in rows} == {"failed"}
+
+
+def test_unverified_rows_are_counted_and_retargetable(session, fake, client) -> None:  # noqa: ANN001
+    campaign, (row, other) = abandoned(session, 2)
+    fake.fail_next(2, status=500)
+    dispatch.reconcile_expired(session, client, now=later(16))
+    progress = campaigns.progress(session, campaign.id)
+    assert progress.unverified == 2 and progress.as_dict()["unverified"] == 2
+    draft = campaigns.retarget(session, session.get(Campaign, campaign.id), "unverified")
+    assert campaigns.estimate(session, draft).audience.reachable == 2
+
+
+# --- batching and cost -------------------------------------------------------------------------
+
+
+def test_one_request_per_person_whatever_the_number_of_rows(session, fake, client) -> None:  # noqa: ANN001
+    audience = make_audience(session, 6)
+    first = make_campaign(session, audience, name="Première")
+    second = make_campaign(session, audience, name="Seconde")
+    for campaign in (first, second):
+        campaigns.launch(session, campaign)
+    session.flush()
+    rows = dispatch.claim(session, first.id, owner="dead", limit=1, lease_seconds=1)
+    others = dispatch.claim(session, second.id, owner="dead", limit=10, lease_seconds=1)
+    rows += [r for r in others if r.phone == rows[0].phone]
+    assert len(rows) == 2
+    message_id = send_as_claimed(client, rows[0])  # only the first campaign's message went out
+    before = fake.count("list")
+    result = dispatch.reconcile_expired(session, client, now=later())
+    phones = {r.phone for r in others}
+    assert result.checked == len(others) + 1 and result.requests == len(phones) == fake.count("list") - before
+    assert (result.found, result.requeued) == (1, len(others))  # one message matches one row, not both
+    assert sorted(row_of(session, r.id).provider_message_id or "" for r in rows) == ["", message_id]
+
+
+def test_the_rows_being_verified_are_shown_and_the_oldest_send_in_health(session, fake, client) -> None:  # noqa: ANN001
+    campaign, (row, _) = abandoned(session, 2)
+    session.commit()
+    assert campaigns.progress(session, campaign.id, now=later()).verifying == 2
+    check = next(c for c in health.checks() if c.name == "Envois en cours")
+    assert check.ok is True and "Le plus ancien envoi en cours a commencé il y a" in check.detail
+    assert health.cluster_state().oldest_sending_seconds >= 0
+
+
+def test_a_live_dispatcher_renews_its_leases(session, fake) -> None:  # noqa: ANN001
+    _, rows = abandoned(session, 2)
+    renewed = dispatch.renew(session, owner="dead", lease_seconds=600)
+    assert renewed == 2 and row_of(session, rows[0].id).lease_expires_at > later(9)
+    assert dispatch.reconcile_expired(session, respondio.Sandbox(), now=later(1)).checked == 0
+
+
+# --- a status call answered 404 ----------------------------------------------------------------
+
+
+def sent_row(session, client) -> Recipient:  # noqa: ANN001
+    _, (row,) = abandoned(session)
+    message_id = send_as_claimed(client, row)
+    dispatch.record(session, [dispatch.Outcome(row.id, "sent", message_id=message_id)], owner="dead")
+    return row_of(session, row.id)
+
+
+def test_status_404_message_not_found_is_decided_by_the_list(session, fake, client) -> None:  # noqa: ANN001
+    recipient = sent_row(session, client)
+    fake.fail_next(1, status=404, body={"code": 404, "message": "Message not found"})  # the status call
+    before = fake.count("list")
+    statuses.poll(session, client, delay_seconds=0, now=later(1))
+    assert fake.count("list") - before == 1
+    assert row_of(session, recipient.id).status == "delivered"  # the list had it, delivered
+
+
+def test_a_message_neither_the_status_nor_the_list_knows_fails_unverified(session, fake, client) -> None:  # noqa: ANN001
+    recipient = sent_row(session, client)
+    fake.accepted.clear()
+    fake.by_identifier.clear()
+    fake.by_id.clear()  # the provider lost it
+    result = statuses.poll(session, client, delay_seconds=0, now=later(1))
+    assert result["changed"] == 1
+    recipient = row_of(session, recipient.id)
+    assert (recipient.status, recipient.error_code) == ("failed", "unverified")
+
+
+def test_a_status_poll_for_an_unknown_contact_fails_unverified(session, fake, client) -> None:  # noqa: ANN001
+    recipient = sent_row(session, client)
+    fake.contacts.clear()
+    statuses.poll(session, client, delay_seconds=0, now=later(1))
+    assert row_of(session, recipient.id).error_code == "unverified"
+
+
+def test_a_status_poll_keeps_asking_when_the_list_fails_too(session, fake, client) -> None:  # noqa: ANN001
+    recipient = sent_row(session, client)
+    fake.fail_next(1, status=404, body={"code": 404, "message": "Message not found"})
+    fake.fail_next(1, status=502)
+    result = statuses.poll(session, client, delay_seconds=0, now=later(1))
+    assert result["errors"] == 1 and row_of(session, recipient.id).status == "sent"
