@@ -100,7 +100,35 @@ def parse(body: bytes) -> Event:
     event_id = payload.get("event_id")
     # Without an id, the body itself identifies the event: the same delivery twice is one event.
     event_id = str(event_id) if event_id not in (None, "") else "sha256:" + hashlib.sha256(body).hexdigest()
-    return Event(event_id[:128], event_type.strip()[:64], payload, body)
+    if len(event_id) > EVENT_ID_MAX:  # cut, two different ids could become one: hashed instead
+        event_id = "sha256:" + hashlib.sha256(event_id.encode()).hexdigest()
+    if b"\\u0000" in body:
+        # PostgreSQL's JSON and text cannot hold a NUL character: removed from the decoded values, and
+        # the body stored re-encoded (an escape typed by hand, `\\u0000` in the JSON, stays as typed).
+        payload = without_nul(payload)
+        body = orjson.dumps(payload)
+    return Event(event_id, without_nul(event_type.strip())[:64], payload, body)
+
+
+EVENT_ID_MAX = 128
+NAME_MAX = 120  # contacts.first_name / last_name
+TYPE_MAX = 32  # messages.message_type
+
+
+def without_nul(value: Any) -> Any:
+    """`value` with every NUL character removed from its strings, keys included, at any depth."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {without_nul(k): without_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [without_nul(v) for v in value]
+    return value
+
+
+def fit(value: str | None, length: int) -> str | None:
+    """A value from outside cut to its column's length (a longer one would fail the event forever)."""
+    return value[:length] if value is not None else None
 
 
 def store(session: Session, events: list[Event], *, now: datetime | None = None) -> int:
@@ -110,9 +138,9 @@ def store(session: Session, events: list[Event], *, now: datetime | None = None)
     now = now or utcnow()
     unique = {e.event_id: e for e in events}
     if session.get_bind().dialect.name == "postgresql":
-        # One statement for the batch, the bodies cast from their text (no re-encoding). PostgreSQL's
-        # JSON cannot hold a NUL character: such escapes are dropped.
-        texts = [(e.raw if e.raw is not None else orjson.dumps(e.payload)).replace(b"\\u0000", b"").decode()
+        # One statement for the batch, the bodies cast from their text (no re-encoding); `parse` has
+        # already removed NUL characters, which PostgreSQL's JSON cannot hold.
+        texts = [(e.raw if e.raw is not None else orjson.dumps(without_nul(e.payload))).decode()
                  for e in unique.values()]
         result = session.execute(text(
             "INSERT INTO webhook_events (event_id, event_type, payload, received_at, attempts) "
@@ -241,8 +269,8 @@ def contact_for(session: Session, raw_phone: Any, contact_data: dict[str, Any], 
     if not result.ok:
         return None
     contact = session.scalar(select(Contact).where(Contact.phone == result.e164))
-    first = (contact_data.get("firstName") or "").strip() or None
-    last = (contact_data.get("lastName") or "").strip() or None
+    first = fit(str(contact_data.get("firstName") or "").strip() or None, NAME_MAX)
+    last = fit(str(contact_data.get("lastName") or "").strip() or None, NAME_MAX)
     provider_id = str(contact_data["id"]) if contact_data.get("id") is not None else None
     if contact is None:
         contact = Contact(phone=result.e164, first_name=first, last_name=last, attributes={},
@@ -344,7 +372,8 @@ def receive_message(session: Session, payload: dict[str, Any], *, now: datetime 
         return None  # the same message under another event id
     conversation = open_conversation(session, contact, now=now)
     message = Message(conversation_id=conversation.id, contact_id=contact.id, direction="inbound", author="contact",
-                      text=body, message_type=kind, provider_message_id=message_id, created_at=at)
+                      text=body, message_type=fit(kind, TYPE_MAX), provider_message_id=fit(message_id, 64),
+                      created_at=at)
     session.add(message)
     expires = at + timedelta(hours=24)
     if contact.window_expires_at is None or contact.window_expires_at < expires:

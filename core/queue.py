@@ -10,6 +10,7 @@ import importlib
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -114,7 +115,9 @@ def forget(key: str) -> None:
 
 
 def try_lock(name: str, ttl: float) -> bool:
-    """True for the one caller that takes the lock; it expires by itself after `ttl` seconds."""
+    """True for the one caller that takes the flag; it expires by itself after `ttl` seconds. A flag
+    has no owner (anyone may `release` it): for "at most once every ttl" and "one job waits"; work
+    that must not run twice at once takes an owned lock (`acquire`)."""
     if uses_redis():
         return bool(redis_connection().set(f"lock:{name}", "1", nx=True, px=int(ttl * 1000)))
     with _local_lock:
@@ -131,6 +134,63 @@ def release(name: str) -> None:
         return
     with _local_lock:
         _local_keys.pop(f"lock:{name}", None)
+
+
+# --- locks with an owner ------------------------------------------------------------------------
+
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+class Lock:
+    """A lock held by one caller, known by a token: only its holder renews or releases it, so a
+    holder whose lock expired (a long pause, say) can never take away the next holder's."""
+
+    def __init__(self, name: str, token: str, ttl: float) -> None:
+        self.name, self.token, self.ttl = name, token, ttl
+
+    def renew(self) -> bool:
+        """Extend the lock by its ttl; False when it is no longer ours (stop what it guards)."""
+        if uses_redis():
+            return bool(redis_connection().eval(_RENEW, 1, f"lock:{self.name}", self.token, int(self.ttl * 1000)))
+        with _local_lock:
+            token, expires = _local_owned.get(self.name, ("", 0.0))
+            if token != self.token or expires <= time.monotonic():
+                return False
+            _local_owned[self.name] = (token, time.monotonic() + self.ttl)
+            return True
+
+    def release(self) -> bool:
+        if uses_redis():
+            return bool(redis_connection().eval(_RELEASE, 1, f"lock:{self.name}", self.token))
+        with _local_lock:
+            if _local_owned.get(self.name, ("", 0.0))[0] != self.token:
+                return False
+            del _local_owned[self.name]
+            return True
+
+
+_local_owned: dict[str, tuple[str, float]] = {}
+
+
+def acquire(name: str, ttl: float) -> Lock | None:
+    """The lock `name` for `ttl` seconds, or None when someone else holds it."""
+    token = uuid.uuid4().hex
+    if uses_redis():
+        taken = redis_connection().set(f"lock:{name}", token, nx=True, px=int(ttl * 1000))
+        return Lock(name, token, ttl) if taken else None
+    with _local_lock:
+        now = time.monotonic()
+        if _local_owned.get(name, ("", 0.0))[1] > now:
+            return None
+        _local_owned[name] = (token, now + ttl)
+        return Lock(name, token, ttl)
 
 
 _embedded: threading.Thread | None = None

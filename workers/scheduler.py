@@ -25,7 +25,8 @@ def _per_tick(rate: float) -> int:
 
 def tick() -> dict:
     settings = get_settings()
-    if not queue.try_lock("scheduler", ttl=max(10.0, settings.scheduler_interval_seconds * 3)):
+    lock = queue.acquire("scheduler", ttl=max(10.0, settings.scheduler_interval_seconds * 3))
+    if lock is None:
         return {"skipped": True}
     try:
         queue.heartbeat(SCHEDULER_KEY, ttl=max(30.0, settings.scheduler_interval_seconds * 6))
@@ -33,6 +34,8 @@ def tick() -> dict:
             started = campaigns.start_due(session)
         provider = respondio.provider(max_retries=0)
         try:
+            if not lock.renew():  # another process runs the tick now
+                return {"lock_lost": True}
             # Each under its own provider method's budget, as many as it allows until the next tick,
             # so that a tick never runs long and neither starves the other nor the sends.
             with db.session_scope() as session:
@@ -49,6 +52,8 @@ def tick() -> dict:
         finally:
             if provider.name != "sandbox":
                 provider.close()
+        if not lock.renew():  # another process runs the tick now
+            return {"lock_lost": True}
         if queue.try_lock("analytics-refresh", ttl=settings.analytics_refresh_seconds):  # at most that often
             with db.session_scope() as session:
                 stats.refresh(session)
@@ -56,6 +61,8 @@ def tick() -> dict:
             inbound_waiting = inbound.pending_count(session)
         if inbound_waiting:
             request_drain()
+        if not lock.renew():  # another process runs the tick now
+            return {"lock_lost": True}
         enqueued = 0
         with db.session_scope() as session:
             running = session.scalars(select(Campaign).where(Campaign.status == CampaignStatus.RUNNING)).all()
@@ -73,4 +80,4 @@ def tick() -> dict:
         return {"started": started, "reconciled": reconciled, "polled": polled, "dispatchers_enqueued": enqueued,
                 "inbound_waiting": inbound_waiting}
     finally:
-        queue.release("scheduler")
+        lock.release()  # only if still ours: a tick that outlived its lock leaves the next one alone

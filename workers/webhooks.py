@@ -34,6 +34,24 @@ from core.logs import setup_logging
 log = logging.getLogger(__name__)
 MAX_BATCH = 1000
 SPOOL_KEY = "webhooks:spool"
+PROCESSING_KEY = "webhooks:spool:processing"  # entries being stored; removed one by one once stored
+SPOOL_BATCH = 500
+# Up to N entries from the spool's head to the processing list, in one atomic step: an entry is
+# always in one of the two lists until it is stored.
+_TAKE = """
+local out = {}
+for i = 1, tonumber(ARGV[1]) do
+  local item = redis.call('LMOVE', KEYS[1], KEYS[2], 'LEFT', 'RIGHT')
+  if not item then break end
+  out[#out + 1] = item
+end
+return out
+"""
+# Stored: each entry leaves the processing list once (another mover may have stored it too).
+_ACK = """
+for i = 1, #ARGV do redis.call('LREM', KEYS[1], 1, ARGV[i]) end
+return #ARGV
+"""
 
 REQUESTS = Counter("cnss_webhook_requests_total", "Webhook requests by outcome", ["result"])
 STORE_SECONDS = Histogram("cnss_webhook_store_seconds", "Time to write one batch of events durably",
@@ -68,7 +86,7 @@ class Spool:
 
     def size(self) -> int:
         if self.redis is not None:
-            return int(self.redis.llen(SPOOL_KEY))
+            return int(self.redis.llen(SPOOL_KEY)) + int(self.redis.llen(PROCESSING_KEY))
         return sum(sum(1 for _ in p.open(encoding="utf-8")) for p in self._files())
 
     def _files(self) -> list[Path]:
@@ -81,19 +99,29 @@ class Spool:
                 out.append(path)
         return out
 
-    def move_to_database(self) -> int:
-        """Store what waits in the spool; returns how many events were moved."""
+    def move_to_database(self, lock_seconds: float = 60.0) -> int:
+        """Store what waits in the spool; returns how many events were moved. Entries move atomically
+        to a processing list and leave it only once stored, so that two receivers moving at once (a
+        lock that expired under one of them) can neither lose an entry nor store one twice."""
         moved = 0
         if self.redis is not None:
-            if not queue.try_lock("webhook-spool", ttl=60):
+            lock = queue.acquire("webhook-spool", ttl=lock_seconds)
+            if lock is None:
                 return 0
             try:
-                while lines := self.redis.lrange(SPOOL_KEY, 0, 499):
+                while True:
+                    # What a mover that died left half-way first: storing twice stores once (event ids).
+                    lines = self.redis.lrange(PROCESSING_KEY, 0, SPOOL_BATCH - 1) or \
+                        self.redis.eval(_TAKE, 2, SPOOL_KEY, PROCESSING_KEY, SPOOL_BATCH)
+                    if not lines:
+                        break
                     _store([_event(json.loads(line)) for line in lines])
-                    self.redis.ltrim(SPOOL_KEY, len(lines), -1)
+                    self.redis.eval(_ACK, 1, PROCESSING_KEY, *lines)
                     moved += len(lines)
+                    if not lock.renew():  # someone else moves the spool now: nothing lost, stop here
+                        break
             finally:
-                queue.release("webhook-spool")
+                lock.release()
             return moved
         with self._lock:
             for path in self._files():

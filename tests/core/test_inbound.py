@@ -287,3 +287,42 @@ def test_contact_and_conversation_events_update_what_they_describe(session) -> N
     run(session, inbound.Event("c5", "conversation.closed", {"contact": {"phone": "+24166990018"}}))
     session.refresh(conversation)
     assert conversation.status == "closed" and conversation.handled_at is not None
+
+
+# --- hostile content ---------------------------------------------------------------------------
+
+def signed_body(payload: dict) -> bytes:
+    return json.dumps(payload, ensure_ascii=False).encode()
+
+
+@pytest.mark.parametrize("text, stored", [
+    ("\\u0000", "\\u0000"),  # the six characters typed by hand: kept as typed
+    ("a\u0000b", "ab"),  # a real NUL: removed (PostgreSQL text cannot hold it)
+    ("\\\\u0000 et \u0000 puis \\u0000", "\\\\u0000 et  puis \\u0000"),
+])
+def test_nul_characters_are_removed_after_decoding_never_in_the_raw_bytes(session, text, stored) -> None:  # noqa: ANN001
+    payload = received("nul-1", "+24177990030", text).payload
+    event = inbound.parse(signed_body(payload))
+    assert inbound.store(session, [event]) == 1
+    assert inbound.process_pending(session).applied == 1
+    message = session.scalar(select(Message).where(Message.provider_message_id == "in-nul-1"))
+    assert message.text == stored
+
+
+def test_names_and_types_longer_than_their_columns_are_cut_not_failed(session) -> None:  # noqa: ANN001
+    event = received("long-1", "+24177990031", "Bonjour", firstName="A" * 200, lastName="<b>" + "B" * 300)
+    event.payload["message"]["message"]["type"] = "x" * 80
+    result = run(session, event)
+    assert (result.applied, result.failed) == (1, 0)
+    contact = session.scalar(select(Contact).where(Contact.phone == "+24177990031"))
+    assert contact.first_name == "A" * 120 and contact.last_name == ("<b>" + "B" * 300)[:120]
+    message = session.scalar(select(Message).where(Message.provider_message_id == "in-long-1"))
+    assert message.message_type == "x" * 32
+
+
+def test_event_ids_longer_than_the_column_are_hashed_not_cut(session) -> None:  # noqa: ANN001
+    base = "e" * 128
+    first = inbound.parse(signed_body({"event_id": base + "1", "event_type": "contact.updated"}))
+    second = inbound.parse(signed_body({"event_id": base + "2", "event_type": "contact.updated"}))
+    assert first.event_id != second.event_id and len(first.event_id) <= 128
+    assert inbound.store(session, [first, second]) == 2

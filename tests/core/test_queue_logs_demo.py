@@ -7,6 +7,7 @@ import logging
 import time
 
 import phonenumbers
+import pytest
 from rq import Queue, SimpleWorker
 from sqlalchemy import func, select
 
@@ -82,3 +83,17 @@ def test_in_process_job_does_not_block(monkeypatch) -> None:  # noqa: ANN001
     future = queue.enqueue(time.sleep, 0.5)
     assert time.monotonic() - started < 0.4
     future.result(timeout=5)
+
+
+@pytest.mark.parametrize("backend", ["local", "redis"])
+def test_a_lock_is_released_and_renewed_only_by_its_owner(backend, request) -> None:  # noqa: ANN001
+    if backend == "redis":
+        request.getfixturevalue("redis_url")
+    first = queue.acquire("owned", ttl=0.1)
+    assert first is not None and queue.acquire("owned", ttl=0.1) is None
+    time.sleep(0.15)  # the first holder paused past its lock
+    second = queue.acquire("owned", ttl=5)
+    assert second is not None
+    assert not first.release() and not first.renew()  # it cannot take the second holder's lock away
+    assert queue.acquire("owned", ttl=5) is None and second.renew()
+    assert second.release() and queue.acquire("owned", ttl=5) is not None

@@ -17,7 +17,7 @@ from core.models import ChatbotInteraction, Contact, Conversation, Message, Webh
 from core.timeutil import utcnow
 from tests.support.servers import TcpProxy, ThreadedServer
 from workers import inbound as inbound_worker
-from workers.webhooks import SPOOL_KEY, create_app
+from workers.webhooks import PROCESSING_KEY, SPOOL_KEY, Spool, create_app
 
 SECRET = "clé-de-test"
 
@@ -171,7 +171,8 @@ def test_a_database_outage_loses_nothing(pg_database, receiver, request, spool, 
         if spool == "redis":
             from redis import Redis
 
-            assert Redis.from_url(config.get_settings().redis_url).llen(SPOOL_KEY) == 25
+            redis = Redis.from_url(config.get_settings().redis_url)
+            assert redis.llen(SPOOL_KEY) + redis.llen(PROCESSING_KEY) == 25  # waiting, or being moved
         assert stored_count(pg_database) == 1
         proxy.restore()
         assert wait_for(lambda: stored_count(pg_database) == 26, timeout=30)
@@ -185,6 +186,42 @@ def test_a_database_outage_loses_nothing(pg_database, receiver, request, spool, 
     finally:
         proxy.close()
         db.dispose_engines()
+
+
+def test_two_receivers_moving_the_spool_with_a_lock_shorter_than_a_batch(pg_database, redis_url,
+                                                                         monkeypatch) -> None:  # noqa: ANN001
+    """The lock expires while a batch is being stored, so both receivers move at once: every event is
+    stored exactly once, and nothing is left in the spool (before: 400 of 1,000 lost)."""
+    import threading
+
+    from redis import Redis
+
+    from tests.conftest import _truncate_pg
+
+    spool_size = 1000
+    _truncate_pg(pg_database)
+    monkeypatch.setenv("DATABASE_URL", pg_database)
+    config.reload_settings()
+    events = [message_event(f"+2417789{i:04d}", f"pendant la panne {i}") for i in range(spool_size)]
+    redis = Redis.from_url(redis_url)
+    redis.rpush(SPOOL_KEY, *[json.dumps({"event_id": e["event_id"], "event_type": e["event_type"], "payload": e})
+                             for e in events])
+    moved: list[int] = []
+    receivers = [Spool(), Spool()]
+
+    def move(spool: Spool) -> None:
+        for _ in range(40):  # each keeps trying, as its watcher does every second
+            moved.append(spool.move_to_database(lock_seconds=0.005))
+            time.sleep(0.005)
+
+    threads = [threading.Thread(target=move, args=(r,)) for r in receivers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert redis.llen(SPOOL_KEY) == 0 and redis.llen(PROCESSING_KEY) == 0
+    assert stored_count(pg_database) == spool_size  # all of them, once (event ids are unique)
+    assert sum(moved) >= spool_size and sum(1 for n in moved if n) >= 2  # both receivers took part
 
 
 # --- the chatbot's part ------------------------------------------------------------------------
