@@ -21,7 +21,7 @@ from core.models import (
     AttributeStats, Campaign, ChatbotInteraction, ConsentEvent, Contact, DelayStats, RecipientStats,
     Segment, Template,
 )
-from core.respondio import ERROR_LABELS
+from core.respondio import ERROR_LABELS, code_label
 from core.timeutil import local_tz
 
 S = RecipientStats
@@ -189,7 +189,7 @@ def breakdown(session: Session, f: Filters, by: str) -> list[dict[str, Any]]:
 def failures_by_code(session: Session, f: Filters) -> list[dict[str, Any]]:
     rows = session.execute(select(S.error_code, func.sum(S.n)).where(*_scope(session, f), S.status == "failed")
                            .group_by(S.error_code).order_by(func.sum(S.n).desc())).all()
-    return [{"code": code or "inconnu", "meaning": ERROR_LABELS.get(code or "", "Erreur non documentée"),
+    return [{"code": code_label(code) if code else "inconnu", "meaning": ERROR_LABELS.get(code or "", "Erreur non documentée"),
              "count": int(n)} for code, n in rows]
 
 

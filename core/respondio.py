@@ -54,6 +54,18 @@ ERROR_LABELS = {
     "http_401": "Jeton Respond.io refusé : vérifiez RESPONDIO_API_TOKEN",
     "http_403": "Accès refusé par Respond.io : vérifiez les droits du jeton",
 }
+OWN_CODES = {UNVERIFIED: "non vérifié", "network": "réseau"}  # our codes, as a user reads them
+
+
+def code_label(code: str | None) -> str:
+    """An error code as the screens show it: WhatsApp's numbers as they are, ours in French."""
+    if not code:
+        return "—"
+    if code.startswith("http_"):
+        return f"HTTP {code[5:]}"
+    return OWN_CODES.get(code, code)
+
+
 USER_AGENT = "cnss-whatsapp/1 (httpx)"
 QUEUED = 449  # "request queued, retry in a few minutes" (the official MCP server's reference)
 QUEUED_RETRY_SECONDS = 120.0

@@ -93,7 +93,7 @@ def failures(campaign_id: int) -> None:
         rows = campaigns.failures_by_code(session, campaign_id)
     if rows:
         st.markdown("**Échecs par code d'erreur WhatsApp**")
-        st.dataframe(pd.DataFrame([{"Code": code or "—", "Signification": respondio.ERROR_LABELS.get(code, "Autre erreur"),
+        st.dataframe(pd.DataFrame([{"Code": respondio.code_label(code), "Signification": respondio.ERROR_LABELS.get(code, "Autre erreur"),
                                     "Destinataires": n} for code, n in rows]), hide_index=True, width="stretch")
 
 
@@ -107,7 +107,8 @@ def recipients_table(campaign_id: int) -> None:
             stmt = stmt.where(Recipient.status == status)
         data = [{"Téléphone": r.phone, "Nom": f"{first or ''} {last or ''}".strip(),
                  "Statut": campaigns.RECIPIENT_LABELS[r.status], "Motif / erreur": r.skip_reason or (
-                     "Envoi non vérifiable" if r.error_code == respondio.UNVERIFIED else r.error_code or ""),
+                     "Envoi non vérifiable" if r.error_code == respondio.UNVERIFIED
+                     else respondio.code_label(r.error_code) if r.error_code else ""),
                  "Envoyé le": format_dt(r.sent_at), "Remis le": format_dt(r.delivered_at), "Lu le": format_dt(r.read_at)}
                 for r, first, last in session.execute(stmt).all()]
     if data:
