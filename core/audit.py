@@ -52,6 +52,8 @@ ACTION_LABELS: dict[str, str] = {
     "template_sent": "Modèle envoyé à une personne",
     "conversation_assigned": "Conversation prise en charge",
     "conversation_handled": "Conversation traitée",
+    "inbound_event_retried": "Événement Respond.io mis de côté : réessayé",
+    "inbound_event_discarded": "Événement Respond.io mis de côté : écarté",
     "kb_document_indexed": "Document indexé (base de connaissances)",
     "kb_document_enabled": "Document réactivé (base de connaissances)",
     "kb_document_disabled": "Document désactivé (base de connaissances)",

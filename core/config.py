@@ -67,9 +67,15 @@ class Settings(BaseSettings):
     webhook_host: str = "0.0.0.0"
     webhook_port: int = Field(default=8000, ge=1, le=65535)
     webhook_max_body_bytes: int = Field(default=262_144, ge=1024)  # larger bodies are refused (413)
+    # Where acknowledged events wait while the database is away (empty: REDIS_URL). In production a
+    # Redis of its own that fsyncs every write (`appendfsync always`): see docker-compose.yml.
+    webhook_spool_redis_url: str | None = None
     webhook_batch_max_wait_ms: float = Field(default=5.0, ge=0)  # events written together, durably, before the 200
     reply_attribution_days: int = Field(default=3, ge=0, le=30)  # a reply this long after a campaign message counts for it
     chatbot_enabled: bool = True  # inbound questions go to the chatbot first; off: straight to the agents
+    # A question the chatbot has neither answered nor handed over after this long (its worker died) is
+    # handed to the agents, and the person told so.
+    chatbot_answer_timeout_seconds: float = Field(default=300.0, gt=0)
 
     # Analytics
     analytics_attributes: str = "agence,type_assure"  # contact attributes the statistics break down by
@@ -107,7 +113,7 @@ class Settings(BaseSettings):
             self.database_url = f"sqlite:///{self.data_dir / 'cnss.db'}"
         return self
 
-    @field_validator("redis_url", "respondio_api_token", "respondio_channel_id", "openai_api_key", "openai_base_url",
+    @field_validator("redis_url", "webhook_spool_redis_url", "respondio_api_token", "respondio_channel_id", "openai_api_key", "openai_base_url",
                      mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from sqlalchemy import func, select, text
 
-from core import db, dispatch, queue, respondio
+from core import db, dispatch, inbound, queue, respondio
 from core.config import get_settings
 from core.models import Campaign, CampaignStatus, Recipient, WebhookEvent
 from core.timeutil import format_dt, utcnow
@@ -30,6 +30,7 @@ class ClusterState:
     inbound_pending: int | None = None
     workers_alive: int | None = None
     oldest_sending_seconds: float = 0.0  # 0 when nothing is being sent
+    dead_letters: int = 0  # inbound events set aside, waiting for an administrator
 
 
 def _rq_workers() -> list:  # type: ignore[type-arg]
@@ -56,9 +57,8 @@ def cluster_state() -> ClusterState:
             state.ledger_rows = {s: int(n) for s, n in session.execute(
                 select(Recipient.status, func.count()).where(Recipient.campaign_id.in_(live))
                 .group_by(Recipient.status)).all()}
-            from core import inbound
-
             state.inbound_pending = inbound.pending_count(session)
+            state.dead_letters = inbound.dead_letter_count(session)
             oldest = dispatch.oldest_sending(session)
             state.oldest_sending_seconds = max(0.0, (utcnow() - oldest).total_seconds()) if oldest else 0.0
             state.database_up = True
@@ -148,8 +148,6 @@ def _provider() -> tuple[bool | None, str]:
 def _webhooks() -> tuple[bool | None, str]:
     with db.session_scope() as session:
         last: datetime | None = session.scalar(select(func.max(WebhookEvent.received_at)))
-        from core import inbound
-
         waiting = inbound.pending_count(session)
     if last is None:
         return None, "Aucun webhook reçu pour l'instant."
@@ -172,6 +170,15 @@ def _sending() -> tuple[bool | None, str]:
     return True, detail
 
 
+def _dead_letters() -> tuple[bool, str]:
+    with db.session_scope() as session:
+        count = inbound.dead_letter_count(session)
+    if not count:
+        return True, "Aucun événement mis de côté."
+    return False, (f"{count} événement(s) Respond.io mis de côté après plusieurs échecs : examinez-les plus bas, "
+                   "puis réessayez-les ou écartez-les.")
+
+
 def _age(seconds: float) -> str:
     if seconds < 60:
         return f"{int(seconds)} s"
@@ -189,4 +196,5 @@ def checks() -> list[Check]:
         _timed("Envois en cours", _sending),
         _timed("Fournisseur WhatsApp", _provider),
         _timed("Webhooks Respond.io", _webhooks),
+        _timed("Événements mis de côté", _dead_letters),
     ]

@@ -18,16 +18,19 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import BigInteger, String, bindparam, select, text, update
+from sqlalchemy import BigInteger, String, bindparam, func, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from core import statuses
+from core import audit, statuses
+from core.errors import UserError
 from core.config import get_settings
 from core.contacts.search import search_text_for
 from core.logs import mask_phone
 from core.models import (
     ConsentEvent, ConsentStatus, Contact, Conversation, ConversationStatus, Message, Recipient, RecipientStatus,
-    UTCDateTime, WebhookEvent,
+    User, UTCDateTime, WebhookEvent,
 )
 from core.phones import normalize
 from core.respondio import whatsapp_code_of
@@ -53,6 +56,7 @@ OPT_OUT_CONFIRMATION = ("Vous êtes désinscrit(e) : la CNSS ne vous enverra plu
 OPT_IN_CONFIRMATION = ("C'est noté : vous recevrez de nouveau les messages de la CNSS. "
                        "Répondez STOP pour vous désinscrire.")
 HANDOFF_NOTICE = "Un conseiller de la CNSS va vous répondre dès que possible."
+BOT_NO_ANSWER_NOTICE = "Je transmets votre question à un conseiller de la CNSS, qui vous répondra dès que possible."
 _WORD = re.compile(r"[a-z0-9]+")
 
 
@@ -99,7 +103,8 @@ def parse(body: bytes) -> Event:
         raise InvalidEvent("event_type is missing")
     event_id = payload.get("event_id")
     # Without an id, the body itself identifies the event: the same delivery twice is one event.
-    event_id = str(event_id) if event_id not in (None, "") else "sha256:" + hashlib.sha256(body).hexdigest()
+    event_id = without_nul(str(event_id)) if event_id not in (None, "") else \
+        "sha256:" + hashlib.sha256(body).hexdigest()
     if len(event_id) > EVENT_ID_MAX:  # cut, two different ids could become one: hashed instead
         event_id = "sha256:" + hashlib.sha256(event_id.encode()).hexdigest()
     if b"\\u0000" in body:
@@ -151,9 +156,7 @@ def store(session: Session, events: list[Event], *, now: datetime | None = None)
         return max(result.rowcount or 0, 0)
     rows = [{"event_id": e.event_id, "event_type": e.event_type, "payload": e.payload, "received_at": now,
              "attempts": 0} for e in unique.values()]
-    from sqlalchemy.dialects.sqlite import insert
-
-    stmt = insert(WebhookEvent).on_conflict_do_nothing(index_elements=["event_id"])
+    stmt = sqlite_insert(WebhookEvent).on_conflict_do_nothing(index_elements=["event_id"])
     result = session.execute(stmt.returning(WebhookEvent.id), rows)
     return len(result.all())
 
@@ -406,6 +409,7 @@ def receive_message(session: Session, payload: dict[str, Any], *, now: datetime 
     if not get_settings().chatbot_enabled or kind != "text" or not body.strip():
         hand_over(conversation, "bot_disabled" if kind == "text" else "attachment", now=now)
         return None
+    conversation.bot_pending_since = now
     return Followup(conversation.id, contact.id, message.id, body)
 
 
@@ -455,9 +459,9 @@ def apply_contact_event(session: Session, event_type: str, payload: dict[str, An
         return
     if event_type in ("contact.created", "contact.updated"):
         for key, column in (("firstName", "first_name"), ("lastName", "last_name")):
-            value = (data.get(key) or "").strip()
+            value = str(data.get(key) or "").strip()
             if value:
-                setattr(contact, column, value[:120])
+                setattr(contact, column, fit(value, NAME_MAX))
         language = str(data.get("language") or "").strip().lower()
         if language in ("fr", "en"):
             contact.language = language
@@ -560,11 +564,13 @@ def process_pending(session: Session, *, limit: int = 500, now: datetime | None 
             except Exception as one_err:  # noqa: BLE001
                 result.failed += 1
                 event.attempts += 1
-                event.error = f"{type(one_err).__name__}: {one_err}"[:1000]
+                event.error = error_text(one_err)
                 log.error("Inbound event %s (%s) failed, attempt %d: %s", event.event_id, event.event_type,
                           event.attempts, event.error, extra={"event_id": event.event_id})
                 if event.attempts >= MAX_ATTEMPTS:
-                    event.processed_at = now  # set aside, with its error, for an administrator
+                    event.processed_at = event.dead_at = now  # set aside, with its error, for an administrator
+                    log.error("Inbound event %s (%s) set aside after %d failures", event.event_id, event.event_type,
+                              event.attempts, extra={"event_id": event.event_id})
                 continue
             event.processed_at = now
             event.attempts += 1
@@ -573,3 +579,113 @@ def process_pending(session: Session, *, limit: int = 500, now: datetime | None 
                     .values(processed_at=now, attempts=WebhookEvent.attempts + 1)
                     .execution_options(synchronize_session=False))
     return result
+
+
+# --- dead letters: events that could not be stored or applied ------------------------------------
+
+def store_unstorable(session: Session, event: Event, error: Exception, *, now: datetime | None = None) -> int:
+    """An event the database refused as it came (after the batch it came in was tried alone): kept as
+    text, set aside for an administrator, so that the events behind it move on."""
+    now = now or utcnow()
+    raw = (event.raw or orjson.dumps(without_nul(event.payload))).decode("utf-8", "replace").replace("\x00", "")
+    row = {"event_id": without_nul(event.event_id), "event_type": without_nul(event.event_type),
+           "payload": {"_unstorable_body": raw[:1_000_000]}, "received_at": now, "processed_at": now,
+           "dead_at": now, "attempts": 1, "error": error_text(error)}
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    stored = session.execute(insert(WebhookEvent).values(**row).on_conflict_do_nothing(index_elements=["event_id"])
+                             .returning(WebhookEvent.id)).all()
+    log.error("Inbound event %s (%s) could not be stored as it came: set aside (%s)", event.event_id,
+              event.event_type, row["error"], extra={"event_id": event.event_id})
+    return len(stored)
+
+
+def error_text(error: Exception) -> str:
+    """What went wrong, for the log and an administrator: the database's own first line rather than
+    SQLAlchemy's message (which repeats the statement and its parameters), phones masked."""
+    cause = getattr(error, "orig", None) or error
+    first = (str(cause).strip().splitlines() or [""])[0]
+    return mask_phone(f"{type(cause).__name__}: {first}")[:1000]
+
+
+def _dead() -> Any:
+    return (WebhookEvent.dead_at.is_not(None)) & (WebhookEvent.discarded_at.is_(None))
+
+
+def dead_letter_count(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(WebhookEvent).where(_dead())) or 0
+
+
+def dead_letters(session: Session, *, limit: int = 200) -> list[WebhookEvent]:
+    """The events set aside, newest first."""
+    return list(session.scalars(select(WebhookEvent).where(_dead()).order_by(WebhookEvent.dead_at.desc(),
+                                                                              WebhookEvent.id.desc())
+                                .limit(limit)).all())
+
+
+def masked_payload(event: WebhookEvent, *, limit: int = 20_000) -> str:
+    """The event's body for an administrator's eyes: phone numbers masked, cut to `limit` characters."""
+    body = orjson.dumps(event.payload, option=orjson.OPT_INDENT_2).decode()
+    body = mask_phone(body)
+    return body if len(body) <= limit else body[:limit] + "\n… (tronqué)"
+
+
+def _dead_letter(session: Session, event_row_id: int) -> WebhookEvent:
+    event = session.get(WebhookEvent, event_row_id)
+    if event is None or event.dead_at is None or event.discarded_at is not None:
+        raise UserError("Cet événement n'est plus en attente d'une décision (déjà réessayé ou écarté).")
+    return event
+
+
+def retry_dead_letter(session: Session, event_row_id: int, *, actor: User | None = None) -> WebhookEvent:
+    """Apply the event again from the start (after a fix, say)."""
+    event = _dead_letter(session, event_row_id)
+    if "_unstorable_body" in (event.payload or {}):
+        raise UserError("Cet événement n'a pas pu être enregistré tel quel : il ne peut pas être réessayé, "
+                        "seulement écarté.")
+    audit.record(session, "inbound_event_retried", actor=actor, target_type="webhook_event", target_id=event.id,
+                 details={"event_id": event.event_id, "event_type": event.event_type, "error": event.error})
+    event.dead_at = event.processed_at = None
+    event.attempts = 0
+    event.error = None
+    return event
+
+
+def discard_dead_letter(session: Session, event_row_id: int, *, actor: User | None = None) -> WebhookEvent:
+    """Let the event go for good; it stays stored (a redelivery is still recognised) and audited."""
+    event = _dead_letter(session, event_row_id)
+    event.discarded_at = utcnow()
+    audit.record(session, "inbound_event_discarded", actor=actor, target_type="webhook_event", target_id=event.id,
+                 details={"event_id": event.event_id, "event_type": event.event_type, "error": event.error})
+    return event
+
+
+# --- questions the chatbot never answered ----------------------------------------------------------
+
+def unanswered(session: Session, *, older_than: timedelta, now: datetime | None = None,
+               limit: int = 100) -> list[Conversation]:
+    """Conversations whose question reached the chatbot `older_than` ago or more and got neither an
+    answer nor a hand-over (the worker died in between), locked for this caller on PostgreSQL."""
+    now = now or utcnow()
+    stmt = (select(Conversation).where(Conversation.bot_pending_since <= now - older_than)
+            .order_by(Conversation.bot_pending_since).limit(limit))
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    return list(session.scalars(stmt).all())
+
+
+def hand_over_unanswered(session: Session, *, older_than: timedelta, now: datetime | None = None) -> int:
+    """Every question left without an answer goes to the agents, and the person is told so, once: the
+    mark is cleared in the same transaction."""
+    now = now or utcnow()
+    handed = 0
+    for conversation in unanswered(session, older_than=older_than, now=now):
+        conversation.bot_pending_since = None
+        if conversation.status != ConversationStatus.BOT:
+            continue  # an agent took it meanwhile
+        contact = session.get(Contact, conversation.contact_id)
+        hand_over(conversation, "bot_no_answer", now=now)
+        if contact is not None:
+            notify(session, contact, conversation, BOT_NO_ANSWER_NOTICE)
+        handed += 1
+        log.warning("Conversation %s: the chatbot never answered; handed to the agents", conversation.id)
+    return handed

@@ -74,7 +74,7 @@ class ClusterCollector(Collector):
         self._cached: tuple[float, list[GaugeMetricFamily]] | None = None
 
     NAMES = ("cnss_queue_depth", "cnss_ledger_rows", "cnss_campaigns", "cnss_inbound_events_waiting",
-             "cnss_workers_alive", "cnss_database_up", "cnss_sending_oldest_seconds")
+             "cnss_workers_alive", "cnss_database_up", "cnss_sending_oldest_seconds", "cnss_inbound_dead_letters")
 
     def describe(self) -> Iterator[GaugeMetricFamily]:
         """Names only: registering the collector must not query Redis and the database."""
@@ -111,6 +111,8 @@ class ClusterCollector(Collector):
         if state.workers_alive is not None:
             out.append(GaugeMetricFamily("cnss_workers_alive", "RQ workers registered in Redis",
                                          value=state.workers_alive))
+        out.append(GaugeMetricFamily("cnss_inbound_dead_letters", "Inbound events set aside after repeated failures, "
+                                     "waiting for an administrator", value=state.dead_letters))
         out.append(GaugeMetricFamily("cnss_sending_oldest_seconds", "Age of the oldest ledger row still being sent "
                                      "(0: none)", value=state.oldest_sending_seconds))
         out.append(GaugeMetricFamily("cnss_database_up", "1 when the database answered the last scrape",

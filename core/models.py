@@ -487,10 +487,14 @@ class WebhookEvent(Base):
     processed_at: Mapped[datetime | None]
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     error: Mapped[str | None] = mapped_column(Text)
+    dead_at: Mapped[datetime | None]  # set aside after MAX_ATTEMPTS failures (or unstorable as it came)
+    discarded_at: Mapped[datetime | None]  # an administrator looked at it and let it go
 
     __table_args__ = (
         Index("ix_webhook_events_pending", "processed_at", "id"),
         Index("ix_webhook_events_received_at", "received_at"),
+        Index("ix_webhook_events_dead", "dead_at", postgresql_where=text("dead_at IS NOT NULL AND discarded_at IS NULL"),
+              sqlite_where=text("dead_at IS NOT NULL AND discarded_at IS NULL")),
     )
 
 
@@ -506,8 +510,14 @@ class Conversation(Timestamped, Base):
     handled_at: Mapped[datetime | None]
     last_message_at: Mapped[datetime | None]
     provider_conversation_id: Mapped[str | None] = mapped_column(String(64))
+    # A question handed to the chatbot and not yet answered or handed over, since then (the sweep
+    # hands it to the agents when no answer came: a worker killed between the question and the answer).
+    bot_pending_since: Mapped[datetime | None]
 
-    __table_args__ = (Index("ix_conversations_status_last_message_at", "status", "last_message_at"),)
+    __table_args__ = (Index("ix_conversations_status_last_message_at", "status", "last_message_at"),
+                      Index("ix_conversations_bot_pending", "bot_pending_since",
+                            postgresql_where=text("bot_pending_since IS NOT NULL"),
+                            sqlite_where=text("bot_pending_since IS NOT NULL")))
 
 
 class Message(Base):

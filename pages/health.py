@@ -4,7 +4,9 @@ checked when the screen is opened (administrators only)."""
 import pandas as pd
 import streamlit as st
 
-from core import campaigns, health
+from core import campaigns, db, health, inbound
+from core.errors import UserError
+from core.models import User
 from core.timeutil import format_dt, utcnow
 from pages import _shell
 
@@ -39,3 +41,52 @@ if state.ledger_rows:
                                "Destinataires": list(state.ledger_rows.values())}), hide_index=True)
 else:
     st.info("Aucune campagne programmée, en cours ou en pause.")
+
+
+# --- inbound events set aside ---------------------------------------------------------------------
+
+def dead_letter_actions(event_id: int, label: str) -> None:
+    """Retry or discard one event set aside; the decision is audited."""
+    retry, discard = st.columns(2)
+    action = None
+    if retry.button("Réessayer", key=f"dl_retry_{event_id}", icon=":material/replay:", disabled=not can_edit):
+        action = inbound.retry_dead_letter
+    if discard.button("Écarter", key=f"dl_discard_{event_id}", icon=":material/delete:", disabled=not can_edit):
+        action = inbound.discard_dead_letter
+    if action is None:
+        return
+    try:
+        with db.session_scope() as session:
+            actor = session.get(User, user.id)
+            action(session, event_id, actor=actor)
+    except UserError as err:
+        st.error(str(err))
+    else:
+        verb = "sera réappliqué" if action is inbound.retry_dead_letter else "est écarté"
+        st.session_state["dl_flash"] = f"L'événement {label} {verb}."
+        st.rerun()
+
+
+st.subheader("Événements Respond.io mis de côté")
+if flash := st.session_state.pop("dl_flash", None):
+    st.success(flash)
+with db.session_scope() as session:
+    dead = [(e.id, e.event_id, e.event_type, e.dead_at, e.attempts, e.error or "", inbound.masked_payload(e))
+            for e in inbound.dead_letters(session)]
+if not dead:
+    st.info("Aucun événement mis de côté : tout ce que Respond.io a envoyé a été appliqué.")
+else:
+    st.caption("Un événement est mis de côté quand il n'a pu être enregistré ou appliqué après plusieurs essais ; "
+               "les suivants continuent d'être traités. Les numéros de téléphone sont masqués.")
+    st.dataframe(pd.DataFrame([{"Référence": event_id, "Type": kind, "Mis de côté le": format_dt(at),
+                                "Essais": attempts, "Erreur": error[:200]}
+                               for _, event_id, kind, at, attempts, error, _ in dead]),
+                 hide_index=True, width="stretch")
+    by_id = {row[0]: row for row in dead}
+    chosen = st.selectbox("Examiner l'événement", list(by_id), key="dl_choice",
+                          format_func=lambda i: f"{by_id[i][1]} — {by_id[i][2]}")
+    if chosen is not None:
+        _, event_id, kind, at, attempts, error, body = by_id[chosen]
+        st.text(f"Erreur : {error}")
+        st.code(body, language="json")
+        dead_letter_actions(chosen, event_id)

@@ -52,8 +52,8 @@ def option(command: list[str], name: str) -> str:
 
 
 def test_the_stack_has_every_service() -> None:
-    assert set(SERVICES) == {"postgres", "redis", "migrate", "app", "worker", "webhooks", "prometheus", "grafana",
-                             "nginx"}
+    assert set(SERVICES) == {"postgres", "redis", "redis-spool", "migrate", "app", "worker", "webhooks", "prometheus",
+                             "grafana", "nginx"}
     assert set(OURS) == {"migrate", "app", "worker", "webhooks"}
     for service in OURS.values():
         assert service["build"] == "." and service["env_file"] == ".env"
@@ -128,7 +128,17 @@ def test_volumes_are_named_or_files_of_the_repository() -> None:
             else:
                 assert source in declared, f"{name} uses undeclared volume {source}"
                 used.add(source)
-    assert used == declared == {"pgdata", "redisdata", "appdata", "promdata", "grafanadata"}
+    assert used == declared == {"pgdata", "redisdata", "spooldata", "appdata", "promdata", "grafanadata"}
+
+
+def test_acknowledged_webhooks_wait_in_a_redis_that_fsyncs_every_write() -> None:
+    spool = SERVICES["redis-spool"]
+    command = spool["command"]
+    assert command[command.index("--appendfsync") + 1] == "always" and "--appendonly" in command
+    assert any(v.endswith(":/data") for v in spool["volumes"])
+    receiver = SERVICES["webhooks"]
+    assert receiver["environment"]["WEBHOOK_SPOOL_REDIS_URL"] == "redis://redis-spool:6379/0"
+    assert receiver["depends_on"]["redis-spool"]["condition"] == "service_healthy"
 
 
 def test_every_variable_is_a_documented_setting() -> None:

@@ -88,6 +88,8 @@ def _act_on_reply(followup: inbound.Followup, reply: BotReply | None, latency: i
     with db.session_scope() as session:
         conversation = session.get(Conversation, followup.conversation_id)
         contact = session.get(Contact, followup.contact_id)
+        if conversation is not None:
+            conversation.bot_pending_since = None  # answered or handed over below, in this transaction
         if conversation is None or contact is None or conversation.status != ConversationStatus.BOT:
             return "skipped"
         handed = reply is None or reply.refused or reply.unsure

@@ -5,6 +5,7 @@ while inbound events wait. Any number of processes may call it; one at a time do
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from sqlalchemy import select
 
@@ -59,6 +60,9 @@ def tick() -> dict:
                 stats.refresh(session)
         with db.session_scope() as session:
             inbound_waiting = inbound.pending_count(session)
+        with db.session_scope() as session:  # questions whose answer was lost with its worker
+            unanswered = inbound.hand_over_unanswered(
+                session, older_than=timedelta(seconds=settings.chatbot_answer_timeout_seconds))
         if inbound_waiting:
             request_drain()
         if not lock.renew():  # another process runs the tick now
@@ -78,6 +82,6 @@ def tick() -> dict:
                     start_dispatcher(campaign.id, slot)
                     enqueued += 1
         return {"started": started, "reconciled": reconciled, "polled": polled, "dispatchers_enqueued": enqueued,
-                "inbound_waiting": inbound_waiting}
+                "inbound_waiting": inbound_waiting, "unanswered_handed_over": unanswered}
     finally:
         lock.release()  # only if still ours: a tick that outlived its lock leaves the next one alone

@@ -22,6 +22,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -66,7 +67,9 @@ class Spool:
     without Redis a file of this process (fsynced before the 200)."""
 
     def __init__(self) -> None:
-        self.redis = queue.redis_connection() if queue.uses_redis() else None
+        settings = get_settings()
+        spool_url = settings.webhook_spool_redis_url or settings.redis_url
+        self.redis = queue.redis_connection(spool_url) if spool_url else None
         self.dir = get_settings().data_dir / "spool"
         self.path = self.dir / f"webhooks-{os.getpid()}.jsonl"
         self._lock = threading.Lock()
@@ -147,8 +150,35 @@ def _event(data: dict) -> inbound.Event:
 
 
 def _store(events: list[inbound.Event]) -> int:
-    with db.session_scope() as session:
-        return inbound.store(session, events)
+    """Store a batch durably. If the database refuses it while it answers (a value it cannot hold),
+    each event is tried alone and the ones it still refuses are set aside as dead letters, so that one
+    bad event never holds back the others nor makes the spool retry it forever."""
+    try:
+        with db.session_scope() as session:
+            return inbound.store(session, events)
+    except Exception as err:
+        if not _database_answers():
+            raise  # the database is away: the caller spools, and tries again later
+        log.warning("The database refused a batch of %d webhook events (%s): storing them one by one",
+                    len(events), type(err).__name__)
+    stored = 0
+    for event in events:
+        try:
+            with db.session_scope() as session:
+                stored += inbound.store(session, [event])
+        except Exception as err:  # noqa: BLE001 - refused alone too: set aside, visible to administrators
+            with db.session_scope() as session:
+                stored += inbound.store_unstorable(session, event, err)
+    return stored
+
+
+def _database_answers() -> bool:
+    try:
+        with db.session_scope() as session:
+            session.execute(text("SELECT 1"))
+        return True
+    except Exception:  # noqa: BLE001
+        return False
 
 
 class Batcher:

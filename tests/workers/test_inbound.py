@@ -292,3 +292,86 @@ def _answers(url: str) -> bool:
         return httpx.get(url, timeout=1).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def test_an_event_the_database_refuses_is_set_aside_and_the_spool_moves_on(pg_database, redis_url,
+                                                                            monkeypatch) -> None:  # noqa: ANN001
+    """PostgreSQL refuses one event of a batch (a constraint stands for any value it cannot hold):
+    the others are stored, the refused one is kept as text in the dead letters, nothing stays spooled."""
+    from redis import Redis
+    from sqlalchemy import text
+
+    from tests.conftest import _truncate_pg
+    from workers.webhooks import _store
+
+    _truncate_pg(pg_database)
+    monkeypatch.setenv("DATABASE_URL", pg_database)
+    config.reload_settings()
+    with db.get_engine(pg_database).begin() as conn:
+        conn.execute(text("ALTER TABLE webhook_events ADD CONSTRAINT no_poison CHECK (NOT (payload ? 'poison'))"))
+    try:
+        good = [message_event(f"+241778830{i:02d}", f"message {i}") for i in range(3)]
+        poison = {**message_event("+24177883099", "empoisonné"), "poison": True}
+        events = [inbound.parse(json.dumps(e).encode()) for e in (good[0], poison, good[1])]
+        assert _store(events) == 3
+        redis = Redis.from_url(redis_url)
+        redis.rpush(SPOOL_KEY, *[json.dumps({"event_id": e["event_id"], "event_type": e["event_type"], "payload": e})
+                                 for e in ({**poison, "event_id": "poison-2"}, good[2])])
+        assert Spool().move_to_database() == 2
+        assert redis.llen(SPOOL_KEY) == 0 and redis.llen(PROCESSING_KEY) == 0
+        with db.session_scope(pg_database) as session:
+            dead = inbound.dead_letters(session)
+            assert sorted(e.event_id for e in dead) == sorted([poison["event_id"], "poison-2"])
+            assert all("_unstorable_body" in e.payload and "no_poison" in e.error for e in dead)
+            assert inbound.pending_count(session) == 3  # the good ones wait to be applied
+    finally:
+        with db.get_engine(pg_database).begin() as conn:
+            conn.execute(text("ALTER TABLE webhook_events DROP CONSTRAINT IF EXISTS no_poison"))
+
+
+def test_a_worker_killed_between_the_question_and_the_answer_leaves_no_one_waiting(db_url, tmp_path) -> None:  # noqa: ANN001
+    """A real process applies the question (committed), then dies with SIGKILL before the chatbot
+    answers. The scheduler's sweep hands the conversation to the agents and tells the person, once."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    from datetime import timedelta
+    from pathlib import Path
+
+    from workers.scheduler import tick
+
+    with db.session_scope(db_url) as session:
+        ask(session, "Quand est payée la pension de retraite ?")
+    script = ("import os, signal\n"
+              "from core import db, inbound\n"
+              "with db.session_scope() as s: print(len(inbound.process_pending(s).followups), flush=True)\n"
+              "os.kill(os.getpid(), signal.SIGKILL)  # before the chatbot is asked\n")
+    env = {**os.environ, "DATABASE_URL": db_url, "DATA_DIR": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).resolve().parents[2], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == -signal.SIGKILL and done.stdout.strip() == "1", done.stderr
+    with db.session_scope(db_url) as session:
+        conversation = session.scalar(select(Conversation))
+        assert conversation.status == "bot" and conversation.bot_pending_since is not None  # left waiting
+        assert inbound.hand_over_unanswered(session, older_than=timedelta(minutes=5)) == 0  # not yet
+        conversation.bot_pending_since -= timedelta(minutes=6)  # the answer timeout has passed
+    for _ in range(2):
+        tick()  # the scheduler's sweep, twice: the person is told once
+    with db.session_scope(db_url) as session:
+        conversation = session.scalar(select(Conversation))
+        assert (conversation.status, conversation.handoff_reason) == ("waiting_agent", "bot_no_answer")
+        assert conversation.bot_pending_since is None
+        notices = session.scalars(select(Message.text).where(Message.author == "system")).all()
+        assert notices == [inbound.BOT_NO_ANSWER_NOTICE]
+
+
+def test_an_answered_question_is_not_swept(db_url) -> None:  # noqa: ANN001
+    from datetime import timedelta
+
+    with db.session_scope(db_url) as session:
+        ask(session, "Quand est payée la pension ?")
+    inbound_worker.drain(answerer=lambda q: inbound_worker.BotReply("Le 25 du mois.", top_score=0.9))
+    with db.session_scope(db_url) as session:
+        assert session.scalar(select(Conversation.bot_pending_since)) is None
+        assert inbound.hand_over_unanswered(session, older_than=timedelta(0)) == 0
