@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.orm import Session
 
-from core import campaigns, metrics, ratelimit, respondio
+from core import campaigns, metrics, queue, ratelimit, respondio
 from core.config import get_settings
 from core.models import Campaign, Contact, Recipient, RecipientStatus, StatusEvent, Template, UTCDateTime
 from core.timeutil import utcnow
@@ -71,7 +71,7 @@ def claim(session: Session, campaign_id: int, *, owner: str, limit: int, lease_s
 @dataclass(frozen=True)
 class Outcome:
     id: int
-    kind: str  # sent | failed | retry | requeue | release | uncertain
+    kind: str  # sent | failed | retry | later | requeue | release | uncertain
     message_id: str | None = None
     error_code: str | None = None
     error_message: str | None = None
@@ -97,6 +97,10 @@ def _outcome_statements() -> dict[str, Any]:
         "retry": update(table).where(guard).values(status=R.PENDING, error_code=bindparam("b_code"),
                                                    error_message=bindparam("b_msg"),
                                                    next_attempt_at=bindparam("b_retry", type_=ts), **cleared),
+        # The provider asked us to wait (429): tried again then, and the attempt does not count.
+        "later": update(table).where(guard).values(status=R.PENDING, attempts=table.c.attempts - 1,
+                                                   error_code=bindparam("b_code"), error_message=bindparam("b_msg"),
+                                                   next_attempt_at=bindparam("b_retry", type_=ts), **cleared),
         # Not the recipient's fault (the campaign pauses): the attempt does not count.
         "requeue": update(table).where(guard).values(status=R.PENDING, attempts=table.c.attempts - 1, **cleared),
         # Claimed but never tried (the dispatcher stopped): back to pending as it was.
@@ -105,6 +109,7 @@ def _outcome_statements() -> dict[str, Any]:
         # the provider has had time to finish what it may still be doing with the request.
         "uncertain": update(table).where(guard).values(lease_owner=None,
                                                        lease_expires_at=bindparam("b_retry", type_=ts),
+                                                       error_code=bindparam("b_code"), error_message=bindparam("b_msg"),
                                                        updated_at=bindparam("b_now", type_=ts)),
         # PostgreSQL, all sent: one statement for the batch, its status events included.
         "sent_pg": text(
@@ -134,7 +139,7 @@ def record(session: Session, outcomes: list[Outcome], *, owner: str, now: dateti
         outcomes = [o for o in outcomes if o.id in held]
     groups: dict[str, list[dict[str, Any]]] = {}
     # An answer lost in transit: the provider is given time to finish before the row is looked up.
-    look_from = now + timedelta(seconds=max(1.0, get_settings().respondio_timeout_seconds))
+    look_from = now + timedelta(seconds=lookup_grace())
     for o in outcomes:
         retry_at = o.retry_at or (look_from if o.kind == "uncertain" else None)
         groups.setdefault(o.kind, []).append({"b_id": o.id, "b_mid": o.message_id, "b_code": o.error_code,
@@ -205,24 +210,29 @@ def verdict_of_error(err: respondio.ProviderError) -> Verdict:
 def match(messages: list[respondio.SentMessage], *, since: datetime, template: str | None,
           body: list[str] | None = None, taken: frozenset[str] = frozenset()) -> Lookup:
     """The reconciliation table for a list the provider did answer: the message we may have sent is
-    one accepted after we claimed the row (less the clock skew we tolerate), of the same template,
-    with the same body parameters when the provider shows them, not already claimed by another row.
-    A match → SENT; a list without one → NOT_SENT; a full page of newer messages without one →
-    LATER (the one we look for might be on the next page)."""
+    one we sent (outgoing, a template when the provider says what it is), accepted after we claimed the
+    row (less the clock skew we tolerate), of the same template, with the same body parameters when the
+    provider shows them, and not recorded for another row. A match → SENT; a list that reaches back past
+    the claim without one → NOT_SENT; a full page of newer messages, or messages without a time,
+    without one → LATER (what we look for might be among them)."""
     floor = (since - RECONCILE_SKEW).timestamp()
-    older_seen = len(messages) < LIST_LIMIT
+    decidable = len(messages) < LIST_LIMIT  # the whole history is on this page
     for message in messages:
-        if message.timestamp is not None and message.timestamp < floor:
-            older_seen = True
+        if message.timestamp is None:
+            decidable = False
             continue
-        if message.message_id in taken:
+        if message.timestamp < floor:
+            decidable = True  # the page reaches back past the claim
             continue
-        if template and message.template and message.template != template:
+        if not message.outgoing or message.message_id in taken:
             continue
+        if template and (message.template or "") != template and \
+                (message.template is not None or message.kind not in (None, "", "whatsapp_template")):
+            continue  # another template, or a message of another kind (an agent's text, say)
         if body is not None and message.body is not None and tuple(str(v) for v in body) != message.body:
             continue
         return Lookup(Verdict.SENT, message)
-    return Lookup(Verdict.NOT_SENT if older_seen else Verdict.LATER)
+    return Lookup(Verdict.NOT_SENT if decidable else Verdict.LATER)
 
 
 def look_up(provider: respondio.Provider, phone: str) -> tuple[list[respondio.SentMessage], Lookup | None]:
@@ -230,8 +240,10 @@ def look_up(provider: respondio.Provider, phone: str) -> tuple[list[respondio.Se
     try:
         return provider.recent_messages(phone, limit=LIST_LIMIT), None
     except respondio.ProviderError as err:
-        verdict = verdict_of_error(err)
-        return [], Lookup(verdict, retry_after=err.retry_after, error=str(err))
+        return [], Lookup(verdict_of_error(err), retry_after=err.retry_after, error=str(err))
+    except Exception as err:  # noqa: BLE001 - whatever else went wrong teaches nothing: ask again later
+        log.warning("Lookup of a send failed unexpectedly: %s", type(err).__name__)
+        return [], Lookup(Verdict.LATER, error=type(err).__name__)
 
 
 def find_at_provider(provider: respondio.Provider, phone: str, since: datetime,
@@ -248,36 +260,47 @@ class Reconciled:
     requeued: int = 0
     postponed: int = 0
     unverified: int = 0
+    failed: int = 0  # not accepted after every attempt
     requests: int = 0
     paused: list[int] = field(default_factory=list)  # campaigns paused because the token is refused
     waited: float | None = None  # the provider asked to wait this long
 
     def as_dict(self) -> dict[str, Any]:
         return {"checked": self.checked, "found": self.found, "requeued": self.requeued, "postponed": self.postponed,
-                "unverified": self.unverified, "requests": self.requests}
+                "unverified": self.unverified, "failed": self.failed, "requests": self.requests}
 
 
 def _backoff(tries: int, grace: float) -> timedelta:
     return timedelta(seconds=min(300.0, grace * 2 ** max(0, tries - 1)))
 
 
+def lookup_grace() -> float:
+    """How long after an answer was lost the provider is left to finish with the request before we
+    look: twice the request timeout (a request it still processes then would be sent twice)."""
+    return max(1.0, 2 * get_settings().respondio_timeout_seconds)
+
+
 AUTH_REASON = ("Respond.io refuse le jeton d'accès ({status}) : vérifiez RESPONDIO_API_TOKEN, puis reprenez la "
-               "campagne. Les envois en cours seront vérifiés à la reprise.")
+               "campagne. Les envois dont l'issue est inconnue seront vérifiés dès que le jeton sera accepté.")
+LIST_BLOCK_KEY = "blocked:list"  # set while the provider asks us to stop asking for lists
+ROWS = (Recipient.id, Recipient.phone, Recipient.sending_at, Recipient.campaign_id, Recipient.parameters,
+        Recipient.reconcile_tries, Recipient.attempts, Recipient.error_code, Recipient.error_message)
 
 
 def reconcile_expired(session: Session, provider: respondio.Provider, *, now: datetime | None = None,
-                      limit: int = 200, pacer: ratelimit.Pacer | None = None) -> Reconciled:
+                      limit: int = 200, pacer: ratelimit.Pacer | None = None, ask: bool = True) -> Reconciled:
     """Rows left `sending` by a crash or an unanswered request, looked up at the provider under the
     reconciliation budget (`pacer`), one list request per person: sent if the provider has them,
     pending again if it has no trace, otherwise asked again later, and failed as `unverified` after
     `reconcile_max_tries` lookups that taught nothing or `sending_max_minutes` in `sending`. Whatever
-    the provider answers, every row reaches a final state within that bound."""
+    the provider answers, every row reaches a final state within that bound, but for a refused token
+    (the campaign is paused with that reason: nothing can be learned until a person fixes it).
+    `ask=False` (the provider asked us to wait): only the bound is applied."""
     settings = get_settings()
     now = now or utcnow()
     bound = timedelta(minutes=settings.sending_max_minutes)
     rows = session.execute(
-        select(Recipient.id, Recipient.phone, Recipient.sending_at, Recipient.campaign_id, Recipient.parameters,
-               Recipient.reconcile_tries, Template.name)
+        select(*ROWS, Template.name)
         .join(Campaign, Campaign.id == Recipient.campaign_id).join(Template, Template.id == Campaign.template_id)
         .where(Recipient.status == R.SENDING, Recipient.lease_expires_at < now)
         .order_by(Recipient.lease_expires_at, Recipient.id).limit(limit)).all()
@@ -285,8 +308,8 @@ def reconcile_expired(session: Session, provider: respondio.Provider, *, now: da
     by_phone: dict[str, list[Any]] = {}
     for row in rows:
         by_phone.setdefault(row.phone, []).append(row)
-    left: list[Any] = []  # rows not looked at: the provider asked to wait, or refused the token
-    stopped = False
+    left: list[Any] = []  # rows not looked at: the provider asked to wait
+    stopped = not ask
     for phone, group in by_phone.items():
         if stopped:
             left.extend(group)
@@ -295,7 +318,7 @@ def reconcile_expired(session: Session, provider: respondio.Provider, *, now: da
             pacer.acquire()
         result.requests += 1
         messages, refusal = look_up(provider, phone)
-        taken: set[str] = set()
+        taken = _recorded(session, [m.message_id for m in messages])  # already some other row's
         for row in sorted(group, key=lambda r: r.sending_at or now):
             result.checked += 1
             verdict = refusal or match(messages, since=row.sending_at or now, template=row.name,
@@ -304,22 +327,33 @@ def reconcile_expired(session: Session, provider: respondio.Provider, *, now: da
                 taken.add(verdict.message.message_id)
             _settle(session, row, verdict, now=now, bound=bound, result=result)
         if refusal is not None and refusal.verdict is Verdict.WAIT:
-            result.waited = refusal.retry_after or 1.0
-            if pacer is not None:
-                pacer.block(result.waited)
+            result.waited = min(refusal.retry_after or 1.0, 600.0)
+            queue.heartbeat(LIST_BLOCK_KEY, ttl=result.waited)  # the next ticks do not ask until then
             stopped = True
         elif refusal is not None and refusal.verdict is Verdict.AUTH:
             _pause_for_auth(session, {r.campaign_id for r in rows}, refusal.error or "", result)
-            stopped = True
+            return result  # nothing more can be learned, about any row
     for row in left:  # not asked this time; the bound holds all the same
         if row.sending_at is not None and now - row.sending_at >= bound:
             _settle(session, row, Lookup(Verdict.LATER, error="non vérifié dans le délai"), now=now, bound=bound,
                     result=result, count_try=False)
     if rows:
         log.info("Reconciled %d sends of unknown outcome with %d request(s): %d found at the provider, %d to send "
-                 "again, %d asked again later, %d unverified", result.checked, result.requests, result.found,
-                 result.requeued, result.postponed, result.unverified)
+                 "again, %d asked again later, %d unverified, %d failed", result.checked, result.requests,
+                 result.found, result.requeued, result.postponed, result.unverified, result.failed)
     return result
+
+
+def list_blocked() -> bool:
+    """True while the provider's last 429/449 on the message list asks us to wait."""
+    return queue.alive(LIST_BLOCK_KEY)
+
+
+def _recorded(session: Session, message_ids: list[str]) -> set[str]:
+    ids = [m for m in message_ids if m and m != "None"]
+    if not ids:
+        return set()
+    return set(session.scalars(select(Recipient.provider_message_id).where(Recipient.provider_message_id.in_(ids))))
 
 
 def _params(value: Any) -> dict[str, Any] | None:
@@ -330,6 +364,7 @@ def _params(value: Any) -> dict[str, Any] | None:
 
 def _settle(session: Session, row: Any, lookup: Lookup, *, now: datetime, bound: timedelta, result: Reconciled,
             count_try: bool = True) -> None:
+    settings = get_settings()
     guard = (Recipient.id == row.id) & (Recipient.status == R.SENDING) & (Recipient.lease_expires_at < now)
     ids = {"campaign_id": row.campaign_id, "recipient_id": row.id}
     if lookup.verdict is Verdict.SENT and lookup.message is not None:
@@ -345,15 +380,26 @@ def _settle(session: Session, row: Any, lookup: Lookup, *, now: datetime, bound:
             metrics.RECONCILED.labels("found").inc()
         return
     if lookup.verdict is Verdict.NOT_SENT:
+        if row.attempts >= settings.max_send_attempts:  # never accepted, however often it was tried
+            code = row.error_code or "not_accepted"
+            reason = (f"Non accepté par Respond.io après {row.attempts} essais ({row.error_message or code})")[:500]
+            if session.execute(update(Recipient).where(guard).values(
+                    status=R.FAILED, error_code=code, error_message=reason, failed_at=now, lease_owner=None,
+                    lease_expires_at=None, reconcile_tries=0, updated_at=now)).rowcount:
+                session.add(StatusEvent(recipient_id=row.id, status="failed", error_code=code, error_message=reason,
+                                        source="reconcile", occurred_at=now))
+                result.failed += 1
+                metrics.RECONCILED.labels("failed").inc()
+            return
         if session.execute(update(Recipient).where(guard).values(
                 status=R.PENDING, lease_owner=None, lease_expires_at=None, reconcile_tries=0,
-                updated_at=now)).rowcount:
+                updated_at=now)).rowcount:  # (the lookup grace already spaced this attempt from the last)
             result.requeued += 1
             metrics.RECONCILED.labels("requeued").inc()
         return
     tries = row.reconcile_tries + (1 if count_try and lookup.verdict is Verdict.LATER else 0)
     age = now - (row.sending_at or now)
-    if tries >= get_settings().reconcile_max_tries or age >= bound:
+    if lookup.verdict is not Verdict.AUTH and (tries >= settings.reconcile_max_tries or age >= bound):
         reason = (f"Respond.io n'a pu confirmer ni infirmer l'envoi après {tries} vérification(s) "
                   f"en {int(age.total_seconds() // 60)} min ({lookup.error or 'sans réponse'})")[:500]
         if session.execute(update(Recipient).where(guard).values(
@@ -366,8 +412,7 @@ def _settle(session: Session, row: Any, lookup: Lookup, *, now: datetime, bound:
             log.warning("Recipient %s failed as unverified: %s", row.id, reason, extra=ids)
         return
     # Asked again later, no later than the bound; no one renews this lease any more.
-    grace = max(1.0, get_settings().respondio_timeout_seconds)
-    again = min(now + _backoff(tries, grace), (row.sending_at or now) + bound)
+    again = min(now + _backoff(tries, lookup_grace()), (row.sending_at or now) + bound)
     if lookup.verdict is Verdict.WAIT and lookup.retry_after:
         again = min(max(again, now + timedelta(seconds=lookup.retry_after)), (row.sending_at or now) + bound)
     session.execute(update(Recipient).where(guard).values(

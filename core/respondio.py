@@ -51,10 +51,19 @@ ERROR_LABELS = {
     "132012": "Format de paramètre incorrect",
     # Our own codes, for what no WhatsApp code describes.
     UNVERIFIED: "Envoi non vérifiable : Respond.io n'a pas pu confirmer si le message est parti",
+    "not_accepted": "Jamais accepté par Respond.io malgré plusieurs essais",
+    "network": "Respond.io injoignable (réseau)",
+    "http_404": "Contact inconnu de Respond.io",
+    "http_429": "Limite de débit de Respond.io atteinte",
+    "http_449": "Requête mise en attente par Respond.io",
+    "http_500": "Erreur interne de Respond.io",
+    "http_502": "Respond.io indisponible (passerelle)",
+    "http_503": "Respond.io indisponible",
+    "http_504": "Respond.io n'a pas répondu à temps (passerelle)",
     "http_401": "Jeton Respond.io refusé : vérifiez RESPONDIO_API_TOKEN",
     "http_403": "Accès refusé par Respond.io : vérifiez les droits du jeton",
 }
-OWN_CODES = {UNVERIFIED: "non vérifié", "network": "réseau"}  # our codes, as a user reads them
+OWN_CODES = {UNVERIFIED: "non vérifié", "network": "réseau", "not_accepted": "non accepté"}  # our codes, as a user reads them
 
 
 def code_label(code: str | None) -> str:
@@ -100,10 +109,9 @@ class ProviderError(Exception):
     def contact_unknown(self) -> bool:
         """Respond.io's `404 Contact not found`: the workspace has never seen this person, so nothing
         was ever accepted for them (on a send, the message was refused; on a lookup, there is no trace)."""
-        if self.status != 404:
-            return False
-        text = self.body.get("message") if isinstance(self.body, dict) else self.body
-        return "contact" in str(text or "").lower()
+        if self.status != 404 or not isinstance(self.body, dict):
+            return False  # a gateway's or a wrong route's 404 (HTML, text) says nothing about the contact
+        return str(self.body.get("message") or "").strip().lower().rstrip(".") == "contact not found"
 
 
 def whatsapp_code_of(body: Any) -> str | None:
@@ -137,6 +145,8 @@ class SentMessage:
     timestamp: float | None = None  # when the provider accepted it
     template: str | None = None  # the template's name, when the provider says
     body: tuple[str, ...] | None = None  # the template's body parameters, when the provider says
+    kind: str | None = None  # text, whatsapp_template, attachment... when the provider says
+    outgoing: bool = True  # False for a message the person sent
 
 
 class Provider(Protocol):
@@ -166,6 +176,15 @@ def _statuses(raw: Any) -> list[MessageStatus]:
             out.append(MessageStatus(str(item["value"]).lower(), item.get("timestamp"),
                                      whatsapp_code_of({"message": message}) if message else None, message))
     return out
+
+
+def _seconds(value: Any) -> float | None:
+    """Epoch seconds from seconds or milliseconds (the API's lists have used both)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number / 1000.0 if number > 1e12 else number
 
 
 def _body_parameters(template: dict[str, Any]) -> tuple[str, ...] | None:
@@ -262,7 +281,13 @@ class RespondIO:
                 metrics.PROVIDER_SECONDS.labels(operation).observe(time.perf_counter() - started)
                 metrics.PROVIDER_RESPONSES.labels(operation, str(response.status_code)).inc()
                 if response.status_code < 400:
-                    return response.json() if response.content else {}
+                    try:
+                        return response.json() if response.content else {}
+                    except ValueError:
+                        log.warning("Respond.io answered %s with a body that is not JSON to %s %s",
+                                    response.status_code, method, mask_phone(path))
+                        raise ProviderError(f"Respond.io : réponse illisible ({method})", status=response.status_code,
+                                            transient=True, maybe_sent=method == "POST") from None
                 error = self._error(response, method, path)
                 outcome = str(response.status_code)
             if outcome in ("timeout", "network"):
@@ -309,6 +334,10 @@ class RespondIO:
         if self.channel_id is not None:
             payload["channelId"] = self.channel_id
         data = self._request("POST", f"/contact/{identifier(phone)}/message", json=payload)
+        if not isinstance(data, dict) or data.get("messageId") in (None, ""):
+            # Accepted, as far as the status says, but without its id: looked up before any resend.
+            raise ProviderError("Respond.io : réponse sans identifiant de message", status=200, transient=True,
+                                maybe_sent=True)
         return str(data["messageId"])
 
     def send_template(self, phone: str, name: str, language: str, components: list[dict[str, Any]]) -> str:
@@ -323,18 +352,25 @@ class RespondIO:
         return _statuses(data.get("status"))
 
     def recent_messages(self, phone: str, limit: int = 20) -> list[SentMessage]:
+        """The person's latest messages, both ways, newest first (incoming ones marked as such). An
+        answer of another shape is an error to ask again about, never an empty list: reconciliation
+        would take that for "nothing was sent" and send again."""
         data = self._request("GET", f"/contact/{identifier(phone)}/message/list", params={"limit": limit})
-        items = data.get("items") or data.get("data") or data.get("messages") or []
+        items = next((data[key] for key in ("items", "data", "messages")
+                      if isinstance(data, dict) and isinstance(data.get(key), list)), None)
+        if items is None:
+            raise ProviderError("Respond.io : liste de messages d'une forme inattendue", status=200, transient=True)
         out = []
         for item in items:
-            if not isinstance(item, dict) or str(item.get("traffic", "outgoing")) != "outgoing":
-                continue
+            if not isinstance(item, dict):
+                raise ProviderError("Respond.io : élément de liste inattendu", status=200, transient=True)
             statuses = _statuses(item.get("status"))
             content = item.get("message") if isinstance(item.get("message"), dict) else {}
             template = content.get("template") if isinstance(content.get("template"), dict) else {}
-            stamp = item.get("timestamp") or (statuses[0].timestamp if statuses else None)
-            out.append(SentMessage(str(item.get("messageId")), statuses, float(stamp) if stamp else None,
-                                   template.get("name"), _body_parameters(template)))
+            stamp = _seconds(item.get("timestamp")) or (statuses[0].timestamp if statuses else None)
+            out.append(SentMessage(str(item.get("messageId")), statuses, _seconds(stamp), template.get("name"),
+                                   _body_parameters(template), str(content.get("type") or "") or None,
+                                   str(item.get("traffic") or "outgoing") == "outgoing"))
         return out
 
     def upsert_contact(self, phone: str, fields: dict[str, Any]) -> None:

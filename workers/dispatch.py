@@ -98,7 +98,10 @@ def send_one(job: Job, row: dispatch.Claimed, provider: respondio.Provider, pace
             error = err
         if error.maybe_sent:  # the request may have arrived: never resend before the provider says
             return dispatch.Outcome(row.id, "uncertain", error_code=_code(error), error_message=str(error))
-        if error.contact_unknown and not created:
+        if error.contact_unknown:
+            if created:  # created, yet still unknown to the send: Respond.io may need a moment
+                return dispatch.Outcome(row.id, "retry", error_code=_code(error), error_message=str(error),
+                                        retry_at=utcnow() + _backoff(row.attempts))
             # Respond.io refuses a phone its workspace has never seen: nothing was accepted. Create the
             # contact (one request, under the same budget) and send again.
             created = True
@@ -107,9 +110,18 @@ def send_one(job: Job, row: dispatch.Claimed, provider: respondio.Provider, pace
                     provider.upsert_contact(row.phone, contact_fields(row.contact_id, row.phone))
                 continue
             except ratelimit.Cancelled:
-                break
-            except respondio.ProviderError as err:
-                error = err
+                return dispatch.Outcome(row.id, "release")
+            except respondio.ProviderError as err:  # not created: the row is tried again later, as sent
+                if err.kind in BLOCKING_KINDS:
+                    return dispatch.Outcome(row.id, "requeue", error_code=_code(err), error_message=str(err))
+                if err.status == 429:  # wait as told; the person's attempts are not spent on it
+                    return dispatch.Outcome(row.id, "later", error_code=_code(err), error_message=str(err),
+                                            retry_at=utcnow() + timedelta(seconds=err.retry_after or 1.0))
+                retry = _backoff(row.attempts)
+                if row.attempts < settings.max_send_attempts:
+                    return dispatch.Outcome(row.id, "retry", error_code=_code(err), error_message=str(err),
+                                            retry_at=utcnow() + retry)
+                return dispatch.Outcome(row.id, "failed", error_code=_code(err), error_message=str(err))
         if not error.transient or error.kind in BLOCKING_KINDS:
             break
         metrics.PROVIDER_RETRIES.labels("429" if error.status == 429 else "5xx" if (error.status or 0) >= 500
@@ -122,6 +134,9 @@ def send_one(job: Job, row: dispatch.Claimed, provider: respondio.Provider, pace
     code = _code(error)
     if error.kind in BLOCKING_KINDS:
         return dispatch.Outcome(row.id, "requeue", error_code=code, error_message=str(error))
+    if error.status == 429:  # still limited after the quick tries: wait as told, no attempt spent
+        return dispatch.Outcome(row.id, "later", error_code=code, error_message=str(error),
+                                retry_at=utcnow() + timedelta(seconds=error.retry_after or 1.0))
     if error.transient and row.attempts < settings.max_send_attempts:
         return dispatch.Outcome(row.id, "retry", error_code=code, error_message=str(error),
                                 retry_at=utcnow() + _backoff(row.attempts))
@@ -136,7 +151,9 @@ def contact_fields(contact_id: int, phone: str) -> dict:
     """What Respond.io needs to create the contact (its first name is required)."""
     with db.session_scope() as session:
         first, last = dispatch.contact_names(session, contact_id)
-    return {"firstName": first or last or "Assuré CNSS", "lastName": last or "", "phone": phone}
+    if not first:  # Respond.io requires a first name: the last name stands in for it, alone
+        first, last = last, None
+    return {"firstName": first or "Assuré CNSS", "lastName": last or "", "phone": phone}
 
 
 def pause_reason(blocking: dispatch.Outcome) -> str:
@@ -203,7 +220,7 @@ def dispatch_campaign(campaign_id: int, slot: int = 0, *, max_runtime: float = M
     key = dispatcher_key(campaign_id, slot)
     window: deque[bool] = deque(maxlen=settings.failure_window)
     started = time.monotonic()
-    counts = {"sent": 0, "failed": 0, "retry": 0, "requeue": 0, "uncertain": 0, "release": 0}
+    counts = {"sent": 0, "failed": 0, "retry": 0, "later": 0, "requeue": 0, "uncertain": 0, "release": 0}
     batch = settings.send_batch_size
     todo: queue_mod.Queue[dispatch.Claimed | None] = queue_mod.Queue()  # None: a sender's signal to stop
     done: deque[dispatch.Outcome] = deque()
@@ -280,8 +297,10 @@ def dispatch_campaign(campaign_id: int, slot: int = 0, *, max_runtime: float = M
                     counts[kind] += n
                     metrics.MESSAGES.labels(kind, code).inc(n)
                 for outcome in outcomes:
-                    if outcome.kind in ("sent", "failed"):
-                        window.append(outcome.kind == "failed")
+                    # An answer lost (a 5xx, a timeout) counts against the window too: a provider that
+                    # answers nothing but errors pauses the campaign with a reason, not an endless loop.
+                    if outcome.kind in ("sent", "failed", "uncertain"):
+                        window.append(outcome.kind != "sent")
                     if outcome.kind == "failed":
                         log.info("Recipient %s failed: WhatsApp %s", outcome.id, outcome.error_code,
                                  extra={"campaign_id": campaign_id, "recipient_id": outcome.id})
@@ -290,7 +309,8 @@ def dispatch_campaign(campaign_id: int, slot: int = 0, *, max_runtime: float = M
                     stop_reason = pause_reason(blocking)
                 elif (stop_reason is None and len(window) == window.maxlen
                       and sum(window) / len(window) >= settings.failure_pause_rate):
-                    stop_reason = f"Trop d'échecs : {sum(window)} sur les {len(window)} derniers envois"
+                    stop_reason = (f"Trop d'échecs : {sum(window)} sur les {len(window)} derniers envois ont échoué "
+                                   "ou sont restés sans réponse de Respond.io")
                 if stop_reason is not None and not paused:
                     _pause(campaign_id, stop_reason)
                     paused = exhausted = True

@@ -43,7 +43,8 @@ def tick() -> dict:
                 reconciled = dispatch.reconcile_expired(
                     session, provider, limit=_per_tick(settings.reconcile_rate),
                     pacer=ratelimit.Pacer(ratelimit.limiter(), [("reconcile", settings.reconcile_rate)],
-                                          block_key="blocked:list")).as_dict()
+                                          block_key="blocked:list"),
+                    ask=not dispatch.list_blocked()).as_dict()  # told to wait: only the bound applies
             with db.session_scope() as session:
                 polled = statuses.poll(session, provider, delay_seconds=settings.status_poll_delay_seconds,
                                        limit=_per_tick(settings.status_poll_rate),

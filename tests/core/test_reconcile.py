@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from core import campaigns, dispatch, health, ratelimit, respondio, statuses
+from core import campaigns, dispatch, health, queue, ratelimit, respondio, statuses
 from core.config import reload_settings
 from core.models import Campaign, Recipient, StatusEvent
 from core.timeutil import utcnow
@@ -24,6 +24,7 @@ def fake(fake_respondio, monkeypatch):  # noqa: ANN001, ANN201
     monkeypatch.setenv("SENDING_MAX_MINUTES", "15")
     reload_settings()
     yield fake_respondio
+    queue.forget(dispatch.LIST_BLOCK_KEY)  # a 429 of this test must not hold back the next one's lookups
     reload_settings()
 
 
@@ -125,8 +126,8 @@ def test_429_waits_as_told_and_costs_the_row_no_try(session, fake, client, redis
     held = [row_of(session, r.id) for r in rows]
     assert {(r.status, r.reconcile_tries) for r in held} == {("sending", 0)}
     assert sum(r.lease_expires_at >= now + timedelta(seconds=29) for r in held) == 1  # the one asked about
-    # The list method waits; the send method does not.
-    assert ratelimit.limiter().reserve([("reconcile", 50.0)], 1, "blocked:list") > 25
+    # The list method waits (the next ticks do not ask); the send method does not.
+    assert dispatch.list_blocked()
     assert ratelimit.limiter().reserve([("send-check", 50.0)], 1) < 1
 
 
@@ -261,3 +262,85 @@ def test_a_status_poll_keeps_asking_when_the_list_fails_too(session, fake, clien
     fake.fail_next(1, status=502)
     result = statuses.poll(session, client, delay_seconds=0, now=later(1))
     assert result["errors"] == 1 and row_of(session, recipient.id).status == "sent"
+
+
+# --- answers that must never be taken for "nothing was sent" (found by an adversarial review) -----
+
+
+@pytest.mark.parametrize("answer", [
+    {"status": 200, "body": {"unexpected": True}},  # a 200 of another shape
+    {"status": 200, "body": {}},
+    {"status": 200, "body": []},  # a JSON list
+    {"status": 200, "raw": "<html>maintenance</html>"},  # not JSON at all
+    {"status": 404, "raw": "Cannot GET /v2/contact/phone:+24177010001/message/list"},  # a gateway's 404
+    {"status": 404, "body": {"code": 404, "message": "Not found"}},
+])
+def test_an_answer_that_says_nothing_is_asked_again_never_taken_for_no_trace(session, fake, client, answer) -> None:  # noqa: ANN001
+    _, (row,) = abandoned(session)
+    send_as_claimed(client, row)  # accepted; its answer was lost
+    fake.fail_next(1, **answer)
+    result = dispatch.reconcile_expired(session, client, now=later())
+    assert (result.requeued, result.postponed) == (0, 1)
+    assert row_of(session, row.id).status == "sending"
+    assert dispatch.reconcile_expired(session, client, now=later(5)).found == 1  # asked again: found
+    assert len(fake.accepted) == 1
+
+
+def test_a_message_of_another_kind_or_already_recorded_is_not_ours(session, fake, client) -> None:  # noqa: ANN001
+    audience = make_audience(session, 6)
+    first = make_campaign(session, audience, name="Première")
+    second = make_campaign(session, audience, name="Seconde")
+    for campaign in (first, second):
+        campaigns.launch(session, campaign)
+    session.flush()
+    (earlier,) = dispatch.claim(session, first.id, owner="w", limit=1, lease_seconds=60)
+    message_id = send_as_claimed(client, earlier)
+    dispatch.record(session, [dispatch.Outcome(earlier.id, "sent", message_id=message_id)], owner="w")
+    row = next(r for r in dispatch.claim(session, second.id, owner="dead", limit=10, lease_seconds=1)
+               if r.phone == earlier.phone)
+    client.send_text(row.phone, "Bonjour, un agent vous répond.")  # an agent's text after the claim
+    result = dispatch.reconcile_expired(session, client, now=later())
+    assert row_of(session, row.id).status == "pending" and result.found == 0  # neither is this row's message
+    assert row_of(session, earlier.id).provider_message_id == message_id
+
+
+def test_a_long_retry_after_stops_the_lookups_not_the_scheduler(session, fake, client, redis_url) -> None:  # noqa: ANN001
+    _, rows = abandoned(session, 2)
+    fake.fail_next(1, status=449, body={"code": 449, "message": "Request queued, retry in a few minutes"},
+                   retry_after=120)
+    result = dispatch.reconcile_expired(session, client, now=later(), ask=not dispatch.list_blocked())
+    assert result.waited == 120 and result.requests == 1 and dispatch.list_blocked()
+    before = fake.count("list")
+    again = dispatch.reconcile_expired(session, client, now=later(), ask=not dispatch.list_blocked())
+    assert again.requests == 0 and fake.count("list") == before  # no request, no wait: the tick goes on
+    late = dispatch.reconcile_expired(session, client, now=later(16), ask=not dispatch.list_blocked())
+    assert late.unverified == 2  # the bound holds while the provider asks us to wait
+
+
+def test_a_refused_token_leaves_rows_to_verify_once_it_is_fixed(session, fake, client) -> None:  # noqa: ANN001
+    campaign, (row,) = abandoned(session)
+    message_id = send_as_claimed(client, row)
+    fake.fail_next(1, status=401, body={"code": 401, "message": "Unauthorized"})
+    result = dispatch.reconcile_expired(session, client, now=later(16))  # past the bound: nothing learned
+    assert result.unverified == 0 and row_of(session, row.id).status == "sending"
+    assert "vérifiés dès que le jeton sera accepté" in session.get(Campaign, campaign.id).status_reason
+    assert dispatch.reconcile_expired(session, client, now=later(17)).found == 1  # the token works again
+    assert row_of(session, row.id).provider_message_id == message_id
+
+
+def test_a_send_never_accepted_fails_after_its_attempts(session, fake, client, monkeypatch) -> None:  # noqa: ANN001
+    monkeypatch.setenv("MAX_SEND_ATTEMPTS", "2")
+    reload_settings()
+    _, (row,) = abandoned(session)
+    dispatch.record(session, [dispatch.Outcome(row.id, "uncertain", error_code="http_500",
+                                               error_message="Respond.io 500")], owner="dead")
+    assert dispatch.reconcile_expired(session, client, now=later(1)).requeued == 1
+    (again,) = dispatch.claim(session, row.campaign_id if hasattr(row, "campaign_id") else
+                              row_of(session, row.id).campaign_id, owner="dead", limit=1, lease_seconds=1,
+                              now=later(2))
+    dispatch.record(session, [dispatch.Outcome(again.id, "uncertain", error_code="http_500",
+                                               error_message="Respond.io 500")], owner="dead", now=later(2))
+    result = dispatch.reconcile_expired(session, client, now=later(3))
+    recipient = row_of(session, row.id)
+    assert result.failed == 1 and (recipient.status, recipient.error_code) == ("failed", "http_500")
+    assert "après 2 essais" in recipient.error_message and fake.accepted == []

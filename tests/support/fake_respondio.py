@@ -30,7 +30,7 @@ from typing import Any
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 IDENTIFIER_RE = re.compile(r"^phone:\+\d{8,15}$")
@@ -82,10 +82,14 @@ class FakeRespondIO:
 
     # --- scripting -------------------------------------------------------------------------
 
-    def fail_next(self, count: int, status: int = 500, body: dict[str, Any] | None = None,
-                  retry_after: float | None = None) -> None:
-        """The next `count` requests get this answer instead of being served."""
-        payload = body or {"code": status, "message": "Internal server error" if status >= 500 else "Error"}
+    def fail_next(self, count: int, status: int = 500, body: Any = None, retry_after: float | None = None,
+                  raw: str | None = None) -> None:
+        """The next `count` requests get this answer instead of being served: a JSON `body` (any JSON
+        value), or `raw` text (an HTML page from a gateway, say)."""
+        payload = body if body is not None else {"code": status,
+                                                 "message": "Internal server error" if status >= 500 else "Error"}
+        if raw is not None:
+            payload = {"_raw": raw}
         if retry_after is not None:
             payload = {**payload, "_retry_after": retry_after}
         for _ in range(count):
@@ -136,7 +140,7 @@ class FakeRespondIO:
         ]
         return Starlette(routes=routes)
 
-    async def _gate(self, request: Request) -> JSONResponse | None:
+    async def _gate(self, request: Request) -> Response | None:
         """Auth, scripted failures, timeouts and latency, common to every endpoint."""
         self.requests.append((request.method, request.url.path, dict(request.headers)))
         if self.latency:
@@ -149,9 +153,11 @@ class FakeRespondIO:
         if self._scripted:
             status, body, _ = self._scripted.popleft()
             headers = {}
-            if "_retry_after" in body:
+            if isinstance(body, dict) and "_retry_after" in body:
                 body = dict(body)
                 headers["Retry-After"] = str(body.pop("_retry_after"))
+            if isinstance(body, dict) and "_raw" in body:
+                return Response(body["_raw"], status_code=status, headers=headers, media_type="text/html")
             return JSONResponse(body, status_code=status, headers=headers)
         return None
 

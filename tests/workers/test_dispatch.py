@@ -91,7 +91,7 @@ def test_5xx_and_429_bursts_lose_no_one_and_send_no_one_twice(provider_env) -> N
     campaign_id, sendable = launched(120)
     assert run_until_settled(campaign_id, timeout=90) == "completed"
     counts = ledger(campaign_id)
-    assert counts["sent"] == sendable and counts["failed"] == 0
+    assert counts["sent"] == sendable and counts["failed"] == 0, counts
     assert_exactly_once(provider_env, campaign_id)
 
 
@@ -225,12 +225,14 @@ def test_a_phone_the_workspace_never_saw_is_created_then_sent_once(provider_env)
     assert_exactly_once(provider_env, campaign_id)
     assert provider_env.count("contact") == sendable  # one creation per person, no more
     with db.session_scope() as session:
-        named = dict(session.execute(select(Recipient.phone, Contact.first_name).join(
+        named = {phone: (first, last) for phone, first, last in session.execute(select(
+            Recipient.phone, Contact.first_name, Contact.last_name).join(
             Contact, Contact.id == Recipient.contact_id).where(Recipient.campaign_id == campaign_id,
-                                                      Recipient.status == "sent")).all())
-    for phone, first in named.items():
+                                                      Recipient.status == "sent")).all()}
+    for phone, (first, last) in named.items():
         created = provider_env.contacts[f"phone:{phone}"]
-        assert created["phone"] == phone and created["firstName"] == (first or created["lastName"])
+        assert created["phone"] == phone
+        assert (created["firstName"], created["lastName"]) == ((first, last) if first else (last, ""))
 
 
 def test_sends_accepted_whose_answer_was_lost_are_found_not_resent(provider_env) -> None:  # noqa: ANN001
@@ -255,3 +257,29 @@ def test_a_refused_token_pauses_the_campaign_and_charges_no_one(provider_env) ->
     while ledger(campaign_id)["sending"] and time.monotonic() < deadline:
         time.sleep(0.1)
     assert ledger(campaign_id)["pending"] == sendable and ledger(campaign_id)["failed"] == 0
+
+
+def test_contact_creation_refused_or_limited_only_delays_the_send(provider_env) -> None:  # noqa: ANN001
+    provider_env.unknown_contact_send = "refuse"
+    provider_env.method_limits = {"contact": 5}  # contact creation answered 429 above 5/s
+    provider_env.fail_next(3, status=500)  # and a few 500s on the way
+    campaign_id, sendable = launched(40)
+    assert run_until_settled(campaign_id, timeout=120) == "completed"
+    counts = ledger(campaign_id)
+    with db.session_scope() as session:
+        failures = session.execute(select(Recipient.error_code, Recipient.error_message, Recipient.attempts).where(
+            Recipient.campaign_id == campaign_id, Recipient.status == "failed")).all()
+    assert counts["sent"] == sendable and counts["failed"] == 0, failures
+    assert_exactly_once(provider_env, campaign_id)
+
+
+def test_a_provider_answering_only_errors_pauses_the_campaign_with_a_reason(provider_env, monkeypatch) -> None:  # noqa: ANN001
+    monkeypatch.setenv("FAILURE_WINDOW", "20")
+    reload_settings()
+    provider_env.error_rate = 1.0  # every send answered 500: nothing accepted, outcome unknown each time
+    campaign_id, sendable = launched(60)
+    assert run_until_settled(campaign_id, timeout=120) == "paused"
+    with db.session_scope() as session:
+        reason = campaigns.get(session, campaign_id).status_reason
+    assert "Trop d'échecs" in reason and "sans réponse de Respond.io" in reason
+    assert provider_env.accepted == []
