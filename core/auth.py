@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from core import audit
@@ -25,7 +26,13 @@ _hasher = PasswordHasher()  # argon2id with the library's recommended parameters
 # Verified against when the e-mail is unknown, so that a wrong e-mail costs as long as a wrong password.
 _DUMMY_HASH = _hasher.hash("not-a-real-password-used-for-timing")
 
-GENERIC_FAILURE = "Adresse e-mail ou mot de passe incorrect."
+# Every refusal reads the same (wrong e-mail, wrong password, locked or disabled account): what happened
+# goes to the audit log, so that the screen tells an attacker nothing about the accounts.
+GENERIC_FAILURE = ("Connexion refusée : adresse e-mail ou mot de passe incorrect, ou compte verrouillé ou désactivé. "
+                   "Réessayez plus tard ou contactez un administrateur.")
+# An argon2 check takes 64 MiB and a core's time: at most this many at once in a process, so that a
+# burst of sign-in attempts cannot exhaust the machine's memory.
+_HASH_SLOTS = threading.BoundedSemaphore(2)
 
 
 def check_password_policy(password: str) -> None:
@@ -42,10 +49,11 @@ def hash_password(password: str) -> str:
 
 
 def verify_password(password_hash: str, password: str) -> bool:
-    try:
-        return _hasher.verify(password_hash, password)
-    except (VerifyMismatchError, VerificationError, InvalidHashError):
-        return False
+    with _HASH_SLOTS:
+        try:
+            return _hasher.verify(password_hash, password)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return False
 
 
 def normalize_email(email: str) -> str:
@@ -80,37 +88,40 @@ def authenticate(session: Session, email: str, password: str, *, now: datetime |
 
     if user.locked_until is not None and user.locked_until > now:
         minutes = max(1, math.ceil((user.locked_until - now).total_seconds() / 60))
-        audit.record(session, "login_blocked", actor=user, target_type="user", target_id=user.id)
-        return LoginResult(
-            False,
-            f"Compte temporairement verrouillé après plusieurs essais infructueux. "
-            f"Réessayez dans {minutes} minute{'s' if minutes > 1 else ''} ou contactez un administrateur.",
-        )
+        audit.record(session, "login_blocked", actor=user, target_type="user", target_id=user.id,
+                     details={"minutes_left": minutes})
+        return LoginResult(False, GENERIC_FAILURE)
 
     if not verify_password(user.password_hash, password):
-        user.failed_logins += 1
+        # Counted in the database itself: attempts at once each add one, none is lost.
+        failed = session.execute(update(User).where(User.id == user.id)
+                                 .values(failed_logins=User.failed_logins + 1)
+                                 .returning(User.failed_logins)).scalar_one()
         audit.record(session, "login_failed", actor=user, target_type="user", target_id=user.id,
-                     details={"reason": "wrong_password", "failed_logins": user.failed_logins})
-        if user.failed_logins >= settings.max_failed_logins:
-            user.locked_until = now + timedelta(minutes=settings.lockout_minutes)
-            user.failed_logins = 0
+                     details={"reason": "wrong_password", "failed_logins": failed})
+        if failed >= settings.max_failed_logins:
+            session.execute(update(User).where(User.id == user.id).values(
+                locked_until=now + timedelta(minutes=settings.lockout_minutes), failed_logins=0))
             audit.record(session, "account_locked", actor=user, target_type="user", target_id=user.id,
                          details={"minutes": settings.lockout_minutes})
             log.warning("Account %s locked for %s minutes", user.id, settings.lockout_minutes)
-            return LoginResult(
-                False,
-                f"Trop d'essais infructueux : le compte est verrouillé pendant {settings.lockout_minutes} minutes.",
-            )
+        session.expire(user)
         return LoginResult(False, GENERIC_FAILURE)
 
     if not user.is_active:
         audit.record(session, "login_failed", actor=user, target_type="user", target_id=user.id,
                      details={"reason": "disabled"})
-        return LoginResult(False, "Ce compte est désactivé. Contactez un administrateur.")
+        return LoginResult(False, GENERIC_FAILURE)
 
-    user.failed_logins = 0
-    user.locked_until = None
-    user.last_login_at = now
+    # Accepted only if no lock was set meanwhile (by attempts that failed while this one was checked).
+    accepted = session.execute(update(User).where(
+        User.id == user.id, (User.locked_until.is_(None)) | (User.locked_until <= now)).values(
+        failed_logins=0, locked_until=None, last_login_at=now).returning(User.id)).first()
+    session.expire(user)
+    if accepted is None:
+        audit.record(session, "login_blocked", actor=user, target_type="user", target_id=user.id,
+                     details={"reason": "locked_meanwhile"})
+        return LoginResult(False, GENERIC_FAILURE)
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     audit.record(session, "login", actor=user, target_type="user", target_id=user.id)
@@ -130,18 +141,23 @@ class SessionCheck:
 SESSION_MESSAGES = {
     "expired": "Votre session a expiré après une période d'inactivité. Veuillez vous reconnecter.",
     "disabled": "Votre compte a été désactivé. Contactez un administrateur.",
+    "password_changed": "Le mot de passe de ce compte a changé : veuillez vous reconnecter.",
     "unknown": "Votre session n'est plus valide. Veuillez vous reconnecter.",
 }
 
 
-def check_session(session: Session, user_id: int, last_seen: datetime, *, now: datetime | None = None) -> SessionCheck:
-    """A session is valid while its user is active and it has been used within the timeout."""
+def check_session(session: Session, user_id: int, last_seen: datetime, *, now: datetime | None = None,
+                  signed_in_at: datetime | None = None) -> SessionCheck:
+    """A session is valid while its user is active, its password has not changed since it began (a
+    reset ends every open session) and it has been used within the timeout."""
     now = now or utcnow()
     user = session.get(User, user_id)
     if user is None:
         return SessionCheck(None, "unknown")
     if not user.is_active:
         return SessionCheck(None, "disabled")
+    if signed_in_at is not None and user.password_changed_at is not None and user.password_changed_at > signed_in_at:
+        return SessionCheck(None, "password_changed")
     if now - last_seen > timedelta(minutes=get_settings().session_timeout_minutes):
         audit.record(session, "session_expired", actor=user, target_type="user", target_id=user.id)
         return SessionCheck(None, "expired")

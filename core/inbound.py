@@ -29,8 +29,8 @@ from core.config import get_settings
 from core.contacts.search import search_text_for
 from core.logs import mask_phone
 from core.models import (
-    ConsentEvent, ConsentStatus, Contact, Conversation, ConversationStatus, Message, Recipient, RecipientStatus,
-    User, UTCDateTime, WebhookEvent,
+    ConsentEvent, ConsentStatus, Contact, Conversation, ConversationStatus, Direction, Message, Recipient,
+    RecipientStatus, User, UTCDateTime, WebhookEvent,
 )
 from core.phones import normalize
 from core.respondio import whatsapp_code_of
@@ -266,6 +266,24 @@ def keyword(message_text: str) -> str | None:
     return None
 
 
+YES_WORDS = frozenset({"oui"})  # a re-subscription only in answer to a message that asked for it
+ASKS_FOR_YES = re.compile(r"\b(repondez|repondre|tapez|envoyez)\b[^.?!]{0,40}\boui\b")
+
+
+def _explicit_opt_in(message_text: str) -> bool:
+    """START, RÉABONNER... (not a mere "oui")."""
+    return any(t in OPT_IN_WORDS - YES_WORDS for t in words(message_text))
+
+
+def _asked_for_yes(session: Session, contact: Contact, before_id: int) -> bool:
+    """Whether the last message we sent this person asked them to answer OUI."""
+    last = session.scalar(select(Message.text).where(Message.contact_id == contact.id,
+                                                     Message.direction == Direction.OUTBOUND,
+                                                     Message.id < before_id)
+                          .order_by(Message.id.desc()).limit(1))
+    return bool(last) and ASKS_FOR_YES.search(fold(last)) is not None
+
+
 def contact_for(session: Session, raw_phone: Any, contact_data: dict[str, Any], *, now: datetime) -> Contact | None:
     """The contact with this phone, created (consent unknown) when the person is new to us."""
     result = normalize(raw_phone)
@@ -394,6 +412,8 @@ def receive_message(session: Session, payload: dict[str, Any], *, now: datetime 
         if _set_consent(session, contact, ConsentStatus.OPTED_OUT, body.strip(), at):
             notify(session, contact, conversation, OPT_OUT_CONFIRMATION)
         return None
+    if said == "opt_in" and not _explicit_opt_in(body) and not _asked_for_yes(session, contact, message.id):
+        said = None  # a "oui" that answers anything else is not a re-subscription
     if said == "opt_in":
         if contact.consent_status == ConsentStatus.OPTED_OUT and _set_consent(session, contact,
                                                                                 ConsentStatus.OPTED_IN, body.strip(), at):

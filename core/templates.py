@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from core import audit
 from core.config import get_settings
 from core.errors import NotFound, UserError
-from core.models import Contact, Template, TemplateCategory, TemplateQuality, TemplateStatus, User
+from core.models import ConsentStatus, Contact, Template, TemplateCategory, TemplateQuality, TemplateStatus, User
 from core.timeutil import utcnow
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -349,7 +349,13 @@ def approved(session: Session) -> list[Template]:
 
 def save(session: Session, data: dict[str, Any], *, actor: User | None = None,
          template_id: int | None = None) -> Template:
+    """Create or update a template. Its status and quality are WhatsApp's decisions: outside the
+    sandbox a person's save keeps what the sync from Respond.io set (a new one is PENDING)."""
     data = clean(data)
+    if actor is not None and not get_settings().sandbox:
+        current = session.get(Template, template_id) if template_id is not None else None
+        data["status"] = current.status if current is not None else TemplateStatus.PENDING.value
+        data["quality"] = current.quality if current is not None else TemplateQuality.UNKNOWN.value
     check(data)
     clash = session.scalar(select(Template).where(Template.name == data["name"], Template.language == data["language"],
                                                   Template.id != (template_id or -1)))
@@ -540,6 +546,10 @@ def test_send(session: Session, template: Template, *, to: str, contact: Contact
     if not target.ok:
         raise UserError(f"Numéro de test invalide : {phones.reason_label(target.reason or 'invalid')}.")
     assert target.e164 is not None
+    owner = session.scalar(select(Contact).where(Contact.phone == target.e164))
+    if owner is not None and (owner.consent_status == ConsentStatus.OPTED_OUT or owner.erased_at is not None):
+        raise UserError("Ce numéro appartient à une personne désinscrite : aucun message ne peut lui être envoyé, "
+                        "même un test.")
     message_id, _ = deliver(template, target.e164, contact)
     audit.record(session, "template_test_sent", actor=actor, target_type="template", target_id=template.id,
                  details={"provider": "sandbox" if get_settings().sandbox else "respondio", "message_id": message_id})

@@ -54,9 +54,12 @@ def start_background() -> None:
         _background(get_settings().database_url)
 
 
+SIGNED_IN_KEY = "signed_in_at"
+
+
 def sign_in(user_id: int) -> None:
     st.session_state[USER_KEY] = user_id
-    st.session_state[LAST_SEEN_KEY] = utcnow()
+    st.session_state[LAST_SEEN_KEY] = st.session_state[SIGNED_IN_KEY] = utcnow()
 
 
 def sign_out(message: str | None = None) -> None:
@@ -64,7 +67,7 @@ def sign_out(message: str | None = None) -> None:
     if user_id is not None and message is None:
         with db.session_scope() as session:
             auth.logout(session, user_id)
-    for key in (USER_KEY, LAST_SEEN_KEY, CURRENT_KEY):
+    for key in (USER_KEY, LAST_SEEN_KEY, CURRENT_KEY, SIGNED_IN_KEY):
         st.session_state.pop(key, None)
     if message:
         st.session_state[FLASH_KEY] = message
@@ -77,7 +80,7 @@ def current_user() -> CurrentUser | None:
         return None
     last_seen = st.session_state.get(LAST_SEEN_KEY) or utcnow()
     with db.session_scope() as session:
-        check = auth.check_session(session, user_id, last_seen)
+        check = auth.check_session(session, user_id, last_seen, signed_in_at=st.session_state.get(SIGNED_IN_KEY))
         if not check.valid:
             reason = check.reason or "unknown"
             user = None
@@ -90,6 +93,19 @@ def current_user() -> CurrentUser | None:
     st.session_state[LAST_SEEN_KEY] = utcnow()
     st.session_state[CURRENT_KEY] = user
     return user
+
+
+def still_allowed(page_key: str) -> bool:
+    """For screens that refresh themselves on a timer (a fragment does not run the page's access
+    check): the session and the role are checked again; if either no longer holds, the whole app
+    runs again, which shows the sign-in screen or the refusal."""
+    before = st.session_state.get(CURRENT_KEY)
+    user = current_user()
+    if user is None or not permissions.PAGES_BY_KEY[page_key].can_open(user.role) or \
+            (before is not None and before.role != user.role):
+        st.rerun(scope="app")
+        return False
+    return True
 
 
 def sandbox_banner() -> None:

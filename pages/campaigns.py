@@ -57,6 +57,8 @@ def campaign_rows() -> list[dict]:
 
 @st.fragment(run_every=timedelta(seconds=2))
 def live_progress(campaign_id: int) -> None:
+    if not _shell.still_allowed("campaigns"):  # disabled, reset or moved to another role meanwhile
+        return
     with db.session_scope() as session:
         progress = campaigns.progress(session, campaign_id)
         campaign = campaigns.get(session, campaign_id)

@@ -39,6 +39,8 @@ def act(action, conversation_id: int, *args) -> bool:  # noqa: ANN001, ANN002
 
 @st.fragment(run_every=timedelta(seconds=10))
 def waiting_figures() -> None:
+    if not _shell.still_allowed("inbox"):  # disabled, reset or moved to another role meanwhile
+        return
     with db.session_scope() as session:
         figures = inbox.counts(session, user.id)
     c1, c2 = st.columns(2)

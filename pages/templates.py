@@ -95,11 +95,14 @@ def editor(template_id: int, current: dict, problems: dict[str, list[str]]) -> d
                                     disabled=not can_edit)
     c1, c2 = st.columns(2)
     statuses, qualities = [s.value for s in TemplateStatus], [q.value for q in TemplateQuality]
+    # WhatsApp decides: outside the sandbox only the sync from Respond.io sets these (core enforces it).
+    whatsapp_decides = not can_edit or not get_settings().sandbox
     data["status"] = c1.selectbox("Statut chez WhatsApp", statuses, index=statuses.index(current["status"]),
-                                  format_func=templates.STATUS_LABELS.get, key=k + "status", disabled=not can_edit,
-                                  help="Mis à jour par la synchronisation avec Respond.io.")
+                                  format_func=templates.STATUS_LABELS.get, key=k + "status", disabled=whatsapp_decides,
+                                  help="Décidé par WhatsApp, mis à jour par la synchronisation avec Respond.io.")
     data["quality"] = c2.selectbox("Qualité", qualities, index=qualities.index(current["quality"]),
-                                   format_func=templates.QUALITY_LABELS.get, key=k + "quality", disabled=not can_edit)
+                                   format_func=templates.QUALITY_LABELS.get, key=k + "quality",
+                                   disabled=whatsapp_decides)
     header = current.get("header") or {}
     formats = list(HEADER_LABELS)
     fmt = st.selectbox("En-tête", formats, index=formats.index(header.get("format", "")) if header else 0,

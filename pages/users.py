@@ -46,7 +46,8 @@ def create_form() -> None:
         c1, c2, c3 = st.columns(3)
         email = c1.text_input("Adresse e-mail")
         name = c2.text_input("Nom complet")
-        role = c3.selectbox("Rôle", ROLES, format_func=ROLE_LABELS.get)
+        # The least privileged role by default: an administrator chooses more, knowingly.
+        role = c3.selectbox("Rôle", ROLES, index=ROLES.index(Role.AGENT.value), format_func=ROLE_LABELS.get)
         password = st.text_input("Mot de passe (laisser vide pour en générer un)", type="password")
         if st.form_submit_button("Créer le compte", type="primary"):
             generated = not password

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from core import auth, users
 from core.errors import UserError
-from core.models import AuditLog
+from core.models import AuditLog, User
 from core.timeutil import utcnow
 from tests.factories import PASSWORD, make_user
 
@@ -68,11 +68,11 @@ def test_five_failures_lock_the_account_for_fifteen_minutes(session) -> None:  #
         result = auth.authenticate(session, user.email, "Mauvais-mot-2026", now=now)
         assert not result.ok and user.locked_until is None, attempt
     result = auth.authenticate(session, user.email, "Mauvais-mot-2026", now=now)
-    assert "verrouillé pendant 15 minutes" in result.message
+    assert result.message == auth.GENERIC_FAILURE  # the screen says nothing of the lock: the audit does
     assert user.locked_until == now + timedelta(minutes=15)
     # The right password does not open a locked account...
     locked = auth.authenticate(session, user.email, PASSWORD, now=now + timedelta(minutes=14))
-    assert not locked.ok and "verrouillé" in locked.message and "1 minute" in locked.message
+    assert not locked.ok and locked.message == auth.GENERIC_FAILURE
     # ...but does once the lock has expired, and the counter starts again.
     assert auth.authenticate(session, user.email, PASSWORD, now=now + timedelta(minutes=15, seconds=1)).ok
     assert user.failed_logins == 0 and user.locked_until is None
@@ -95,7 +95,38 @@ def test_disabled_account_cannot_sign_in(session) -> None:  # noqa: ANN001
     user = make_user(session, "agent")
     users.disable(session, user)
     result = auth.authenticate(session, user.email, PASSWORD)
-    assert not result.ok and "désactivé" in result.message
+    assert not result.ok and result.message == auth.GENERIC_FAILURE  # not "désactivé": that is for the audit
+    reasons = [e.details.get("reason") for e in session.scalars(select(AuditLog).where(
+        AuditLog.action == "login_failed")).all()]
+    assert reasons == ["disabled"]
+
+
+def test_wrong_passwords_at_once_then_the_right_one_finds_the_account_locked(db_url) -> None:  # noqa: ANN001
+    """30 wrong passwords in 30 sessions at once, then the right one: counted atomically, the account
+    is locked and the right password refused (before, the counter lost updates and let it in)."""
+    import threading
+
+    from core import db
+
+    with db.session_scope() as session:
+        user_id = make_user(session, "agent").id
+        email = session.get(User, user_id).email
+    start = threading.Barrier(30)
+
+    def wrong() -> None:
+        start.wait()
+        with db.session_scope() as session:
+            auth.authenticate(session, email, "Mauvais-mot-2026")
+
+    threads = [threading.Thread(target=wrong) for _ in range(30)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    with db.session_scope() as session:
+        assert not auth.authenticate(session, email, PASSWORD).ok
+        locks = session.scalar(select(func.count()).select_from(AuditLog).where(AuditLog.action == "account_locked"))
+        assert locks >= 1 and session.get(User, user_id).locked_until is not None
 
 
 def test_session_expires_after_inactivity(session, monkeypatch) -> None:  # noqa: ANN001
@@ -117,3 +148,15 @@ def test_session_of_a_disabled_user_ends(session) -> None:  # noqa: ANN001
     user = make_user(session, "agent")
     users.disable(session, user)
     assert auth.check_session(session, user.id, utcnow()).reason == "disabled"
+
+
+def test_a_password_reset_ends_the_sessions_opened_before_it(session) -> None:  # noqa: ANN001
+    make_user(session, "admin", email="boss@test.cnss.ga")
+    user = make_user(session, "agent")
+    signed_in = utcnow()  # signed in after the account was made
+    assert auth.check_session(session, user.id, utcnow(), signed_in_at=signed_in).valid
+    users.reset_password(session, user, "Nouveau-mot-2026")
+    check = auth.check_session(session, user.id, utcnow(), signed_in_at=signed_in)
+    assert not check.valid and check.reason == "password_changed"
+    assert "reconnecter" in auth.SESSION_MESSAGES[check.reason]
+    assert auth.check_session(session, user.id, utcnow(), signed_in_at=utcnow()).valid  # signed in again

@@ -226,17 +226,36 @@ def test_sentences_that_merely_contain_a_word_are_not_opt_outs(session, text) ->
     assert contact.consent_status == "opted_in"
 
 
-@pytest.mark.parametrize("text", ["START", "Oui", "oui !"])
-def test_start_or_oui_opts_back_in(session, text) -> None:  # noqa: ANN001
+@pytest.mark.parametrize("text, asked", [("START", None), ("Réabonner svp", None),
+                                         ("Oui", "Voulez-vous de nouveau recevoir nos messages ? Répondez OUI."),
+                                         ("oui !", "Pour vous réinscrire, tapez OUI")])
+def test_start_or_oui_when_asked_opts_back_in(session, text, asked) -> None:  # noqa: ANN001
     contact = Contact(phone="+24177990015", consent_status="opted_out", opted_out_at=utcnow(), attributes={})
     session.add(contact)
     session.flush()
+    if asked:
+        session.add(Message(contact_id=contact.id, direction="outbound", author="system", text=asked))
+        session.flush()
     run(session, received("i1", contact.phone, text))
     session.refresh(contact)
     assert contact.consent_status == "opted_in" and contact.opted_out_at is None
     texts = session.scalars(select(Message.text).where(Message.contact_id == contact.id,
                                                        Message.author == "system")).all()
-    assert texts == [inbound.OPT_IN_CONFIRMATION]
+    assert texts[-1:] == [inbound.OPT_IN_CONFIRMATION]
+
+
+@pytest.mark.parametrize("asked", [None, "Votre pension est-elle bien arrivée ?",
+                                   "Vous êtes désinscrit(e). Répondez START pour vous réinscrire."])
+def test_an_opted_out_person_saying_oui_to_anything_else_stays_opted_out(session, asked) -> None:  # noqa: ANN001
+    contact = Contact(phone="+24177990016", consent_status="opted_out", opted_out_at=utcnow(), attributes={})
+    session.add(contact)
+    session.flush()
+    if asked:
+        session.add(Message(contact_id=contact.id, direction="outbound", author="agent", text=asked))
+        session.flush()
+    run(session, received("i2", contact.phone, "Oui"))
+    session.refresh(contact)
+    assert contact.consent_status == "opted_out"
 
 
 @pytest.mark.parametrize("text", ["Je veux parler à un conseiller", "AGENT", "un humain svp",

@@ -185,6 +185,17 @@ def test_test_send_through_the_sandbox(session) -> None:  # noqa: ANN001
         templates.test_send(session, tpl, to="077280150", contact=awa)
 
 
+def test_a_test_send_never_reaches_an_opted_out_person(session) -> None:  # noqa: ANN001
+    tpl = templates.save(session, GOOD)
+    awa = Contact(phone="+24177280150", first_name="Awa", attributes={"periode": "T4", "matricule": "A1"})
+    gone = Contact(phone="+24166123456", first_name="Paul", consent_status="opted_out", attributes={})
+    session.add_all([awa, gone])
+    session.flush()
+    with pytest.raises(UserError, match="désinscrite"):
+        templates.test_send(session, tpl, to="066 12 34 56", contact=awa)  # the values of one, the phone of the other
+    assert templates.test_send(session, tpl, to="077 28 01 50", contact=awa)
+
+
 def test_test_send_through_respondio(session, fake_respondio, monkeypatch) -> None:  # noqa: ANN001
     from core.config import reload_settings
 
@@ -228,3 +239,23 @@ def test_cli_templates(db_url, tmp_path, capsys, fake_respondio, monkeypatch) ->
                                      "category": "UTILITY", "components": [{"type": "BODY", "text": GOOD["body"]}]}]
     assert main(["templates", "sync", "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == {"created": 0, "updated": 1, "unchanged": 0}
+
+
+def test_outside_the_sandbox_only_the_sync_sets_a_status(session, monkeypatch) -> None:  # noqa: ANN001
+    from core.config import reload_settings
+    from tests.factories import make_user
+
+    manager = make_user(session, "manager")
+    monkeypatch.setenv("RESPONDIO_API_TOKEN", "jeton-de-test")
+    reload_settings()
+    try:
+        created = templates.save(session, {**GOOD, "status": "APPROVED", "quality": "GREEN"}, actor=manager)
+        assert (created.status, created.quality) == ("PENDING", "UNKNOWN")  # a manager cannot approve it
+        edited = templates.save(session, {**GOOD, "status": "APPROVED"}, actor=manager, template_id=created.id)
+        assert edited.status == "PENDING" and templates.approved(session) == []
+        report = templates.sync(session, [{"name": GOOD["name"], "language": GOOD["language"], "status": "APPROVED",
+                                           "category": GOOD["category"], "components": []}])
+        assert report.summary()["updated"] == 1 and templates.get(session, created.id).status == "APPROVED"
+    finally:
+        monkeypatch.delenv("RESPONDIO_API_TOKEN")
+        reload_settings()

@@ -88,3 +88,16 @@ def test_settings_never_show_secrets(seeded, monkeypatch) -> None:  # noqa: ANN0
     text = str(at.table[0].value)
     assert "Respond.io" in text and "Modèle de langage" in text
     assert "very-secret" not in text and not any("bac à sable" in w.value for w in at.warning)
+
+
+def test_a_new_user_is_an_agent_unless_the_administrator_chooses_more(seeded) -> None:  # noqa: ANN001
+    from core import users
+
+    at = users_page(seeded["admin"])
+    assert at.selectbox[0].value == "agent"  # the least privileged role by default
+    at.text_input[0].input("nouvelle.recrue@cnss.ga")
+    at.text_input[1].input("Nouvelle Recrue")
+    at.button(key="FormSubmitter:create_user-Créer le compte").click().run()
+    assert not at.exception and not at.error
+    with db.session_scope() as session:
+        assert users.get_by_email(session, "nouvelle.recrue@cnss.ga").role == "agent"

@@ -28,6 +28,7 @@ def provider_env(db_url, fake_respondio, monkeypatch):  # noqa: ANN001, ANN201
     monkeypatch.setenv("SEND_CONCURRENCY", "8")
     monkeypatch.setenv("SCHEDULER_INTERVAL_SECONDS", "0.2")
     monkeypatch.setenv("RECONCILE_RATE", "100")
+    monkeypatch.setenv("MAX_SEND_ATTEMPTS", "10")  # these tests check exactly once, not the attempts policy
     reload_settings()
     fake_respondio.templates = {TEMPLATE["name"]: 3}
     yield fake_respondio
