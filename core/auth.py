@@ -87,6 +87,7 @@ def authenticate(session: Session, email: str, password: str, *, now: datetime |
         return LoginResult(False, GENERIC_FAILURE)
 
     if user.locked_until is not None and user.locked_until > now:
+        verify_password(user.password_hash, password)  # as long as any other refusal: timing tells nothing
         minutes = max(1, math.ceil((user.locked_until - now).total_seconds() / 60))
         audit.record(session, "login_blocked", actor=user, target_type="user", target_id=user.id,
                      details={"minutes_left": minutes})

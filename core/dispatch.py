@@ -12,6 +12,7 @@ import enum
 import functools
 import json
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -216,13 +217,16 @@ def match(messages: list[respondio.SentMessage], *, since: datetime, template: s
     the claim without one → NOT_SENT; a full page of newer messages, or messages without a time,
     without one → LATER (what we look for might be among them)."""
     floor = (since - RECONCILE_SKEW).timestamp()
-    decidable = len(messages) < LIST_LIMIT  # the whole history is on this page
+    reaches_back = len(messages) < LIST_LIMIT  # the whole history is on this page...
+    timeless = False  # ...unless a message without a time might be ours
     for message in messages:
+        if not message.message_id or message.message_id == "None":
+            continue  # nothing to record it by
         if message.timestamp is None:
-            decidable = False
+            timeless = timeless or message.outgoing
             continue
         if message.timestamp < floor:
-            decidable = True  # the page reaches back past the claim
+            reaches_back = True  # the page reaches back past the claim
             continue
         if not message.outgoing or message.message_id in taken:
             continue
@@ -232,7 +236,7 @@ def match(messages: list[respondio.SentMessage], *, since: datetime, template: s
         if body is not None and message.body is not None and tuple(str(v) for v in body) != message.body:
             continue
         return Lookup(Verdict.SENT, message)
-    return Lookup(Verdict.NOT_SENT if decidable else Verdict.LATER)
+    return Lookup(Verdict.NOT_SENT if reaches_back and not timeless else Verdict.LATER)
 
 
 def look_up(provider: respondio.Provider, phone: str) -> tuple[list[respondio.SentMessage], Lookup | None]:
@@ -288,7 +292,8 @@ ROWS = (Recipient.id, Recipient.phone, Recipient.sending_at, Recipient.campaign_
 
 
 def reconcile_expired(session: Session, provider: respondio.Provider, *, now: datetime | None = None,
-                      limit: int = 200, pacer: ratelimit.Pacer | None = None, ask: bool = True) -> Reconciled:
+                      limit: int = 200, pacer: ratelimit.Pacer | None = None, ask: bool = True,
+                      deadline: float | None = None) -> Reconciled:
     """Rows left `sending` by a crash or an unanswered request, looked up at the provider under the
     reconciliation budget (`pacer`), one list request per person: sent if the provider has them,
     pending again if it has no trace, otherwise asked again later, and failed as `unverified` after
@@ -299,21 +304,19 @@ def reconcile_expired(session: Session, provider: respondio.Provider, *, now: da
     settings = get_settings()
     now = now or utcnow()
     bound = timedelta(minutes=settings.sending_max_minutes)
+    result = Reconciled()
+    _fail_past_the_bound(session, now=now, bound=bound, result=result)  # whatever the provider does
     rows = session.execute(
         select(*ROWS, Template.name)
         .join(Campaign, Campaign.id == Recipient.campaign_id).join(Template, Template.id == Campaign.template_id)
         .where(Recipient.status == R.SENDING, Recipient.lease_expires_at < now)
         .order_by(Recipient.lease_expires_at, Recipient.id).limit(limit)).all()
-    result = Reconciled()
     by_phone: dict[str, list[Any]] = {}
     for row in rows:
         by_phone.setdefault(row.phone, []).append(row)
-    left: list[Any] = []  # rows not looked at: the provider asked to wait
-    stopped = not ask
     for phone, group in by_phone.items():
-        if stopped:
-            left.extend(group)
-            continue
+        if not ask or (deadline is not None and time.monotonic() > deadline):
+            break  # told to wait, or out of time: the rest at the next tick (the bound holds meanwhile)
         if pacer is not None:
             pacer.acquire()
         result.requests += 1
@@ -327,21 +330,42 @@ def reconcile_expired(session: Session, provider: respondio.Provider, *, now: da
                 taken.add(verdict.message.message_id)
             _settle(session, row, verdict, now=now, bound=bound, result=result)
         if refusal is not None and refusal.verdict is Verdict.WAIT:
-            result.waited = min(refusal.retry_after or 1.0, 600.0)
+            result.waited = min(max(refusal.retry_after or 1.0, 0.1), 600.0)
             queue.heartbeat(LIST_BLOCK_KEY, ttl=result.waited)  # the next ticks do not ask until then
-            stopped = True
+            ask = False
         elif refusal is not None and refusal.verdict is Verdict.AUTH:
             _pause_for_auth(session, {r.campaign_id for r in rows}, refusal.error or "", result)
             return result  # nothing more can be learned, about any row
-    for row in left:  # not asked this time; the bound holds all the same
-        if row.sending_at is not None and now - row.sending_at >= bound:
-            _settle(session, row, Lookup(Verdict.LATER, error="non vérifié dans le délai"), now=now, bound=bound,
-                    result=result, count_try=False)
     if rows:
         log.info("Reconciled %d sends of unknown outcome with %d request(s): %d found at the provider, %d to send "
                  "again, %d asked again later, %d unverified, %d failed", result.checked, result.requests,
                  result.found, result.requeued, result.postponed, result.unverified, result.failed)
     return result
+
+
+def _fail_past_the_bound(session: Session, *, now: datetime, bound: timedelta, result: Reconciled) -> None:
+    """Every row in `sending` for longer than the bound, its lease expired, is failed as `unverified`
+    in one pass, without asking the provider (which may be slow, or answer nothing). Rows of a campaign
+    paused because the token is refused wait for it: they will be verified once it is accepted."""
+    auth_paused = select(Campaign.id).where(Campaign.status == "paused",
+                                            Campaign.status_reason.like(AUTH_REASON[:30] + "%"))
+    ids = list(session.scalars(select(Recipient.id).where(
+        Recipient.status == R.SENDING, Recipient.lease_expires_at < now, Recipient.sending_at <= now - bound,
+        Recipient.campaign_id.not_in(auth_paused)).limit(5000)))
+    if not ids:
+        return
+    reason = f"Respond.io n'a pu confirmer ni infirmer l'envoi en {int(bound.total_seconds() // 60)} min"
+    guard = Recipient.id.in_(ids) & (Recipient.status == R.SENDING) & (Recipient.lease_expires_at < now)
+    done = session.execute(update(Recipient).where(guard).values(
+        status=R.FAILED, error_code=respondio.UNVERIFIED, error_message=reason, failed_at=now, lease_owner=None,
+        lease_expires_at=None, updated_at=now).returning(Recipient.id)).scalars().all()
+    if done:
+        session.execute(StatusEvent.__table__.insert(), [
+            {"recipient_id": i, "status": "failed", "error_code": respondio.UNVERIFIED, "error_message": reason,
+             "source": "reconcile", "occurred_at": now, "received_at": now} for i in done])
+        result.unverified += len(done)
+        metrics.RECONCILED.labels("unverified").inc(len(done))
+        log.warning("%d sends failed as unverified: %s", len(done), reason)
 
 
 def list_blocked() -> bool:

@@ -267,7 +267,10 @@ def keyword(message_text: str) -> str | None:
 
 
 YES_WORDS = frozenset({"oui"})  # a re-subscription only in answer to a message that asked for it
-ASKS_FOR_YES = re.compile(r"\b(repondez|repondre|tapez|envoyez)\b[^.?!]{0,40}\boui\b")
+# Our own offer to re-subscribe: "répondez OUI pour recevoir de nouveau…" (folded). An agent's other
+# yes/no questions, or "ne répondez pas oui", are not one.
+ASKS_FOR_YES = re.compile(r"\b(repondez|tapez|envoyez)\s+oui\b")
+RESUBSCRIBE_WORDS = ("reinscri", "reabonn", "de nouveau nos messages", "de nouveau les messages")
 
 
 def _explicit_opt_in(message_text: str) -> bool:
@@ -281,7 +284,8 @@ def _asked_for_yes(session: Session, contact: Contact, before_id: int) -> bool:
                                                      Message.direction == Direction.OUTBOUND,
                                                      Message.id < before_id)
                           .order_by(Message.id.desc()).limit(1))
-    return bool(last) and ASKS_FOR_YES.search(fold(last)) is not None
+    folded = fold(last or "")
+    return ASKS_FOR_YES.search(folded) is not None and any(w in folded for w in RESUBSCRIBE_WORDS)
 
 
 def contact_for(session: Session, raw_phone: Any, contact_data: dict[str, Any], *, now: datetime) -> Contact | None:
@@ -691,6 +695,13 @@ def unanswered(session: Session, *, older_than: timedelta, now: datetime | None 
     if session.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update(skip_locked=True)
     return list(session.scalars(stmt).all())
+
+
+def later_question(session: Session, conversation_id: int, message_id: int) -> bool:
+    """Whether the person wrote again after this message (its answer then does not clear the mark)."""
+    return session.scalar(select(Message.id).where(
+        Message.conversation_id == conversation_id, Message.direction == Direction.INBOUND,
+        Message.id > message_id).limit(1)) is not None
 
 
 def hand_over_unanswered(session: Session, *, older_than: timedelta, now: datetime | None = None) -> int:

@@ -12,6 +12,7 @@ import functools
 import hashlib
 import json as _json
 import logging
+import math
 import random
 import re
 import ssl
@@ -318,6 +319,8 @@ class RespondIO:
             try:
                 retry_after = float(response.headers.get("Retry-After", default))
             except ValueError:
+                retry_after = float(default)
+            if not math.isfinite(retry_after) or retry_after < 0:  # nonsense from a proxy: the default
                 retry_after = float(default)
         transient = status in (429, QUEUED) or status >= 500 or code in TRANSIENT_CODES
         text = body.get("message") if isinstance(body, dict) else str(body)

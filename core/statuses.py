@@ -6,6 +6,7 @@ pending < sent < delivered < read. `failed` is final unless a later delivered/re
 from __future__ import annotations
 
 import logging
+import time
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -127,7 +128,7 @@ def apply_many(session: Session, arrivals: dict[str, list[Arrival]], *, source: 
 
 def poll(session: Session, provider: respondio.Provider, *, delay_seconds: float, limit: int = 200,
          max_age: timedelta = timedelta(days=7), now: datetime | None = None,
-         pacer: ratelimit.Pacer | None = None) -> dict[str, int]:
+         pacer: ratelimit.Pacer | None = None, deadline: float | None = None) -> dict[str, int]:
     """Ask the provider about messages still without a final status after `delay_seconds`, one
     batch per call, each request under `pacer` (the status rate shared by every worker)."""
     now = now or utcnow()
@@ -142,12 +143,14 @@ def poll(session: Session, provider: respondio.Provider, *, delay_seconds: float
     rows = session.scalars(query).all()
     changed = errors = 0
     for recipient in rows:
+        if deadline is not None and time.monotonic() > deadline:
+            break  # the rest at the next tick: a slow provider never holds the scheduler up
         if pacer is not None:
             pacer.acquire()
         try:
             statuses = provider.message_status(recipient.phone, recipient.provider_message_id or "")
         except respondio.ProviderError as err:
-            if err.status == 404:  # not found: the contact's list decides, not this one answer
+            if err.status == 404 and isinstance(err.body, dict):  # Respond.io's own 404: the list decides
                 if pacer is not None:
                     pacer.acquire()
                 statuses = _statuses_from_list(provider, recipient)
@@ -192,6 +195,8 @@ def _statuses_from_list(provider: respondio.Provider, recipient: Recipient) -> l
     for message in messages:
         if message.message_id == recipient.provider_message_id:
             return message.statuses
+    if len(messages) >= 100:
+        return None  # a full page of later messages: it may be further back; ask again later
     log.warning("Message %s unknown to the provider", recipient.provider_message_id,
                 extra={"campaign_id": recipient.campaign_id, "recipient_id": recipient.id,
                        "message_id": recipient.provider_message_id})

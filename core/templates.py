@@ -285,6 +285,7 @@ def provider_components(template: Template | dict[str, Any], parameters: dict[st
 
 # --- storage -----------------------------------------------------------------------------------
 
+CONTENT_FIELDS = ("name", "language", "category", "header", "body", "footer", "buttons")
 FIELDS = ("name", "language", "category", "status", "quality", "header", "body", "footer", "buttons",
           "variable_mapping")
 
@@ -356,6 +357,10 @@ def save(session: Session, data: dict[str, Any], *, actor: User | None = None,
         current = session.get(Template, template_id) if template_id is not None else None
         data["status"] = current.status if current is not None else TemplateStatus.PENDING.value
         data["quality"] = current.quality if current is not None else TemplateQuality.UNKNOWN.value
+        if current is not None and any(data.get(k) != getattr(current, k) for k in CONTENT_FIELDS):
+            # What WhatsApp approved is no longer what would be sent: to be approved again (the sync
+            # brings back WhatsApp's text and status).
+            data["status"] = TemplateStatus.PENDING.value
     check(data)
     clash = session.scalar(select(Template).where(Template.name == data["name"], Template.language == data["language"],
                                                   Template.id != (template_id or -1)))

@@ -81,11 +81,12 @@ def send_one(job: Job, row: dispatch.Claimed, provider: respondio.Provider, pace
     """One recipient's send, with a few quick tries on answers that say it was not accepted. An answer
     that leaves the outcome open (a 5xx, a timeout, a 449) ends the attempt as `uncertain`: the row is
     looked up at the provider by the reconciliation, under its own budget, before any new send."""
-    settings = get_settings()
     components = templates.provider_components(job.template_data, row.parameters)
     error: respondio.ProviderError | None = None
     created = False
-    for attempt in range(LOCAL_TRIES):
+    tries = 0
+    while tries < LOCAL_TRIES:
+        tries += 1
         try:
             with pacer.slot(cancel=stopping):  # paused or cancelled while waiting: the row goes back
                 message_id = provider.send_template(row.phone, job.template_name, job.language, components)
@@ -99,29 +100,16 @@ def send_one(job: Job, row: dispatch.Claimed, provider: respondio.Provider, pace
         if error.maybe_sent:  # the request may have arrived: never resend before the provider says
             return dispatch.Outcome(row.id, "uncertain", error_code=_code(error), error_message=str(error))
         if error.contact_unknown:
-            if created:  # created, yet still unknown to the send: Respond.io may need a moment
-                return dispatch.Outcome(row.id, "retry", error_code=_code(error), error_message=str(error),
-                                        retry_at=utcnow() + _backoff(row.attempts))
+            if created:  # created, yet still unknown to the send: later, within the person's attempts
+                return _not_accepted(row, error)
             # Respond.io refuses a phone its workspace has never seen: nothing was accepted. Create the
-            # contact (one request, under the same budget) and send again.
+            # contact (one request, under the same budget) and send again: the creation is not a try.
             created = True
-            try:
-                with pacer.slot(cancel=stopping):
-                    provider.upsert_contact(row.phone, contact_fields(row.contact_id, row.phone))
-                continue
-            except ratelimit.Cancelled:
-                return dispatch.Outcome(row.id, "release")
-            except respondio.ProviderError as err:  # not created: the row is tried again later, as sent
-                if err.kind in BLOCKING_KINDS:
-                    return dispatch.Outcome(row.id, "requeue", error_code=_code(err), error_message=str(err))
-                if err.status == 429:  # wait as told; the person's attempts are not spent on it
-                    return dispatch.Outcome(row.id, "later", error_code=_code(err), error_message=str(err),
-                                            retry_at=utcnow() + timedelta(seconds=err.retry_after or 1.0))
-                retry = _backoff(row.attempts)
-                if row.attempts < settings.max_send_attempts:
-                    return dispatch.Outcome(row.id, "retry", error_code=_code(err), error_message=str(err),
-                                            retry_at=utcnow() + retry)
-                return dispatch.Outcome(row.id, "failed", error_code=_code(err), error_message=str(err))
+            refused = _create_contact(row, provider, pacer, stopping)
+            if refused is not None:
+                return refused
+            tries -= 1
+            continue
         if not error.transient or error.kind in BLOCKING_KINDS:
             break
         metrics.PROVIDER_RETRIES.labels("429" if error.status == 429 else "5xx" if (error.status or 0) >= 500
@@ -129,18 +117,40 @@ def send_one(job: Job, row: dispatch.Claimed, provider: respondio.Provider, pace
         if error.status == 429 or error.whatsapp_code == "130429":
             pacer.block(error.retry_after or 1.0)
         else:
-            time.sleep(min(2.0, 0.2 * (1 + attempt + row.attempts)))
+            time.sleep(min(2.0, 0.2 * (tries + row.attempts)))
     assert error is not None
-    code = _code(error)
     if error.kind in BLOCKING_KINDS:
-        return dispatch.Outcome(row.id, "requeue", error_code=code, error_message=str(error))
-    if error.status == 429:  # still limited after the quick tries: wait as told, no attempt spent
-        return dispatch.Outcome(row.id, "later", error_code=code, error_message=str(error),
+        return dispatch.Outcome(row.id, "requeue", error_code=_code(error), error_message=str(error))
+    if error.transient or error.contact_unknown:
+        return _not_accepted(row, error)
+    return dispatch.Outcome(row.id, "failed", error_code=_code(error), error_message=str(error))
+
+
+def _not_accepted(row: dispatch.Claimed, error: respondio.ProviderError) -> dispatch.Outcome:
+    """Not accepted this time: a 429 waits as told without spending the person's attempts; anything
+    else is tried again later while attempts remain, then fails with its code."""
+    if error.status == 429:
+        return dispatch.Outcome(row.id, "later", error_code=_code(error), error_message=str(error),
                                 retry_at=utcnow() + timedelta(seconds=error.retry_after or 1.0))
-    if error.transient and row.attempts < settings.max_send_attempts:
-        return dispatch.Outcome(row.id, "retry", error_code=code, error_message=str(error),
+    if row.attempts < get_settings().max_send_attempts:
+        return dispatch.Outcome(row.id, "retry", error_code=_code(error), error_message=str(error),
                                 retry_at=utcnow() + _backoff(row.attempts))
-    return dispatch.Outcome(row.id, "failed", error_code=code, error_message=str(error))
+    return dispatch.Outcome(row.id, "failed", error_code=_code(error), error_message=str(error))
+
+
+def _create_contact(row: dispatch.Claimed, provider: respondio.Provider, pacer: ratelimit.Pacer,
+                    stopping: threading.Event | None) -> dispatch.Outcome | None:
+    """The contact created at Respond.io; None when done, else the row's outcome (not sent)."""
+    try:
+        with pacer.slot(cancel=stopping):
+            provider.upsert_contact(row.phone, contact_fields(row.contact_id, row.phone))
+        return None
+    except ratelimit.Cancelled:
+        return dispatch.Outcome(row.id, "release")
+    except respondio.ProviderError as err:  # not created: the row is tried again later, as sent
+        if err.kind in BLOCKING_KINDS:
+            return dispatch.Outcome(row.id, "requeue", error_code=_code(err), error_message=str(err))
+        return _not_accepted(row, err)
 
 
 def _code(error: respondio.ProviderError) -> str:

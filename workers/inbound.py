@@ -88,7 +88,7 @@ def _act_on_reply(followup: inbound.Followup, reply: BotReply | None, latency: i
     with db.session_scope() as session:
         conversation = session.get(Conversation, followup.conversation_id)
         contact = session.get(Contact, followup.contact_id)
-        if conversation is not None:
+        if conversation is not None and not inbound.later_question(session, conversation.id, followup.message_id):
             conversation.bot_pending_since = None  # answered or handed over below, in this transaction
         if conversation is None or contact is None or conversation.status != ConversationStatus.BOT:
             return "skipped"

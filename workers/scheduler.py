@@ -5,6 +5,7 @@ while inbound events wait. Any number of processes may call it; one at a time do
 from __future__ import annotations
 
 import logging
+import time
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -20,13 +21,20 @@ from workers.inbound import request_drain
 log = logging.getLogger(__name__)
 
 
+def _renew(lock: queue.Lock) -> None:
+    if not lock.renew():
+        log.warning("The scheduler's lock expired during a tick; the tick goes on (its steps are guarded)")
+
+
 def _per_tick(rate: float) -> int:
     return max(1, int(rate * get_settings().scheduler_interval_seconds))
 
 
 def tick() -> dict:
     settings = get_settings()
-    lock = queue.acquire("scheduler", ttl=max(10.0, settings.scheduler_interval_seconds * 3))
+    # Longer than a tick can take (each provider step stops after about one interval), renewed between
+    # steps. A tick that lost it anyway goes on: every step is guarded and may run twice at once.
+    lock = queue.acquire("scheduler", ttl=max(60.0, settings.scheduler_interval_seconds * 12))
     if lock is None:
         return {"skipped": True}
     try:
@@ -35,27 +43,28 @@ def tick() -> dict:
             started = campaigns.start_due(session)
         provider = respondio.provider(max_retries=0)
         try:
-            if not lock.renew():  # another process runs the tick now
-                return {"lock_lost": True}
+            _renew(lock)
             # Each under its own provider method's budget, as many as it allows until the next tick,
             # so that a tick never runs long and neither starves the other nor the sends.
             with db.session_scope() as session:
                 reconciled = dispatch.reconcile_expired(
                     session, provider, limit=_per_tick(settings.reconcile_rate),
+                    deadline=time.monotonic() + settings.scheduler_interval_seconds,
                     pacer=ratelimit.Pacer(ratelimit.limiter(), [("reconcile", settings.reconcile_rate)],
                                           block_key="blocked:list"),
                     ask=not dispatch.list_blocked()).as_dict()  # told to wait: only the bound applies
+            _renew(lock)
             with db.session_scope() as session:
                 polled = statuses.poll(session, provider, delay_seconds=settings.status_poll_delay_seconds,
                                        limit=_per_tick(settings.status_poll_rate),
+                                       deadline=time.monotonic() + settings.scheduler_interval_seconds,
                                        pacer=ratelimit.Pacer(ratelimit.limiter(),
                                                              [("status-poll", settings.status_poll_rate)],
                                                              block_key="blocked:status"))
         finally:
             if provider.name != "sandbox":
                 provider.close()
-        if not lock.renew():  # another process runs the tick now
-            return {"lock_lost": True}
+        _renew(lock)
         if queue.try_lock("analytics-refresh", ttl=settings.analytics_refresh_seconds):  # at most that often
             with db.session_scope() as session:
                 stats.refresh(session)
@@ -66,8 +75,7 @@ def tick() -> dict:
                 session, older_than=timedelta(seconds=settings.chatbot_answer_timeout_seconds))
         if inbound_waiting:
             request_drain()
-        if not lock.renew():  # another process runs the tick now
-            return {"lock_lost": True}
+        _renew(lock)
         enqueued = 0
         with db.session_scope() as session:
             running = session.scalars(select(Campaign).where(Campaign.status == CampaignStatus.RUNNING)).all()

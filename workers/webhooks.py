@@ -22,6 +22,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -157,7 +158,7 @@ def _store(events: list[inbound.Event]) -> int:
         with db.session_scope() as session:
             return inbound.store(session, events)
     except Exception as err:
-        if not _database_answers():
+        if _connection_trouble(err) or not _database_answers():
             raise  # the database is away: the caller spools, and tries again later
         log.warning("The database refused a batch of %d webhook events (%s): storing them one by one",
                     len(events), type(err).__name__)
@@ -167,9 +168,17 @@ def _store(events: list[inbound.Event]) -> int:
             with db.session_scope() as session:
                 stored += inbound.store(session, [event])
         except Exception as err:  # noqa: BLE001 - refused alone too: set aside, visible to administrators
+            if _connection_trouble(err):
+                raise  # not the event's fault: spooled, tried again later
             with db.session_scope() as session:
                 stored += inbound.store_unstorable(session, event, err)
     return stored
+
+
+def _connection_trouble(err: Exception) -> bool:
+    """The database went away (a restart, a failover), as opposed to refusing a value."""
+    return isinstance(err, (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)) or \
+        bool(getattr(err, "connection_invalidated", False))
 
 
 def _database_answers() -> bool:

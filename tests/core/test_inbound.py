@@ -227,7 +227,7 @@ def test_sentences_that_merely_contain_a_word_are_not_opt_outs(session, text) ->
 
 
 @pytest.mark.parametrize("text, asked", [("START", None), ("Réabonner svp", None),
-                                         ("Oui", "Voulez-vous de nouveau recevoir nos messages ? Répondez OUI."),
+                                         ("Oui", "Pour recevoir de nouveau nos messages, répondez OUI."),
                                          ("oui !", "Pour vous réinscrire, tapez OUI")])
 def test_start_or_oui_when_asked_opts_back_in(session, text, asked) -> None:  # noqa: ANN001
     contact = Contact(phone="+24177990015", consent_status="opted_out", opted_out_at=utcnow(), attributes={})
@@ -245,7 +245,10 @@ def test_start_or_oui_when_asked_opts_back_in(session, text, asked) -> None:  # 
 
 
 @pytest.mark.parametrize("asked", [None, "Votre pension est-elle bien arrivée ?",
-                                   "Vous êtes désinscrit(e). Répondez START pour vous réinscrire."])
+                                   "Vous êtes désinscrit(e). Répondez START pour vous réinscrire.",
+                                   "Pouvez-vous répondre par oui ou par non ?",
+                                   "Merci de répondre OUI si vous avez reçu votre carte.",
+                                   "Pour recevoir de nouveau nos messages, ne répondez pas oui mais START."])
 def test_an_opted_out_person_saying_oui_to_anything_else_stays_opted_out(session, asked) -> None:  # noqa: ANN001
     contact = Contact(phone="+24177990016", consent_status="opted_out", opted_out_at=utcnow(), attributes={})
     session.add(contact)

@@ -162,12 +162,21 @@ def test_no_row_stays_sending_past_the_bound(session, fake, client) -> None:  # 
     assert result.unverified == 1 and row_of(session, row.id).error_code == "unverified"
 
 
-def test_rows_not_asked_about_still_end_at_the_bound(session, fake, client) -> None:  # noqa: ANN001
+def test_rows_past_the_bound_end_without_asking_a_provider_that_answers_nothing(session, fake) -> None:  # noqa: ANN001
+    from tests.pages.test_campaigns_page import respondio_down
+
     _, rows = abandoned(session, 4)
-    fake.fail_next(1, status=429, body={"code": 429, "message": "Too many requests"}, retry_after=5)
-    result = dispatch.reconcile_expired(session, client, now=later(16))
-    assert result.requests == 1 and result.unverified == 4
+    result = dispatch.reconcile_expired(session, respondio_down(), now=later(16))
+    assert result.requests == 0 and result.unverified == 4  # one statement, however slow the provider
     assert {row_of(session, r.id).status for r in rows} == {"failed"}
+
+
+def test_lookups_stop_at_the_deadline_so_the_tick_goes_on(session, fake, client) -> None:  # noqa: ANN001
+    import time
+
+    _, rows = abandoned(session, 3)
+    result = dispatch.reconcile_expired(session, client, now=later(), deadline=time.monotonic() - 1)
+    assert result.requests == 0 and {row_of(session, r.id).status for r in rows} == {"sending"}
 
 
 def test_unverified_rows_are_counted_and_retargetable(session, fake, client) -> None:  # noqa: ANN001
@@ -321,6 +330,8 @@ def test_a_refused_token_leaves_rows_to_verify_once_it_is_fixed(session, fake, c
     campaign, (row,) = abandoned(session)
     message_id = send_as_claimed(client, row)
     fake.fail_next(1, status=401, body={"code": 401, "message": "Unauthorized"})
+    assert dispatch.reconcile_expired(session, client, now=later()).paused == [campaign.id]
+    fake.fail_next(1, status=401, body={"code": 401, "message": "Unauthorized"})
     result = dispatch.reconcile_expired(session, client, now=later(16))  # past the bound: nothing learned
     assert result.unverified == 0 and row_of(session, row.id).status == "sending"
     assert "vérifiés dès que le jeton sera accepté" in session.get(Campaign, campaign.id).status_reason
@@ -344,3 +355,32 @@ def test_a_send_never_accepted_fails_after_its_attempts(session, fake, client, m
     recipient = row_of(session, row.id)
     assert result.failed == 1 and (recipient.status, recipient.error_code) == ("failed", "http_500")
     assert "après 2 essais" in recipient.error_message and fake.accepted == []
+
+
+def test_a_message_without_a_time_keeps_the_question_open_whatever_its_place() -> None:
+    from datetime import UTC, datetime
+
+    since = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
+    ours_untimed = respondio.SentMessage("m-new", [], None, TEMPLATE["name"], None, "whatsapp_template")
+    older = respondio.SentMessage("m-old", [], since.timestamp() - 3600, "autre_modele", None, "whatsapp_template")
+    no_id = respondio.SentMessage("None", [], since.timestamp() + 5, TEMPLATE["name"], None, "whatsapp_template")
+    for page in ([ours_untimed, older], [older, ours_untimed]):
+        assert dispatch.match(page, since=since, template=TEMPLATE["name"]).verdict is dispatch.Verdict.LATER
+    assert dispatch.match([no_id, older], since=since, template=TEMPLATE["name"]).verdict is dispatch.Verdict.NOT_SENT
+
+
+def test_nonsense_retry_after_is_read_as_the_default(fake, client) -> None:  # noqa: ANN001
+    for value in (-5, "nan"):
+        fake.fail_next(1, status=429, body={"code": 429, "message": "Too many requests"}, retry_after=value)
+        with pytest.raises(respondio.ProviderError) as caught:
+            client.recent_messages("+24177010001")
+        assert caught.value.retry_after == 1.0
+
+
+def test_a_status_404_with_a_full_page_of_later_messages_keeps_asking(session, fake, client) -> None:  # noqa: ANN001
+    recipient = sent_row(session, client)
+    for i in range(100):  # a hundred later messages: ours is no longer on the first page
+        client.send_text(recipient.phone, f"Message {i}")
+    fake.fail_next(1, status=404, body={"code": 404, "message": "Message not found"})
+    result = statuses.poll(session, client, delay_seconds=0, now=later(1))
+    assert result["errors"] == 1 and row_of(session, recipient.id).status == "sent"

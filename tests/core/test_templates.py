@@ -256,6 +256,12 @@ def test_outside_the_sandbox_only_the_sync_sets_a_status(session, monkeypatch) -
         report = templates.sync(session, [{"name": GOOD["name"], "language": GOOD["language"], "status": "APPROVED",
                                            "category": GOOD["category"], "components": []}])
         assert report.summary()["updated"] == 1 and templates.get(session, created.id).status == "APPROVED"
+        approved = templates.save(session, {**GOOD, "name": "deja_approuve", "status": "APPROVED"})  # as synced
+        kept = templates.save(session, templates.as_dict(approved), actor=manager, template_id=approved.id)
+        assert kept.status == "APPROVED"  # saved unchanged: still what WhatsApp approved
+        edited = templates.save(session, {**templates.as_dict(approved), "body": approved.body + " Merci."},
+                                actor=manager, template_id=approved.id)
+        assert edited.status == "PENDING"  # no longer the text WhatsApp approved
     finally:
         monkeypatch.delenv("RESPONDIO_API_TOKEN")
         reload_settings()

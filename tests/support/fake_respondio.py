@@ -61,6 +61,7 @@ class FakeRespondIO:
     undeliverable: set[str] = field(default_factory=set)  # phones whose messages fail with 131026
     lost_answer_rate: float = 0.0  # share of sends accepted (recorded) but answered 502
     unknown_contact_send: str = "create"  # "create": a send creates the contact; "refuse": 404 Contact not found
+    forget_creations: bool = False  # create_or_update answers 200 but the phone stays unknown (normalised away)
     method_limits: dict[str, float] = field(default_factory=dict)  # requests/s per method: send, list, status, contact
     seed: int = 241
 
@@ -295,7 +296,8 @@ class FakeRespondIO:
             return JSONResponse({"code": 400, "message": "Body must be an object"}, status_code=400)
         if identifier not in self.contacts and not str(fields.get("firstName") or "").strip():
             return JSONResponse({"code": 400, "message": "firstName is required"}, status_code=400)
-        self.contacts[identifier] = {**self.contacts.get(identifier, {}), **fields}
+        if not self.forget_creations:
+            self.contacts[identifier] = {**self.contacts.get(identifier, {}), **fields}
         return JSONResponse({"contactId": abs(hash(identifier)) % 10_000_000})
 
     async def get_contact(self, request: Request) -> JSONResponse:

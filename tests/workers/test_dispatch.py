@@ -7,7 +7,7 @@ import time
 from collections import Counter
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from core import campaigns, db, queue
 from core.config import reload_settings
@@ -284,3 +284,31 @@ def test_a_provider_answering_only_errors_pauses_the_campaign_with_a_reason(prov
         reason = campaigns.get(session, campaign_id).status_reason
     assert "Trop d'échecs" in reason and "sans réponse de Respond.io" in reason
     assert provider_env.accepted == []
+
+
+def test_a_creation_after_the_last_quick_try_still_sends(provider_env) -> None:  # noqa: ANN001
+    provider_env.unknown_contact_send = "refuse"
+    provider_env.fail_next(2, status=503)  # two quick tries answered 503, the third 404 Contact not found
+    campaign_id, sendable = launched(1 + 10)  # (a few are skipped: opted out, no agency)
+    assert run_until_settled(campaign_id) == "completed"
+    assert ledger(campaign_id)["failed"] == 0 and ledger(campaign_id)["sent"] == sendable
+    assert_exactly_once(provider_env, campaign_id)
+
+
+def test_a_contact_still_unknown_after_its_creation_fails_after_its_attempts(provider_env, monkeypatch) -> None:  # noqa: ANN001
+    monkeypatch.setenv("MAX_SEND_ATTEMPTS", "2")
+    reload_settings()
+    provider_env.unknown_contact_send = "refuse"
+    provider_env.forget_creations = True
+    campaign_id, sendable = launched(12)
+    deadline = time.monotonic() + 60
+    while ledger(campaign_id)["failed"] < sendable and time.monotonic() < deadline:
+        tick()
+        with db.session_scope() as session:  # no backoff wait in a test
+            session.execute(update(Recipient).where(Recipient.campaign_id == campaign_id)
+                            .values(next_attempt_at=None))
+        time.sleep(0.2)
+    assert ledger(campaign_id)["failed"] == sendable and provider_env.accepted == []
+    with db.session_scope() as session:
+        assert set(session.scalars(select(Recipient.error_code).where(Recipient.status == "failed"))) == {"http_404"}
+        assert max(session.scalars(select(Recipient.attempts))) <= 2

@@ -375,3 +375,21 @@ def test_an_answered_question_is_not_swept(db_url) -> None:  # noqa: ANN001
     with db.session_scope(db_url) as session:
         assert session.scalar(select(Conversation.bot_pending_since)) is None
         assert inbound.hand_over_unanswered(session, older_than=timedelta(0)) == 0
+
+
+def test_an_answer_to_the_first_question_leaves_the_second_marked(db_url) -> None:  # noqa: ANN001
+    """Two questions in one batch; the worker answers the first and dies: the second is still waited
+    for, and the sweep hands it over."""
+    from datetime import timedelta
+
+    with db.session_scope(db_url) as session:
+        ask(session, "Quand est payée la pension ?")
+        ask(session, "Et les allocations familiales ?")
+    with db.session_scope(db_url) as session:
+        followups = inbound.process_pending(session).followups
+    assert len(followups) == 2
+    assert inbound_worker.answer(followups[0], lambda q: inbound_worker.BotReply("Le 25.", top_score=0.9)) == \
+        "answered"
+    with db.session_scope(db_url) as session:
+        assert session.scalar(select(Conversation.bot_pending_since)) is not None  # the second still waits
+        assert inbound.hand_over_unanswered(session, older_than=timedelta(0)) == 1
