@@ -141,6 +141,15 @@ def bare_httpx(base: str, requests: int, concurrency: int, *, mode: str) -> floa
     return requests / (time.perf_counter() - started)
 
 
+def launch_campaign(url: str, segment_id: int, name: str, rate: int | None) -> int:
+    with db.session_scope(url) as session:
+        campaign = campaigns.create(session, campaigns.CampaignInput(
+            name=name, template_id=session.scalar(text("SELECT id FROM templates")),
+            include_segment_ids=[segment_id], rate_limit=rate, quiet_hours=None))
+        campaigns.launch(session, campaign)
+        return campaign.id
+
+
 def run_campaign(url: str, base: str, segment_id: int, workers: int, rate: int | None, expected: int,
                  redis_db: int) -> dict:
     from redis import Redis
@@ -160,12 +169,7 @@ def run_campaign(url: str, base: str, segment_id: int, workers: int, rate: int |
     procs = [subprocess.Popen([sys.executable, "-m", "workers"], cwd=ROOT, env=env,
                               stdout=(logs / f"w{i}.log").open("w"), stderr=subprocess.STDOUT) for i in range(workers)]
     try:
-        with db.session_scope(url) as session:
-            campaign = campaigns.create(session, campaigns.CampaignInput(
-                name=f"bench {workers}w {rate}", template_id=session.scalar(text("SELECT id FROM templates")),
-                include_segment_ids=[segment_id], rate_limit=rate, quiet_hours=None))
-            campaigns.launch(session, campaign)
-            campaign_id = campaign.id
+        campaign_id = launch_campaign(url, segment_id, f"bench {workers}w {rate}", rate)
         started = time.perf_counter()
         while True:
             with db.session_scope(url) as session:
@@ -241,12 +245,7 @@ def run_faults(url: str, base: str, segment_id: int, expected: int, *, workers: 
     killed: list[int] = []
     last_kill = None
     try:
-        with db.session_scope(url) as session:
-            campaign = campaigns.create(session, campaigns.CampaignInput(
-                name="bench faults", template_id=session.scalar(text("SELECT id FROM templates")),
-                include_segment_ids=[segment_id], rate_limit=rate, quiet_hours=None))
-            campaigns.launch(session, campaign)
-            campaign_id = campaign.id
+        campaign_id = launch_campaign(url, segment_id, "bench faults", rate)
         started = time.perf_counter()
         while True:
             with db.session_scope(url) as session:

@@ -55,6 +55,16 @@ def later(minutes: float = 0.1):  # noqa: ANN201
     return utcnow() + timedelta(minutes=minutes)
 
 
+def two_campaigns_to_one_audience(session):  # noqa: ANN001, ANN201
+    audience = make_audience(session, 6)
+    first = make_campaign(session, audience, name="Première")
+    second = make_campaign(session, audience, name="Seconde")
+    for campaign in (first, second):
+        campaigns.launch(session, campaign)
+    session.flush()
+    return first, second
+
+
 def row_of(session, recipient_id: int) -> Recipient:  # noqa: ANN001
     session.flush()
     session.expire_all()
@@ -193,12 +203,7 @@ def test_unverified_rows_are_counted_and_retargetable(session, fake, client) -> 
 
 
 def test_one_request_per_person_whatever_the_number_of_rows(session, fake, client) -> None:  # noqa: ANN001
-    audience = make_audience(session, 6)
-    first = make_campaign(session, audience, name="Première")
-    second = make_campaign(session, audience, name="Seconde")
-    for campaign in (first, second):
-        campaigns.launch(session, campaign)
-    session.flush()
+    first, second = two_campaigns_to_one_audience(session)
     rows = dispatch.claim(session, first.id, owner="dead", limit=1, lease_seconds=1)
     others = dispatch.claim(session, second.id, owner="dead", limit=10, lease_seconds=1)
     rows += [r for r in others if r.phone == rows[0].phone]
@@ -296,12 +301,7 @@ def test_an_answer_that_says_nothing_is_asked_again_never_taken_for_no_trace(ses
 
 
 def test_a_message_of_another_kind_or_already_recorded_is_not_ours(session, fake, client) -> None:  # noqa: ANN001
-    audience = make_audience(session, 6)
-    first = make_campaign(session, audience, name="Première")
-    second = make_campaign(session, audience, name="Seconde")
-    for campaign in (first, second):
-        campaigns.launch(session, campaign)
-    session.flush()
+    first, second = two_campaigns_to_one_audience(session)
     (earlier,) = dispatch.claim(session, first.id, owner="w", limit=1, lease_seconds=60)
     message_id = send_as_claimed(client, earlier)
     dispatch.record(session, [dispatch.Outcome(earlier.id, "sent", message_id=message_id)], owner="w")
