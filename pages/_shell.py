@@ -73,8 +73,10 @@ def sign_out(message: str | None = None) -> None:
         st.session_state[FLASH_KEY] = message
 
 
-def current_user() -> CurrentUser | None:
-    """The signed-in user for this run, or None; an expired or disabled session is closed here."""
+def current_user(*, touch: bool = True) -> CurrentUser | None:
+    """The signed-in user for this run, or None; an expired or disabled session is closed here.
+    `touch=False` (a screen refreshing itself): checked, but not counted as activity, so that an open
+    tab alone never keeps a session alive."""
     user_id = st.session_state.get(USER_KEY)
     if user_id is None:
         return None
@@ -90,7 +92,8 @@ def current_user() -> CurrentUser | None:
     if user is None:
         sign_out(auth.SESSION_MESSAGES[reason])
         return None
-    st.session_state[LAST_SEEN_KEY] = utcnow()
+    if touch:
+        st.session_state[LAST_SEEN_KEY] = utcnow()
     st.session_state[CURRENT_KEY] = user
     return user
 
@@ -100,7 +103,7 @@ def still_allowed(page_key: str) -> bool:
     check): the session and the role are checked again; if either no longer holds, the whole app
     runs again, which shows the sign-in screen or the refusal."""
     before = st.session_state.get(CURRENT_KEY)
-    user = current_user()
+    user = current_user(touch=False)
     if user is None or not permissions.PAGES_BY_KEY[page_key].can_open(user.role) or \
             (before is not None and before.role != user.role):
         st.rerun(scope="app")

@@ -29,6 +29,7 @@ def provider_env(db_url, fake_respondio, monkeypatch):  # noqa: ANN001, ANN201
     monkeypatch.setenv("SCHEDULER_INTERVAL_SECONDS", "0.2")
     monkeypatch.setenv("RECONCILE_RATE", "100")
     monkeypatch.setenv("MAX_SEND_ATTEMPTS", "10")  # these tests check exactly once, not the attempts policy
+    monkeypatch.setenv("STATUS_POLL_DELAY_SECONDS", "100000")  # nor statuses: a slow run keeps its rows `sent`
     reload_settings()
     fake_respondio.templates = {TEMPLATE["name"]: 3}
     yield fake_respondio
