@@ -50,22 +50,36 @@ def hidden(screen, key: str) -> st.Page:  # type: ignore[no-untyped-def]
     return st.Page(screen, title=permissions.PAGES_BY_KEY[key].title, url_path=key, visibility="hidden")
 
 
-user = _shell.current_user()
-if user is None:
+def main() -> None:
+    global user
+    user = _shell.current_user()
+    if user is None:
+        signed_out()
+    signed_in(user)
+
+
+def signed_out() -> None:
     login = st.Page(login_screen, title="Connexion", icon=":material/login:", default=True)
     page = st.navigation([login, *(hidden(login_screen, s.key) for s in permissions.PAGES if s.key != "home")],
                          position="hidden")
     page.run()
     st.stop()
 
-sections: dict[str, list[st.Page]] = {}
-for spec in permissions.pages_for(user.role):
-    sections.setdefault(spec.section, []).append(
-        st.Page(spec.file, title=spec.title, icon=spec.icon, url_path=spec.key, default=spec.key == "home")
-    )
-refused = [hidden(refused_screen, s.key) for s in permissions.PAGES if not s.can_open(user.role)]
-if refused:
-    sections.setdefault("Général", []).extend(refused)
-page = st.navigation(sections)
 
-page.run()
+def signed_in(user: _shell.CurrentUser) -> None:
+    sections: dict[str, list[st.Page]] = {}
+    for spec in permissions.pages_for(user.role):
+        sections.setdefault(spec.section, []).append(
+            st.Page(spec.file, title=spec.title, icon=spec.icon, url_path=spec.key, default=spec.key == "home")
+        )
+    refused = [hidden(refused_screen, s.key) for s in permissions.PAGES if not s.can_open(user.role)]
+    if refused:
+        sections.setdefault("Général", []).extend(refused)
+    st.navigation(sections).run()
+
+
+user: _shell.CurrentUser | None = None
+try:
+    main()
+except Exception:  # noqa: BLE001 - st.stop and st.rerun are not Exceptions: they pass
+    _shell.unexpected_error()

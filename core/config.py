@@ -76,6 +76,10 @@ class Settings(BaseSettings):
     # A question the chatbot has neither answered nor handed over after this long (its worker died) is
     # handed to the agents, and the person told so.
     chatbot_answer_timeout_seconds: float = Field(default=300.0, gt=0)
+    # A message decided outside campaigns (a confirmation, a bot answer, an agent's reply) that
+    # Respond.io has not accepted after this long fails as `expired` (a bot answer: to the agents).
+    outbox_max_minutes: float = Field(default=30.0, gt=0)
+    outbox_deliver_after_commit: bool = True  # a commit that records one asks for a delivery at once
 
     # Analytics
     analytics_attributes: str = "agence,type_assure"  # contact attributes the statistics break down by

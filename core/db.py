@@ -64,10 +64,11 @@ def get_engine(url: str | None = None) -> Engine:
                 path = url.split("///", 1)[-1]
                 if path and path != ":memory:":
                     Path(path).parent.mkdir(parents=True, exist_ok=True)
-                engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+                engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
+                                       hide_parameters=True)  # an error never carries a person's data
                 event.listen(engine, "connect", _sqlite_pragmas)
             else:
-                engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+                engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10, hide_parameters=True)
             _engines[url] = engine
         return engine
 

@@ -209,11 +209,12 @@ def verdict_of_error(err: respondio.ProviderError) -> Verdict:
 
 
 def match(messages: list[respondio.SentMessage], *, since: datetime, template: str | None,
-          body: list[str] | None = None, taken: frozenset[str] = frozenset()) -> Lookup:
+          body: list[str] | None = None, taken: frozenset[str] = frozenset(), text: str | None = None) -> Lookup:
     """The reconciliation table for a list the provider did answer: the message we may have sent is
     one we sent (outgoing, a template when the provider says what it is), accepted after we claimed the
     row (less the clock skew we tolerate), of the same template, with the same body parameters when the
-    provider shows them, and not recorded for another row. A match → SENT; a list that reaches back past
+    provider shows them, and not recorded for another row (for a free `text`: a text message with the
+    same words, when the provider shows them). A match → SENT; a list that reaches back past
     the claim without one → NOT_SENT; a full page of newer messages, or messages without a time,
     without one → LATER (what we look for might be among them)."""
     floor = (since - RECONCILE_SKEW).timestamp()
@@ -230,6 +231,12 @@ def match(messages: list[respondio.SentMessage], *, since: datetime, template: s
             continue
         if not message.outgoing or message.message_id in taken:
             continue
+        if text is not None:
+            if message.template is not None or message.kind not in (None, "", "text"):
+                continue  # a template, an attachment...: not the text we may have sent
+            if message.text is not None and message.text.strip() != text.strip():
+                continue
+            return Lookup(Verdict.SENT, message)
         if template and (message.template or "") != template and \
                 (message.template is not None or message.kind not in (None, "", "whatsapp_template")):
             continue  # another template, or a message of another kind (an agent's text, say)

@@ -7,11 +7,11 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, text
 
-from core import db, dispatch, inbound, queue, respondio
+from core import db, dispatch, inbound, outbox, queue, respondio
 from core.config import get_settings
 from core.models import Campaign, CampaignStatus, Recipient, WebhookEvent
 from core.timeutil import format_dt, utcnow
@@ -31,6 +31,7 @@ class ClusterState:
     workers_alive: int | None = None
     oldest_sending_seconds: float = 0.0  # 0 when nothing is being sent
     dead_letters: int = 0  # inbound events set aside, waiting for an administrator
+    outbox_oldest_seconds: float = 0.0  # age of the oldest message decided but neither sent nor failed
 
 
 def _rq_workers() -> list:  # type: ignore[type-arg]
@@ -61,6 +62,8 @@ def cluster_state() -> ClusterState:
             state.dead_letters = inbound.dead_letter_count(session)
             oldest = dispatch.oldest_sending(session)
             state.oldest_sending_seconds = max(0.0, (utcnow() - oldest).total_seconds()) if oldest else 0.0
+            waiting = outbox.oldest_open(session)
+            state.outbox_oldest_seconds = max(0.0, (utcnow() - waiting).total_seconds()) if waiting else 0.0
             state.database_up = True
     except Exception as err:  # noqa: BLE001
         log.warning("Database not readable for metrics: %s", type(err).__name__)
@@ -170,6 +173,24 @@ def _sending() -> tuple[bool | None, str]:
     return True, detail
 
 
+def _outbox() -> tuple[bool | None, str]:
+    """Confirmations, bot answers and agents' replies: the oldest one not yet sent, and the failures
+    of the last day (each shown in its conversation)."""
+    settings = get_settings()
+    with db.session_scope() as session:
+        oldest = outbox.oldest_open(session)
+        failed = outbox.failed_since(session, utcnow() - timedelta(days=1))
+    failures = f" {failed} échec(s) depuis 24 h." if failed else ""
+    if oldest is None:
+        return (None if not failed else True), "Aucun message en attente d'envoi." + failures
+    age = max(0.0, (utcnow() - oldest).total_seconds())
+    detail = (f"Le plus ancien message en attente a été décidé il y a {_age(age)} "
+              f"(limite : {settings.outbox_max_minutes:g} min).{failures}")
+    if age > settings.outbox_max_minutes * 60 + 2 * settings.scheduler_interval_seconds + 60:
+        return False, detail + " Les messages ne partent plus : les workers et le planificateur tournent-ils ?"
+    return True, detail
+
+
 def _dead_letters() -> tuple[bool, str]:
     with db.session_scope() as session:
         count = inbound.dead_letter_count(session)
@@ -194,6 +215,7 @@ def checks() -> list[Check]:
         _timed("Workers", _workers),
         _timed("File d'attente", _queue),
         _timed("Envois en cours", _sending),
+        _timed("Messages hors campagne", _outbox),
         _timed("Fournisseur WhatsApp", _provider),
         _timed("Webhooks Respond.io", _webhooks),
         _timed("Événements mis de côté", _dead_letters),

@@ -367,13 +367,15 @@ def _set_consent(session: Session, contact: Contact, status: str, word: str, at:
     return True
 
 
-def notify(session: Session, contact: Contact, conversation: Conversation | None, body: str) -> None:
-    """A short system message in the open window; a provider failure is logged, never fatal."""
+def notify(session: Session, contact: Contact, conversation: Conversation | None, body: str,
+           purpose: str = "system") -> None:
+    """A short system message in the open window, recorded in this transaction and sent after its
+    commit by the outbox (a batch replayed event by event sends it once); a refusal is logged."""
     from core import messaging
     from core.errors import UserError
 
     try:
-        messaging.send_text(session, contact, body, author="system",
+        messaging.send_text(session, contact, body, author="system", purpose=purpose,
                             conversation_id=conversation.id if conversation else None)
     except UserError as err:
         log.warning("System message to %s not sent: %s", mask_phone(contact.phone), err)
@@ -414,19 +416,19 @@ def receive_message(session: Session, payload: dict[str, Any], *, now: datetime 
     said = keyword(body) if kind == "text" else None
     if said == "opt_out":
         if _set_consent(session, contact, ConsentStatus.OPTED_OUT, body.strip(), at):
-            notify(session, contact, conversation, OPT_OUT_CONFIRMATION)
+            notify(session, contact, conversation, OPT_OUT_CONFIRMATION, "opt_out_confirmation")
         return None
     if said == "opt_in" and not _explicit_opt_in(body) and not _asked_for_yes(session, contact, message.id):
         said = None  # a "oui" that answers anything else is not a re-subscription
     if said == "opt_in":
         if contact.consent_status == ConsentStatus.OPTED_OUT and _set_consent(session, contact,
                                                                                 ConsentStatus.OPTED_IN, body.strip(), at):
-            notify(session, contact, conversation, OPT_IN_CONFIRMATION)
+            notify(session, contact, conversation, OPT_IN_CONFIRMATION, "opt_in_confirmation")
             return None
     if said == "handoff":
         if conversation.status == ConversationStatus.BOT:
             hand_over(conversation, "requested", now=now)
-            notify(session, contact, conversation, HANDOFF_NOTICE)
+            notify(session, contact, conversation, HANDOFF_NOTICE, "handover_notice")
         return None
     if conversation.status != ConversationStatus.BOT:
         return None  # an agent has it or will: the message waits in the inbox
@@ -716,7 +718,7 @@ def hand_over_unanswered(session: Session, *, older_than: timedelta, now: dateti
         contact = session.get(Contact, conversation.contact_id)
         hand_over(conversation, "bot_no_answer", now=now)
         if contact is not None:
-            notify(session, contact, conversation, BOT_NO_ANSWER_NOTICE)
+            notify(session, contact, conversation, BOT_NO_ANSWER_NOTICE, "handover_notice")
         handed += 1
         log.warning("Conversation %s: the chatbot never answered; handed to the agents", conversation.id)
     return handed

@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session
 
-from core import audit, messaging, templates
+from core import audit, messaging, outbox, templates
 from core.errors import NotFound, UserError
 from core.models import Contact, Conversation, ConversationStatus, Message, Template, User
 from core.text import fold
@@ -22,6 +22,8 @@ HANDOFF_LABELS = {"requested": "la personne a demandé un conseiller", "bot_unsu
                   "bot_refused": "question hors du champ de l'assistant", "no_bot": "assistant indisponible",
                   "bot_disabled": "assistant désactivé", "attachment": "pièce jointe reçue",
                   "send_failed": "réponse de l'assistant non envoyée"}
+MESSAGE_STATUS_LABELS = {"pending": "en attente d'envoi", "sent": "envoyé", "delivered": "remis", "read": "lu",
+                         "failed": "échec"}
 AUTHOR_LABELS = {"contact": "La personne", "bot": "Assistant virtuel", "agent": "Agent", "campaign": "Campagne",
                  "system": "Message automatique"}
 
@@ -135,17 +137,17 @@ def send_template(session: Session, conversation: Conversation, template_id: int
         raise NotFound("Ce modèle n'existe plus.")
     if contact.consent_status == "opted_out":
         raise UserError("Cette personne s'est désinscrite : aucun message ne peut lui être envoyé.")
-    message_id, body = templates.deliver(template, contact.phone, contact)
-    message = Message(conversation_id=conversation.id, contact_id=contact.id, direction="outbound", author="agent",
-                      agent_id=actor.id, text=body, message_type="template", provider_message_id=message_id,
-                      status="sent")
-    session.add(message)
+    components, body = templates.prepare(template, contact)
+    item = outbox.add_template(session, phone=contact.phone, name=template.name, language=template.language,
+                               components=components, body=body, purpose="agent_template", contact=contact,
+                               template_id=template.id, conversation_id=conversation.id, actor=actor)
+    message = session.get(Message, item.message_id)
+    assert message is not None
     conversation.status = C.AGENT
     conversation.assigned_to = conversation.assigned_to or actor.id
     conversation.last_message_at = utcnow()
-    session.flush()
     audit.record(session, "template_sent", actor=actor, target_type="contact", target_id=contact.id,
-                 details={"template": template.name, "message_id": message_id})
+                 details={"template": template.name, "outbox_id": item.id})
     return message
 
 
@@ -157,3 +159,13 @@ def mark_handled(session: Session, conversation: Conversation, actor: User) -> N
     conversation.assigned_to = conversation.assigned_to or actor.id
     audit.record(session, "conversation_handled", actor=actor, target_type="conversation",
                  target_id=conversation.id)
+
+
+def message_state(message: Message) -> str:
+    """An outgoing message's state as the agent reads it (a failure with its reason)."""
+    label = MESSAGE_STATUS_LABELS.get(message.status or "", message.status or "")
+    if message.status == "failed" and message.error_code:
+        from core import respondio
+
+        label += f" ({respondio.ERROR_LABELS.get(message.error_code) or respondio.code_label(message.error_code)})"
+    return label

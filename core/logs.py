@@ -10,9 +10,10 @@ from datetime import UTC, datetime
 
 from core.config import get_settings
 
-# International numbers (+, 00 or a bare 241 prefix) and Gabon national forms (0X XX XX XX...).
+# International numbers (+, 00 or a bare 241 prefix), Gabon national forms (0X XX XX XX...) and
+# Gabon mobile numbers written without their 0 (6X/7X and six digits).
 _PHONE_RE = re.compile(
-    r"(?<![\w+])(\+\d[\d \-.]{6,}\d|00\d{9,}|241\d{8}|0\d{1,2}(?:[ .\-]?\d{2}){3})(?![\w])"
+    r"(?<![\w+])(\+\d[\d \-.]{6,}\d|00\d{9,}|241\d{8}|0\d{1,2}(?:[ .\-]?\d{2}){3}|[67]\d{7})(?![\w])"
 )
 
 
@@ -38,20 +39,30 @@ class MaskingFilter(logging.Filter):
         return True
 
 
+class MaskingFormatter(logging.Formatter):
+    """The text format, masked as a whole: the message, a traceback's values, anything appended."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return mask_phone(super().format(record))
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        data = {
+        data: dict[str, object] = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
             "level": record.levelname,
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": mask_phone(record.getMessage()),
         }
-        for key in ("campaign_id", "recipient_id", "message_id", "event_id", "user_id"):
+        for key in ("campaign_id", "recipient_id", "message_id", "event_id", "user_id", "reference"):
             if hasattr(record, key):
-                data[key] = getattr(record, key)
+                value = getattr(record, key)
+                data[key] = mask_phone(value) if isinstance(value, str) else value
         if record.exc_info:
             data["exc"] = mask_phone(self.formatException(record.exc_info))
-        return json.dumps(data, ensure_ascii=False)
+        if record.stack_info:
+            data["stack"] = mask_phone(self.formatStack(record.stack_info))
+        return json.dumps(data, ensure_ascii=False, default=lambda v: mask_phone(str(v)))
 
 
 _configured = False
@@ -67,7 +78,7 @@ def setup_logging(force: bool = False) -> None:
     if settings.log_format == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(MaskingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     for existing in list(root.handlers):
         if getattr(existing, "_cnss", False):

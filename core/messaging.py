@@ -6,7 +6,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from core import audit, respondio
+from core import audit, outbox
 from core.errors import UserError
 from core.models import Contact, ConsentStatus, Message, User
 from core.timeutil import format_dt, utcnow
@@ -17,9 +17,10 @@ def window_open(contact: Contact, *, now: datetime | None = None) -> bool:
 
 
 def send_text(session: Session, contact: Contact, text: str, *, author: str = "agent", actor: User | None = None,
-              conversation_id: int | None = None, provider: respondio.Provider | None = None) -> Message:
-    """Send a text and record it. Outside the window WhatsApp refuses free text (131047): a template
-    is needed, so nothing is sent and the user is told why."""
+              conversation_id: int | None = None, purpose: str | None = None) -> Message:
+    """Record a text to send (its line in the conversation is `pending`): the outbox sends it after
+    the commit of this transaction, never from inside it. Outside the window WhatsApp refuses free
+    text (131047): a template is needed, so nothing is recorded and the user is told why."""
     text = text.strip()
     if not text:
         raise UserError("Le message est vide.")
@@ -32,21 +33,10 @@ def send_text(session: Session, contact: Contact, text: str, *, author: str = "a
     if not window_open(contact):
         closed = f" (fermée depuis le {format_dt(contact.window_expires_at)})" if contact.window_expires_at else ""
         raise UserError(f"La fenêtre de 24 heures est fermée{closed} : seul un modèle approuvé peut être envoyé.")
-    own = provider is None
-    provider = provider or respondio.provider()
-    try:
-        message_id = provider.send_text(contact.phone, text)
-    except respondio.ProviderError as err:
-        raise UserError(f"Envoi refusé par le fournisseur : {respondio.ERROR_LABELS.get(err.whatsapp_code or '', err)}") \
-            from err
-    finally:
-        if own and provider.name != "sandbox":
-            provider.close()
-    message = Message(conversation_id=conversation_id, contact_id=contact.id, direction="outbound", author=author,
-                      agent_id=actor.id if actor else None, text=text, provider_message_id=message_id, status="sent")
-    session.add(message)
-    session.flush()
+    purpose = purpose or ("agent_reply" if author == "agent" else author)
+    message = outbox.add_text(session, contact, text, purpose=purpose, author=author, conversation_id=conversation_id,
+                              actor=actor)
     if actor is not None:
         audit.record(session, "message_sent", actor=actor, target_type="contact", target_id=contact.id,
-                     details={"message_id": message_id})
+                     details={"message_id": message.id})
     return message

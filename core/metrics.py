@@ -31,6 +31,11 @@ PROVIDER_RESPONSES = Counter("cnss_provider_responses_total", "Respond.io answer
 PROVIDER_RETRIES = Counter("cnss_provider_retries_total", "Respond.io requests tried again, by reason", ["reason"])
 RECONCILED = Counter("cnss_reconciled_total", "Sends of unknown outcome looked up at the provider, by verdict "
                      "(found, requeued, postponed, unverified)", ["verdict"])
+OUTBOX = Counter("cnss_outbox_total", "Messages sent outside campaigns (confirmations, bot answers, agents' "
+                 "replies, test sends) by purpose and final outcome", ["purpose", "outcome"])
+OUTBOX_SECONDS = Histogram("cnss_outbox_send_seconds", "Time from the decision to send a message outside "
+                           "campaigns to its acceptance by the provider",
+                           buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 1800))
 WEBHOOK_EVENTS = Counter("cnss_webhook_events_total", "Webhook requests by event type and verification result",
                          ["event_type", "verification"])
 INBOUND_APPLIED = Counter("cnss_inbound_events_applied_total", "Stored inbound events applied, by result", ["result"])
@@ -74,7 +79,8 @@ class ClusterCollector(Collector):
         self._cached: tuple[float, list[GaugeMetricFamily]] | None = None
 
     NAMES = ("cnss_queue_depth", "cnss_ledger_rows", "cnss_campaigns", "cnss_inbound_events_waiting",
-             "cnss_workers_alive", "cnss_database_up", "cnss_sending_oldest_seconds", "cnss_inbound_dead_letters")
+             "cnss_workers_alive", "cnss_database_up", "cnss_sending_oldest_seconds", "cnss_inbound_dead_letters",
+             "cnss_outbox_oldest_seconds")
 
     def describe(self) -> Iterator[GaugeMetricFamily]:
         """Names only: registering the collector must not query Redis and the database."""
@@ -115,6 +121,8 @@ class ClusterCollector(Collector):
                                      "waiting for an administrator", value=state.dead_letters))
         out.append(GaugeMetricFamily("cnss_sending_oldest_seconds", "Age of the oldest ledger row still being sent "
                                      "(0: none)", value=state.oldest_sending_seconds))
+        out.append(GaugeMetricFamily("cnss_outbox_oldest_seconds", "Age of the oldest message outside campaigns "
+                                     "neither sent nor failed (0: none)", value=state.outbox_oldest_seconds))
         out.append(GaugeMetricFamily("cnss_database_up", "1 when the database answered the last scrape",
                                      value=1.0 if state.database_up else 0.0))
         return out

@@ -548,6 +548,59 @@ class Message(Base):
     )
 
 
+class OutboxStatus(enum.StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+_OUTBOX_OPEN = text("status IN ('pending', 'sending')")  # (in the class body, `text` is a column)
+
+
+class OutboxMessage(Base):
+    """A message decided outside campaigns (a confirmation, a bot answer, an agent's reply, a test
+    send), recorded in the transaction that decides it and sent after commit by a worker, under the
+    ledger's rules: claimed with a lease, looked up at the provider before any resend, and final
+    (`sent` or `failed`) within a bound."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    purpose: Mapped[str] = mapped_column(String(32))  # opt_out_confirmation, bot_answer, agent_reply, ...
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id", ondelete="SET NULL"))
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="SET NULL"))
+    template_id: Mapped[int | None] = mapped_column(ForeignKey("templates.id", ondelete="SET NULL"))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    phone: Mapped[str] = mapped_column(String(20))
+    kind: Mapped[str] = mapped_column(String(16))  # text | template
+    text: Mapped[str | None] = mapped_column(Text)
+    template: Mapped[dict[str, Any] | None] = mapped_column(JSONType)  # name, language, components
+    status: Mapped[str] = _enum_col(OutboxStatus, default=OutboxStatus.PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    reconcile_tries: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_attempt_at: Mapped[datetime | None]
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_expires_at: Mapped[datetime | None]
+    sending_at: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    failed_at: Mapped[datetime | None]
+    provider_message_id: Mapped[str | None] = mapped_column(String(64))
+    error_code: Mapped[str | None] = mapped_column(String(32))
+    error_message: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    message: Mapped[Message | None] = relationship()  # its line in the conversation, when it has one
+
+    __table_args__ = (
+        Index("ix_outbox_open", "status", "next_attempt_at", postgresql_where=_OUTBOX_OPEN, sqlite_where=_OUTBOX_OPEN),
+        Index("ix_outbox_message_id", "message_id"),
+        Index("ix_outbox_provider_message_id", "provider_message_id"),
+        Index("ix_outbox_template_created", "template_id", "created_at"),
+    )
+
+
 # --- knowledge base and chatbot --------------------------------------------------------------
 
 

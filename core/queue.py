@@ -82,7 +82,27 @@ def enqueue(func: Callable[..., Any] | str, *args: Any, queue: str = DEFAULT_QUE
         return Queue(queue, connection=redis_connection()).enqueue(
             func, *args, job_id=job_id, job_timeout=job_timeout, **kwargs)
     future: Future[Any] = _in_process_pool().submit(_run_logged, resolve(func), args, kwargs)
+    with _pool_lock:
+        _running[future] = func if isinstance(func, str) else f"{func.__module__}.{func.__name__}"
+    future.add_done_callback(_forget_future)
     return future
+
+
+_running: dict[Future[Any], str] = {}
+
+
+def _forget_future(future: Future[Any]) -> None:
+    with _pool_lock:
+        _running.pop(future, None)
+
+
+def wait_in_process(name: str, timeout: float = 30.0) -> bool:
+    """Wait for the in-process jobs of this name queued so far; True if all ended (tests)."""
+    from concurrent.futures import wait
+
+    with _pool_lock:
+        pending = {f for f, job in _running.items() if job == name}
+    return not wait(pending, timeout=timeout).not_done if pending else True
 
 
 # --- liveness and locks, shared by every process when Redis is used ---------------------------

@@ -53,6 +53,9 @@ ERROR_LABELS = {
     # Our own codes, for what no WhatsApp code describes.
     UNVERIFIED: "Envoi non vérifiable : Respond.io n'a pas pu confirmer si le message est parti",
     "not_accepted": "Jamais accepté par Respond.io malgré plusieurs essais",
+    "expired": "Respond.io n'a pas accepté le message dans le délai prévu",
+    "opted_out": "La personne s'est désinscrite avant l'envoi : rien n'est parti",
+    "erased": "Le contact a été effacé avant l'envoi : rien n'est parti",
     "network": "Respond.io injoignable (réseau)",
     "http_404": "Contact inconnu de Respond.io",
     "http_429": "Limite de débit de Respond.io atteinte",
@@ -64,7 +67,8 @@ ERROR_LABELS = {
     "http_401": "Jeton Respond.io refusé : vérifiez RESPONDIO_API_TOKEN",
     "http_403": "Accès refusé par Respond.io : vérifiez les droits du jeton",
 }
-OWN_CODES = {UNVERIFIED: "non vérifié", "network": "réseau", "not_accepted": "non accepté"}  # our codes, as a user reads them
+OWN_CODES = {UNVERIFIED: "non vérifié", "network": "réseau", "not_accepted": "non accepté",
+             "expired": "non accepté à temps", "opted_out": "désinscrit entre-temps", "erased": "contact effacé"}  # our codes, as a user reads them
 
 
 def code_label(code: str | None) -> str:
@@ -148,6 +152,7 @@ class SentMessage:
     body: tuple[str, ...] | None = None  # the template's body parameters, when the provider says
     kind: str | None = None  # text, whatsapp_template, attachment... when the provider says
     outgoing: bool = True  # False for a message the person sent
+    text: str | None = None  # a text message's words, when the provider shows them
 
 
 class Provider(Protocol):
@@ -371,9 +376,11 @@ class RespondIO:
             content = item.get("message") if isinstance(item.get("message"), dict) else {}
             template = content.get("template") if isinstance(content.get("template"), dict) else {}
             stamp = _seconds(item.get("timestamp")) or (statuses[0].timestamp if statuses else None)
+            words = content.get("text") if content.get("type") == "text" else None
             out.append(SentMessage(str(item.get("messageId")), statuses, _seconds(stamp), template.get("name"),
                                    _body_parameters(template), str(content.get("type") or "") or None,
-                                   str(item.get("traffic") or "outgoing") == "outgoing"))
+                                   str(item.get("traffic") or "outgoing") == "outgoing",
+                                   words if isinstance(words, str) else None))
         return out
 
     def upsert_contact(self, phone: str, fields: dict[str, Any]) -> None:

@@ -516,12 +516,10 @@ def from_provider(item: dict[str, Any]) -> dict[str, Any]:
 # --- test send ---------------------------------------------------------------------------------
 
 
-def deliver(template: Template, phone: str, contact: Contact | None,
-            mapping: dict[str, Any] | None = None) -> tuple[str, str]:
-    """Send the template to `phone` with the contact's values (or the fallbacks); returns the
-    provider's message id and the text as the person reads it."""
-    from core import respondio
-
+def prepare(template: Template, contact: Contact | None,
+            mapping: dict[str, Any] | None = None) -> tuple[list[dict[str, Any]], str]:
+    """The provider components with the contact's values (or the fallbacks), and the text as the
+    person reads it; refused with a French reason when the template cannot be sent so."""
     if template.status != TemplateStatus.APPROVED:
         raise UserError("Seul un modèle approuvé peut être envoyé.")
     values = contact_values(contact) if contact else {"attributes": {}}
@@ -529,23 +527,14 @@ def deliver(template: Template, phone: str, contact: Contact | None,
     if not rendered.ok:
         key = (rendered.skip_reason or "").split(":", 1)[-1]
         raise UserError(f"{_key_label(key)} : ce contact n'a pas de valeur et aucune valeur par défaut n'est prévue.")
-    provider = respondio.provider()
-    try:
-        message_id = provider.send_template(phone, template.name, template.language,
-                                            provider_components(template, rendered.parameters))
-    except respondio.ProviderError as err:
-        label = respondio.ERROR_LABELS.get(err.whatsapp_code or "", "")
-        raise UserError(f"Envoi refusé par le fournisseur{' : ' + label if label else ''} ({err}).") from err
-    finally:
-        if provider.name != "sandbox":
-            provider.close()
-    return message_id, fill(template.body, rendered.parameters.get("body", []))
+    return provider_components(template, rendered.parameters), fill(template.body, rendered.parameters.get("body", []))
 
 
 def test_send(session: Session, template: Template, *, to: str, contact: Contact | None = None,
-              actor: User | None = None) -> str:
-    """Send the template, with one contact's values (or the fallbacks), to one number."""
-    from core import phones
+              actor: User | None = None) -> int:
+    """Record a send of the template, with one contact's values (or the fallbacks), to one number;
+    the outbox sends it after commit. Returns the outbox item's id (its state: `core.outbox`)."""
+    from core import outbox, phones
 
     target = phones.normalize(to)
     if not target.ok:
@@ -555,7 +544,10 @@ def test_send(session: Session, template: Template, *, to: str, contact: Contact
     if owner is not None and (owner.consent_status == ConsentStatus.OPTED_OUT or owner.erased_at is not None):
         raise UserError("Ce numéro appartient à une personne désinscrite : aucun message ne peut lui être envoyé, "
                         "même un test.")
-    message_id, _ = deliver(template, target.e164, contact)
+    components, body = prepare(template, contact)
+    item = outbox.add_template(session, phone=target.e164, name=template.name, language=template.language,
+                               components=components, body=body, purpose="template_test", contact=owner,
+                               template_id=template.id, actor=actor, thread=False)
     audit.record(session, "template_test_sent", actor=actor, target_type="template", target_id=template.id,
-                 details={"provider": "sandbox" if get_settings().sandbox else "respondio", "message_id": message_id})
-    return message_id
+                 details={"provider": "sandbox" if get_settings().sandbox else "respondio", "outbox_id": item.id})
+    return item.id

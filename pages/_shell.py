@@ -4,13 +4,15 @@ Screens hold widgets only; every decision is delegated to core/ (or rag/)."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import streamlit as st
 
-from core import auth, db, permissions
+from core import auth, db, outbox, permissions
 from core.config import get_settings
-from core.timeutil import utcnow
+from core.timeutil import format_dt, utcnow
+from core.text import as_text
 
 USER_KEY = "user_id"
 LAST_SEEN_KEY = "last_seen"
@@ -138,7 +140,7 @@ def require(page_key: str) -> tuple[CurrentUser, bool]:
 def account_box(user: CurrentUser) -> None:
     """Who is signed in, and the way out, at the bottom of the sidebar of every screen."""
     with st.sidebar:
-        st.markdown(f"**{user.name}**  \n{user.role_label}")
+        st.markdown(f"**{as_text(user.name)}**  \n{user.role_label}")
         if st.button("Se déconnecter", icon=":material/logout:", width="stretch", key="sign_out"):
             sign_out()
             st.rerun()
@@ -155,3 +157,46 @@ def header(page_key: str, intro: str, *, read_only: bool = False) -> None:
 
 def coming_soon(what: str) -> None:
     st.info(f"**Bientôt disponible.** {what}", icon=":material/construction:")
+
+
+def show_send_result(item_id: int, what: str = "Le test", wait_seconds: float = 5.0) -> None:
+    """What became of a message handed to the outbox: it is sent after the commit by a worker, so
+    the screen waits a few seconds for the provider's answer, then says where it stands."""
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        with db.session_scope() as session:
+            item = outbox.get(session, item_id)
+            status, state = (item.status, outbox.describe(item)) if item else ("failed", "introuvable")
+        if status in ("sent", "failed") or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    if status == "sent":
+        st.success(f"{what} est parti : Respond.io l'a accepté.")
+    elif status == "failed":
+        st.error(f"{what} n'est pas parti ({state}).")
+    else:
+        st.info(f"{what} est enregistré et {state} ; son état s'affiche dans « Derniers envois de test ».")
+
+
+def recent_tests(template_id: int) -> None:
+    """The template's last test sends and their state."""
+    with db.session_scope() as session:
+        rows = [{"Envoyé le": format_dt(i.created_at), "Numéro": i.phone, "État": outbox.describe(i)}
+                for i in outbox.recent_tests(session, template_id)]
+    if rows:
+        st.caption("Derniers envois de test")
+        st.dataframe(rows, hide_index=True, width="stretch")
+
+
+def unexpected_error() -> None:
+    """A failure nobody foresaw: the person reads a French message with a reference, never a
+    traceback or a query; the log has the detail under that reference (phones masked)."""
+    import logging
+    import uuid
+
+    reference = uuid.uuid4().hex[:8].upper()
+    logging.getLogger("app").exception("Unexpected error on a screen (reference %s)", reference,
+                                       extra={"reference": reference})
+    st.error(f"Une erreur inattendue est survenue : l'action en cours n'a peut-être pas abouti. Réessayez ; si "
+             f"cela se reproduit, donnez la référence **{reference}** à l'administrateur de l'application.",
+             icon=":material/error:")

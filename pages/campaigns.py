@@ -13,6 +13,7 @@ from core.config import get_settings
 from core.errors import UserError
 from core.models import Campaign, CampaignStatus, Contact, Recipient, Template
 from core.timeutil import format_dt, local_tz, utcnow
+from core.text import as_text
 from pages import _shell
 from pages._mapping import mapping_editor
 
@@ -170,7 +171,7 @@ def controls(campaign: Campaign) -> None:
                 except UserError as err:
                     st.error(str(err))
                 else:
-                    st.success(f"Brouillon « {name} » créé.")
+                    st.success(f"Brouillon « {as_text(name)} » créé.")
 
 
 def detail(campaign_id: int) -> None:
@@ -178,17 +179,17 @@ def detail(campaign_id: int) -> None:
         campaign = campaigns.get(session, campaign_id)
         template = session.get(Template, campaign.template_id)
         names = dict(session.execute(select(segments.Segment.id, segments.Segment.name)).all())
-    st.subheader(campaign.name)
-    st.caption(f"Modèle « {template.name if template else '?'} » — segments : "
-               f"{', '.join(names.get(i, '?') for i in campaign.include_segment_ids)}"
-               + (f" ; exclus : {', '.join(names.get(i, '?') for i in campaign.exclude_segment_ids)}"
-                  if campaign.exclude_segment_ids else "")
+    st.subheader(as_text(campaign.name))
+    st.caption(as_text(f"Modèle « {template.name if template else '?'} » — segments : "
+                       f"{', '.join(names.get(i, '?') for i in campaign.include_segment_ids)}"
+                       + (f" ; exclus : {', '.join(names.get(i, '?') for i in campaign.exclude_segment_ids)}"
+                          if campaign.exclude_segment_ids else ""))
                + f" — cadence max {campaigns.effective_rate(campaign):g}/s"
                + (f" — heures calmes {campaign.quiet_hours_start}–{campaign.quiet_hours_end}"
                   if campaign.quiet_hours_start else ""))
     if campaign.status_reason and campaign.status in (CampaignStatus.PAUSED, CampaignStatus.FAILED,
                                                       CampaignStatus.CANCELLED):
-        st.warning(f"Motif : {campaign.status_reason}")
+        st.warning(f"Motif : {as_text(campaign.status_reason)}")
     if campaign.status == CampaignStatus.SCHEDULED:
         st.info(f"Départ programmé le {format_dt(campaign.scheduled_at)} (heure de Libreville).")
     if campaign.status != CampaignStatus.DRAFT:
@@ -265,8 +266,9 @@ def wizard() -> None:
         st.error("La correspondance des variables de ce modèle est incomplète : " + " ".join(problems))
     if rendered is not None:
         if rendered.ok:
-            st.markdown(f"Aperçu pour **{sample.first_name or ''} {sample.last_name or ''}** ({sample.phone}) :")
-            st.info(templates.fill(data["body"], rendered.parameters.get("body", [])))
+            who = f"{sample.first_name or ''} {sample.last_name or ''}"
+            st.markdown(f"Aperçu pour **{as_text(who)}** ({as_text(sample.phone)}) :")
+            st.info(as_text(templates.fill(data["body"], rendered.parameters.get("body", []))))
         else:
             st.warning(f"Pour {sample.phone}, une variable n'a pas de valeur : ce contact sera écarté.")
 
@@ -310,13 +312,13 @@ def wizard() -> None:
     if c2.button("Envoyer le test", key="wz_test"):
         try:
             with db.session_scope() as session:
-                message_id = templates.test_send(session, session.get(Template, template_id), to=test_to,
-                                                 contact=session.get(Contact, sample.id) if sample else None,
-                                                 actor=me(session))
+                item_id = templates.test_send(session, session.get(Template, template_id), to=test_to,
+                                              contact=session.get(Contact, sample.id) if sample else None,
+                                              actor=me(session))
         except UserError as err:
             st.error(str(err))
         else:
-            st.success(f"Test envoyé (message n° {message_id}).")
+            _shell.show_send_result(item_id)
 
     st.markdown("#### 6. Vérification et lancement")
     c1, c2 = st.columns(2)

@@ -10,6 +10,7 @@ import streamlit as st
 from core import db
 from core.config import get_settings
 from core.errors import UserError
+from core.text import as_text
 from pages import _shell
 from rag import evaluation, feedback, kb
 
@@ -25,15 +26,15 @@ if get_settings().openai_api_key is None:
 def show_answer(turn: dict) -> None:
     status = "Refus : l'assistant passe la main à un conseiller" if turn["refused"] else (
         "Réponse extractive" if turn["extractive"] else "Réponse générée")
-    st.markdown(turn["text"])
+    st.markdown(as_text(turn["text"]))  # as WhatsApp will show it: no Markdown, nothing loaded
     st.caption(f"{status} · confiance {turn['confidence']:.2f} · {turn['latency_ms']} ms")
     if turn["sources"]:
         with st.expander(f"Sources ({len(turn['sources'])})"):
             for n, source in enumerate(turn["sources"], 1):
                 where = f", {source['location']}" if source.get("location") else ""
-                st.markdown(f"**[{n}] {source['title']}**{where} — score {source['score']:.3f} "
+                st.markdown(f"**\\[{n}\\] {as_text(source['title'])}**{as_text(where)} — score {source['score']:.3f} "
                             f"(dense {source['dense']:.2f}, mots-clés {source['bm25']:.2f})")
-                st.caption(source["excerpt"])
+                st.caption(as_text(source["excerpt"]))
     interaction = turn["interaction_id"]
     if turn.get("rated"):
         st.caption("Merci pour votre avis.")
@@ -59,7 +60,7 @@ with chat_tab:
     history: list[dict] = st.session_state.setdefault("playground", [])
     for turn in history:
         with st.chat_message("user"):
-            st.markdown(turn["question"])
+            st.markdown(as_text(turn["question"]))
         with st.chat_message("assistant", avatar=":material/smart_toy:"):
             show_answer(turn)
     if history and st.button("Nouvelle discussion", key="pg_reset", icon=":material/restart_alt:"):

@@ -15,6 +15,7 @@ from core.contacts.reader import SEPARATOR_LABELS, preview
 from core.errors import UserError
 from core.models import ConsentStatus
 from core.timeutil import format_dt
+from core.text import as_text
 from pages import _shell
 
 user, can_edit = _shell.require("contacts")
@@ -95,14 +96,14 @@ def contact_panel(contact_id: int) -> None:
             st.warning(str(err))
             return
         c = rec.contact
-        st.subheader(f"{c.first_name or ''} {c.last_name or ''}".strip() or c.phone)
+        st.subheader(as_text(f"{c.first_name or ''} {c.last_name or ''}".strip() or c.phone))
         c1, c2, c3 = st.columns(3)
-        c1.markdown(f"**Téléphone** : {c.phone}  \n**Langue** : {c.language}")
+        c1.markdown(f"**Téléphone** : {as_text(c.phone)}  \n**Langue** : {as_text(c.language)}")
         c2.markdown(f"**Consentement** : {consent_label(c.consent_status)}  \n"
-                    f"**Source** : {c.consent_source or '—'}  \n**Depuis le** : {format_dt(c.consent_at) or '—'}")
+                    f"**Source** : {as_text(c.consent_source or '—')}  \n**Depuis le** : {format_dt(c.consent_at) or '—'}")
         window = format_dt(c.window_expires_at) if c.window_expires_at else "fermée"
         c3.markdown(f"**Fenêtre de 24 h** : {window}  \n**Segments** : "
-                    f"{', '.join(s.name for s in rec.segments) or 'aucun'}")
+                    f"{as_text(', '.join(s.name for s in rec.segments) or 'aucun')}")
         if c.attributes:
             st.table(pd.DataFrame({"Attribut": list(c.attributes), "Valeur": [str(v) for v in c.attributes.values()]}))
         tabs = st.tabs(["Messages", "Historique du consentement"])

@@ -3,12 +3,13 @@
 import streamlit as st
 
 from core import db, overview, permissions
+from core.text import as_text
 from pages import _shell
 
 user, _ = _shell.require("home")
 _shell.header("home", "Vue d'ensemble du service de messagerie WhatsApp de la CNSS.")
 
-st.subheader(f"Bonjour {user.name}")
+st.subheader(f"Bonjour {as_text(user.name)}")
 st.write(f"Vous êtes connecté en tant que **{user.role_label}**.")
 
 with db.session_scope() as session:

@@ -11,6 +11,7 @@ from core import db, inbox, messaging, templates, users
 from core.errors import UserError
 from core.models import Contact, ConversationStatus
 from core.timeutil import format_dt
+from core.text import as_text
 from pages import _shell
 
 user, can_edit = _shell.require("inbox")
@@ -52,27 +53,41 @@ def message_block(message) -> None:  # noqa: ANN001
     role = "user" if message.direction == "inbound" else "assistant"
     with st.chat_message(role, avatar=AVATARS.get(message.author)):
         who = inbox.AUTHOR_LABELS.get(message.author, message.author)
-        status = f" · {message.status}" if message.direction == "outbound" and message.status else ""
-        st.caption(f"{who} · {format_dt(message.created_at)}{status}")
-        st.markdown(message.text or "")
+        status = f" · {inbox.message_state(message)}" if message.direction == "outbound" and message.status else ""
+        st.caption(as_text(f"{who} · {format_dt(message.created_at)}{status}"))
+        st.markdown(as_text(message.text or ""))  # what a person wrote is shown as written
         if message.author == "bot" and message.sources:
             with st.expander(f"Sources utilisées ({len(message.sources)})"):
                 for source in message.sources:
                     title = source.get("title") or source.get("document") or "Document"
                     page = f", page {source['page']}" if source.get("page") else ""
-                    st.markdown(f"- **{title}**{page}" + (f" — {source['excerpt']}" if source.get("excerpt") else ""))
+                    st.markdown(f"- **{as_text(title)}**{as_text(page)}"
+                                + (f" — {as_text(source['excerpt'])}" if source.get("excerpt") else ""))
+
+
+@st.fragment(run_every=timedelta(seconds=5))
+def thread_view(conversation_id: int) -> None:
+    """The messages, refreshed: new questions come in, and what was sent moves from « en attente
+    d'envoi » to « envoyé » (or « échec », with its reason) once the outbox has sent it."""
+    if not _shell.still_allowed("inbox"):  # disabled, reset or moved to another role meanwhile
+        return
+    with db.session_scope() as session:
+        messages = inbox.thread(session, inbox.get(session, conversation_id))
+    for message in messages:
+        message_block(message)
+    if not messages:
+        st.info("Aucun message dans cette conversation.")
 
 
 def conversation(conversation_id: int) -> None:
     with db.session_scope() as session:
         conv = inbox.get(session, conversation_id)
         contact = session.get(Contact, conv.contact_id)
-        messages = inbox.thread(session, conv)
         window = messaging.window_open(contact)
         approved = {t.id: f"{t.name} ({t.language})" for t in templates.approved(session)}
         agent = users.get(session, conv.assigned_to).name if conv.assigned_to else None
     name = " ".join(p for p in (contact.first_name, contact.last_name) if p) or "Contact sans nom"
-    st.subheader(f"{name} — {contact.phone}")
+    st.subheader(as_text(f"{name} — {contact.phone}"))
     details = [inbox.STATUS_LABELS[ConversationStatus(conv.status)]]
     if conv.handoff_reason and conv.status != ConversationStatus.BOT:
         details.append(f"transmise à un agent : {inbox.HANDOFF_LABELS.get(conv.handoff_reason, conv.handoff_reason)}")
@@ -82,12 +97,9 @@ def conversation(conversation_id: int) -> None:
                    else "fenêtre de 24 h fermée")
     if contact.consent_status == "opted_out":
         details.append("désinscrit")
-    st.caption(" · ".join(details))
+    st.caption(as_text(" · ".join(details)))
 
-    for message in messages:
-        message_block(message)
-    if not messages:
-        st.info("Aucun message dans cette conversation.")
+    thread_view(conversation_id)
 
     if not can_edit:
         return
@@ -118,7 +130,7 @@ def conversation(conversation_id: int) -> None:
             chosen = st.selectbox("Modèle à envoyer", options, format_func=approved.get, key=f"tpl_{conversation_id}")
             if st.button("Envoyer le modèle", key=f"send_tpl_{conversation_id}"):
                 if act(inbox.send_template, conversation_id, chosen):
-                    st.success("Modèle envoyé.")
+                    st.success("Modèle enregistré : il part dans un instant, son état s'affiche dans la conversation.")
         else:
             st.caption("Aucun modèle approuvé n'est disponible.")
 

@@ -9,6 +9,7 @@ import streamlit as st
 from core import db, users
 from core.errors import UserError
 from core.timeutil import format_dt
+from core.text import as_text
 from pages import _shell
 from rag import kb
 from rag.loaders import SUPPORTED
@@ -50,9 +51,9 @@ if can_edit:
                     st.error(str(err))
                     continue
                 if result.status == "unchanged":
-                    st.info(f"« {upload.name} » n'a pas changé : rien à refaire.")
+                    st.info(f"« {as_text(upload.name)} » n'a pas changé : rien à refaire.")
                 else:
-                    st.success(f"« {upload.name} » {'ajouté' if result.status == 'created' else 'mis à jour'} : "
+                    st.success(f"« {as_text(upload.name)} » {'ajouté' if result.status == 'created' else 'mis à jour'} : "
                                f"{result.chunks} passages.")
 
 # --- list --------------------------------------------------------------------------------------
@@ -91,7 +92,7 @@ if can_edit:
     if c3.button("Supprimer", key=f"kb_delete_{chosen}", icon=":material/delete:"):
         st.session_state["kb_confirm_delete"] = chosen
     if st.session_state.get("kb_confirm_delete") == chosen:
-        st.warning(f"Supprimer « {document.title} » ? L'assistant ne pourra plus s'en servir.")
+        st.warning(f"Supprimer « {as_text(document.title)} » ? L'assistant ne pourra plus s'en servir.")
         if st.button("Confirmer la suppression", key=f"kb_delete_ok_{chosen}", type="primary"):
             if act(kb.delete, chosen):
                 st.session_state.pop("kb_confirm_delete", None)

@@ -11,6 +11,7 @@ from core.config import get_settings
 from core.errors import UserError
 from core.models import Campaign, Contact, SegmentKind
 from core.timeutil import format_dt
+from core.text import as_text
 from pages import _shell
 
 user, can_edit = _shell.require("segments")
@@ -189,7 +190,7 @@ if can_edit:
             if st.button("Supprimer ce segment", key="segment_delete"):
                 st.session_state["confirm_delete"] = chosen
             if st.session_state.get("confirm_delete") == chosen:
-                st.warning(f"Supprimer « {by_id[chosen]} » ? Les contacts eux-mêmes ne sont pas supprimés.")
+                st.warning(f"Supprimer « {as_text(by_id[chosen])} » ? Les contacts eux-mêmes ne sont pas supprimés.")
                 if st.button("Oui, supprimer", type="primary", key="segment_delete_yes"):
                     with db.session_scope() as session:
                         segments.delete(session, segments.get(session, chosen), actor=users.get(session, user.id))

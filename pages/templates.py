@@ -12,6 +12,7 @@ from core.config import get_settings
 from core.errors import UserError
 from core.models import Contact, TemplateCategory, TemplateQuality, TemplateStatus
 from core.timeutil import format_dt
+from core.text import as_text
 from pages import _shell
 from pages._mapping import mapping_editor
 
@@ -217,13 +218,14 @@ def actions(template_id: int, data: dict, contact: Contact | None) -> None:
             if st.button("Envoyer le test", key=f"t{template_id}_test_send"):
                 try:
                     with db.session_scope() as session:
-                        message_id = templates.test_send(session, templates.get(session, template_id), to=to,
-                                                         contact=session.get(Contact, contact.id) if contact else None,
-                                                         actor=users.get(session, user.id))
+                        item_id = templates.test_send(session, templates.get(session, template_id), to=to,
+                                                      contact=session.get(Contact, contact.id) if contact else None,
+                                                      actor=users.get(session, user.id))
                 except UserError as err:
                     st.error(str(err))
                 else:
-                    st.success(f"Test envoyé (message n° {message_id}).")
+                    _shell.show_send_result(item_id)
+            _shell.recent_tests(template_id)
 
 
 def import_export() -> None:
@@ -242,7 +244,8 @@ def import_export() -> None:
                 st.success(f"{report.created} modèle(s) créé(s), {report.updated} mis à jour.")
                 for item in report.refused:
                     reasons = " ".join(m for msgs in item["problems"].values() for m in msgs)
-                    st.error(f"Refusé : {item['name'] or 'élément ' + str(item['index'] + 1)} — {reasons}")
+                    label = item['name'] or 'élément ' + str(item['index'] + 1)
+                    st.error(f"Refusé : {as_text(label)} — {as_text(reasons)}")
     with c2:
         with db.session_scope() as session:
             exported = templates.export_json(session)

@@ -28,6 +28,9 @@ for _var in ("DATABASE_URL", "REDIS_URL", "RESPONDIO_API_TOKEN", "OPENAI_API_KEY
 config.Settings.model_config["env_file"] = None
 # Tests run the scheduler themselves, when they want it.
 os.environ["EMBEDDED_SCHEDULER"] = "false"
+# ...and deliver the outbox themselves: a background delivery started by one test's commit must not
+# send, under the next test's settings, that test's messages (one test keeps the hook on).
+os.environ["OUTBOX_DELIVER_AFTER_COMMIT"] = "false"
 # Worker processes started by tests serve no metrics unless a test asks for them (port 9101 stays free).
 os.environ["WORKER_METRICS_PORT"] = "0"
 
@@ -37,6 +40,16 @@ def _unavailable(what: str, err: Exception) -> None:
     if REQUIRE_SERVICES:
         pytest.fail(message)
     pytest.skip(message)
+
+
+@pytest.fixture(autouse=True)
+def _in_process_jobs_end_with_their_test() -> Iterator[None]:
+    """An outbox delivery one test's commit started in this process ends before the next test
+    changes the settings (database, provider) it would read."""
+    yield
+    from core import outbox, queue
+
+    queue.wait_in_process(outbox.DELIVER_JOB, timeout=30)
 
 
 @pytest.fixture(scope="session")

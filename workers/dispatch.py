@@ -65,12 +65,19 @@ def _backoff(attempts: int) -> timedelta:
 
 
 def pacer_for(job: Job, limiter: ratelimit.Limiter) -> ratelimit.Pacer:
-    """The campaign's cap and the provider's throughput, with hard caps at both (the provider's only
-    at WhatsApp's tiers, up to 1,000/s: above, spacing a little under it is the only limit)."""
+    """The campaign's cap and the provider's throughput."""
+    campaign = (f"campaign:{job.campaign_id}", job.rate) if job.rate < get_settings().max_send_rate else None
+    return provider_pacer(limiter, campaign)  # otherwise the provider's limit is the campaign's
+
+
+def provider_pacer(limiter: ratelimit.Limiter, campaign: tuple[str, float] | None = None) -> ratelimit.Pacer:
+    """The provider's send throughput, shared by every sender (campaigns and the outbox), and a
+    campaign's own cap, with hard caps at both (the provider's only at WhatsApp's tiers, up to
+    1,000/s: above, spacing a little under it is the only limit)."""
     settings = get_settings()
     rates = [("provider", settings.max_send_rate, settings.max_send_rate <= 1000)]  # (key, rate, hard cap)
-    if job.rate < settings.max_send_rate:  # otherwise the provider's limit is the campaign's
-        rates.append((f"campaign:{job.campaign_id}", job.rate, True))
+    if campaign is not None:
+        rates.append((campaign[0], campaign[1], True))
     caps = [(key, max(1, int(rate))) for key, rate, hard in rates if hard]
     limits = [(key, rate if hard else rate * RATE_SAFETY) for key, rate, hard in rates]
     return ratelimit.Pacer(limiter, limits, caps, hold=settings.respondio_timeout_seconds + 5)

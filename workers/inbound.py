@@ -7,6 +7,7 @@ at once on PostgreSQL, each claiming its own batch."""
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -102,7 +103,7 @@ def _act_on_reply(followup: inbound.Followup, reply: BotReply | None, latency: i
         if handed:
             reason = "no_bot" if reply is None else "bot_refused" if reply.refused else "bot_unsure"
             inbound.hand_over(conversation, reason)
-            inbound.notify(session, contact, conversation, BOT_UNSURE_NOTICE)
+            inbound.notify(session, contact, conversation, BOT_UNSURE_NOTICE, "handover_notice")
             log.info("Conversation %s handed to the agents (%s)", conversation.id, reason)
             return "handed_over"
         from core import messaging
@@ -110,7 +111,7 @@ def _act_on_reply(followup: inbound.Followup, reply: BotReply | None, latency: i
 
         try:
             message = messaging.send_text(session, contact, reply.text, author="bot",  # type: ignore[union-attr]
-                                          conversation_id=conversation.id)
+                                          conversation_id=conversation.id, purpose="bot_answer")
         except UserError as err:
             log.warning("Bot answer to %s not sent: %s", mask_phone(contact.phone), err)
             inbound.hand_over(conversation, "send_failed")
@@ -131,8 +132,34 @@ def drain(*, max_runtime: float = MAX_RUNTIME_SECONDS, batch: int = 500, linger:
     if answerer is _DEFAULT:
         answerer = default_answerer() if get_settings().chatbot_enabled else None
     started = time.monotonic()
-    idle_since: float | None = None
     totals = {"applied": 0, "failed": 0, "ignored": 0, "answered": 0, "handed_over": 0}
+    # What the events decide to say (confirmations, answers) is sent alongside, as soon as committed:
+    # a delivery job queued behind this drain would wait for it to end.
+    done_draining = threading.Event()
+    sender = threading.Thread(target=_deliver_alongside, args=(done_draining,), name="outbox-alongside", daemon=True)
+    sender.start()
+    try:
+        _drain_loop(started, max_runtime, batch, linger, answerer, totals)
+    finally:
+        done_draining.set()
+        sender.join(timeout=120)
+    if any(totals.values()):
+        log.info("Inbound drain: %s", totals)
+    return totals
+
+
+def _deliver_alongside(done: threading.Event) -> None:
+    from workers import outbox as outbox_worker
+
+    try:
+        outbox_worker.deliver(until=done)
+    except Exception:  # noqa: BLE001 - what is recorded waits for the next delivery job or sweep
+        log.exception("Outbox delivery alongside the drain stopped")
+
+
+def _drain_loop(started: float, max_runtime: float, batch: int, linger: float, answerer: Answerer | None,
+                totals: dict[str, int]) -> None:
+    idle_since: float | None = None
     while time.monotonic() - started < max_runtime:
         with db.session_scope() as session:
             result = inbound.process_pending(session, limit=batch)
@@ -158,6 +185,3 @@ def drain(*, max_runtime: float = MAX_RUNTIME_SECONDS, batch: int = 500, linger:
             time.sleep(IDLE_PAUSE_SECONDS)  # events trickling in: let a batch gather rather than spin
     else:
         request_drain()  # time is up with events left: another job continues
-    if any(totals.values()):
-        log.info("Inbound drain: %s", totals)
-    return totals

@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from core import campaigns, db, dispatch, inbound, queue, ratelimit, respondio, stats, statuses
+from core import campaigns, db, dispatch, inbound, outbox, queue, ratelimit, respondio, stats, statuses
 from core.config import get_settings
 from core.health import SCHEDULER_KEY
 from core.models import Campaign, CampaignStatus
@@ -46,13 +46,20 @@ def tick() -> dict:
             _renew(lock)
             # Each under its own provider method's budget, as many as it allows until the next tick,
             # so that a tick never runs long and neither starves the other nor the sends.
+            lookups = ratelimit.Pacer(ratelimit.limiter(), [("reconcile", settings.reconcile_rate)],
+                                      block_key="blocked:list")
             with db.session_scope() as session:
                 reconciled = dispatch.reconcile_expired(
                     session, provider, limit=_per_tick(settings.reconcile_rate),
-                    deadline=time.monotonic() + settings.scheduler_interval_seconds,
-                    pacer=ratelimit.Pacer(ratelimit.limiter(), [("reconcile", settings.reconcile_rate)],
-                                          block_key="blocked:list"),
+                    deadline=time.monotonic() + settings.scheduler_interval_seconds, pacer=lookups,
                     ask=not dispatch.list_blocked()).as_dict()  # told to wait: only the bound applies
+            _renew(lock)
+            with db.session_scope() as session:  # the outbox: the same rules, the same lookup budget
+                swept = outbox.sweep(session, provider, limit=_per_tick(settings.reconcile_rate),
+                                     deadline=time.monotonic() + settings.scheduler_interval_seconds,
+                                     pacer=lookups, ask=not dispatch.list_blocked())
+            if swept.due:
+                outbox.request_delivery()
             _renew(lock)
             with db.session_scope() as session:
                 polled = statuses.poll(session, provider, delay_seconds=settings.status_poll_delay_seconds,
@@ -90,7 +97,8 @@ def tick() -> dict:
                         continue
                     start_dispatcher(campaign.id, slot)
                     enqueued += 1
-        return {"started": started, "reconciled": reconciled, "polled": polled, "dispatchers_enqueued": enqueued,
+        return {"started": started, "reconciled": reconciled, "outbox": swept.as_dict(), "polled": polled,
+                "dispatchers_enqueued": enqueued,
                 "inbound_waiting": inbound_waiting, "unanswered_handed_over": unanswered}
     finally:
         lock.release()  # only if still ours: a tick that outlived its lock leaves the next one alone

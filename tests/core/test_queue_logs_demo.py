@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import logging
 import time
 
@@ -46,6 +47,25 @@ def test_phone_numbers_are_masked_in_logs(caplog) -> None:  # noqa: ANN001
     MaskingFilter().filter(record)
     out = json.loads(JsonFormatter().format(record))
     assert out["message"] == "sent to +241******56" and "66123456" not in json.dumps(out)
+
+
+def test_tracebacks_extras_text_format_and_bare_numbers_are_masked(db_url) -> None:  # noqa: ANN001
+    from sqlalchemy import text
+
+    from core import db
+    from core.logs import MaskingFormatter
+
+    assert mask_phone("appel du 77280150 reçu") == "appel du ******50 reçu"  # a mobile number without its 0
+    try:
+        with db.session_scope(db_url) as session:  # an engine error: the phone is a bound parameter
+            session.execute(text("SELECT * FROM no_such_table WHERE phone = :p"), {"p": "+24177280150"})
+    except Exception:  # noqa: BLE001
+        record = logging.LogRecord("t", logging.ERROR, __file__, 1, "échec pour %s", ("077280150",), sys.exc_info())
+    record.event_id = "évènement de +24166123456"
+    for formatter in (MaskingFormatter("%(levelname)s %(message)s"), JsonFormatter()):
+        out = formatter.format(record)
+        assert "77280150" not in out and "66123456" not in out, out
+    assert "[parameters" not in json.loads(JsonFormatter().format(record)).get("exc", "")  # kept out of errors
 
 
 def test_demo_seed_is_realistic_and_idempotent(session) -> None:  # noqa: ANN001

@@ -207,12 +207,23 @@ def test_test_send_through_respondio(session, fake_respondio, monkeypatch) -> No
     awa = Contact(phone="+24177280150", first_name="Awa", attributes={"periode": "T4", "matricule": "A1"})
     session.add(awa)
     session.flush()
-    templates.test_send(session, tpl, to="+241 77 28 01 50", contact=awa)
+    from core import outbox
+    from workers.outbox import deliver
+
+    first = templates.test_send(session, tpl, to="+241 77 28 01 50", contact=awa)
+    session.commit()  # sent by the outbox after the commit, never from inside the transaction
+    assert fake_respondio.accepted == []
+    assert deliver(linger=0) == {"sent": 1}
     sent = fake_respondio.accepted[0]
     assert sent.identifier == "phone:+24177280150" and sent.message["template"]["name"] == "rappel_cotisation"
     fake_respondio.templates = {"rappel_cotisation": 2}
-    with pytest.raises(UserError, match="Nombre de paramètres différent du modèle"):
-        templates.test_send(session, tpl, to="077280150", contact=awa)
+    second = templates.test_send(session, tpl, to="077280150", contact=awa)
+    session.commit()
+    assert deliver(linger=0) == {"failed": 1}
+    session.expire_all()
+    assert outbox.describe(outbox.get(session, first)) == "envoyé"
+    refused = outbox.describe(outbox.get(session, second))
+    assert refused == "échec : Nombre de paramètres différent du modèle (132000)"
 
 
 def test_cli_templates(db_url, tmp_path, capsys, fake_respondio, monkeypatch) -> None:  # noqa: ANN001

@@ -39,7 +39,11 @@ def test_create_a_template_with_rules_explained_next_to_fields(seeded) -> None: 
         assert session.scalar(select(AuditLog.actor_id).where(AuditLog.action == "template_created")) == seeded["manager"]
 
 
-def test_preview_with_a_real_contact_and_a_test_send(seeded) -> None:  # noqa: ANN001
+def test_preview_with_a_real_contact_and_a_test_send(seeded, monkeypatch) -> None:  # noqa: ANN001
+    from core.config import reload_settings
+
+    monkeypatch.setenv("OUTBOX_DELIVER_AFTER_COMMIT", "true")  # the test send leaves right after its commit
+    reload_settings()
     with db.session_scope() as session:
         tpl = session.scalar(select(Template).where(Template.name == "date_paiement_pension"))
         contact = session.scalar(select(Contact).where(Contact.first_name.is_not(None), Contact.phone.startswith("+241")))
@@ -51,7 +55,7 @@ def test_preview_with_a_real_contact_and_a_test_send(seeded) -> None:  # noqa: A
     assert f"Bonjour {first}, la CNSS" in bubble
     at.text_input(key=f"t{tpl_id}_test_to").input("077 28 01 50")
     at.button(key=f"t{tpl_id}_test_send").click().run()
-    assert any("Test envoyé" in s.value for s in at.success), [e.value for e in at.error]
+    assert any("Le test est parti" in s.value for s in at.success), [e.value for e in at.error]
 
 
 def test_json_import_reports_refused_templates(seeded) -> None:  # noqa: ANN001

@@ -46,6 +46,7 @@ def start_app(folder: Path, *, contacts: int = 200) -> RunningApp:
     env = {key: value for key, value in os.environ.items()
            if key not in ("REDIS_URL", "RESPONDIO_API_TOKEN", "OPENAI_API_KEY", "OPENAI_BASE_URL")}
     env.update({"DATABASE_URL": database_url, "DATA_DIR": str(data_dir), "EMBEDDED_SCHEDULER": "true",
+                "OUTBOX_DELIVER_AFTER_COMMIT": "true",
                 "SCHEDULER_INTERVAL_SECONDS": "1", "STATUS_POLL_DELAY_SECONDS": "1", "STATUS_POLL_RATE": "50",
                 "LOG_LEVEL": "INFO", "HF_HUB_OFFLINE": "1"})
     run = {"cwd": ROOT, "env": env, "capture_output": True, "text": True, "timeout": 600}

@@ -42,12 +42,13 @@ def receiver(monkeypatch):  # noqa: ANN001, ANN201
         server.stop()
 
 
-def post(base: str, payload: dict | bytes, *, key: str | None = SECRET, headers: dict | None = None) -> httpx.Response:
+def post(base: str, payload: dict | bytes, *, key: str | None = SECRET, headers: dict | None = None,
+         client: httpx.Client | None = None) -> httpx.Response:
     body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
     sent = {"Content-Type": "application/json", **(headers or {})}
     if key is not None:
         sent["X-Webhook-Signature"] = inbound.sign(body, key)
-    return httpx.post(f"{base}/webhooks/respondio", content=body, headers=sent, timeout=10)
+    return (client or httpx).post(f"{base}/webhooks/respondio", content=body, headers=sent, timeout=10)
 
 
 def message_event(phone: str, text: str) -> dict:
@@ -55,6 +56,13 @@ def message_event(phone: str, text: str) -> dict:
     return {"event_id": event_id, "event_type": "message.received", "contact": {"phone": phone},
             "message": {"messageId": f"in-{event_id}", "timestamp": int(utcnow().timestamp() * 1000),
                         "message": {"type": "text", "text": text}}}
+
+
+def status_event(n: int) -> dict:
+    """A delivery status for a message this workspace sent from elsewhere (not in our ledger)."""
+    return {"event_id": f"status-{uuid.uuid4().hex}", "event_type": "message.sent",
+            "message": {"messageId": f"elsewhere-{n}", "traffic": "outgoing",
+                        "status": [{"value": "delivered", "timestamp": int(utcnow().timestamp() * 1000)}]}}
 
 
 def stored_count(url: str) -> int:
@@ -183,6 +191,78 @@ def test_a_database_outage_loses_nothing(pg_database, receiver, request, spool, 
             assert wait_for(lambda: inbound.pending_count(session) == 0)
             texts = set(session.scalars(select(Message.text).where(Message.direction == "inbound")).all())
         assert {e["message"]["message"]["text"] for e in during} <= texts
+    finally:
+        proxy.close()
+        db.dispose_engines()
+
+
+def test_a_30_second_database_outage_during_a_burst_of_2000_events(pg_database, redis_url, receiver,
+                                                                  fake_respondio, monkeypatch) -> None:  # noqa: ANN001
+    """2,000 events posted by 8 concurrent senders (statuses; one in ten a STOP, one in ten a question,
+    each from its own number); the
+    database is cut for 30 s in the middle of the burst. Every event answered 200 is stored once,
+    every opt-out applied, every confirmation received by Respond.io once, nothing left in the spool."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from redis import Redis
+
+    from core.models import OutboxMessage
+    from tests.conftest import _truncate_pg
+    from workers import outbox as outbox_worker
+
+    _truncate_pg(pg_database)
+    target = make_url(pg_database)
+    proxy = TcpProxy(target.host or "127.0.0.1", target.port or 5432)
+    through_proxy = target.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    for key, value in {"RESPONDIO_API_TOKEN": fake_respondio.token, "RESPONDIO_BASE_URL": fake_respondio.base_url,
+                       "RESPONDIO_CHANNEL_ID": str(fake_respondio.channel_id)}.items():
+        monkeypatch.setenv(key, value)
+    events = [message_event(f"+2417760{i:04d}", "STOP") if i % 10 == 0 else
+              message_event(f"+2417760{i:04d}", f"Question {i}") if i % 10 == 1 else status_event(i)
+              for i in range(2000)]
+    stops = {e["contact"]["phone"] for e in events if e.get("message", {}).get("message", {}).get("text") == "STOP"}
+    try:
+        base = receiver(DATABASE_URL=through_proxy, WEBHOOK_MAX_BODY_BYTES="65536")
+        clients = threading.local()  # one keep-alive connection per sender, as Respond.io's own
+
+        def send(event: dict) -> int:
+            if not hasattr(clients, "http"):
+                clients.http = httpx.Client()
+            return post(base, event, client=clients.http).status_code
+
+        with ThreadPoolExecutor(8) as senders:
+            def burst(part: list[dict]) -> list[int]:
+                return list(senders.map(send, part))
+
+            answers = burst(events[:600])
+            proxy.cut()
+            cut_at = time.monotonic()
+            answers += burst(events[600:1400])  # spooled in Redis, durably, before each 200
+            assert httpx.get(f"{base}/healthz").json()["database"] is False
+            time.sleep(max(0.0, 30 - (time.monotonic() - cut_at)))
+            proxy.restore()
+            answers += burst(events[1400:])
+        assert answers == [200] * 2000
+        assert wait_for(lambda: stored_count(pg_database) == 2000, timeout=120)
+        redis = Redis.from_url(config.get_settings().redis_url)
+        assert wait_for(lambda: redis.llen(SPOOL_KEY) + redis.llen(PROCESSING_KEY) == 0)
+        monkeypatch.setenv("DATABASE_URL", pg_database)
+        config.reload_settings()
+        inbound_worker.drain(answerer=None)  # what the RQ workers do with the queued drains
+        outbox_worker.deliver(linger=0)
+        with db.session_scope(pg_database) as session:
+            assert inbound.pending_count(session) == 0 and inbound.dead_letter_count(session) == 0
+            opted_out = set(session.scalars(select(Contact.phone).where(Contact.consent_status == "opted_out")))
+            inbound_texts = session.scalar(select(func.count()).select_from(Message)
+                                           .where(Message.direction == "inbound"))
+            confirmations = session.scalars(select(OutboxMessage.status)
+                                            .where(OutboxMessage.purpose == "opt_out_confirmation")).all()
+        assert opted_out == stops and inbound_texts == 400
+        assert confirmations == ["sent"] * len(stops)
+        received = [m.identifier for m in fake_respondio.accepted
+                    if m.message.get("text") == inbound.OPT_OUT_CONFIRMATION]
+        assert sorted(received) == sorted(f"phone:{p}" for p in stops)  # each once
     finally:
         proxy.close()
         db.dispose_engines()

@@ -1,0 +1,34 @@
+"""Untrusted text for Markdown elements: shown as written, nothing rendered (the browser test,
+tests/e2e/test_untrusted.py, checks what Chromium shows)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from core.text import as_text
+
+HOSTILE = ["![x](http://evil.example/a.png)", "[ici](https://phishing.example)", "**gras** _it_ ~~barré~~",
+           "<img src=x onerror=alert(1)>", "$x^2$ et $$\\int f$$", "# Titre", "1. liste", "> citation",
+           "| a | b |", "`code`", "https://nu.example www.exemple.ga", "\\*déjà échappé\\*", "&lt;entité&gt;",
+           "écrivez à fraude@exemple.ga"]
+
+
+def test_bare_addresses_are_broken_by_an_invisible_joiner() -> None:
+    shown = as_text("https://a.example www.b.ga c@d.ga")
+    assert "https\u2060\\:\\/\\/\u2060a" in shown and "\u2060www\u2060\\." in shown and "c\u2060\\@\u2060d" in shown
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+def test_every_markdown_character_is_escaped_and_the_text_comes_back_as_written(text) -> None:  # noqa: ANN001
+    shown = as_text(text)
+    assert not re.search(r"(?<!\\)[!\[\]()*_~<>$#|`:.&]", re.sub(r"\\.", "", shown))  # none left bare
+    assert re.sub(r"\\(.)", r"\1", shown).replace("\u2060", "") == text  # as typed (word joiners aside)
+
+
+def test_lines_control_characters_and_leading_blanks() -> None:
+    assert as_text("un\r\ndeux\rtrois") == "un  \ndeux  \ntrois"  # each line break kept
+    assert as_text("a\x00b\x1bc\x7f") == "abc"
+    assert as_text("    indenté") == "\u00a0" * 4 + "indenté"  # not a code block
+    assert as_text(None) == ""
