@@ -4,16 +4,27 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
+# A signed number (a phone in E.164 above all) runs nothing in a spreadsheet: left as it is, so that
+# an export can be imported again as it was written.
+_PLAIN_NUMBER = re.compile(r"^[+-]?\d[\d ]*(?:[.,]\d+)?$")
 
 
 def safe_cell(value: Any) -> Any:
     """Text that a spreadsheet would run as a formula is prefixed with a quote (OWASP advice)."""
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
+    if isinstance(value, str) and value.startswith(_FORMULA_START) and not _PLAIN_NUMBER.match(value):
         return "'" + value
+    return value
+
+
+def unquote(value: Any) -> Any:
+    """A cell as it was before `safe_cell` (an export imported again keeps its values)."""
+    if isinstance(value, str) and len(value) > 1 and value[0] == "'" and value[1:].startswith(_FORMULA_START):
+        return value[1:]
     return value
 
 

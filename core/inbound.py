@@ -98,6 +98,8 @@ def parse(body: bytes) -> Event:
         raise InvalidEvent(f"body is not JSON: {err}") from None
     if not isinstance(payload, dict):
         raise InvalidEvent("body is not a JSON object")
+    if _depth_over(payload, MAX_DEPTH):  # Respond.io's events are a few levels deep
+        raise InvalidEvent(f"body nested deeper than {MAX_DEPTH} levels")
     event_type = payload.get("event_type")
     if not isinstance(event_type, str) or not event_type.strip():
         raise InvalidEvent("event_type is missing")
@@ -116,8 +118,24 @@ def parse(body: bytes) -> Event:
 
 
 EVENT_ID_MAX = 128
+MAX_DEPTH = 64  # objects and lists within each other; deeper bodies are refused (400), never half-read
 NAME_MAX = 120  # contacts.first_name / last_name
 TYPE_MAX = 32  # messages.message_type
+
+
+def _depth_over(value: Any, limit: int) -> bool:
+    """Whether objects and lists are nested deeper than `limit` (without recursion: a hostile body
+    must not exhaust the stack of the process that reads it)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        for child in children:
+            if isinstance(child, dict | list):
+                if depth + 1 > limit:
+                    return True
+                stack.append((child, depth + 1))
+    return False
 
 
 def without_nul(value: Any) -> Any:

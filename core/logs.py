@@ -10,10 +10,20 @@ from datetime import UTC, datetime
 
 from core.config import get_settings
 
-# International numbers (+, 00 or a bare 241 prefix), Gabon national forms (0X XX XX XX...) and
-# Gabon mobile numbers written without their 0 (6X/7X and six digits).
+# Phone numbers however they are written: international (+, 00, URL-encoded %2B, or in brackets:
+# `(+241) 77 28 01 50`, `+1 (415) 555-0100`), a bare 241 prefix with or without separators, national
+# forms (`077 28 01 50`, `06 12 34 56 78`) and Gabon mobiles without their 0 (`77280150`). Glued to
+# an underscore (`phone_24177…`) still counts. A bare run of digits that is none of these (an id) is
+# left alone.
 _PHONE_RE = re.compile(
-    r"(?<![\w+])(\+\d[\d \-.]{6,}\d|00\d{9,}|241\d{8}|0\d{1,2}(?:[ .\-]?\d{2}){3}|[67]\d{7})(?![\w])"
+    r"(?<![A-Za-z0-9+%])("
+    r"(?:\+|%2B|00)[ (]*\d[\d \-.()]{6,}\d"
+    r"|\(\+?\d{1,3}\)[ ]?\d[\d \-.]{5,}\d"
+    r"|241[ .\-]?(?:\d[ .\-]?){7}\d"
+    r"|0\d{1,2}(?:[ .\-]?\d{2}){3,4}"
+    r"|[67]\d{7}"
+    r")(?![A-Za-z0-9])",
+    re.IGNORECASE,
 )
 
 
@@ -22,12 +32,19 @@ def mask_phone(text: str) -> str:
 
     def _mask(match: re.Match[str]) -> str:
         raw = match.group(1)
-        digits = re.sub(r"\D", "", raw)
-        head = "+" + digits[:3] if raw.startswith("+") else ""
+        international = raw.startswith(("+", "(")) or raw.upper().startswith("%2B")
+        digits = re.sub(r"\D", "", raw[3:] if raw.upper().startswith("%2B") else raw)
+        if len(digits) < 8:
+            return raw  # too short to be a phone number
+        head = "+" + digits[:3] if international else ""
         rest = digits[3:] if head else digits
         return head + "*" * (len(rest) - 2) + rest[-2:]
 
+    text = _ENCODED_RE.sub(lambda m: m.group(1) + "*" * (len(m.group(2)) - 2) + m.group(2)[-2:], text)
     return _PHONE_RE.sub(_mask, text)
+
+
+_ENCODED_RE = re.compile(r"(%2B\d{3})(\d{5,12})(?!\d)", re.IGNORECASE)  # in a URL, wherever it stands
 
 
 class MaskingFilter(logging.Filter):

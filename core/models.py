@@ -595,6 +595,7 @@ class OutboxMessage(Base):
 
     __table_args__ = (
         Index("ix_outbox_open", "status", "next_attempt_at", postgresql_where=_OUTBOX_OPEN, sqlite_where=_OUTBOX_OPEN),
+        Index("ix_outbox_open_phone", "phone", "id", postgresql_where=_OUTBOX_OPEN, sqlite_where=_OUTBOX_OPEN),
         Index("ix_outbox_message_id", "message_id"),
         Index("ix_outbox_provider_message_id", "provider_message_id"),
         Index("ix_outbox_template_created", "template_id", "created_at"),

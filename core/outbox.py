@@ -157,7 +157,11 @@ def _claim_statement(pg: bool) -> Any:
         "UPDATE outbox SET status = 'sending', lease_owner = :owner, lease_expires_at = :lease, sending_at = :now, "
         "updated_at = :now, attempts = attempts + 1, reconcile_tries = 0 "
         "WHERE id IN (SELECT id FROM outbox WHERE status = 'pending' "
-        f"AND (next_attempt_at IS NULL OR next_attempt_at <= :now) ORDER BY id LIMIT :limit {lock}) "
+        "AND (next_attempt_at IS NULL OR next_attempt_at <= :now) "
+        # One person's messages leave in the order they were decided: only the oldest still open goes.
+        "AND NOT EXISTS (SELECT 1 FROM outbox AS earlier WHERE earlier.phone = outbox.phone "
+        "AND earlier.id < outbox.id AND earlier.status IN ('pending', 'sending')) "
+        f"ORDER BY id LIMIT :limit {lock}) "
         "RETURNING id, purpose, phone, kind, text, template, contact_id, attempts"
     ).bindparams(bindparam("now", type_=UTCDateTime()), bindparam("lease", type_=UTCDateTime()))
 
@@ -279,7 +283,7 @@ def _failed(session: Session, item: OutboxMessage, code: str, reason: str | None
         message = session.get(Message, item.message_id)
         if message is not None:
             message.status, message.error_code = "failed", code[:16]
-    if item.purpose == "bot_answer" and item.conversation_id is not None:
+    if item.purpose == "bot_answer" and item.conversation_id is not None and code not in (OPTED_OUT, ERASED):
         conversation = session.get(Conversation, item.conversation_id)
         if conversation is not None and conversation.status == ConversationStatus.BOT:
             conversation.status = ConversationStatus.WAITING_AGENT
@@ -332,6 +336,8 @@ def sweep(session: Session, provider: respondio.Provider, *, now: datetime | Non
             OutboxMessage.status == S.PENDING,
             OutboxMessage.created_at <= now - timedelta(minutes=settings.outbox_max_minutes))
             .order_by(OutboxMessage.id).limit(500).with_for_update(skip_locked=True)):
+        if not _still(session, item, S.PENDING, now):
+            continue  # claimed by a worker meanwhile
         reason = (f"Respond.io n'a pas accepté ce message en {settings.outbox_max_minutes:g} min "
                   f"({item.error_message or item.error_code or 'sans réponse'})")
         _failed(session, item, EXPIRED, reason[:500], now)
@@ -396,10 +402,26 @@ def _recorded(session: Session, message_ids: list[str]) -> set[str]:
             select(Recipient.provider_message_id).where(Recipient.provider_message_id.in_(ids))))
 
 
+def _still(session: Session, item: OutboxMessage, status: str, now: datetime) -> bool:
+    """Take the row for this transaction if it is still as read (pending, or sending with its lease
+    expired): a worker may have claimed or recorded it between the read and now (SQLite does not lock
+    what it reads). The guarded write holds it until commit on either database."""
+    guard = (OutboxMessage.id == item.id) & (OutboxMessage.status == status)
+    if status == S.SENDING:
+        guard &= OutboxMessage.lease_expires_at < now
+    taken = session.execute(update(OutboxMessage).where(guard).values(updated_at=now)
+                            .execution_options(synchronize_session=False)).rowcount == 1
+    if taken:
+        session.refresh(item)
+    return taken
+
+
 def _settle(session: Session, row: OutboxMessage, lookup: dispatch.Lookup, *, now: datetime, bound: timedelta,
             result: Swept) -> None:
     settings = get_settings()
     V = dispatch.Verdict
+    if not _still(session, row, S.SENDING, now):
+        return  # its worker recorded it (or renewed its lease) meanwhile
     if lookup.verdict is V.SENT and lookup.message is not None:
         _sent(session, row, lookup.message.message_id, now)
         result.found += 1
@@ -468,3 +490,13 @@ def describe(item: OutboxMessage) -> str:
         return f"{label} : {known} ({respondio.code_label(item.error_code)})"
     detail = f" ({item.error_message})" if item.error_message else ""
     return f"{label} : {respondio.code_label(item.error_code)}{detail}"
+
+
+def forget_contact(session: Session, contact_id: int, *, placeholder: str) -> None:
+    """Erasure: the person's number and words leave the outbox; what was still to send is not sent."""
+    now = utcnow()
+    session.execute(update(OutboxMessage).where(
+        OutboxMessage.contact_id == contact_id, OutboxMessage.status == S.PENDING).values(
+        status=S.FAILED, failed_at=now, error_code=ERASED, error_message=None, updated_at=now))
+    session.execute(update(OutboxMessage).where(OutboxMessage.contact_id == contact_id).values(
+        phone=placeholder, text=None, template=None, updated_at=now))

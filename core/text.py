@@ -19,24 +19,30 @@ def slug(text: str) -> str:
     return _NON_ALNUM.sub("_", fold(text)).strip("_")
 
 
-# Every ASCII punctuation character CommonMark lets a backslash escape: escaped, none of them starts
-# emphasis, a link, an image, a heading, a list, a table, raw HTML, a LaTeX formula ($) or a bare
-# URL (the `:` of `https://` and the `.` of `www.`), so the text is shown exactly as it was written.
-_MARKDOWN_SPECIAL = re.compile(r"([!\"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~])")
+# What starts Markdown (and Streamlit's extensions) inside a line: emphasis, code, links and images
+# (brackets), raw HTML and autolinks (angle brackets), LaTeX ($), strikethrough, tables, entities, and
+# a colon glued to a word (`:material/…:` icons, `:red[…]` colours, emoji shortcodes). A colon before a
+# space (French punctuation) starts nothing and stays as it is; so do dots, commas and parentheses.
+_INLINE = re.compile(r"([\\`*_\[\]<>$~|&])|(:)(?=\S)")
+# What starts Markdown at the beginning of a line: headings, quotes, lists, setext underlines.
+_LINE_START = re.compile(r"^(?:([#>+=\-])|(\d+)([.)]))")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
-# The renderer still turns bare addresses into links (`https://…`, `www.…`, `nom@domaine`), escaped or
+# The renderer turns bare addresses into links (`https://…`, `www.…`, `nom@domaine`), escaped or
 # not: an invisible word joiner (U+2060) in each keeps them text.
 _LINKISH = re.compile(r"(://|(?<![\w])www(?=\.)|@)", re.IGNORECASE)
 
 
 def as_text(value: object) -> str:
-    """Untrusted text (a WhatsApp message, a name, a document title) for a Streamlit element that
-    renders Markdown: shown as written, line breaks kept, nothing rendered, nothing loaded."""
+    """Untrusted text (a WhatsApp message, a name, a document title, an error quoting either) for a
+    Streamlit element that renders Markdown: shown as written, line breaks kept, nothing rendered,
+    nothing loaded. Only what could start Markdown is escaped, so plain French reads the same."""
     text = _CONTROL.sub("", ("" if value is None else str(value)).replace("\r\n", "\n").replace("\r", "\n"))
     lines = []
     for line in text.split("\n"):
         body = line.lstrip(" \t")  # leading blanks would make a code block: kept as no-break spaces
         indent = "\u00a0" * (len(line) - len(body))
         body = _LINKISH.sub(lambda m: "\u2060" + m.group(1) + "\u2060", body)
-        lines.append(indent + _MARKDOWN_SPECIAL.sub(r"\\\1", body))
+        body = _INLINE.sub(lambda m: "\\" + (m.group(1) or m.group(2)), body)
+        body = _LINE_START.sub(lambda m: "\\" + m.group(1) if m.group(1) else m.group(2) + "\\" + m.group(3), body)
+        lines.append(indent + body)
     return "  \n".join(lines)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 import secrets
 import string
 
@@ -10,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core import audit
-from core.auth import check_password_policy, get_user_by_email, hash_password, normalize_email
+from core.auth import check_password_policy, get_user_by_email, hash_password, normalize_email, verify_password
 from core.errors import NotFound, UserError
 from core.models import Role, User
 from core.timeutil import utcnow
@@ -126,4 +127,31 @@ def reset_password(session: Session, user: User, password: str, *, actor: User |
     user.locked_until = None
     audit.record(session, "password_reset", actor=actor, actor_email=None if actor else "cli",
                  target_type="user", target_id=user.id, details={"email": user.email})
+    return user
+
+
+def unlock(session: Session, user: User, *, actor: User | None = None, now: datetime | None = None) -> User:
+    """An administrator lets a locked account sign in again at once (its password unchanged)."""
+    now = now or utcnow()
+    if user.locked_until is None or user.locked_until <= now:
+        raise UserError(f"Le compte {user.email} n'est pas verrouillé.")
+    user.locked_until = None
+    user.failed_logins = 0
+    audit.record(session, "user_unlocked", actor=actor, actor_email=None if actor else "cli",
+                 target_type="user", target_id=user.id, details={"email": user.email})
+    return user
+
+
+def change_own_password(session: Session, user: User, current: str, new: str) -> User:
+    """A user changes their own password: the current one is asked first (a session left open is not
+    enough), the new one follows the policy and differs. Other open sessions of this account end."""
+    if not verify_password(user.password_hash, current):
+        audit.record(session, "password_change_refused", actor=user, target_type="user", target_id=user.id)
+        raise UserError("Le mot de passe actuel est incorrect.")
+    if new == current:
+        raise UserError("Le nouveau mot de passe doit être différent de l'actuel.")
+    check_password_policy(new)
+    user.password_hash = hash_password(new)
+    user.password_changed_at = utcnow()
+    audit.record(session, "password_changed", actor=user, target_type="user", target_id=user.id)
     return user

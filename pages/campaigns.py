@@ -151,7 +151,7 @@ def controls(campaign: Campaign) -> None:
                     target = campaigns.get(session, campaign.id)
                     getattr(campaigns, action)(session, target, actor=me(session))
             except UserError as err:
-                st.error(str(err))
+                st.error(as_text(err))
             else:
                 st.session_state.pop(key, None)
                 st.rerun()
@@ -169,7 +169,7 @@ def controls(campaign: Campaign) -> None:
                                                    actor=me(session))
                         name = draft.name
                 except UserError as err:
-                    st.error(str(err))
+                    st.error(as_text(err))
                 else:
                     st.success(f"Brouillon « {as_text(name)} » créé.")
 
@@ -316,7 +316,7 @@ def wizard() -> None:
                                               contact=session.get(Contact, sample.id) if sample else None,
                                               actor=me(session))
         except UserError as err:
-            st.error(str(err))
+            st.error(as_text(err))
         else:
             _shell.show_send_result(item_id)
 
@@ -336,7 +336,7 @@ def wizard() -> None:
                     campaigns.launch(session, campaign, actor=me(session))
                 created_id, status = campaign.id, campaign.status
         except UserError as err:
-            st.error(str(err))
+            st.error(as_text(err))
             return
         st.session_state["wizard"] = {}
         st.session_state["campaign_choice_next"] = created_id

@@ -49,7 +49,7 @@ def show_answer(turn: dict) -> None:
                     with db.session_scope() as session:
                         feedback.rate(session, interaction, value, comment)
                 except UserError as err:
-                    st.error(str(err))
+                    st.error(as_text(err))
                 else:
                     turn["rated"] = True
                     st.rerun()

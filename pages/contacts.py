@@ -134,7 +134,7 @@ def contact_panel(contact_id: int) -> None:
                     service.set_consent(session, service.get(session, contact_id), new, reason=reason,
                                         actor=actor(session))
             except UserError as err:
-                st.error(str(err))
+                st.error(as_text(err))
             else:
                 st.toast("Consentement enregistré.")
                 st.rerun()
@@ -151,7 +151,7 @@ def contact_panel(contact_id: int) -> None:
                     with db.session_scope() as session:
                         service.erase(session, service.get(session, contact_id), reason=ref, actor=actor(session))
                 except UserError as err:
-                    st.error(str(err))
+                    st.error(as_text(err))
                 else:
                     st.success("Contact effacé.")
                     st.rerun()
@@ -190,7 +190,7 @@ def import_tab() -> None:
     try:
         table, sample = preview(path, upload.name)
     except UserError as err:
-        st.error(str(err))
+        st.error(as_text(err))
         return
     details = f"{len(table.header)} colonnes"
     if table.kind == "csv":
@@ -226,7 +226,7 @@ def import_tab() -> None:
     try:
         importer.validate_mapping(mapping, table.header)
     except UserError as err:
-        st.error(str(err))
+        st.error(as_text(err))
         return
     bar = st.progress(0.0, text="Lecture du fichier…")
 
@@ -242,7 +242,7 @@ def import_tab() -> None:
                                           progress=progress, rejects_dir=folder)
     except UserError as err:
         bar.empty()
-        st.error(f"Import annulé, la base n'a pas changé : {err}")
+        st.error(f"Import annulé, la base n'a pas changé : {as_text(err)}")
         return
     except Exception:
         bar.empty()

@@ -8,6 +8,7 @@ from core import campaigns, db, health, inbound
 from core.errors import UserError
 from core.models import User
 from core.timeutil import format_dt, utcnow
+from core.text import as_text
 from pages import _shell
 
 user, can_edit = _shell.require("health")
@@ -60,7 +61,7 @@ def dead_letter_actions(event_id: int, label: str) -> None:
             actor = session.get(User, user.id)
             action(session, event_id, actor=actor)
     except UserError as err:
-        st.error(str(err))
+        st.error(as_text(err))
     else:
         verb = "sera réappliqué" if action is inbound.retry_dead_letter else "est écarté"
         st.session_state["dl_flash"] = f"L'événement {label} {verb}."

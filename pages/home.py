@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-from core import db, overview, permissions
+from core import db, overview, permissions, users
+from core.errors import UserError
 from core.text import as_text
 from pages import _shell
 
@@ -32,3 +33,23 @@ for spec in permissions.pages_for(user.role):
     if spec.key != "home":
         mode = "" if spec.can_edit(user.role) else " (consultation)"
         st.page_link(spec.file, label=f"{spec.title}{mode}", icon=spec.icon)
+
+st.markdown("#### Mon compte")
+with st.expander("Changer mon mot de passe", icon=":material/password:"):
+    with st.form("own_password", clear_on_submit=True):
+        current = st.text_input("Mot de passe actuel", type="password", key="own_pw_current")
+        new = st.text_input("Nouveau mot de passe", type="password", key="own_pw_new",
+                            help="Au moins 10 caractères. Vos autres sessions ouvertes seront fermées.")
+        again = st.text_input("Nouveau mot de passe, une seconde fois", type="password", key="own_pw_again")
+        if st.form_submit_button("Changer le mot de passe"):
+            if new != again:
+                st.error("Les deux saisies du nouveau mot de passe diffèrent.")
+            else:
+                try:
+                    with db.session_scope() as session:
+                        users.change_own_password(session, users.get(session, user.id), current, new)
+                except UserError as err:
+                    st.error(as_text(err))
+                else:
+                    _shell.sign_in(user.id)  # this session goes on; the others end at their next action
+                    st.success("Mot de passe changé. Vos autres sessions ouvertes sont fermées.")

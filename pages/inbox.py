@@ -33,7 +33,7 @@ def act(action, conversation_id: int, *args) -> bool:  # noqa: ANN001, ANN002
         with db.session_scope() as session:
             action(session, inbox.get(session, conversation_id), *args, me(session))
     except UserError as err:
-        st.error(str(err))
+        st.error(as_text(err))
         return False
     return True
 

@@ -28,7 +28,7 @@ def act(action, document_id: int, *args) -> bool:  # noqa: ANN001, ANN002
         with db.session_scope() as session:
             action(session, kb.get(session, document_id), *args, actor=me(session))
     except UserError as err:
-        st.error(str(err))
+        st.error(as_text(err))
         return False
     return True
 
@@ -48,7 +48,7 @@ if can_edit:
                     with db.session_scope() as session:
                         result = kb.ingest(session, upload.name, upload.getvalue(), actor=me(session))
                 except UserError as err:
-                    st.error(str(err))
+                    st.error(as_text(err))
                     continue
                 if result.status == "unchanged":
                     st.info(f"« {as_text(upload.name)} » n'a pas changé : rien à refaire.")
@@ -99,7 +99,8 @@ if can_edit:
                 st.rerun()
 for record in passages[:50]:
     where = record.metadata.get("location") or "début"
-    with st.expander(f"Passage {int(record.metadata.get('chunk', 0)) + 1} — {where} ({len(record.text)} caractères)"):
+    with st.expander(f"Passage {int(record.metadata.get('chunk', 0)) + 1} — {as_text(where)} "
+                     f"({len(record.text)} caractères)"):
         st.text(record.text)
 if len(passages) > 50:
     st.caption(f"… et {len(passages) - 50} autres passages.")

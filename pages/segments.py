@@ -156,7 +156,7 @@ if can_edit:
                     segments.create(session, name=name, kind=SegmentKind.DYNAMIC, rules=rules,
                                     actor=users.get(session, user.id))
             except UserError as err:
-                st.error(str(err))
+                st.error(as_text(err))
             else:
                 st.session_state.pop(BUILDER_KEY, None)
                 bump()
@@ -177,7 +177,7 @@ if can_edit:
                             Contact.phone.in_([w.e164 for w in wanted if w.ok]))).all()
                         added = segments.add_members(session, segment, list(found), actor=users.get(session, user.id))
                 except UserError as err:
-                    st.error(str(err))
+                    st.error(as_text(err))
                 else:
                     bump()
                     st.success(f"Segment créé avec {added} contact(s)."

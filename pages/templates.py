@@ -206,7 +206,7 @@ def actions(template_id: int, data: dict, contact: Contact | None) -> None:
             with db.session_scope() as session:
                 templates.delete(session, templates.get(session, template_id), actor=users.get(session, user.id))
         except UserError as err:
-            st.error(str(err))
+            st.error(as_text(err))
         else:
             st.session_state["template_choice_next"] = NEW
             bump()
@@ -222,7 +222,7 @@ def actions(template_id: int, data: dict, contact: Contact | None) -> None:
                                                       contact=session.get(Contact, contact.id) if contact else None,
                                                       actor=users.get(session, user.id))
                 except UserError as err:
-                    st.error(str(err))
+                    st.error(as_text(err))
                 else:
                     _shell.show_send_result(item_id)
             _shell.recent_tests(template_id)
@@ -260,7 +260,7 @@ def import_export() -> None:
                 with db.session_scope() as session:
                     report = templates.sync(session, remote, actor=users.get(session, user.id))
             except respondio.ProviderError as err:
-                st.error(f"Respond.io n'a pas pu donner la liste des modèles : {err}")
+                st.error(f"Respond.io n'a pas pu donner la liste des modèles : {as_text(err)}")
             else:
                 bump()
                 st.success(f"Synchronisation : {report.created} nouveau(x), {report.updated} mis à jour, "

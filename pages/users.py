@@ -8,6 +8,7 @@ from core.errors import UserError
 from core.models import Role
 from core.permissions import ROLE_LABELS
 from core.timeutil import format_dt, utcnow
+from core.text import as_text
 from pages import _shell
 
 admin, _ = _shell.require("users")
@@ -58,9 +59,9 @@ def create_form() -> None:
                     created = users.create(session, email=email, name=name, role=role, password=password, actor=actor)
                     created_email = created.email
             except UserError as err:
-                st.error(str(err))
+                st.error(as_text(err))
             else:
-                st.toast(f"Compte {created_email} créé.")
+                st.toast(f"Compte {as_text(created_email)} créé.")
                 if generated:
                     show_new_password(created_email, password)
 
@@ -83,7 +84,7 @@ def manage_form(accounts: list) -> None:
             with db.session_scope() as session:
                 fn(session, users.get(session, choice.id), *args, actor=users.get(session, admin.id))
         except UserError as err:
-            st.error(str(err))
+            st.error(as_text(err))
         else:
             st.toast(label)
             st.rerun()
@@ -95,13 +96,17 @@ def manage_form(accounts: list) -> None:
             act(f"Compte {choice.email} désactivé.", users.disable)
     elif c2.button("Réactiver"):
         act(f"Compte {choice.email} réactivé.", users.enable)
+    if choice.locked_until is not None and choice.locked_until > utcnow():
+        if c2.button("Déverrouiller", icon=":material/lock_open:",
+                     help=f"Verrouillé jusqu'au {format_dt(choice.locked_until)} après des échecs de connexion."):
+            act(f"Compte {choice.email} déverrouillé.", users.unlock)
     if c3.button("Réinitialiser le mot de passe"):
         password = users.generate_password()
         try:
             with db.session_scope() as session:
                 users.reset_password(session, users.get(session, choice.id), password, actor=users.get(session, admin.id))
         except UserError as err:
-            st.error(str(err))
+            st.error(as_text(err))
         else:
             show_new_password(choice.email, password)
 

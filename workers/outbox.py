@@ -12,7 +12,7 @@ import socket
 import threading
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from datetime import timedelta
 
 from core import db, outbox, queue, ratelimit, respondio
@@ -54,11 +54,14 @@ def send_one(item: outbox.Claimed, provider: respondio.Provider, pacer: ratelimi
                 continue
             except respondio.ProviderError as err:
                 error = err
-        return _not_accepted(item, error)
+        return _not_accepted(item, error, pacer)
 
 
-def _not_accepted(item: outbox.Claimed, error: respondio.ProviderError) -> outbox.Outcome:
+def _not_accepted(item: outbox.Claimed, error: respondio.ProviderError,
+                  pacer: ratelimit.Pacer | None = None) -> outbox.Outcome:
     code, reason = _code(error), str(error)
+    if (error.status == 429 or error.whatsapp_code == "130429") and pacer is not None:
+        pacer.block(error.retry_after or 1.0)  # every sender of this provider waits, campaigns included
     if error.status == 429 or error.whatsapp_code == "130429" or error.kind == "auth":
         wait = error.retry_after or (60.0 if error.kind == "auth" else 1.0)  # a token fixed by a person
         return outbox.Outcome(item.id, "later", error_code=code, error_message=reason,
@@ -118,8 +121,8 @@ def deliver(*, max_runtime: float = MAX_RUNTIME_SECONDS, linger: float = LINGER_
                 outcomes = [outbox.Outcome(i.id, "failed", error_code=refused[i.id],
                                            error_message=respondio.ERROR_LABELS.get(refused[i.id]))
                             for i in items if i.id in refused]
-                to_send = [i for i in items if i.id not in refused]
-                outcomes += pool.map(lambda i: _safe_send(i, provider, pacer), to_send)
+                outcomes += _send_all([i for i in items if i.id not in refused], pool, provider, pacer, owner,
+                                      settings.send_lease_seconds)
                 with db.session_scope() as session:
                     for outcome in outbox.record(session, outcomes, owner=owner):
                         totals[outcome.kind] = totals.get(outcome.kind, 0) + 1
@@ -129,6 +132,21 @@ def deliver(*, max_runtime: float = MAX_RUNTIME_SECONDS, linger: float = LINGER_
     if totals:
         log.info("Outbox delivery: %s", totals)
     return totals
+
+
+def _send_all(items: list[outbox.Claimed], pool: ThreadPoolExecutor, provider: respondio.Provider,
+              pacer: ratelimit.Pacer, owner: str, lease_seconds: float) -> list[outbox.Outcome]:
+    """Send the claimed items, renewing their leases every third of a lease while any is in flight
+    (a wait for a slot after a 429, a slow provider): a live sender's items are never taken for
+    abandoned ones, looked up and sent a second time."""
+    futures = [pool.submit(_safe_send, item, provider, pacer) for item in items]
+    while not wait(futures, timeout=lease_seconds / 3).done.issuperset(futures):
+        try:
+            with db.session_scope() as session:
+                outbox.renew(session, owner=owner, lease_seconds=lease_seconds)
+        except Exception as err:  # noqa: BLE001 - the database away: the leases run out, the sweep decides
+            log.warning("Outbox leases not renewed (%s)", type(err).__name__)
+    return [f.result() for f in futures]
 
 
 def _safe_send(item: outbox.Claimed, provider: respondio.Provider, pacer: ratelimit.Pacer) -> outbox.Outcome:

@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import bindparam, select, text
 from sqlalchemy.orm import Session
 
-from core import audit, phones
+from core import audit, exports, phones
 from core.contacts.reader import Table, open_table
 from core.contacts.search import search_text_for
 from core.errors import UserError
@@ -262,8 +262,9 @@ def _load(table: Table, mapping: dict[str, str], options: ImportOptions, writer:
     width = len(table.header)
     for line, row in table.rows:
         result.rows += 1
+        row = [exports.unquote(c) for c in row]  # our own exports come back as they were written
         if len(row) < width:
-            row = list(row) + [None] * (width - len(row))
+            row = row + [None] * (width - len(row))
         checked = phones.normalize(row[phone_i])
         if not checked.ok:
             assert checked.reason is not None
@@ -273,9 +274,9 @@ def _load(table: Table, mapping: dict[str, str], options: ImportOptions, writer:
                     "w", encoding="utf-8-sig", newline="", suffix=".csv", prefix="rejets-",
                     dir=rejects_dir, delete=False)
                 rejects_writer = csv.writer(rejects_file, delimiter=";")
-                rejects_writer.writerow(["ligne", "motif", *table.header])
+                rejects_writer.writerow(["ligne", "motif", *(exports.safe_cell(h) for h in table.header)])
             rejects_writer.writerow([line, phones.reason_label(checked.reason),
-                                     *("" if c is None else c for c in row[:width])])
+                                     *("" if c is None else exports.safe_cell(c) for c in row[:width])])
         else:
             e164 = checked.e164
             assert e164 is not None

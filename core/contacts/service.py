@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session
 
-from core import audit, phones
+from core import audit, outbox, phones
 from core.contacts.search import search_text_for
 from core.errors import NotFound, UserError
 from core.models import (
@@ -169,6 +169,7 @@ def erase(session: Session, contact: Contact, *, reason: str, actor: User | None
     session.execute(update(Recipient).where(Recipient.contact_id == contact_id)
                     .values(phone=f"efface-{contact_id}"[:20], parameters={}))
     session.execute(update(Message).where(Message.contact_id == contact_id).values(text=None))
+    outbox.forget_contact(session, contact_id, placeholder=f"efface-{contact_id}"[:20])
     session.execute(update(ConsentEvent).where(ConsentEvent.contact_id == contact_id).values(reason=None))
     session.execute(SegmentMember.__table__.delete().where(SegmentMember.contact_id == contact_id))
     audit.record(session, "contact_erased", actor=actor, target_type="contact", target_id=contact_id,

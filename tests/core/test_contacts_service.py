@@ -146,11 +146,11 @@ def test_exports_are_safe_against_formula_injection() -> None:
     rows = [["+24177280150", "=HYPERLINK(\"http://x\")"], ["+33612345678", "@SUM(A1)"], ["x", "-1+2"],
             ["y", "Nguema"]]
     parsed = list(csv.reader(io.StringIO(exports.to_csv(header, rows).decode("utf-8-sig")), delimiter=";"))
-    assert parsed[1] == ["'+24177280150", "'=HYPERLINK(\"http://x\")"]
+    assert parsed[1] == ["+24177280150", "'=HYPERLINK(\"http://x\")"]  # a number runs nothing: left as is
     assert parsed[2][1] == "'@SUM(A1)" and parsed[3][1] == "'-1+2" and parsed[4][1] == "Nguema"
     ws = load_workbook(io.BytesIO(exports.to_xlsx(header, rows))).active
     values = [[c.value for c in row] for row in ws.iter_rows()]
-    assert values[1] == ["'+24177280150", "'=HYPERLINK(\"http://x\")"] and values[4] == ["y", "Nguema"]
+    assert values[1] == ["+24177280150", "'=HYPERLINK(\"http://x\")"] and values[4] == ["y", "Nguema"]
     assert all(c.data_type != "f" for row in ws.iter_rows() for c in row)
 
 
@@ -159,7 +159,38 @@ def test_export_of_a_search_streams_every_match(session, people) -> None:  # noq
     parsed = list(csv.reader(io.StringIO(data.decode("utf-8-sig")), delimiter=";"))
     assert count == len(parsed) - 1 == 4  # every contact has an "a" somewhere: Awa, Lambaréné, Paul, Léa
     assert parsed[0][:6] == ["telephone", "prenom", "nom", "langue", "consentement", "ajoute_le"]
-    assert "agence" in parsed[0] and parsed[1][0] == "'+24177280150"
+    assert "agence" in parsed[0] and parsed[1][0] == "+24177280150"
     data, count = service.export(session, service.SearchQuery(), "xlsx")
     ws = load_workbook(io.BytesIO(data)).active
     assert count == 4 and ws.max_row == 5
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+def test_an_export_imports_again_as_it_was_and_hostile_cells_stay_text(session, tmp_path, fmt) -> None:  # noqa: ANN001
+    from core.contacts.importer import import_file
+
+    hostile = Contact(phone="+24177280199", first_name="=HYPERLINK(\"http://x\",\"clic\")", last_name="@SUM(A1)",
+                      attributes={"agence": "-1+2", "note": "+33 6 12"})
+    session.add(hostile)
+    session.flush()
+    data, _ = service.export(session, service.SearchQuery(text="77280199"), fmt)
+    session.delete(hostile)
+    session.flush()
+    path = tmp_path / f"export.{fmt}"
+    path.write_bytes(data)
+    result = import_file(session, path, rejects_dir=tmp_path)
+    assert result.rejected == 0
+    back = session.scalar(select(Contact).where(Contact.phone == "+24177280199"))
+    assert (back.first_name, back.last_name) == ("=HYPERLINK(\"http://x\",\"clic\")", "@SUM(A1)")
+    assert back.attributes["agence"] == "-1+2" and back.attributes["note"] == "+33 6 12"
+
+
+def test_rejected_rows_are_written_formula_safe(session, tmp_path) -> None:  # noqa: ANN001
+    from core.contacts.importer import import_file
+
+    path = tmp_path / "c.csv"
+    path.write_text("telephone;prenom\n=1+1;=HYPERLINK(\"http://x\")\n", encoding="utf-8")
+    result = import_file(session, path, rejects_dir=tmp_path)
+    with result.rejects_csv.open(encoding="utf-8-sig") as f:
+        rejected = list(csv.reader(f, delimiter=";"))
+    assert rejected[1][2:] == ["'=1+1", "'=HYPERLINK(\"http://x\")"]

@@ -55,7 +55,12 @@ def test_tracebacks_extras_text_format_and_bare_numbers_are_masked(db_url) -> No
     from core import db
     from core.logs import MaskingFormatter
 
-    assert mask_phone("appel du 77280150 reçu") == "appel du ******50 reçu"  # a mobile number without its 0
+    for written, masked in [("appel du 77280150 reçu", "appel du ******50 reçu"),  # a mobile without its 0
+                            ("241 77 28 01 50", "*********50"), ("(+241) 77 28 01 50", "+241******50"),
+                            ("phone%3A%2B24177280150", "phone%3A%2B241******50"), ("phone_24177280150", "phone_*********50"),
+                            ("0612345678 et 06 12 34 56 78", "********78 et ********78"),
+                            ("+1 (415) 555-0100", "+141******00"), ("id 1000001 à 2026-12-02 18:55:01", None)]:
+        assert mask_phone(written) == (masked or written), written
     try:
         with db.session_scope(db_url) as session:  # an engine error: the phone is a bound parameter
             session.execute(text("SELECT * FROM no_such_table WHERE phone = :p"), {"p": "+24177280150"})

@@ -101,3 +101,43 @@ def test_a_new_user_is_an_agent_unless_the_administrator_chooses_more(seeded) ->
     assert not at.exception and not at.error
     with db.session_scope() as session:
         assert users.get_by_email(session, "nouvelle.recrue@cnss.ga").role == "agent"
+
+
+def test_admin_unlocks_a_locked_account_with_one_button(seeded) -> None:  # noqa: ANN001
+    with db.session_scope() as session:
+        for _ in range(6):  # more wrong passwords than allowed: locked
+            auth.authenticate(session, "agent@cnss.ga", "pas-le-bon-mot-de-passe")
+    password = seeded["_passwords"]["agent"]
+    with db.session_scope() as session:
+        assert not auth.authenticate(session, "agent@cnss.ga", password).ok
+    at = users_page(seeded["admin"])
+    at.selectbox(key="manage_user").select(seeded["agent"]).run()
+    next(b for b in at.button if b.label == "Déverrouiller").click().run()
+    with db.session_scope() as session:
+        assert auth.authenticate(session, "agent@cnss.ga", password).ok
+        actions = session.scalars(select(AuditLog.action).where(AuditLog.action == "user_unlocked")).all()
+    assert actions == ["user_unlocked"]
+    at.selectbox(key="manage_user").select(seeded["agent"]).run()
+    assert not [b for b in at.button if b.label == "Déverrouiller"]  # only for a locked account
+
+
+def test_every_role_changes_its_own_password(seeded) -> None:  # noqa: ANN001
+    for role in ("admin", "manager", "supervisor", "agent"):
+        old = seeded["_passwords"][role]
+        at = app_as(seeded[role]).run()
+        at.text_input(key="own_pw_current").input("pas-le-bon-mot-de-passe")
+        at.text_input(key="own_pw_new").input("Nouveau-Secret-2026")
+        at.text_input(key="own_pw_again").input("Nouveau-Secret-2026")
+        at.button[[b.label for b in at.button].index("Changer le mot de passe")].click().run()
+        assert [e.value for e in at.error] == ["Le mot de passe actuel est incorrect."]
+        at.text_input(key="own_pw_current").input(old)
+        at.text_input(key="own_pw_new").input("Nouveau-Secret-2026")
+        at.text_input(key="own_pw_again").input("Nouveau-Secret-2026")
+        at.button[[b.label for b in at.button].index("Changer le mot de passe")].click().run()
+        assert any("Mot de passe changé" in s.value for s in at.success), [e.value for e in at.error]
+        at.run()
+        assert at.text_input(key="own_pw_current")  # this session goes on
+        with db.session_scope() as session:
+            email = session.get(User, seeded[role]).email
+            assert auth.authenticate(session, email, "Nouveau-Secret-2026").ok
+            assert not auth.authenticate(session, email, old).ok

@@ -268,6 +268,30 @@ def test_a_30_second_database_outage_during_a_burst_of_2000_events(pg_database, 
         db.dispose_engines()
 
 
+def test_an_unknown_event_type_with_a_1_mb_nested_payload_is_stored_and_holds_nothing_back(db_url, receiver) -> None:  # noqa: ANN001, E501
+    base = receiver(WEBHOOK_MAX_BODY_BYTES=str(2_000_000))
+
+    def nested(levels: int) -> dict:
+        deep: dict = {"fin": True}
+        for level in range(levels):
+            deep = {f"niveau{level}": deep, "liste": [["\u0000 et \x00"]]}
+        return deep
+
+    too_deep = {"event_id": "trop-profond", "event_type": "space.something.new", "deep": nested(500)}
+    assert post(base, too_deep).status_code == 400  # refused before anything is read or stored
+    unknown = {"event_id": "inconnu-1", "event_type": "space.something.new", "blob": "x" * 1_000_000,
+               "deep": nested(50)}
+    assert len(json.dumps(unknown).encode()) > 1_000_000
+    assert post(base, unknown).status_code == 200
+    assert post(base, message_event("+24177880099", "STOP")).status_code == 200
+    with db.session_scope(db_url) as session:  # applied by the receiver's own job threads (no Redis here)
+        assert wait_for(lambda: inbound.pending_count(session) == 0, timeout=60)
+        assert inbound.dead_letter_count(session) == 0
+        assert session.scalar(select(Contact.consent_status).where(Contact.phone == "+24177880099")) == "opted_out"
+        event = session.scalar(select(WebhookEvent).where(WebhookEvent.event_id == "inconnu-1"))
+        assert event.processed_at is not None and len(event.payload["blob"]) == 1_000_000
+
+
 def test_two_receivers_moving_the_spool_with_a_lock_shorter_than_a_batch(pg_database, redis_url,
                                                                          monkeypatch) -> None:  # noqa: ANN001
     """The lock expires while a batch is being stored, so both receivers move at once: every event is

@@ -363,3 +363,68 @@ def test_a_template_test_send_goes_through_the_outbox(fake) -> None:  # noqa: AN
     with db.session_scope() as session:
         [recent] = outbox.recent_tests(session, template_id)
         assert recent.id == item_id and outbox.describe(recent) == "envoyé"
+
+
+# --- found by the adversarial review ------------------------------------------------------------
+
+
+def test_a_sender_waiting_past_its_lease_keeps_it_and_the_person_gets_one_message(fake, monkeypatch) -> None:  # noqa: ANN001
+    """The provider's 429 (a campaign's, say) makes the sender wait longer than its lease: it renews
+    the lease while it waits, so the sweep does not take the message for abandoned and send it again."""
+    import threading
+
+    from core import ratelimit
+
+    monkeypatch.setenv("SEND_LEASE_SECONDS", "5")
+    reload_settings()
+    item_id = say(person(), "Bonjour")
+    ratelimit.limiter().block(8, "blocked")  # every sender of the provider waits 8 s
+    first = threading.Thread(target=deliver)
+    first.start()
+    time.sleep(6.5)  # past the 5-second lease
+    swept = sweep()
+    assert swept.checked == 0 and item(item_id).status == "sending"  # its lease was renewed
+    assert deliver() == {}  # a second sender finds nothing to send
+    first.join(timeout=30)
+    assert item(item_id).status == "sent" and fake.count("send") == 1
+
+
+def test_one_persons_messages_leave_in_the_order_they_were_decided(fake) -> None:  # noqa: ANN001
+    awa = person()
+    fake.fail_next(1, 429, retry_after=0.3)
+    first, second = say(awa, "Premier message"), say(awa, "Second message")
+    assert deliver() == {"later": 1}  # the second waits behind the first
+    assert item(second).status == "pending" and item(second).attempts == 0
+    time.sleep(0.4)
+    deliver()
+    deliver()
+    assert texts_to(fake, "+24177280150") == ["Premier message", "Second message"]
+    assert item(first).status == item(second).status == "sent"
+
+
+def test_an_erased_person_leaves_no_number_nor_words_in_the_outbox(fake) -> None:  # noqa: ANN001
+    from core.contacts import service
+
+    awa = person()
+    sent, waiting = say(awa, "Déjà parti"), None
+    deliver()
+    waiting = say(awa, "Pas encore parti")
+    with db.session_scope() as session:
+        service.erase(session, session.get(Contact, awa), reason="Demande n° 12", actor=None)
+    for item_id, status in ((sent, "sent"), (waiting, "failed")):
+        left = item(item_id)
+        assert left.status == status and left.phone.startswith("efface-") and left.text is None
+    assert item(waiting).error_code == "erased" and deliver() == {} and fake.count("send") == 1
+
+
+def test_a_bot_answer_to_someone_who_opted_out_meanwhile_is_not_handed_to_the_agents(fake) -> None:  # noqa: ANN001
+    awa = person()
+    with db.session_scope() as session:
+        conversation_id = inbound.open_conversation(session, session.get(Contact, awa), now=utcnow()).id
+    item_id = say(awa, "La pension est payée le 25.", author="bot", purpose="bot_answer",
+                  conversation_id=conversation_id)
+    with db.session_scope() as session:
+        session.get(Contact, awa).consent_status = "opted_out"
+    assert deliver() == {"failed": 1} and item(item_id).error_code == "opted_out"
+    with db.session_scope() as session:
+        assert session.get(Conversation, conversation_id).status == "bot"  # nobody to answer: no agent asked

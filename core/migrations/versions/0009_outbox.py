@@ -59,6 +59,9 @@ def upgrade() -> None:
     op.create_index("ix_outbox_open", "outbox", ["status", "next_attempt_at"],
                     postgresql_where=sa.text("status IN ('pending', 'sending')"),
                     sqlite_where=sa.text("status IN ('pending', 'sending')"))
+    op.create_index("ix_outbox_open_phone", "outbox", ["phone", "id"],
+                    postgresql_where=sa.text("status IN ('pending', 'sending')"),
+                    sqlite_where=sa.text("status IN ('pending', 'sending')"))
     op.create_index("ix_outbox_message_id", "outbox", ["message_id"])
     op.create_index("ix_outbox_provider_message_id", "outbox", ["provider_message_id"])
     op.create_index("ix_outbox_template_created", "outbox", ["template_id", "created_at"])
