@@ -40,16 +40,23 @@ class Claimed:
     sending_at: datetime
 
 
-@functools.cache
-def _claim_statement(pg: bool) -> Any:
+def lease_claim(table: str, condition: str, returning: str, pg: bool) -> Any:
+    """The claim shared by the ledgers that send (campaign rows, the outbox): up to `:limit` pending
+    rows of `table` due at `:now` and meeting `condition`, marked `sending` for `:owner` until
+    `:lease`, one attempt more. PostgreSQL skips rows other workers hold; SQLite has one writer."""
     lock = "FOR UPDATE SKIP LOCKED" if pg else ""
     return text(
-        "UPDATE recipients SET status = 'sending', lease_owner = :owner, lease_expires_at = :lease, "
+        f"UPDATE {table} SET status = 'sending', lease_owner = :owner, lease_expires_at = :lease, "
         "sending_at = :now, updated_at = :now, attempts = attempts + 1, reconcile_tries = 0 "
-        "WHERE id IN (SELECT id FROM recipients WHERE campaign_id = :cid AND status = 'pending' "
+        f"WHERE id IN (SELECT id FROM {table} WHERE status = 'pending' AND {condition} "
         f"AND (next_attempt_at IS NULL OR next_attempt_at <= :now) ORDER BY id LIMIT :limit {lock}) "
-        "RETURNING id, contact_id, phone, parameters, attempts"
+        f"RETURNING {returning}"
     ).bindparams(bindparam("now", type_=UTCDateTime()), bindparam("lease", type_=UTCDateTime()))
+
+
+@functools.cache
+def _claim_statement(pg: bool) -> Any:
+    return lease_claim("recipients", "campaign_id = :cid", "id, contact_id, phone, parameters, attempts", pg)
 
 
 def claim(session: Session, campaign_id: int, *, owner: str, limit: int, lease_seconds: float,
@@ -281,7 +288,7 @@ class Reconciled:
                 "unverified": self.unverified, "failed": self.failed, "requests": self.requests}
 
 
-def _backoff(tries: int, grace: float) -> timedelta:
+def lookup_backoff(tries: int, grace: float) -> timedelta:
     return timedelta(seconds=min(300.0, grace * 2 ** max(0, tries - 1)))
 
 
@@ -328,11 +335,11 @@ def reconcile_expired(session: Session, provider: respondio.Provider, *, now: da
             pacer.acquire()
         result.requests += 1
         messages, refusal = look_up(provider, phone)
-        taken = _recorded(session, [m.message_id for m in messages])  # already some other row's
+        taken = recorded(session, [m.message_id for m in messages])  # already some other row's
         for row in sorted(group, key=lambda r: r.sending_at or now):
             result.checked += 1
             verdict = refusal or match(messages, since=row.sending_at or now, template=row.name,
-                                       body=(_params(row.parameters) or {}).get("body"), taken=frozenset(taken))
+                                       body=(json_value(row.parameters) or {}).get("body"), taken=frozenset(taken))
             if verdict.message is not None:
                 taken.add(verdict.message.message_id)
             _settle(session, row, verdict, now=now, bound=bound, result=result)
@@ -380,14 +387,20 @@ def list_blocked() -> bool:
     return queue.alive(LIST_BLOCK_KEY)
 
 
-def _recorded(session: Session, message_ids: list[str]) -> set[str]:
+def recorded(session: Session, message_ids: list[str]) -> set[str]:
+    """Provider message ids already recorded for something we sent (a campaign row or an outbox
+    message): a lookup never takes one of them for the send it looks for."""
+    from core.models import OutboxMessage
+
     ids = [m for m in message_ids if m and m != "None"]
     if not ids:
         return set()
-    return set(session.scalars(select(Recipient.provider_message_id).where(Recipient.provider_message_id.in_(ids))))
+    return set(session.scalars(select(Recipient.provider_message_id).where(
+        Recipient.provider_message_id.in_(ids)))) | set(session.scalars(
+            select(OutboxMessage.provider_message_id).where(OutboxMessage.provider_message_id.in_(ids))))
 
 
-def _params(value: Any) -> dict[str, Any] | None:
+def json_value(value: Any) -> Any:
     if isinstance(value, str):  # SQLite gives JSON back as text through some statements
         return json.loads(value)
     return value
@@ -443,7 +456,7 @@ def _settle(session: Session, row: Any, lookup: Lookup, *, now: datetime, bound:
             log.warning("Recipient %s failed as unverified: %s", row.id, reason, extra=ids)
         return
     # Asked again later, no later than the bound; no one renews this lease any more.
-    again = min(now + _backoff(tries, lookup_grace()), (row.sending_at or now) + bound)
+    again = min(now + lookup_backoff(tries, lookup_grace()), (row.sending_at or now) + bound)
     if lookup.verdict is Verdict.WAIT and lookup.retry_after:
         again = min(max(again, now + timedelta(seconds=lookup.retry_after)), (row.sending_at or now) + bound)
     session.execute(update(Recipient).where(guard).values(

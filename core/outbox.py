@@ -16,13 +16,12 @@ after commit (`workers.outbox.deliver`, asked for by a hook on the commit and by
 from __future__ import annotations
 
 import functools
-import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, event, func, select, text, update
+from sqlalchemy import bindparam, event, func, select, update
 from sqlalchemy.orm import Session
 
 from core import dispatch, metrics, queue, respondio
@@ -35,8 +34,6 @@ from core.models import (
     Message,
     OutboxMessage,
     OutboxStatus,
-    Recipient,
-    UTCDateTime,
     User,
 )
 from core.timeutil import utcnow
@@ -152,18 +149,11 @@ class Claimed:
 
 @functools.cache
 def _claim_statement(pg: bool) -> Any:
-    lock = "FOR UPDATE SKIP LOCKED" if pg else ""
-    return text(
-        "UPDATE outbox SET status = 'sending', lease_owner = :owner, lease_expires_at = :lease, sending_at = :now, "
-        "updated_at = :now, attempts = attempts + 1, reconcile_tries = 0 "
-        "WHERE id IN (SELECT id FROM outbox WHERE status = 'pending' "
-        "AND (next_attempt_at IS NULL OR next_attempt_at <= :now) "
-        # One person's messages leave in the order they were decided: only the oldest still open goes.
-        "AND NOT EXISTS (SELECT 1 FROM outbox AS earlier WHERE earlier.phone = outbox.phone "
-        "AND earlier.id < outbox.id AND earlier.status IN ('pending', 'sending')) "
-        f"ORDER BY id LIMIT :limit {lock}) "
-        "RETURNING id, purpose, phone, kind, text, template, contact_id, attempts"
-    ).bindparams(bindparam("now", type_=UTCDateTime()), bindparam("lease", type_=UTCDateTime()))
+    # One person's messages leave in the order they were decided: only the oldest still open goes.
+    return dispatch.lease_claim(
+        "outbox", "NOT EXISTS (SELECT 1 FROM outbox AS earlier WHERE earlier.phone = outbox.phone "
+        "AND earlier.id < outbox.id AND earlier.status IN ('pending', 'sending'))",
+        "id, purpose, phone, kind, text, template, contact_id, attempts", pg)
 
 
 def claim(session: Session, *, owner: str, limit: int, lease_seconds: float,
@@ -172,12 +162,8 @@ def claim(session: Session, *, owner: str, limit: int, lease_seconds: float,
     rows = session.execute(_claim_statement(session.get_bind().dialect.name == "postgresql"),
                            {"owner": owner, "lease": now + timedelta(seconds=lease_seconds), "now": now,
                             "limit": limit}).all()
-    return sorted((Claimed(r.id, r.purpose, r.phone, r.kind, r.text, _json(r.template), r.contact_id, r.attempts,
+    return sorted((Claimed(r.id, r.purpose, r.phone, r.kind, r.text, dispatch.json_value(r.template), r.contact_id, r.attempts,
                            now) for r in rows), key=lambda c: c.id)
-
-
-def _json(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str) else value
 
 
 def refused_at_send(session: Session, items: list[Claimed]) -> dict[int, str]:
@@ -358,7 +344,7 @@ def sweep(session: Session, provider: respondio.Provider, *, now: datetime | Non
                 pacer.acquire()
             result.requests += 1
             messages, looked = dispatch.look_up(provider, phone)
-        taken = _recorded(session, [m.message_id for m in messages])
+        taken = dispatch.recorded(session, [m.message_id for m in messages])
         for row in sorted(group, key=lambda r: r.sending_at or now):
             result.checked += 1
             if not can_ask:
@@ -390,16 +376,6 @@ def _body(template: dict[str, Any]) -> list[str] | None:
         if component.get("type") == "body":
             return [str(p.get("text")) for p in component.get("parameters") or []]
     return None
-
-
-def _recorded(session: Session, message_ids: list[str]) -> set[str]:
-    """Provider message ids already recorded for something we sent (an outbox item or a campaign row)."""
-    ids = [m for m in message_ids if m and m != "None"]
-    if not ids:
-        return set()
-    return set(session.scalars(select(OutboxMessage.provider_message_id).where(
-        OutboxMessage.provider_message_id.in_(ids)))) | set(session.scalars(
-            select(Recipient.provider_message_id).where(Recipient.provider_message_id.in_(ids))))
 
 
 def _still(session: Session, item: OutboxMessage, status: str, now: datetime) -> bool:
@@ -447,8 +423,7 @@ def _settle(session: Session, row: OutboxMessage, lookup: dispatch.Lookup, *, no
         result.unverified += 1
         metrics.RECONCILED.labels("unverified").inc()
         return
-    again = min(now + timedelta(seconds=min(300.0, dispatch.lookup_grace() * 2 ** max(0, tries - 1))),
-                (row.sending_at or now) + bound)
+    again = min(now + dispatch.lookup_backoff(tries, dispatch.lookup_grace()), (row.sending_at or now) + bound)
     if lookup.retry_after:
         again = max(again, now + timedelta(seconds=lookup.retry_after))
     row.lease_expires_at, row.reconcile_tries, row.updated_at = max(again, now + timedelta(seconds=1)), tries, now
