@@ -8,7 +8,7 @@ from core import auth, db, permissions
 from core.logs import setup_logging
 from pages import _shell
 
-st.set_page_config(page_title="CNSS WhatsApp", page_icon=":material/chat:", layout="wide")
+st.set_page_config(page_title="CNSS WhatsApp", page_icon=_shell.favicon(), layout="wide")
 setup_logging()
 _shell.ensure_schema()
 _shell.start_background()
@@ -28,7 +28,7 @@ def login_screen() -> None:
             submitted = st.form_submit_button("Se connecter", type="primary", width="stretch")
         if submitted:
             with db.session_scope() as session:
-                result = auth.authenticate(session, email, password)
+                result = auth.authenticate(session, email, password, source=_shell.client_source())
                 user_id = result.user.id if result.ok and result.user else None
             if user_id is not None:
                 _shell.sign_in(user_id)

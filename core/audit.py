@@ -16,6 +16,7 @@ ACTION_LABELS: dict[str, str] = {
     "login": "Connexion",
     "login_failed": "Échec de connexion",
     "login_blocked": "Connexion refusée (compte verrouillé)",
+    "login_throttled": "Connexion retardée (trop d'échecs depuis un même poste)",
     "account_locked": "Compte verrouillé",
     "logout": "Déconnexion",
     "session_expired": "Session expirée",

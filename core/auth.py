@@ -10,13 +10,14 @@ from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import func, select, update
+from sqlalchemy import case, delete, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from core import audit
 from core.config import get_settings
 from core.errors import UserError
-from core.models import User
+from core.models import SignInSource, User
 from core.timeutil import utcnow
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,13 @@ GENERIC_FAILURE = ("Connexion refusée : adresse e-mail ou mot de passe incorrec
 # An argon2 check takes 64 MiB and a core's time: at most this many at once in a process, so that a
 # burst of sign-in attempts cannot exhaust the machine's memory.
 _HASH_SLOTS = threading.BoundedSemaphore(2)
+# Failed sign-ins from one network address (any account, known or not) before the next attempt from
+# there must wait; the wait then doubles with each failure, up to MAX_WAIT_SECONDS. It costs a
+# person who mistyped nothing, makes guessing from one place slow, and keeps an attacker from
+# locking an account at will: an account locked by failures still opens, with the right password,
+# from an address that has not failed (the administrator's own workstation).
+FREE_FAILURES = 3
+MAX_WAIT_SECONDS = 300
 
 
 def check_password_policy(password: str) -> None:
@@ -69,29 +77,94 @@ class LoginResult:
     ok: bool
     message: str
     user: User | None = None
+    retry_after: int = 0  # seconds before this address may try again (throttled)
 
 
-def authenticate(session: Session, email: str, password: str, *, now: datetime | None = None) -> LoginResult:
-    """Check a sign-in attempt, count failures, lock after too many, and audit every outcome."""
+def throttled_message(seconds: int) -> str:
+    return (f"Trop de tentatives de connexion depuis ce poste. Réessayez dans {seconds} seconde"
+            f"{'s' if seconds > 1 else ''}.")
+
+
+def _wait_for(failures: int) -> int:
+    return 0 if failures < FREE_FAILURES else min(2 ** (failures - FREE_FAILURES), MAX_WAIT_SECONDS)
+
+
+def _source_row(session: Session, source: str, now: datetime) -> SignInSource | None:
+    """The address's recent failures (None when it has none within the lockout window)."""
+    window = timedelta(minutes=get_settings().lockout_minutes)
+    row = session.get(SignInSource, source, populate_existing=True)
+    return row if row is not None and row.failures > 0 and row.last_failure_at > now - window else None
+
+
+def _source_wait(session: Session, source: str, now: datetime) -> int:
+    row = _source_row(session, source, now)
+    if row is None or row.retry_at is None or row.retry_at <= now:
+        return 0
+    return max(1, math.ceil((row.retry_at - now).total_seconds()))
+
+
+def _source_failed(session: Session, source: str, now: datetime) -> None:
+    """One more failure from the address, counted in the database itself (attempts at once from many
+    sessions or processes each add one), and the time before its next attempt."""
+    window = timedelta(minutes=get_settings().lockout_minutes)
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    insert = dialect.insert(SignInSource).values(source=source, failures=1, last_failure_at=now)
+    failures = session.execute(insert.on_conflict_do_update(
+        index_elements=[SignInSource.source],
+        set_={"failures": case((SignInSource.last_failure_at > now - window, SignInSource.failures + 1), else_=1),
+              "last_failure_at": now},
+    ).returning(SignInSource.failures)).scalar_one()
+    wait = _wait_for(failures)
+    session.execute(update(SignInSource).where(SignInSource.source == source).values(
+        retry_at=now + timedelta(seconds=wait) if wait else None))
+    if wait:
+        log.warning("Sign-in throttled: %s failures from one address, next attempt in %s s", failures, wait)
+
+
+def _source_cleared(session: Session, source: str) -> None:
+    session.execute(delete(SignInSource).where(SignInSource.source == source))
+
+
+def _refused(session: Session, source: str | None, now: datetime) -> LoginResult:
+    if source:
+        _source_failed(session, source, now)
+    return LoginResult(False, GENERIC_FAILURE)
+
+
+def authenticate(session: Session, email: str, password: str, *, source: str | None = None,
+                 now: datetime | None = None) -> LoginResult:
+    """Check a sign-in attempt, count failures, lock after too many, and audit every outcome.
+
+    `source` is the client's network address (None when unknown, e.g. a local run): failures from
+    one address throttle the next attempts from there, before any password is checked."""
     settings = get_settings()
     now = now or utcnow()
     email_n = normalize_email(email)
     if not email_n or not password:
         return LoginResult(False, "Saisissez votre adresse e-mail et votre mot de passe.")
+    source = (source or "").strip()[:64] or None
+    origin = {"source": source} if source else {}
+    wait = _source_wait(session, source, now) if source else 0
+    if wait:  # refused before any lookup or hash: a burst from one place costs nothing
+        audit.record(session, "login_throttled", actor_email=email_n, details={"retry_after": wait, "source": source})
+        return LoginResult(False, throttled_message(wait), retry_after=wait)
 
     user = get_user_by_email(session, email_n)
     if user is None:
         verify_password(_DUMMY_HASH, password)
-        audit.record(session, "login_failed", actor_email=email_n, details={"reason": "unknown_email"})
+        audit.record(session, "login_failed", actor_email=email_n, details={"reason": "unknown_email", **origin})
         log.info("Sign-in failed: unknown e-mail")
-        return LoginResult(False, GENERIC_FAILURE)
+        return _refused(session, source, now)
 
-    if user.locked_until is not None and user.locked_until > now:
+    locked = user.locked_until is not None and user.locked_until > now
+    # A lock binds the addresses that failed; one that has not may still open the account.
+    clean_source = locked and source is not None and _source_row(session, source, now) is None
+    if locked and not clean_source:
         verify_password(user.password_hash, password)  # as long as any other refusal: timing tells nothing
         minutes = max(1, math.ceil((user.locked_until - now).total_seconds() / 60))
         audit.record(session, "login_blocked", actor=user, target_type="user", target_id=user.id,
-                     details={"minutes_left": minutes})
-        return LoginResult(False, GENERIC_FAILURE)
+                     details={"minutes_left": minutes, **origin})
+        return _refused(session, source, now)
 
     if not verify_password(user.password_hash, password):
         # Counted in the database itself: attempts at once each add one, none is lost.
@@ -99,7 +172,7 @@ def authenticate(session: Session, email: str, password: str, *, now: datetime |
                                  .values(failed_logins=User.failed_logins + 1)
                                  .returning(User.failed_logins)).scalar_one()
         audit.record(session, "login_failed", actor=user, target_type="user", target_id=user.id,
-                     details={"reason": "wrong_password", "failed_logins": failed})
+                     details={"reason": "wrong_password", "failed_logins": failed, **origin})
         if failed >= settings.max_failed_logins:
             session.execute(update(User).where(User.id == user.id).values(
                 locked_until=now + timedelta(minutes=settings.lockout_minutes), failed_logins=0))
@@ -107,25 +180,31 @@ def authenticate(session: Session, email: str, password: str, *, now: datetime |
                          details={"minutes": settings.lockout_minutes})
             log.warning("Account %s locked for %s minutes", user.id, settings.lockout_minutes)
         session.expire(user)
-        return LoginResult(False, GENERIC_FAILURE)
+        return _refused(session, source, now)
 
     if not user.is_active:
         audit.record(session, "login_failed", actor=user, target_type="user", target_id=user.id,
-                     details={"reason": "disabled"})
-        return LoginResult(False, GENERIC_FAILURE)
+                     details={"reason": "disabled", **origin})
+        return _refused(session, source, now)
 
-    # Accepted only if no lock was set meanwhile (by attempts that failed while this one was checked).
-    accepted = session.execute(update(User).where(
-        User.id == user.id, (User.locked_until.is_(None)) | (User.locked_until <= now)).values(
-        failed_logins=0, locked_until=None, last_login_at=now).returning(User.id)).first()
+    if clean_source:  # the lock stays for the addresses that caused it
+        accepted = session.execute(update(User).where(User.id == user.id).values(last_login_at=now)
+                                   .returning(User.id)).first()
+    else:  # accepted only if no lock was set meanwhile (by attempts that failed while this one was checked)
+        accepted = session.execute(update(User).where(
+            User.id == user.id, (User.locked_until.is_(None)) | (User.locked_until <= now)).values(
+            failed_logins=0, locked_until=None, last_login_at=now).returning(User.id)).first()
     session.expire(user)
     if accepted is None:
         audit.record(session, "login_blocked", actor=user, target_type="user", target_id=user.id,
-                     details={"reason": "locked_meanwhile"})
-        return LoginResult(False, GENERIC_FAILURE)
+                     details={"reason": "locked_meanwhile", **origin})
+        return _refused(session, source, now)
+    if source:
+        _source_cleared(session, source)
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
-    audit.record(session, "login", actor=user, target_type="user", target_id=user.id)
+    audit.record(session, "login", actor=user, target_type="user", target_id=user.id,
+                 details={"despite_lock": True, **origin} if clean_source else origin)
     return LoginResult(True, f"Bienvenue, {user.name}.", user)
 
 

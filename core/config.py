@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     session_timeout_minutes: int = Field(default=30, ge=1)
     max_failed_logins: int = Field(default=5, ge=1)
     lockout_minutes: int = Field(default=15, ge=1)
+    # Header a trusted reverse proxy sets to the client's address (nginx: X-Real-IP); empty: the
+    # address of the browser's own connection. Sign-in attempts are throttled per address.
+    client_ip_header: str = ""
 
     # Display
     timezone: str = "Africa/Libreville"

@@ -189,6 +189,18 @@ class User(Timestamped, Base):
     password_changed_at: Mapped[datetime | None]
 
 
+class SignInSource(Base):
+    """Recent failed sign-ins from one network address: each failure past the first few makes the
+    next attempt from there wait longer (1 s, 2 s, 4 s... up to 5 minutes). A success clears it."""
+
+    __tablename__ = "sign_in_sources"
+
+    source: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_failure_at: Mapped[datetime]
+    retry_at: Mapped[datetime | None]
+
+
 class AuditLog(Base):
     """Who did what, when. Written in the same transaction as the change it describes."""
 

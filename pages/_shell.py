@@ -4,15 +4,17 @@ Screens hold widgets only; every decision is delegated to core/ (or rag/)."""
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 
 import streamlit as st
+from PIL import Image, ImageDraw
 
 from core import auth, db, outbox, permissions
 from core.config import get_settings
-from core.timeutil import format_dt, utcnow
 from core.text import as_text
+from core.timeutil import format_dt, utcnow
 
 USER_KEY = "user_id"
 LAST_SEEN_KEY = "last_seen"
@@ -57,6 +59,29 @@ def start_background() -> None:
 
 
 SIGNED_IN_KEY = "signed_in_at"
+
+
+@functools.cache
+def favicon() -> Image.Image:
+    """The tab's icon, drawn here (a speech bubble on the CNSS green): a Material icon as favicon
+    would be fetched from Google's servers, which the site's security policy (and no internet) refuse."""
+    icon = Image.new("RGBA", (64, 64), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(icon)
+    draw.rounded_rectangle((0, 0, 63, 63), radius=14, fill=(0, 122, 61, 255))
+    draw.ellipse((12, 14, 52, 44), fill=(255, 255, 255, 255))
+    draw.polygon([(20, 38), (16, 52), (32, 42)], fill=(255, 255, 255, 255))
+    return icon
+
+
+def client_source() -> str | None:
+    """The browser's network address: the header a trusted proxy sets (CLIENT_IP_HEADER), else the
+    address of the connection; None for a local run."""
+    header = get_settings().client_ip_header.strip()
+    try:
+        value = st.context.headers.get(header) if header else st.context.ip_address
+    except Exception:  # noqa: BLE001 - no browser connection (a script run): no address
+        return None
+    return (value.strip()[:64] or None) if isinstance(value, str) else None
 
 
 def sign_in(user_id: int) -> None:

@@ -121,7 +121,7 @@ def ingest(session: Session, filename: str, data: bytes, *, title: str | None = 
     path = _stored_path(document)
     path.write_bytes(data)
     try:
-        sections = load(path)
+        sections = load(path, filename)
     except LoadError as err:
         path.unlink(missing_ok=True)
         raise UserError(str(err)) from err

@@ -1,13 +1,28 @@
 """Documents in, sections out: PDF (by page), DOCX, TXT, Markdown (by heading) and HTML, through
-langchain-community's loaders and the libraries they need."""
+langchain-community's loaders and the libraries they need.
+
+PDF and Word files are parsed in a child process with bounded memory, CPU and wall-clock time (and
+a Word file's zip is checked first): a crafted file can inflate to gigabytes or loop in a parser,
+and it must cost the app's process nothing. Text, Markdown and HTML are read here (uploads are
+bounded at 20 MB and these parsers do not inflate)."""
 
 from __future__ import annotations
 
+import json
 import logging
+import math
+import os
 import re
+import resource
+import signal
+import subprocess
+import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+
+from core import archives
+from core.errors import UserError
 
 log = logging.getLogger(__name__)
 # The product's stack names langchain-community for its loaders; its sunset notice is not ours to act on.
@@ -15,6 +30,11 @@ warnings.filterwarnings("ignore", message=".*langchain-community.*", category=De
 SUPPORTED = {".pdf": "PDF", ".docx": "Word", ".txt": "Texte", ".md": "Markdown", ".markdown": "Markdown",
              ".html": "HTML", ".htm": "HTML"}
 _HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$", re.M)
+ISOLATED = {".pdf", ".docx"}  # parsed in a child process with the limits below
+PARSE_SECONDS = 60  # wall clock, per file
+PARSE_MEMORY = 768 * 1024 * 1024  # address space of the child (the interpreter and the PDF/Word libraries take ~500 MB)
+MAX_PDF_PAGES = 2000
+ROOT = Path(__file__).resolve().parents[1]
 
 
 class LoadError(ValueError):
@@ -52,16 +72,40 @@ def _markdown(text: str) -> list[Section]:
     return sections or [Section(text, "")]
 
 
-def load(path: Path) -> list[Section]:
-    """The sections of a document. Raises LoadError for an unsupported or unreadable file."""
+def load(path: Path, name: str | None = None) -> list[Section]:
+    """The sections of a document. Raises LoadError (in French, naming the file `name`, by default
+    its own) for an unsupported, unreadable, empty or dangerous file; PDF and Word files are parsed
+    in a bounded child process."""
+    name = name or path.name
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED:
         raise LoadError(f"Format non pris en charge ({path.suffix or 'sans extension'}) : "
                         "PDF, Word (.docx), texte, Markdown ou HTML.")
+    if suffix == ".docx":
+        try:
+            archives.check_zip(path, archives.DOCUMENT, label=f"Le fichier {name}")
+        except UserError as err:
+            raise LoadError(str(err)) from err
+    sections = _parse_elsewhere(path, name) if suffix in ISOLATED else parse(path, name)
+    sections = [s for s in sections if s.text.strip()]
+    if not sections:
+        raise LoadError(f"Le fichier {name} ne contient pas de texte (document scanné ?).")
+    return sections
+
+
+def parse(path: Path, name: str | None = None, *, max_pages: int | None = None) -> list[Section]:
+    """Parse in this process, without the limits: `load` is the entry point for files from users."""
+    name = name or path.name
+    suffix = path.suffix.lower()
     try:
         if suffix == ".pdf":
             from langchain_community.document_loaders import PyPDFLoader
+            from pypdf import PdfReader
 
+            count, limit = len(PdfReader(str(path)).pages), max_pages or MAX_PDF_PAGES
+            if count > limit:
+                raise LoadError(f"Le fichier {name} compte {count} pages : au-delà de {limit}, "
+                                "découpez-le en plusieurs documents.")
             pages = PyPDFLoader(str(path), mode="page").load()
             sections = [Section(p.page_content, f"page {int(p.metadata.get('page', n)) + 1}")
                         for n, p in enumerate(pages)]
@@ -80,12 +124,59 @@ def load(path: Path) -> list[Section]:
 
             text = TextLoader(str(path), autodetect_encoding=True).load()[0].page_content
             sections = _markdown(text) if suffix in (".md", ".markdown") else [Section(text, "")]
-    except LoadError:
-        raise
+    except (LoadError, MemoryError, ImportError):
+        raise  # ours, or the process's (out of memory, a library that cannot load): not the file's fault
     except Exception as err:  # noqa: BLE001 - every library fails its own way
-        log.warning("Could not read %s: %s: %s", path.name, type(err).__name__, err)
-        raise LoadError(f"Le fichier {path.name} n'a pas pu être lu ({type(err).__name__}).") from err
-    sections = [s for s in sections if s.text.strip()]
-    if not sections:
-        raise LoadError(f"Le fichier {path.name} ne contient pas de texte (document scanné ?).")
+        log.warning("Could not read %s: %s: %s", name, type(err).__name__, err)
+        raise LoadError(f"Le fichier {name} n'a pas pu être lu ({type(err).__name__}).") from err
     return sections
+
+
+def _limit_child() -> None:  # runs in the child between fork and exec
+    resource.setrlimit(resource.RLIMIT_AS, (PARSE_MEMORY, PARSE_MEMORY))
+    cpu = math.ceil(PARSE_SECONDS)
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
+def _parse_elsewhere(path: Path, name: str) -> list[Section]:
+    """`parse` in a child process (`python -m rag.loaders FILE`) bounded in memory, CPU and time."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    try:
+        command = [sys.executable, "-m", "rag.loaders", str(path), name, str(MAX_PDF_PAGES)]
+        done = subprocess.run(command, capture_output=True, timeout=PARSE_SECONDS, preexec_fn=_limit_child,
+                              env=env, cwd=ROOT, check=False)
+    except subprocess.TimeoutExpired as err:
+        log.warning("Parsing %s took over %s s: stopped", name, PARSE_SECONDS)
+        raise LoadError(f"Le fichier {name} a pris plus de {PARSE_SECONDS} secondes à lire : il est refusé. "
+                        "Enregistrez-le de nouveau (PDF ou Word) ou découpez-le.") from err
+    try:
+        answer = json.loads(done.stdout) if done.returncode == 0 else None
+    except ValueError:
+        answer = None
+    if not isinstance(answer, dict):
+        tail = done.stderr.decode("utf-8", "replace")[-2000:]
+        cause = f"signal {-done.returncode}" if done.returncode < 0 else f"exit {done.returncode}"
+        log.warning("Parsing %s failed in its child process (%s): %s", name, cause, tail)
+        raise LoadError(f"Le fichier {name} n'a pas pu être lu : sa lecture demandait trop de mémoire ou de "
+                        "temps. Enregistrez-le de nouveau (PDF ou Word) ou découpez-le.")
+    if "error" in answer:
+        raise LoadError(str(answer["error"]))
+    return [Section(str(text), str(location)) for text, location in answer["sections"]]
+
+
+def _child(argv: list[str]) -> int:
+    """The child's side: parse one file, answer JSON on stdout (sections, or a French error)."""
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    signal.signal(signal.SIGXCPU, signal.SIG_DFL)
+    try:
+        sections = parse(Path(argv[0]), argv[1], max_pages=int(argv[2]))
+        answer: dict[str, object] = {"sections": [[s.text, s.location] for s in sections]}
+    except LoadError as err:
+        answer = {"error": str(err)}
+    sys.stdout.write(json.dumps(answer, ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_child(sys.argv[1:]))

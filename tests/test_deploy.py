@@ -222,12 +222,81 @@ def test_the_grafana_dashboard_only_asks_for_metrics_the_code_exports(sqlite_url
 
 # --- nginx, for real --------------------------------------------------------------------------------
 
-def test_nginx_with_the_compose_configuration_serves_the_app_and_the_webhooks(tmp_path: Path, running_app,
-                                                                                monkeypatch) -> None:  # noqa: ANN001
-    """nginx started here with deploy/nginx, its upstreams pointed at loopback: the app (and its
-    websocket) and the webhook receiver answer through it; the receiver's metrics do not."""
+def test_nginx_configuration_is_https_only_with_security_headers_and_limits() -> None:
+    """Read, not run: port 80 only redirects (and answers the health check), 443 carries the site
+    with HSTS, framing refused, a Content-Security-Policy for the app, connection limits; the
+    compose service builds the image that writes a self-signed certificate on first start."""
+    conf = (ROOT / "deploy/nginx/nginx.conf").read_text()
+    routes = (ROOT / "deploy/nginx/locations.conf").read_text()
+    plain, tls = conf.split("listen 443 ssl http2;")
+    assert "return 301 https://$host$request_uri;" in plain and "cnss-locations.conf" not in plain
+    assert "include /etc/nginx/cnss-locations.conf;" in tls
+    for header in ('Strict-Transport-Security "max-age=31536000" always', 'X-Frame-Options "DENY" always',
+                   'X-Content-Type-Options "nosniff" always',
+                   "Content-Security-Policy $content_security_policy always"):
+        assert f"add_header {header};" in tls, header
+    assert not re.search(r"^\s*add_header", routes, re.M)  # a location that adds one would drop the server's
+    policy = re.search(r'map \$uri \$content_security_policy \{\s*default "([^"]+)"', conf).group(1)
+    directives = dict(d.strip().split(" ", 1) for d in policy.split(";"))
+    assert directives["img-src"] == "'self' data: blob:" and directives["frame-ancestors"] == "'none'"
+    assert directives["object-src"] == "'none'" and "unsafe-inline" not in directives["script-src"]
+    # The one inline script Streamlit's page carries is allowed by its hash, for the installed version.
+    import base64
+    import hashlib
+
+    import streamlit
+
+    index = (Path(streamlit.__file__).parent / "static/index.html").read_text(encoding="utf-8")
+    inline = re.findall(r"<script>(.*?)</script>", index, re.S)
+    hashes = {f"'sha256-{base64.b64encode(hashlib.sha256(i.encode()).digest()).decode()}'" for i in inline}
+    assert directives["script-src"] == " ".join(["'self'", *sorted(hashes), "'wasm-unsafe-eval'"])
+    assert "ssl_protocols TLSv1.2 TLSv1.3;" in tls
+    stream = routes.split("location = /_stcore/stream {")[1].split("}")[0]
+    assert re.search(r"limit_conn per_address \d+;", stream) and "X-Real-IP $remote_addr" in stream
+    nginx = SERVICES["nginx"]
+    assert nginx["build"] == "./deploy/nginx" and "443:443" in nginx["ports"]
+    assert "./deploy/tls:/etc/nginx/tls" in [v.split("  ")[0] for v in nginx["volumes"]]  # writable
+    dockerfile = (ROOT / "deploy/nginx/Dockerfile").read_text()
+    assert "apk add --no-cache openssl" in dockerfile
+    assert "self-signed-certificate.sh /docker-entrypoint.d/" in dockerfile
+    assert COMPOSE["x-python"]["environment"]["CLIENT_IP_HEADER"] == "X-Real-IP"  # what nginx sets
+
+
+def test_the_first_start_script_writes_a_certificate_once_and_never_replaces_one(tmp_path: Path) -> None:
+    need("openssl")
+    from tests.support.nginx import self_signed
+
+    first = self_signed(tmp_path, "whatsapp.cnss.ga")
+    assert "self-signed" in first.stderr
+    key, cert = (tmp_path / "privkey.pem"), (tmp_path / "fullchain.pem")
+    assert oct(key.stat().st_mode & 0o777) == "0o600" and b"PRIVATE KEY" in key.read_bytes()
+    text = subprocess.run(["openssl", "x509", "-in", str(cert), "-noout", "-subject", "-ext", "subjectAltName"],
+                          capture_output=True, text=True, check=True).stdout
+    assert "CN = whatsapp.cnss.ga" in text and "DNS:whatsapp.cnss.ga" in text
+    before = cert.read_bytes()
+    again = self_signed(tmp_path)
+    assert again.stderr == "" and cert.read_bytes() == before  # already there: untouched
+    cert.write_text("the real certificate\n")
+    self_signed(tmp_path)
+    assert cert.read_text() == "the real certificate\n"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no work folder left
+
+
+def test_nginx_with_the_compose_configuration_serves_the_site_over_https(tmp_path: Path, running_app,
+                                                                          monkeypatch) -> None:  # noqa: ANN001
+    """nginx started here with deploy/nginx (upstreams on loopback, the certificate its first-start
+    script wrote): http redirects to https; the app (and its websocket) and the webhook receiver
+    answer over https with the security headers; the receiver's metrics do not; the stream is
+    limited per address."""
     nginx = need("nginx")
+    need("openssl")
+    import asyncio
+    import ssl
+
+    import websockets
+
     from core import config, inbound
+    from tests.support.nginx import start_nginx
     from tests.support.servers import ThreadedServer
     from workers.webhooks import create_app
 
@@ -236,57 +305,52 @@ def test_nginx_with_the_compose_configuration_serves_the_app_and_the_webhooks(tm
     monkeypatch.setenv("RESPONDIO_WEBHOOK_SECRETS", "clé-nginx")
     config.reload_settings()
     receiver = ThreadedServer(create_app(), name="webhooks").start()
-    port = free_port()
-    conf = (ROOT / "deploy/nginx/nginx.conf").read_text()
-    conf = (conf.replace("server app:8501;", f"server 127.0.0.1:{running_app.port};")
-            .replace("server webhooks:8000;", f"server 127.0.0.1:{receiver.port};")
-            .replace("server grafana:3000;", f"server 127.0.0.1:{free_port()};")
-            .replace("listen 80;", f"listen 127.0.0.1:{port};")
-            .replace("/etc/nginx/cnss-locations.conf", str(ROOT / "deploy/nginx/locations.conf"))
-            .replace("pid /tmp/nginx.pid;", f"pid {tmp_path}/nginx.pid;")
-            .replace("/tmp/nginx-", f"{tmp_path}/nginx-"))
-    conf = conf.replace("events {", f"error_log {tmp_path}/error.log;\nevents {{", 1)
-    (tmp_path / "nginx.conf").write_text(conf)
-    check = subprocess.run([nginx, "-t", "-c", str(tmp_path / "nginx.conf"), "-p", str(tmp_path)],
-                           capture_output=True, text=True, timeout=30)
-    assert check.returncode == 0, check.stderr
-    proc = subprocess.Popen([nginx, "-c", str(tmp_path / "nginx.conf"), "-p", str(tmp_path), "-g", "daemon off;"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
+    proxy = start_nginx(nginx, tmp_path, app_port=running_app.port, webhooks_port=receiver.port)
     try:
-        for _ in range(100):
+        moved = httpx.get(f"{proxy.http}/campagnes?x=1", timeout=10)
+        assert moved.status_code == 301 and moved.headers["location"].startswith("https://127.0.0.1")
+        assert moved.headers["location"].endswith("/campagnes?x=1")
+        site = httpx.Client(verify=ssl.create_default_context(cafile=proxy.certificate), timeout=10)  # checked
+        home = site.get(f"{proxy.https}/")
+        assert home.status_code == 200 and '<div id="root">' in home.text
+        assert home.headers["strict-transport-security"] == "max-age=31536000"
+        assert home.headers["x-frame-options"] == "DENY" and home.headers["x-content-type-options"] == "nosniff"
+        assert "img-src 'self' data: blob:" in home.headers["content-security-policy"]
+        assert site.get(f"{proxy.https}/_stcore/health").text == "ok"
+        grafana = site.get(f"{proxy.https}/grafana/")  # down here (502), but the headers are set
+        assert "content-security-policy" not in grafana.headers and grafana.headers["x-frame-options"] == "DENY"
+        context = ssl.create_default_context(cafile=proxy.certificate)
+        stream = f"wss://localhost:{proxy.https_port}/_stcore/stream"
+        limit = int(re.search(r"location = /_stcore/stream \{\s*limit_conn per_address (\d+);",
+                              (ROOT / "deploy/nginx/locations.conf").read_text()).group(1))
+
+        async def streams() -> int:
+            """Opens limit + 1 streams at once: the last is refused with a 429."""
+            opened = []
             try:
-                if httpx.get(f"{base}/nginx-health", timeout=1).text == "ok\n":
-                    break
-            except httpx.HTTPError:
-                pass
-            import time
+                for _ in range(limit):
+                    opened.append(await websockets.connect(stream, ssl=context, open_timeout=10))
+                try:
+                    await websockets.connect(stream, ssl=context, open_timeout=10)
+                except websockets.exceptions.InvalidStatus as refused:
+                    return refused.response.status_code
+                return 101
+            finally:
+                for ws in opened:
+                    await ws.close()
 
-            time.sleep(0.05)
-        assert httpx.get(f"{base}/", timeout=10).status_code == 200
-        assert httpx.get(f"{base}/_stcore/health", timeout=10).text == "ok"
-        import asyncio
-
-        import websockets
-
-        async def handshake() -> None:
-            async with websockets.connect(f"ws://127.0.0.1:{port}/_stcore/stream", open_timeout=10):
-                pass  # the upgrade went through nginx to Streamlit
-
-        asyncio.run(handshake())
+        assert asyncio.run(streams()) == 429
         body = json.dumps({"event_id": "nginx-1", "event_type": "contact.updated",
                            "contact": {"phone": "+24177000111", "firstName": "Awa"}}).encode()
-        answer = httpx.post(f"{base}/webhooks/respondio", content=body, timeout=10,
-                            headers={"X-Webhook-Signature": inbound.sign(body, "clé-nginx"),
-                                     "Content-Type": "application/json"})
+        answer = site.post(f"{proxy.https}/webhooks/respondio", content=body,
+                           headers={"X-Webhook-Signature": inbound.sign(body, "clé-nginx"),
+                                    "Content-Type": "application/json"})
         assert answer.status_code == 200, answer.text
-        refused = httpx.post(f"{base}/webhooks/respondio", content=body, timeout=10,
-                             headers={"X-Webhook-Signature": "faux"})
+        refused = site.post(f"{proxy.https}/webhooks/respondio", content=body, headers={"X-Webhook-Signature": "faux"})
         assert refused.status_code == 401
-        assert "cnss_" not in httpx.get(f"{base}/metrics", timeout=10).text  # not the receiver's metrics
+        assert "cnss_" not in site.get(f"{proxy.https}/metrics").text  # not the receiver's metrics
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        proxy.stop()
         receiver.stop()
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core import archives
 from core.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -135,6 +136,7 @@ def _open_xlsx(path: Path) -> Table:
     from openpyxl import load_workbook
     from openpyxl.utils.exceptions import InvalidFileException
 
+    archives.check_zip(path, archives.WORKBOOK, label="Ce fichier Excel")
     try:
         workbook = load_workbook(path, read_only=True, data_only=True)
     except (InvalidFileException, OSError, KeyError, ValueError) as err:

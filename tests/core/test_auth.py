@@ -160,3 +160,116 @@ def test_a_password_reset_ends_the_sessions_opened_before_it(session) -> None:  
     assert not check.valid and check.reason == "password_changed"
     assert "reconnecter" in auth.SESSION_MESSAGES[check.reason]
     assert auth.check_session(session, user.id, utcnow(), signed_in_at=utcnow()).valid  # signed in again
+
+
+# --- throttle per network address ---------------------------------------------------------------
+
+WRONG = "Mauvais-mot-2026"
+
+
+def test_failures_from_one_address_make_its_next_attempts_wait_longer(session) -> None:  # noqa: ANN001
+    """Three free failures, then 1 s, 2 s, 4 s... before the next attempt from that address, up to
+    5 minutes; a throttled attempt is refused before any check (even with the right password) and
+    adds nothing to the account's counter; a success clears the address."""
+    user = make_user(session, "agent")
+    other = make_user(session, "manager")
+    now = utcnow()
+    for n in range(3):
+        result = auth.authenticate(session, "nobody@test.cnss.ga" if n else user.email, WRONG, source="192.0.2.7",
+                                   now=now)
+        assert result.message == auth.GENERIC_FAILURE and result.retry_after == 0
+    throttled = auth.authenticate(session, other.email, PASSWORD, source="192.0.2.7", now=now)
+    assert not throttled.ok and throttled.retry_after == 1
+    assert throttled.message == "Trop de tentatives de connexion depuis ce poste. Réessayez dans 1 seconde."
+    assert other.failed_logins == 0 and actions(session)[-1] == "login_throttled"
+    # Another address is not concerned.
+    assert auth.authenticate(session, other.email, PASSWORD, source="198.51.100.1", now=now).ok
+    waits = []
+    at = now
+    for _ in range(12):
+        at += timedelta(seconds=max(waits[-1] if waits else 1, 1))
+        assert auth.authenticate(session, "nobody@test.cnss.ga", WRONG, source="192.0.2.7", now=at).retry_after == 0
+        waits.append(auth.authenticate(session, "nobody@test.cnss.ga", WRONG, source="192.0.2.7", now=at).retry_after)
+    assert waits[:5] == [2, 4, 8, 16, 32] and max(waits) == auth.MAX_WAIT_SECONDS == waits[-1]
+    assert "s." in auth.throttled_message(waits[0])  # "2 secondes."
+    at += timedelta(seconds=auth.MAX_WAIT_SECONDS)
+    assert auth.authenticate(session, other.email, PASSWORD, source="192.0.2.7", now=at).ok
+    # Cleared by the success: three free failures again.
+    for _ in range(3):
+        assert auth.authenticate(session, "nobody@test.cnss.ga", WRONG, source="192.0.2.7", now=at).retry_after == 0
+    assert auth.authenticate(session, "nobody@test.cnss.ga", WRONG, source="192.0.2.7", now=at).retry_after == 1
+
+
+def test_old_failures_are_forgotten_after_the_lockout_window(session) -> None:  # noqa: ANN001
+    make_user(session, "agent")
+    now = utcnow()
+    for _ in range(3):
+        auth.authenticate(session, "nobody@test.cnss.ga", WRONG, source="192.0.2.8", now=now)
+    later = now + timedelta(minutes=16)
+    for _ in range(3):  # counted from one again: three free failures
+        assert auth.authenticate(session, "nobody@test.cnss.ga", WRONG, source="192.0.2.8", now=later).retry_after == 0
+    assert auth.authenticate(session, "nobody@test.cnss.ga", WRONG, source="192.0.2.8", now=later).retry_after == 1
+
+
+def test_an_attacker_cannot_lock_the_administrator_out(session) -> None:  # noqa: ANN001
+    """Five wrong passwords from the attacker's address lock the account for that address (and any
+    other that failed), not for the administrator's own workstation."""
+    admin = make_user(session, "admin")
+    now = utcnow()
+    at = now
+    for _ in range(5):
+        result = auth.authenticate(session, admin.email, WRONG, source="203.0.113.66", now=at)
+        at += timedelta(seconds=max(result.retry_after, 60))
+    session.refresh(admin)
+    assert admin.locked_until is not None and admin.locked_until > at
+    # The attacker, even with the right password, is refused (after waiting out the throttle).
+    assert not auth.authenticate(session, admin.email, PASSWORD, source="203.0.113.66",
+                                 now=at + timedelta(minutes=5)).ok
+    # The administrator, from an address that never failed, signs in despite the lock...
+    assert auth.authenticate(session, admin.email, PASSWORD, source="10.1.2.3", now=at).ok
+    entry = session.scalars(select(AuditLog).where(AuditLog.action == "login").order_by(AuditLog.id.desc())).first()
+    assert entry.details == {"despite_lock": True, "source": "10.1.2.3"}
+    session.refresh(admin)
+    assert admin.locked_until is not None  # ...and the lock still binds the attacker
+    # An address that failed once is bound by the lock too, even with the right password next.
+    assert not auth.authenticate(session, admin.email, WRONG, source="10.9.9.9", now=at).ok
+    assert not auth.authenticate(session, admin.email, PASSWORD, source="10.9.9.9", now=at).ok
+    # Without a known address (a local run) the lock binds every attempt, as before.
+    assert not auth.authenticate(session, admin.email, PASSWORD, now=at).ok
+    sources = {e.details.get("source") for e in session.scalars(select(AuditLog).where(
+        AuditLog.action.in_(["login_failed", "login_blocked"]))).all()}
+    assert {"203.0.113.66", "10.9.9.9"} <= sources  # the audit says where failures came from
+
+
+def test_failures_at_once_from_one_address_are_all_counted(db_url) -> None:  # noqa: ANN001
+    """20 wrong passwords at once from one address, each in its own session: every attempt that was
+    checked is counted (the throttle's counter is a single upsert; the others were throttled), so the
+    next attempt from there waits as long as that count says."""
+    import threading
+
+    from core import db
+    from core.models import SignInSource
+
+    with db.session_scope() as session:
+        email = make_user(session, "agent").email
+    start = threading.Barrier(20)
+    now = utcnow()
+
+    def wrong() -> None:
+        start.wait()
+        with db.session_scope() as session:
+            auth.authenticate(session, email, WRONG, source="192.0.2.99", now=now)
+
+    threads = [threading.Thread(target=wrong) for _ in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    with db.session_scope() as session:
+        failures = session.get(SignInSource, "192.0.2.99").failures
+        checked = session.scalar(select(func.count()).select_from(AuditLog).where(AuditLog.action == "login_failed"))
+        throttled = session.scalar(select(func.count()).select_from(AuditLog).where(
+            AuditLog.action == "login_throttled"))
+        assert failures == checked and checked + throttled == 20 and checked >= auth.FREE_FAILURES
+        result = auth.authenticate(session, email, PASSWORD, source="192.0.2.99", now=now)
+        assert not result.ok and result.retry_after == auth._wait_for(failures) > 0

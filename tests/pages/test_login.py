@@ -62,3 +62,20 @@ def test_disabled_user_is_signed_out_on_next_action(seeded) -> None:  # noqa: AN
     at.run()
     assert not at.title and "user_id" not in at.session_state
     assert [e.value for e in at.error] == ["Votre compte a été désactivé. Contactez un administrateur."]
+
+
+def test_failures_from_one_address_are_throttled_on_screen(seeded, monkeypatch) -> None:  # noqa: ANN001
+    """The sign-in screen passes the browser's address: after three failures from it, the next
+    attempt is refused with the time to wait, in French, and the account is not touched."""
+    from core import auth
+    from pages import _shell
+
+    monkeypatch.setattr(_shell, "client_source", lambda: "192.0.2.44")
+    at = app_as(None).run()
+    for _ in range(3):
+        at = sign_in(at, "inconnu@cnss.ga", "Mauvais-mot-2026")
+        assert [e.value for e in at.error] == [auth.GENERIC_FAILURE]
+    at = sign_in(at, "agent@cnss.ga", seeded["_passwords"]["agent"])
+    assert [e.value for e in at.error] == ["Trop de tentatives de connexion depuis ce poste. Réessayez dans 1 seconde."]
+    with db.session_scope() as session:
+        assert session.get(User, seeded["agent"]).failed_logins == 0

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # The Debian packages some tests drive for real: Chromium (the browser journey, through Playwright,
-# which never downloads a browser of its own), nginx (the compose reverse proxy) and promtool (the
-# Prometheus configuration). Installed with apt when missing; without root or apt, the tests that
-# need them are skipped locally (and fail in CI).
+# which never downloads a browser of its own), nginx (the compose reverse proxy), promtool (the
+# Prometheus configuration) and openssl (nginx's first-start certificate). Installed with apt when
+# missing; without root or apt, the tests that need them are skipped locally (and fail in CI).
 set -uo pipefail
 missing=()
 command -v chromium >/dev/null || missing+=(chromium)
 command -v nginx >/dev/null || missing+=(nginx-light)
 command -v promtool >/dev/null || missing+=(prometheus)
+command -v openssl >/dev/null || missing+=(openssl)
 [ ${#missing[@]} -eq 0 ] && exit 0
 sudo=""
 [ "$(id -u)" -ne 0 ] && sudo="sudo -n"
