@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.errors import UserError
@@ -23,12 +23,19 @@ class ZipLimits:
     entry: int  # bytes once inflated, the largest entry
     ratio: int = 100  # inflated / compressed, per entry above RATIO_FLOOR (Apache POI's rule)
     entries: int = 10_000
+    # Parts a reader holds whole in memory (lower-case name -> bytes inflated, the French reason).
+    parts: dict[str, tuple[int, str]] = field(default_factory=dict)
 
 
 RATIO_FLOOR = 1 * MiB  # below this an entry may compress as well as it likes: it cannot hurt
-# A contacts workbook of 500,000 rows inflates to about 150 MB; the sheets are read as a stream, the
-# shared strings in memory.
-WORKBOOK = ZipLimits(total=1024 * MiB, entry=512 * MiB)
+# A contacts workbook of 500,000 rows inflates to about 150 MB; the sheets are read as a stream, but
+# the shared strings (every distinct text of the workbook) and the styles are read whole into the
+# app's memory, several times their size: those are bounded on their own.
+WORKBOOK = ZipLimits(total=1024 * MiB, entry=512 * MiB, parts={
+    "xl/sharedstrings.xml": (64 * MiB, "il contient trop de textes différents (plus de 64 Mo) : enregistrez-le "
+                                       "en CSV, sans limite de taille"),
+    "xl/styles.xml": (16 * MiB, "ses styles font plus de 16 Mo"),
+})
 # A Word document is read whole into memory; 20 MB uploads of real documents stay far below.
 DOCUMENT = ZipLimits(total=256 * MiB, entry=128 * MiB)
 
@@ -53,6 +60,11 @@ def check_zip(path: Path, limits: ZipLimits, *, label: str) -> None:
         if info.file_size > limits.entry:
             _refuse(label, f"{info.filename!r} inflates to {info.file_size} bytes",
                     f"une de ses parties ferait plus de {limits.entry // MiB} Mo une fois décompressée")
+        part = limits.parts.get(info.filename.lower())
+        if part is not None and info.file_size > part[0]:
+            log.warning("Zip refused before reading: %s: %r inflates to %s bytes", label, info.filename,
+                        info.file_size)
+            raise UnsafeArchive(f"{label} est refusé : {part[1]}.")
         if total > limits.total:
             _refuse(label, f"its entries inflate to more than {total} bytes",
                     f"il ferait plus de {limits.total // MiB} Mo une fois décompressé")

@@ -7,17 +7,18 @@ import math
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import case, delete, func, select, update
+from sqlalchemy import case, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from core import audit
 from core.config import get_settings
 from core.errors import UserError
-from core.models import SignInSource, User
+from core.models import KnownSignInAddress, SignInSource, User
 from core.timeutil import utcnow
 
 log = logging.getLogger(__name__)
@@ -36,11 +37,13 @@ GENERIC_FAILURE = ("Connexion refusée : adresse e-mail ou mot de passe incorrec
 _HASH_SLOTS = threading.BoundedSemaphore(2)
 # Failed sign-ins from one network address (any account, known or not) before the next attempt from
 # there must wait; the wait then doubles with each failure, up to MAX_WAIT_SECONDS. It costs a
-# person who mistyped nothing, makes guessing from one place slow, and keeps an attacker from
-# locking an account at will: an account locked by failures still opens, with the right password,
-# from an address that has not failed (the administrator's own workstation).
+# person who mistyped nothing, makes guessing from one place slow (whatever accounts it tries, and
+# however it mixes guesses with sign-ins of its own), and keeps an attacker from locking an account
+# at will: an account locked by failures still opens, with the right password, from an address its
+# user has signed in from before and that has not failed since (the administrator's workstation).
 FREE_FAILURES = 3
 MAX_WAIT_SECONDS = 300
+KNOWN_ADDRESS_DAYS = 90  # how long an address a user signed in from stays theirs
 
 
 def check_password_policy(password: str) -> None:
@@ -89,54 +92,71 @@ def _wait_for(failures: int) -> int:
     return 0 if failures < FREE_FAILURES else min(2 ** (failures - FREE_FAILURES), MAX_WAIT_SECONDS)
 
 
-def _source_row(session: Session, source: str, now: datetime) -> SignInSource | None:
-    """The address's recent failures (None when it has none within the lockout window)."""
-    window = timedelta(minutes=get_settings().lockout_minutes)
-    row = session.get(SignInSource, source, populate_existing=True)
-    return row if row is not None and row.failures > 0 and row.last_failure_at > now - window else None
+def _upsert(session: Session) -> Any:
+    return (postgresql if session.get_bind().dialect.name == "postgresql" else sqlite).insert
 
 
-def _source_wait(session: Session, source: str, now: datetime) -> int:
-    row = _source_row(session, source, now)
-    if row is None or row.retry_at is None or row.retry_at <= now:
-        return 0
-    return max(1, math.ceil((row.retry_at - now).total_seconds()))
-
-
-def _source_failed(session: Session, source: str, now: datetime) -> None:
-    """One more failure from the address, counted in the database itself (attempts at once from many
-    sessions or processes each add one), and the time before its next attempt."""
-    window = timedelta(minutes=get_settings().lockout_minutes)
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    insert = dialect.insert(SignInSource).values(source=source, failures=1, last_failure_at=now)
-    failures = session.execute(insert.on_conflict_do_update(
+def _reserve(session: Session, source: str, now: datetime) -> int | None:
+    """Count this attempt against the address before anything is checked, in one statement: the
+    count including it, or None when the address must wait. Attempts at once from one address
+    queue on its row (PostgreSQL) or the database (SQLite), so each sees the ones before it: a
+    burst gets the free failures and no more. A success gives its count back (`_refund`)."""
+    window_start = now - timedelta(minutes=get_settings().lockout_minutes)
+    stale = SignInSource.last_failure_at <= window_start
+    reserved = session.execute(_upsert(session)(SignInSource).values(
+        source=source, failures=1, last_failure_at=now, retry_at=None).on_conflict_do_update(
         index_elements=[SignInSource.source],
-        set_={"failures": case((SignInSource.last_failure_at > now - window, SignInSource.failures + 1), else_=1),
-              "last_failure_at": now},
-    ).returning(SignInSource.failures)).scalar_one()
-    wait = _wait_for(failures)
+        set_={"failures": case((stale, 1), else_=SignInSource.failures + 1), "last_failure_at": now},
+        where=or_(SignInSource.retry_at.is_(None), SignInSource.retry_at <= now, stale),
+    ).returning(SignInSource.failures)).first()
+    if reserved is None:
+        return None
+    wait = _wait_for(reserved[0])
     session.execute(update(SignInSource).where(SignInSource.source == source).values(
         retry_at=now + timedelta(seconds=wait) if wait else None))
-    if wait:
-        log.warning("Sign-in throttled: %s failures from one address, next attempt in %s s", failures, wait)
+    return int(reserved[0])
 
 
-def _source_cleared(session: Session, source: str) -> None:
-    session.execute(delete(SignInSource).where(SignInSource.source == source))
+def _wait_left(session: Session, source: str, now: datetime) -> int:
+    retry_at = session.scalar(select(SignInSource.retry_at).where(SignInSource.source == source))
+    return max(1, math.ceil((retry_at - now).total_seconds())) if retry_at is not None else 1
 
 
-def _refused(session: Session, source: str | None, now: datetime) -> LoginResult:
-    if source:
-        _source_failed(session, source, now)
-    return LoginResult(False, GENERIC_FAILURE)
+def _refund(session: Session, source: str) -> None:
+    """A success: the attempt it reserved was no failure, and the address may try again at once. Its
+    earlier failures stay counted (a success of one account never clears guesses at another): the
+    next failure from there waits as long as the count says."""
+    session.execute(update(SignInSource).where(SignInSource.source == source).values(
+        failures=case((SignInSource.failures > 0, SignInSource.failures - 1), else_=0), retry_at=None))
+
+
+def _known(session: Session, user: User, source: str, now: datetime) -> bool:
+    """Whether this user has signed in from this address in the last KNOWN_ADDRESS_DAYS."""
+    return session.scalar(select(KnownSignInAddress.user_id).where(
+        KnownSignInAddress.user_id == user.id, KnownSignInAddress.source == source,
+        KnownSignInAddress.last_success_at > now - timedelta(days=KNOWN_ADDRESS_DAYS))) is not None
+
+
+def _remember(session: Session, user: User, source: str, now: datetime) -> None:
+    session.execute(_upsert(session)(KnownSignInAddress).values(
+        user_id=user.id, source=source, last_success_at=now).on_conflict_do_update(
+        index_elements=[KnownSignInAddress.user_id, KnownSignInAddress.source], set_={"last_success_at": now}))
+
+
+def clear_throttle(session: Session, user: User) -> int:
+    """Lift the throttle of the addresses this user signs in from (an administrator's unlock)."""
+    known = select(KnownSignInAddress.source).where(KnownSignInAddress.user_id == user.id)
+    return session.execute(delete(SignInSource).where(SignInSource.source.in_(known))).rowcount or 0
 
 
 def authenticate(session: Session, email: str, password: str, *, source: str | None = None,
                  now: datetime | None = None) -> LoginResult:
     """Check a sign-in attempt, count failures, lock after too many, and audit every outcome.
 
-    `source` is the client's network address (None when unknown, e.g. a local run): failures from
-    one address throttle the next attempts from there, before any password is checked."""
+    `source` is the client's network address (None when unknown, e.g. a local run). Each attempt
+    from an address is counted before anything else; past FREE_FAILURES the next one must wait,
+    refused before any lookup or hash. A locked account still opens, with the right password, from
+    an address this user has signed in from before and that has not failed since."""
     settings = get_settings()
     now = now or utcnow()
     email_n = normalize_email(email)
@@ -144,27 +164,37 @@ def authenticate(session: Session, email: str, password: str, *, source: str | N
         return LoginResult(False, "Saisissez votre adresse e-mail et votre mot de passe.")
     source = (source or "").strip()[:64] or None
     origin = {"source": source} if source else {}
-    wait = _source_wait(session, source, now) if source else 0
-    if wait:  # refused before any lookup or hash: a burst from one place costs nothing
-        audit.record(session, "login_throttled", actor_email=email_n, details={"retry_after": wait, "source": source})
+    count = _reserve(session, source, now) if source else 0
+    if count is None:  # a burst from one place costs nothing: no lookup, no hash, no audit row
+        wait = _wait_left(session, source, now)  # type: ignore[arg-type]
+        log.info("Sign-in attempt refused: its address must wait %s s", wait)
         return LoginResult(False, throttled_message(wait), retry_after=wait)
 
-    user = get_user_by_email(session, email_n)
+    def refused() -> LoginResult:
+        if source and _wait_for(count or 0):
+            audit.record(session, "login_throttled", actor_email=email_n[:254],
+                         details={"source": source, "failures": count, "retry_after": _wait_for(count or 0)})
+            log.warning("Sign-in throttled: %s failures from one address, next attempt in %s s", count,
+                        _wait_for(count or 0))
+        return LoginResult(False, GENERIC_FAILURE)
+
+    user = get_user_by_email(session, email_n) if len(email_n) <= 254 else None
     if user is None:
-        verify_password(_DUMMY_HASH, password)
-        audit.record(session, "login_failed", actor_email=email_n, details={"reason": "unknown_email", **origin})
+        if len(email_n) <= 254:  # (no account can have a longer one: no hash to time)
+            verify_password(_DUMMY_HASH, password)
+        audit.record(session, "login_failed", actor_email=email_n[:254], details={"reason": "unknown_email", **origin})
         log.info("Sign-in failed: unknown e-mail")
-        return _refused(session, source, now)
+        return refused()
 
     locked = user.locked_until is not None and user.locked_until > now
-    # A lock binds the addresses that failed; one that has not may still open the account.
-    clean_source = locked and source is not None and _source_row(session, source, now) is None
-    if locked and not clean_source:
+    # A lock binds every address but this user's own that has not failed since (this attempt is its first).
+    trusted = locked and source is not None and count == 1 and _known(session, user, source, now)
+    if locked and not trusted:
         verify_password(user.password_hash, password)  # as long as any other refusal: timing tells nothing
-        minutes = max(1, math.ceil((user.locked_until - now).total_seconds() / 60))
+        minutes = max(1, math.ceil((user.locked_until - now).total_seconds() / 60))  # type: ignore[operator]
         audit.record(session, "login_blocked", actor=user, target_type="user", target_id=user.id,
                      details={"minutes_left": minutes, **origin})
-        return _refused(session, source, now)
+        return refused()
 
     if not verify_password(user.password_hash, password):
         # Counted in the database itself: attempts at once each add one, none is lost.
@@ -180,14 +210,14 @@ def authenticate(session: Session, email: str, password: str, *, source: str | N
                          details={"minutes": settings.lockout_minutes})
             log.warning("Account %s locked for %s minutes", user.id, settings.lockout_minutes)
         session.expire(user)
-        return _refused(session, source, now)
+        return refused()
 
     if not user.is_active:
         audit.record(session, "login_failed", actor=user, target_type="user", target_id=user.id,
                      details={"reason": "disabled", **origin})
-        return _refused(session, source, now)
+        return refused()
 
-    if clean_source:  # the lock stays for the addresses that caused it
+    if trusted:  # the lock stays for the addresses that caused it
         accepted = session.execute(update(User).where(User.id == user.id).values(last_login_at=now)
                                    .returning(User.id)).first()
     else:  # accepted only if no lock was set meanwhile (by attempts that failed while this one was checked)
@@ -198,13 +228,14 @@ def authenticate(session: Session, email: str, password: str, *, source: str | N
     if accepted is None:
         audit.record(session, "login_blocked", actor=user, target_type="user", target_id=user.id,
                      details={"reason": "locked_meanwhile", **origin})
-        return _refused(session, source, now)
+        return refused()
     if source:
-        _source_cleared(session, source)
+        _refund(session, source)
+        _remember(session, user, source, now)
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     audit.record(session, "login", actor=user, target_type="user", target_id=user.id,
-                 details={"despite_lock": True, **origin} if clean_source else origin)
+                 details={"despite_lock": True, **origin} if trusted else origin)
     return LoginResult(True, f"Bienvenue, {user.name}.", user)
 
 

@@ -190,8 +190,8 @@ class User(Timestamped, Base):
 
 
 class SignInSource(Base):
-    """Recent failed sign-ins from one network address: each failure past the first few makes the
-    next attempt from there wait longer (1 s, 2 s, 4 s... up to 5 minutes). A success clears it."""
+    """Recent sign-in attempts from one network address that did not succeed: each past the first
+    few makes the next attempt from there wait longer (1 s, 2 s, 4 s... up to 5 minutes)."""
 
     __tablename__ = "sign_in_sources"
 
@@ -199,6 +199,16 @@ class SignInSource(Base):
     failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     last_failure_at: Mapped[datetime]
     retry_at: Mapped[datetime | None]
+
+
+class KnownSignInAddress(Base):
+    """An address a user signed in from: the one kind of address a lock on their account spares."""
+
+    __tablename__ = "known_sign_in_addresses"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    source: Mapped[str] = mapped_column(String(64), primary_key=True)
+    last_success_at: Mapped[datetime]
 
 
 class AuditLog(Base):

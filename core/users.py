@@ -11,7 +11,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core import audit
-from core.auth import check_password_policy, get_user_by_email, hash_password, normalize_email, verify_password
+from core.auth import (
+    check_password_policy,
+    clear_throttle,
+    get_user_by_email,
+    hash_password,
+    normalize_email,
+    verify_password,
+)
 from core.errors import NotFound, UserError
 from core.models import Role, User
 from core.timeutil import utcnow
@@ -137,6 +144,7 @@ def unlock(session: Session, user: User, *, actor: User | None = None, now: date
         raise UserError(f"Le compte {user.email} n'est pas verrouillé.")
     user.locked_until = None
     user.failed_logins = 0
+    clear_throttle(session, user)  # and the throttle of the addresses they sign in from
     audit.record(session, "user_unlocked", actor=actor, actor_email=None if actor else "cli",
                  target_type="user", target_id=user.id, details={"email": user.email})
     return user

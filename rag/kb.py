@@ -5,9 +5,11 @@ does nothing (content hash); a disabled document is taken out of the index."""
 from __future__ import annotations
 
 import logging
+import os
 import re
 import threading
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -119,12 +121,16 @@ def ingest(session: Session, filename: str, data: bytes, *, title: str | None = 
         session.add(document)
         session.flush()
     path = _stored_path(document)
-    path.write_bytes(data)
+    # Read from a file beside the stored one, which it replaces only once read: a refused update
+    # leaves the document as it was (file included).
+    incoming = path.with_name(f".incoming-{uuid.uuid4().hex}-{path.name}")
+    incoming.write_bytes(data)
     try:
-        sections = load(path, filename)
+        sections = load(incoming, filename)
     except LoadError as err:
-        path.unlink(missing_ok=True)
+        incoming.unlink(missing_ok=True)
         raise UserError(str(err)) from err
+    os.replace(incoming, path)
     document.title = title or document.title or title_of(Path(filename), sections)
     document.mime_type = SUPPORTED[Path(filename).suffix.lower()]
     document.size_bytes = len(data)

@@ -34,6 +34,7 @@ ISOLATED = {".pdf", ".docx"}  # parsed in a child process with the limits below
 PARSE_SECONDS = 60  # wall clock, per file
 PARSE_MEMORY = 768 * 1024 * 1024  # address space of the child (the interpreter and the PDF/Word libraries take ~500 MB)
 MAX_PDF_PAGES = 2000
+MAX_TEXT_CHARS = 5_000_000  # text a document may yield (a small PDF can repeat one page's text many times)
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -129,23 +130,21 @@ def parse(path: Path, name: str | None = None, *, max_pages: int | None = None) 
     except Exception as err:  # noqa: BLE001 - every library fails its own way
         log.warning("Could not read %s: %s: %s", name, type(err).__name__, err)
         raise LoadError(f"Le fichier {name} n'a pas pu être lu ({type(err).__name__}).") from err
+    if sum(len(s.text) for s in sections) > MAX_TEXT_CHARS:
+        log.warning("Refused %s: more than %s characters of text", name, MAX_TEXT_CHARS)
+        limit = f"{MAX_TEXT_CHARS:,}".replace(",", "\u202f")
+        raise LoadError(f"Le fichier {name} contient plus de {limit} caractères de texte : découpez-le en "
+                        "plusieurs documents.")
     return sections
-
-
-def _limit_child() -> None:  # runs in the child between fork and exec
-    resource.setrlimit(resource.RLIMIT_AS, (PARSE_MEMORY, PARSE_MEMORY))
-    cpu = math.ceil(PARSE_SECONDS)
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
 def _parse_elsewhere(path: Path, name: str) -> list[Section]:
     """`parse` in a child process (`python -m rag.loaders FILE`) bounded in memory, CPU and time."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     try:
-        command = [sys.executable, "-m", "rag.loaders", str(path), name, str(MAX_PDF_PAGES)]
-        done = subprocess.run(command, capture_output=True, timeout=PARSE_SECONDS, preexec_fn=_limit_child,
-                              env=env, cwd=ROOT, check=False)
+        command = [sys.executable, "-m", "rag.loaders", str(path), name, str(MAX_PDF_PAGES), str(MAX_TEXT_CHARS),
+                   str(PARSE_MEMORY), str(math.ceil(PARSE_SECONDS))]
+        done = subprocess.run(command, capture_output=True, timeout=PARSE_SECONDS, env=env, cwd=ROOT, check=False)
     except subprocess.TimeoutExpired as err:
         log.warning("Parsing %s took over %s s: stopped", name, PARSE_SECONDS)
         raise LoadError(f"Le fichier {name} a pris plus de {PARSE_SECONDS} secondes à lire : il est refusé. "
@@ -166,11 +165,19 @@ def _parse_elsewhere(path: Path, name: str) -> list[Section]:
 
 
 def _child(argv: list[str]) -> int:
-    """The child's side: parse one file, answer JSON on stdout (sections, or a French error)."""
+    """The child's side: limit itself (memory, CPU, no core file; set here rather than between fork
+    and exec, which is unsafe in a threaded parent like Streamlit's), parse one file before loading
+    any parser, and answer JSON on stdout (sections, or a French error)."""
+    path, name, max_pages, max_chars, memory, cpu = argv
+    resource.setrlimit(resource.RLIMIT_AS, (int(memory), int(memory)))
+    resource.setrlimit(resource.RLIMIT_CPU, (int(cpu), int(cpu) + 5))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     signal.signal(signal.SIGXCPU, signal.SIG_DFL)
+    global MAX_TEXT_CHARS
+    MAX_TEXT_CHARS = int(max_chars)
     try:
-        sections = parse(Path(argv[0]), argv[1], max_pages=int(argv[2]))
+        sections = parse(Path(path), name, max_pages=int(max_pages))
         answer: dict[str, object] = {"sections": [[s.text, s.location] for s in sections]}
     except LoadError as err:
         answer = {"error": str(err)}

@@ -279,6 +279,13 @@ def test_the_first_start_script_writes_a_certificate_once_and_never_replaces_one
     cert.write_text("the real certificate\n")
     self_signed(tmp_path)
     assert cert.read_text() == "the real certificate\n"
+    # A key waiting for its certificate (a renewal under way) is never replaced: the start stops.
+    cert.unlink()
+    key.write_text("the real key\n")
+    with pytest.raises(subprocess.CalledProcessError) as stopped:
+        self_signed(tmp_path)
+    assert "only one of fullchain.pem and privkey.pem" in stopped.value.stderr
+    assert key.read_text() == "the real key\n" and not cert.exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no work folder left
 
 

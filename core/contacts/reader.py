@@ -6,6 +6,8 @@ import codecs
 import csv
 import io
 import logging
+import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -132,6 +134,16 @@ def _open_csv(path: Path) -> Table:
     return Table("csv", _clean_header(header_row), rows(), encoding, separator, path.stat().st_size, raw.tell)
 
 
+# What a damaged workbook raises while its rows are read (the zip, its compression, its XML).
+_BROKEN = (zipfile.BadZipFile, zlib.error, EOFError, OSError, KeyError, ValueError, SyntaxError)
+
+
+def _broken(err: Exception, line: int) -> UserError:
+    log.warning("Workbook unreadable at row %s: %s: %s", line, type(err).__name__, err)
+    return UserError(f"Ce fichier Excel est abîmé : sa lecture s'est arrêtée à la ligne {line}. Rien n'a été "
+                     "importé ; enregistrez-le de nouveau depuis Excel (ou en CSV).")
+
+
 def _open_xlsx(path: Path) -> Table:
     from openpyxl import load_workbook
     from openpyxl.utils.exceptions import InvalidFileException
@@ -144,11 +156,15 @@ def _open_xlsx(path: Path) -> Table:
     sheet = workbook.active
     iterator = sheet.iter_rows(values_only=True)
     header_row, line_no = None, 0
-    for row in iterator:
-        line_no += 1
-        if any(c not in (None, "") for c in row):
-            header_row = list(row)
-            break
+    try:
+        for row in iterator:
+            line_no += 1
+            if any(c not in (None, "") for c in row):
+                header_row = list(row)
+                break
+    except _BROKEN as err:
+        workbook.close()
+        raise _broken(err, line_no + 1) from err
     if header_row is None:
         workbook.close()
         raise UserError("Le fichier est vide : aucune ligne d'en-tête n'a été trouvée.")
@@ -160,6 +176,8 @@ def _open_xlsx(path: Path) -> Table:
                 state["line"] += 1
                 if any(c not in (None, "") for c in row):
                     yield state["line"], list(row)
+        except _BROKEN as err:
+            raise _broken(err, state["line"] + 1) from err
         finally:
             workbook.close()
 

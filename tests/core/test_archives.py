@@ -77,3 +77,38 @@ def test_totals_entry_sizes_and_entry_counts_are_bounded(tmp_path) -> None:  # n
     (tmp_path / "not.zip").write_bytes(b"PK\x03\x04 rien")
     with pytest.raises(UserError, match="ne peut pas être lu"):
         archives.check_zip(tmp_path / "not.zip", archives.DOCUMENT, label="Ce fichier")
+
+
+def test_parts_read_whole_are_bounded_on_their_own(tmp_path) -> None:  # noqa: ANN001
+    """The shared strings of a workbook are read whole into memory (several times their size): a
+    workbook whose shared strings exceed their own bound is refused, however normal its ratio."""
+    assert archives.WORKBOOK.parts["xl/sharedstrings.xml"][0] == 64 * MiB
+    path = tmp_path / "textes.xlsx"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        z.writestr("xl/sharedStrings.xml", random.Random(3).randbytes(2 * MiB))
+    limits = archives.ZipLimits(total=8 * MiB, entry=4 * MiB,
+                                parts={"xl/sharedstrings.xml": (MiB, "il contient trop de textes différents")})
+    with pytest.raises(archives.UnsafeArchive, match="Ce fichier Excel est refusé : il contient trop de textes"):
+        archives.check_zip(path, limits, label="Ce fichier Excel")
+
+
+def test_a_workbook_damaged_after_its_header_is_refused_in_french(session, tmp_path) -> None:  # noqa: ANN001
+    """A workbook whose sheet breaks half-way (a zip that lists fine, XML cut short): the rows read
+    so far are not imported, the user reads which line, the log says why."""
+    good = tmp_path / "good.xlsx"
+    wb = Workbook()
+    wb.active.append(["telephone", "prenom"])
+    for n in range(200):
+        wb.active.append([f"+2417728{n:04d}", f"Personne {n}"])
+    wb.save(good)
+    broken = tmp_path / "broken.xlsx"
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(broken, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            data = src.read(info.filename)
+            if info.filename == "xl/worksheets/sheet1.xml":
+                data = data[: len(data) // 2]  # cut in the middle of the rows
+            dst.writestr(info.filename, data)
+    with pytest.raises(UserError, match="Ce fichier Excel est abîmé : sa lecture s'est arrêtée à la ligne"):
+        import_file(session, broken)
+    session.rollback()
+    assert session.scalar(select(func.count()).select_from(Contact)) == 0

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from core import auth, users
 from core.errors import UserError
-from core.models import AuditLog, User
+from core.models import AuditLog, SignInSource, User
 from core.timeutil import utcnow
 from tests.factories import PASSWORD, make_user
 
@@ -167,10 +167,15 @@ def test_a_password_reset_ends_the_sessions_opened_before_it(session) -> None:  
 WRONG = "Mauvais-mot-2026"
 
 
+def throttled_audits(session) -> list[dict]:  # noqa: ANN001
+    return [e.details for e in session.scalars(select(AuditLog).where(AuditLog.action == "login_throttled")
+                                               .order_by(AuditLog.id)).all()]
+
+
 def test_failures_from_one_address_make_its_next_attempts_wait_longer(session) -> None:  # noqa: ANN001
     """Three free failures, then 1 s, 2 s, 4 s... before the next attempt from that address, up to
-    5 minutes; a throttled attempt is refused before any check (even with the right password) and
-    adds nothing to the account's counter; a success clears the address."""
+    5 minutes; a throttled attempt is refused before any check (even with the right password), adds
+    nothing to the account's counter and writes no audit row (the failure that set the wait did)."""
     user = make_user(session, "agent")
     other = make_user(session, "manager")
     now = utcnow()
@@ -178,10 +183,12 @@ def test_failures_from_one_address_make_its_next_attempts_wait_longer(session) -
         result = auth.authenticate(session, "nobody@test.cnss.ga" if n else user.email, WRONG, source="192.0.2.7",
                                    now=now)
         assert result.message == auth.GENERIC_FAILURE and result.retry_after == 0
-    throttled = auth.authenticate(session, other.email, PASSWORD, source="192.0.2.7", now=now)
-    assert not throttled.ok and throttled.retry_after == 1
+    assert throttled_audits(session) == [{"source": "192.0.2.7", "failures": 3, "retry_after": 1}]
+    for _ in range(5):
+        throttled = auth.authenticate(session, other.email, PASSWORD, source="192.0.2.7", now=now)
+        assert not throttled.ok and throttled.retry_after == 1
     assert throttled.message == "Trop de tentatives de connexion depuis ce poste. Réessayez dans 1 seconde."
-    assert other.failed_logins == 0 and actions(session)[-1] == "login_throttled"
+    assert other.failed_logins == 0 and len(throttled_audits(session)) == 1
     # Another address is not concerned.
     assert auth.authenticate(session, other.email, PASSWORD, source="198.51.100.1", now=now).ok
     waits = []
@@ -191,13 +198,37 @@ def test_failures_from_one_address_make_its_next_attempts_wait_longer(session) -
         assert auth.authenticate(session, "nobody@test.cnss.ga", WRONG, source="192.0.2.7", now=at).retry_after == 0
         waits.append(auth.authenticate(session, "nobody@test.cnss.ga", WRONG, source="192.0.2.7", now=at).retry_after)
     assert waits[:5] == [2, 4, 8, 16, 32] and max(waits) == auth.MAX_WAIT_SECONDS == waits[-1]
-    assert "s." in auth.throttled_message(waits[0])  # "2 secondes."
+    assert "secondes." in auth.throttled_message(waits[0])
     at += timedelta(seconds=auth.MAX_WAIT_SECONDS)
     assert auth.authenticate(session, other.email, PASSWORD, source="192.0.2.7", now=at).ok
-    # Cleared by the success: three free failures again.
-    for _ in range(3):
-        assert auth.authenticate(session, "nobody@test.cnss.ga", WRONG, source="192.0.2.7", now=at).retry_after == 0
-    assert auth.authenticate(session, "nobody@test.cnss.ga", WRONG, source="192.0.2.7", now=at).retry_after == 1
+    # A success lets the address try again at once, but does not clear its failures: the next
+    # failure waits the longest again.
+    assert auth.authenticate(session, "nobody@test.cnss.ga", WRONG, source="192.0.2.7", now=at).retry_after == 0
+    assert auth.authenticate(session, "nobody@test.cnss.ga", WRONG, source="192.0.2.7",
+                             now=at).retry_after == auth.MAX_WAIT_SECONDS
+
+
+def test_guesses_mixed_with_sign_ins_of_ones_own_are_still_throttled(session) -> None:  # noqa: ANN001
+    """An insider alternates one guess at the administrator and a sign-in with their own account:
+    the successes never reset the address, so the guesses slow down to one per 5 minutes (before,
+    each success cleared the address: 31 guesses in 9 s, the lock notwithstanding)."""
+    admin = make_user(session, "admin")
+    insider = make_user(session, "agent")
+    at = utcnow()
+    guesses = []
+    for n in range(12):
+        guess = auth.authenticate(session, admin.email, f"Essai-{n}-2026", source="10.0.0.13", now=at)
+        assert not guess.ok
+        at += timedelta(seconds=auth._wait_for(auth.FREE_FAILURES + n) if n >= auth.FREE_FAILURES - 1 else 0)
+        own = auth.authenticate(session, insider.email, PASSWORD, source="10.0.0.13", now=at)
+        assert own.ok, n
+        guesses.append(at)
+    gaps = [(b - a).total_seconds() for a, b in zip(guesses, guesses[1:], strict=False)]
+    assert gaps[-3:] == [auth.MAX_WAIT_SECONDS] * 3  # a guess every 5 minutes at best
+    guess = auth.authenticate(session, admin.email, "Essai-encore-2026", source="10.0.0.13", now=at)
+    assert not guess.ok and guess.retry_after == 0  # (the success let it try once)
+    sooner = auth.authenticate(session, admin.email, PASSWORD, source="10.0.0.13", now=at + timedelta(seconds=10))
+    assert not sooner.ok and sooner.retry_after == auth.MAX_WAIT_SECONDS - 10
 
 
 def test_old_failures_are_forgotten_after_the_lockout_window(session) -> None:  # noqa: ANN001
@@ -212,10 +243,11 @@ def test_old_failures_are_forgotten_after_the_lockout_window(session) -> None:  
 
 
 def test_an_attacker_cannot_lock_the_administrator_out(session) -> None:  # noqa: ANN001
-    """Five wrong passwords from the attacker's address lock the account for that address (and any
-    other that failed), not for the administrator's own workstation."""
+    """Five wrong passwords from the attacker's address lock the account for every address but the
+    administrator's own (one they signed in from, that has not failed since)."""
     admin = make_user(session, "admin")
     now = utcnow()
+    assert auth.authenticate(session, admin.email, PASSWORD, source="10.1.2.3", now=now - timedelta(days=3)).ok
     at = now
     for _ in range(5):
         result = auth.authenticate(session, admin.email, WRONG, source="203.0.113.66", now=at)
@@ -225,26 +257,59 @@ def test_an_attacker_cannot_lock_the_administrator_out(session) -> None:  # noqa
     # The attacker, even with the right password, is refused (after waiting out the throttle).
     assert not auth.authenticate(session, admin.email, PASSWORD, source="203.0.113.66",
                                  now=at + timedelta(minutes=5)).ok
-    # The administrator, from an address that never failed, signs in despite the lock...
+    # So is an address that never signed the administrator in: one guess per new address buys nothing.
+    assert not auth.authenticate(session, admin.email, PASSWORD, source="10.7.7.7", now=at).ok
+    # The administrator, from their own workstation, signs in despite the lock...
     assert auth.authenticate(session, admin.email, PASSWORD, source="10.1.2.3", now=at).ok
     entry = session.scalars(select(AuditLog).where(AuditLog.action == "login").order_by(AuditLog.id.desc())).first()
     assert entry.details == {"despite_lock": True, "source": "10.1.2.3"}
     session.refresh(admin)
     assert admin.locked_until is not None  # ...and the lock still binds the attacker
-    # An address that failed once is bound by the lock too, even with the right password next.
-    assert not auth.authenticate(session, admin.email, WRONG, source="10.9.9.9", now=at).ok
-    assert not auth.authenticate(session, admin.email, PASSWORD, source="10.9.9.9", now=at).ok
+    # Once that workstation has failed, it is bound like any other until the lock ends.
+    assert not auth.authenticate(session, admin.email, WRONG, source="10.1.2.3", now=at).ok
+    assert not auth.authenticate(session, admin.email, PASSWORD, source="10.1.2.3", now=at).ok
     # Without a known address (a local run) the lock binds every attempt, as before.
     assert not auth.authenticate(session, admin.email, PASSWORD, now=at).ok
     sources = {e.details.get("source") for e in session.scalars(select(AuditLog).where(
         AuditLog.action.in_(["login_failed", "login_blocked"]))).all()}
-    assert {"203.0.113.66", "10.9.9.9"} <= sources  # the audit says where failures came from
+    assert {"203.0.113.66", "10.7.7.7"} <= sources  # the audit says where failures came from
 
 
-def test_failures_at_once_from_one_address_are_all_counted(db_url) -> None:  # noqa: ANN001
-    """20 wrong passwords at once from one address, each in its own session: every attempt that was
-    checked is counted (the throttle's counter is a single upsert; the others were throttled), so the
-    next attempt from there waits as long as that count says."""
+def test_an_unlock_lifts_the_throttle_of_the_users_own_addresses(session) -> None:  # noqa: ANN001
+    admin = make_user(session, "admin")
+    agent = make_user(session, "agent")
+    now = utcnow()
+    assert auth.authenticate(session, agent.email, PASSWORD, source="10.2.2.2", now=now - timedelta(days=1)).ok
+    at = now
+    for _ in range(5):
+        at += timedelta(seconds=auth.authenticate(session, agent.email, WRONG, source="10.2.2.2", now=at).retry_after)
+        at += timedelta(seconds=auth._wait_for(session.get(SignInSource, "10.2.2.2").failures))
+    session.refresh(agent)
+    assert agent.locked_until is not None
+    wrong_again = auth.authenticate(session, agent.email, WRONG, source="10.2.2.2", now=at)
+    assert auth.authenticate(session, agent.email, PASSWORD, source="10.2.2.2", now=at).retry_after > 0
+    assert not wrong_again.ok
+    users.unlock(session, agent, actor=admin, now=at)
+    assert auth.authenticate(session, agent.email, PASSWORD, source="10.2.2.2", now=at).ok
+
+
+def test_an_over_long_address_costs_no_hash_and_is_counted(session) -> None:  # noqa: ANN001
+    """An e-mail longer than any account's (254) is refused at once, counted against the address,
+    and audited cut to the column (it used to fail the audit insert and roll the count back)."""
+    long_email = "a" * 300 + "@test.cnss.ga"
+    now = utcnow()
+    for _ in range(3):
+        assert auth.authenticate(session, long_email, WRONG, source="10.3.3.3", now=now).message == \
+            auth.GENERIC_FAILURE
+    session.flush()
+    assert auth.authenticate(session, long_email, WRONG, source="10.3.3.3", now=now).retry_after == 1
+    assert all(len(e.actor_email) <= 254 for e in session.scalars(select(AuditLog)).all())
+
+
+def test_attempts_at_once_from_one_address_get_the_free_failures_and_no_more(db_url) -> None:  # noqa: ANN001
+    """20 sign-ins at once from one address, each in its own session: each attempt is counted before
+    its password is checked, so exactly the three free ones reach a password check; the others are
+    refused with the time to wait (before, all 20 were checked)."""
     import threading
 
     from core import db
@@ -254,11 +319,12 @@ def test_failures_at_once_from_one_address_are_all_counted(db_url) -> None:  # n
         email = make_user(session, "agent").email
     start = threading.Barrier(20)
     now = utcnow()
+    results: list[auth.LoginResult] = []
 
     def wrong() -> None:
         start.wait()
         with db.session_scope() as session:
-            auth.authenticate(session, email, WRONG, source="192.0.2.99", now=now)
+            results.append(auth.authenticate(session, email, WRONG, source="192.0.2.99", now=now))
 
     threads = [threading.Thread(target=wrong) for _ in range(20)]
     for t in threads:
@@ -266,10 +332,8 @@ def test_failures_at_once_from_one_address_are_all_counted(db_url) -> None:  # n
     for t in threads:
         t.join(timeout=120)
     with db.session_scope() as session:
-        failures = session.get(SignInSource, "192.0.2.99").failures
         checked = session.scalar(select(func.count()).select_from(AuditLog).where(AuditLog.action == "login_failed"))
-        throttled = session.scalar(select(func.count()).select_from(AuditLog).where(
-            AuditLog.action == "login_throttled"))
-        assert failures == checked and checked + throttled == 20 and checked >= auth.FREE_FAILURES
+        assert checked == auth.FREE_FAILURES == session.get(SignInSource, "192.0.2.99").failures
+        assert sorted(r.retry_after for r in results) == [0] * 3 + [1] * 17
         result = auth.authenticate(session, email, PASSWORD, source="192.0.2.99", now=now)
-        assert not result.ok and result.retry_after == auth._wait_for(failures) > 0
+        assert not result.ok and result.retry_after == 1

@@ -54,3 +54,29 @@ def test_pdf_and_word_are_parsed_in_a_bounded_child_process(tmp_path, monkeypatc
     monkeypatch.setattr(loaders, "MAX_PDF_PAGES", 2)
     with pytest.raises(loaders.LoadError, match="compte 3 pages"):
         loaders.load(files.pdf(tmp_path / "long.pdf", ["a", "b", "c"]))
+
+
+def test_a_document_yielding_too_much_text_is_refused_in_the_child(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    """A small PDF can repeat one page's text many times: the child refuses past MAX_TEXT_CHARS,
+    so that much text never reaches the app's process."""
+    pdf = files.pdf(tmp_path / "long.pdf", ["Allocations familiales : 4 000 FCFA par enfant."] * 3)
+    monkeypatch.setattr(loaders, "MAX_TEXT_CHARS", 100)
+    with pytest.raises(loaders.LoadError, match="contient plus de 100 caractères de texte"):
+        loaders.load(pdf)
+    monkeypatch.setattr(loaders, "MAX_TEXT_CHARS", 1000)
+    assert len(loaders.load(pdf)) == 3
+
+
+def test_a_refused_update_keeps_the_document_as_it_was(session, knowledge, tmp_path) -> None:  # noqa: ANN001
+    """A broken file uploaded under a document's name is refused; the stored document (its file
+    included) is untouched and can still be re-indexed."""
+    good = files.pdf(tmp_path / "guide.pdf", ["Allocations prénatales : 6 000 FCFA."]).read_bytes()
+    first = kb.ingest(session, "guide.pdf", good)
+    session.commit()
+    with pytest.raises(UserError, match="guide.pdf n'a pas pu être lu"):
+        kb.ingest(session, "guide.pdf", b"%PDF-1.4 rien")
+    session.rollback()
+    document = kb.get(session, first.document_id)
+    assert kb._stored_path(document).read_bytes() == good
+    assert kb.reindex(session, document) == first.chunks
+    assert [p.name for p in kb.files_dir().iterdir()] == [kb._stored_path(document).name]  # nothing left beside

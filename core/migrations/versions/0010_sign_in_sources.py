@@ -1,4 +1,5 @@
-"""sign-in throttle per network address: recent failures and when the next attempt may come.
+"""sign-in throttle per network address (recent failures, when the next attempt may come) and the
+addresses each user signs in from.
 
 Revision ID: 0010
 Revises: 0009
@@ -27,7 +28,16 @@ def upgrade() -> None:
         sa.Column("last_failure_at", ts, nullable=False),
         sa.Column("retry_at", ts, nullable=True),
     )
+    op.create_table(
+        "known_sign_in_addresses",
+        sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE",
+                                                       name="fk_known_sign_in_addresses_user_id_users"),
+                  primary_key=True),
+        sa.Column("source", sa.String(64), primary_key=True),
+        sa.Column("last_success_at", ts, nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("known_sign_in_addresses")
     op.drop_table("sign_in_sources")
