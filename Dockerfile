@@ -28,7 +28,7 @@ RUN groupadd --system --gid 10001 cnss \
  && useradd --system --uid 10001 --gid cnss --home-dir /app --shell /usr/sbin/nologin cnss
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
-COPY --chown=cnss:cnss app.py ./
+COPY --chown=cnss:cnss app.py cli.py ./
 COPY --chown=cnss:cnss .streamlit ./.streamlit
 COPY --chown=cnss:cnss core ./core
 COPY --chown=cnss:cnss pages ./pages

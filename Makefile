@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
 
-.PHONY: run test seed install clean
+.PHONY: run test lint seed install clean
 
 run: $(VENV)/.installed
 	$(PY) -m core db upgrade
@@ -14,6 +14,9 @@ run: $(VENV)/.installed
 test: $(VENV)/.installed-dev
 	bash tests/support/system-packages.sh
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed-dev
+	$(VENV)/bin/ruff check .
 
 install: $(VENV)/.installed
 

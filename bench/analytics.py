@@ -275,7 +275,8 @@ def run(url: str, args: argparse.Namespace, generated: bool) -> None:
     print(f"ledger rows {sizes[0]:,}; summary rows: recipient_stats {sizes[1]:,}, delay_stats {sizes[2]:,}, "
           f"attribute_stats {sizes[3]:,}")
     today = date.today()
-    for label, filters in (("last 30 days (the screen's default)", analytics.Filters(today - timedelta(days=29), today)),
+    for label, filters in (("last 30 days (the screen's default)",
+                            analytics.Filters(today - timedelta(days=29), today)),
                            ("whole history (200 days)", analytics.Filters(today - timedelta(days=210), today))):
         times = query_times(url, filters, args.repeat)
         worst = max(v["p95_ms"] for k, v in times.items() if k != "refresh")
@@ -284,7 +285,8 @@ def run(url: str, args: argparse.Namespace, generated: bool) -> None:
             print(f"  {name:<34} p50 {figures['p50_ms']:>8.1f} ms   p95 {figures['p95_ms']:>8.1f} ms")
         print(f"  worst query p95: {worst:.1f} ms (target <= 500 ms)")
     render = screen_render(url, max(3, args.repeat // 4))
-    print(f"\nscreen rendered server-side (AppTest, cache cleared): p50 {render['p50_ms']} ms, p95 {render['p95_ms']} ms "
+    print(f"\nscreen rendered server-side (AppTest, cache cleared): p50 {render['p50_ms']} ms, "
+          f"p95 {render['p95_ms']} ms "
           f"over {render['runs']} runs (target <= 2000 ms)")
     print("write costs:", json.dumps(write_costs(url)))
 

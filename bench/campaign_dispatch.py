@@ -37,10 +37,10 @@ import httpx
 from sqlalchemy import text
 
 from bench.common import fresh_database
-from tests.support.servers import free_port
 from core import campaigns, db, templates
 from core.config import reload_settings
 from core.models import Segment
+from tests.support.servers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN, CHANNEL, CONCURRENCY = "bench-token", 4242, 32
@@ -250,8 +250,8 @@ def run_faults(url: str, base: str, segment_id: int, expected: int, *, workers: 
         while True:
             with db.session_scope(url) as session:
                 status = campaigns.get(session, campaign_id).status
-                sent = session.scalar(text("SELECT count(*) FROM recipients WHERE campaign_id = :c AND status = 'sent'"),
-                                      {"c": campaign_id})
+                sent = session.scalar(text("SELECT count(*) FROM recipients "
+                                           "WHERE campaign_id = :c AND status = 'sent'"), {"c": campaign_id})
                 owners = set(session.scalars(text("SELECT DISTINCT lease_owner FROM recipients WHERE status = "
                                                   "'sending' AND lease_owner IS NOT NULL")).all())
             if status != "running":

@@ -68,9 +68,9 @@ def seed(url: str, messages: int) -> None:
             "status, total_recipients, created_at, updated_at) VALUES ('bench webhooks', :t, '{}', '[]', '[]', "
             "'running', :n, now(), now()) RETURNING id"), {"t": template.id, "n": messages}).scalar_one()
         session.execute(text(
-            "INSERT INTO recipients (campaign_id, contact_id, phone, parameters, status, attempts, provider_message_id, "
-            "sent_at, created_at, updated_at) SELECT :c, id, phone, '{}', 'sent', 1, 'bm' || id, now(), now(), now() "
-            "FROM contacts"), {"c": campaign_id})
+            "INSERT INTO recipients (campaign_id, contact_id, phone, parameters, status, attempts, "
+            "provider_message_id, sent_at, created_at, updated_at) "
+            "SELECT :c, id, phone, '{}', 'sent', 1, 'bm' || id, now(), now(), now() FROM contacts"), {"c": campaign_id})
 
 
 def requests_for(messages: int, per_message: int, stops: float = 0.0) -> list[bytes]:

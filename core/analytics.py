@@ -17,9 +17,17 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from core import stats
+from core.campaigns import price_per_message
 from core.models import (
-    AttributeStats, Campaign, ChatbotInteraction, ConsentEvent, Contact, DelayStats, RecipientStats,
-    Segment, Template,
+    AttributeStats,
+    Campaign,
+    ChatbotInteraction,
+    ConsentEvent,
+    Contact,
+    DelayStats,
+    RecipientStats,
+    Segment,
+    Template,
 )
 from core.respondio import ERROR_LABELS, code_label
 from core.timeutil import local_tz
@@ -113,8 +121,6 @@ def contacts_by_consent(session: Session) -> dict[str, int]:
 
 
 def kpis(session: Session, f: Filters, consent: dict[str, int] | None = None) -> Kpis:
-    from core.campaigns import price_per_message
-
     out = Kpis()
     consent = contacts_by_consent(session) if consent is None else consent
     out.contacts = sum(consent.values())
@@ -189,8 +195,8 @@ def breakdown(session: Session, f: Filters, by: str) -> list[dict[str, Any]]:
 def failures_by_code(session: Session, f: Filters) -> list[dict[str, Any]]:
     rows = session.execute(select(S.error_code, func.sum(S.n)).where(*_scope(session, f), S.status == "failed")
                            .group_by(S.error_code).order_by(func.sum(S.n).desc())).all()
-    return [{"code": code_label(code) if code else "inconnu", "meaning": ERROR_LABELS.get(code or "", "Erreur non documentée"),
-             "count": int(n)} for code, n in rows]
+    return [{"code": code_label(code) if code else "inconnu",
+             "meaning": ERROR_LABELS.get(code or "", "Erreur non documentée"), "count": int(n)} for code, n in rows]
 
 
 # --- delays and time ------------------------------------------------------------------------------
@@ -256,18 +262,6 @@ def read_rate_by_hour(session: Session, f: Filters, hourly: list[tuple[datetime,
 
 
 # --- chatbot --------------------------------------------------------------------------------------
-
-OUT_OF_SCOPE_TOPIC = "Hors du champ des documents"
-
-
-def chatbot_topic(sources: list[dict[str, Any]], refused: bool) -> str | None:
-    """The topic a question is counted under: the title of the document its answer relied on most
-    (the knowledge base is organized by subject), or out of scope when the bot refused."""
-    if refused:
-        return OUT_OF_SCOPE_TOPIC
-    titles = [str(s.get("title") or "").strip() for s in sources]
-    return next((t[:64] for t in titles if t), None)
-
 
 def chatbot(session: Session, f: Filters) -> dict[str, Any]:
     C = ChatbotInteraction

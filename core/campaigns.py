@@ -63,6 +63,36 @@ def list_all(session: Session) -> list[Campaign]:
     return list(session.scalars(select(Campaign).order_by(Campaign.created_at.desc(), Campaign.id.desc())).all())
 
 
+def names(session: Session, *, limit: int | None = None) -> dict[int, str]:
+    """Campaign names by id, the newest first."""
+    stmt = select(Campaign.id, Campaign.name).order_by(Campaign.id.desc())
+    return dict(session.execute(stmt.limit(limit) if limit else stmt).tuples().all())
+
+
+def sent_counts(session: Session) -> dict[int, int]:
+    """Messages the provider took (sent, delivered or read), by campaign."""
+    return dict(session.execute(select(Recipient.campaign_id, func.count()).where(
+        Recipient.status.in_([RecipientStatus.SENT, RecipientStatus.DELIVERED, RecipientStatus.READ]))
+        .group_by(Recipient.campaign_id)).tuples().all())
+
+
+@dataclass(frozen=True)
+class RecipientRow:
+    recipient: Recipient
+    first_name: str | None
+    last_name: str | None
+
+
+def recipients(session: Session, campaign_id: int, *, status: str | None = None,
+               limit: int = 200) -> list[RecipientRow]:
+    """A campaign's first ledger rows (in the order they were made), with the person's name."""
+    stmt = (select(Recipient, Contact.first_name, Contact.last_name).join(Contact, Contact.id == Recipient.contact_id)
+            .where(Recipient.campaign_id == campaign_id).order_by(Recipient.id).limit(limit))
+    if status:
+        stmt = stmt.where(Recipient.status == status)
+    return [RecipientRow(r, first, last) for r, first, last in session.execute(stmt).tuples().all()]
+
+
 def transition(session: Session, campaign: Campaign, to: str, *, actor: User | None = None,
                reason: str | None = None, actor_email: str | None = None) -> Campaign:
     """The only way a campaign changes status: allowed moves only, each one audited."""

@@ -74,7 +74,8 @@ class Settings(BaseSettings):
     # Redis of its own that fsyncs every write (`appendfsync always`): see docker-compose.yml.
     webhook_spool_redis_url: str | None = None
     webhook_batch_max_wait_ms: float = Field(default=5.0, ge=0)  # events written together, durably, before the 200
-    reply_attribution_days: int = Field(default=3, ge=0, le=30)  # a reply this long after a campaign message counts for it
+    # A reply this long after a campaign message counts for it.
+    reply_attribution_days: int = Field(default=3, ge=0, le=30)
     chatbot_enabled: bool = True  # inbound questions go to the chatbot first; off: straight to the agents
     # A question the chatbot has neither answered nor handed over after this long (its worker died) is
     # handed to the agents, and the person told so.
@@ -120,8 +121,8 @@ class Settings(BaseSettings):
             self.database_url = f"sqlite:///{self.data_dir / 'cnss.db'}"
         return self
 
-    @field_validator("redis_url", "webhook_spool_redis_url", "respondio_api_token", "respondio_channel_id", "openai_api_key", "openai_base_url",
-                     mode="before")
+    @field_validator("redis_url", "webhook_spool_redis_url", "respondio_api_token", "respondio_channel_id",
+                     "openai_api_key", "openai_base_url", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value

@@ -96,6 +96,7 @@ def session_scope(url: str | None = None) -> Iterator[Session]:
 
 
 def alembic_config(url: str | None = None):  # type: ignore[no-untyped-def]
+    # Here, not at the top: Alembic only when the schema is checked or migrated.
     from alembic.config import Config
 
     cfg = Config()
@@ -105,6 +106,7 @@ def alembic_config(url: str | None = None):  # type: ignore[no-untyped-def]
 
 
 def current_revision(url: str | None = None) -> str | None:
+    # Here, not at the top: Alembic only when the schema is checked or migrated.
     from alembic.runtime.migration import MigrationContext
 
     with get_engine(url).connect() as conn:
@@ -112,6 +114,7 @@ def current_revision(url: str | None = None) -> str | None:
 
 
 def head_revision() -> str | None:
+    # Here, not at the top: Alembic only when the schema is checked or migrated.
     from alembic.script import ScriptDirectory
 
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
@@ -119,6 +122,7 @@ def head_revision() -> str | None:
 
 def upgrade(url: str | None = None) -> str | None:
     """Bring the schema to the latest migration; a no-op when it is already there."""
+    # Here, not at the top: Alembic only when the schema is checked or migrated.
     from alembic import command
 
     resolved = normalize_url(url or get_settings().database_url)

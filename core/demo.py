@@ -9,7 +9,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import phonenumbers
-
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
@@ -237,7 +236,8 @@ def _make_contacts(rng: random.Random, now: datetime, count: int) -> list[dict[s
             "consent_status": consent.value,
             "consent_source": rng.choice(("formulaire agence", "e.cnss.ga", "import RH employeur")),
             "consent_at": created,
-            "opted_out_at": created + timedelta(days=rng.randint(1, 25)) if consent == ConsentStatus.OPTED_OUT else None,
+            "opted_out_at": created + timedelta(days=rng.randint(1, 25))
+            if consent == ConsentStatus.OPTED_OUT else None,
             "created_at": created,
             "updated_at": created,
         })
@@ -261,7 +261,8 @@ def seed(session: Session, *, contacts: int = 3000, random_seed: int = 241) -> S
     id_by_phone = dict(session.execute(select(Contact.phone, Contact.id)).all())
     for row in contact_rows:
         row["id"] = id_by_phone[row["phone"]]
-    consent_rows = [{"contact_id": r["id"], "status": ConsentStatus.OPTED_IN.value if r["consent_status"] != "unknown" else "unknown",
+    consent_rows = [{"contact_id": r["id"],
+                     "status": ConsentStatus.OPTED_IN.value if r["consent_status"] != "unknown" else "unknown",
                      "source": r["consent_source"], "at": r["consent_at"]} for r in contact_rows]
     consent_rows += [{"contact_id": r["id"], "status": ConsentStatus.OPTED_OUT.value, "source": "whatsapp",
                       "reason": "Réponse STOP", "at": r["opted_out_at"]} for r in contact_rows if r["opted_out_at"]]
@@ -328,10 +329,12 @@ def seed(session: Session, *, contacts: int = 3000, random_seed: int = 241) -> S
             name=name, status=status, template_id=template_ids[tpl_name],
             variable_mapping=template_by_name[tpl_name]["variable_mapping"],
             include_segment_ids=[segment_ids[seg_name]], rate_limit=20,
-            scheduled_at=(now + timedelta(days=-days_ago)).replace(hour=9, minute=0, second=0) if days_ago < 0 else launched,
+            scheduled_at=(now + timedelta(days=-days_ago)).replace(hour=9, minute=0, second=0)
+            if days_ago < 0 else launched,
             launched_at=launched, started_at=launched, created_by=admin.id if admin else None,
             created_at=(launched or now) - timedelta(days=2),
-            status_reason="Annulée : dates à confirmer par la direction" if status == CampaignStatus.CANCELLED else None,
+            status_reason="Annulée : dates à confirmer par la direction"
+            if status == CampaignStatus.CANCELLED else None,
         )
         session.add(campaign)
         session.flush()
@@ -346,7 +349,8 @@ def seed(session: Session, *, contacts: int = 3000, random_seed: int = 241) -> S
         _bulk_insert(session, StatusEvent, [dict(e, recipient_id=rid[e.pop("contact_id")]) for e in events])
         campaign.total_recipients = len(ledger)
         stats.mark(session, [campaign.id])
-        campaign.completed_at = max((r["sent_at"] for r in ledger if r["sent_at"]), default=launched) + timedelta(minutes=5)
+        last_sent = max((r["sent_at"] for r in ledger if r["sent_at"]), default=launched)
+        campaign.completed_at = last_sent + timedelta(minutes=5)
         result.recipients += len(ledger)
     result.campaigns = len(plans)
 
@@ -427,7 +431,8 @@ def _conversations(session: Session, rng: random.Random, now: datetime, contact_
                             text=question, created_at=at))
         if not wants_human and question not in ("STOP", "Merci pour l'information"):
             session.add(Message(conversation_id=conv.id, contact_id=person["id"], direction="outbound", author="bot",
-                                text="Réponse de l'assistant CNSS (démonstration).", created_at=at + timedelta(seconds=3),
+                                text="Réponse de l'assistant CNSS (démonstration).",
+                                created_at=at + timedelta(seconds=3),
                                 sources=[{"title": "Guide de l'assuré CNSS (démonstration)", "page": 1}]))
         session.add(ChatbotInteraction(channel="whatsapp", conversation_id=conv.id, question=question,
                                        answer=None if wants_human else "Réponse de démonstration",

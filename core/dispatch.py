@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from core import campaigns, metrics, queue, ratelimit, respondio
 from core.config import get_settings
-from core.models import Campaign, Contact, Recipient, RecipientStatus, StatusEvent, Template, UTCDateTime
+from core.models import Campaign, Contact, OutboxMessage, Recipient, RecipientStatus, StatusEvent, Template, UTCDateTime
 from core.timeutil import utcnow
 
 log = logging.getLogger(__name__)
@@ -390,8 +390,6 @@ def list_blocked() -> bool:
 def recorded(session: Session, message_ids: list[str]) -> set[str]:
     """Provider message ids already recorded for something we sent (a campaign row or an outbox
     message): a lookup never takes one of them for the send it looks for."""
-    from core.models import OutboxMessage
-
     ids = [m for m in message_ids if m and m != "None"]
     if not ids:
         return set()

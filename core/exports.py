@@ -38,6 +38,7 @@ def to_csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
 
 
 def to_xlsx(header: Sequence[str], rows: Iterable[Sequence[Any]], *, sheet: str = "Export") -> bytes:
+    # Here, not at the top: openpyxl is loaded only when a workbook is read or written.
     from openpyxl import Workbook
 
     workbook = Workbook(write_only=True)

@@ -4,6 +4,7 @@ red line on the screen, not a crash of the screen."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ class ClusterState:
 
 
 def _rq_workers() -> list:  # type: ignore[type-arg]
+    # Here, not at the top: rq is loaded only with Redis: the embedded mode never needs it.
     from rq import Worker
 
     return list(Worker.all(connection=queue.redis_connection()))
@@ -134,13 +136,11 @@ def _provider() -> tuple[bool | None, str]:
     settings = get_settings()
     if settings.sandbox:
         return None, "Bac à sable : aucun message réel n'est envoyé (RESPONDIO_API_TOKEN non défini)."
-    provider = respondio.RespondIO(settings.respondio_api_token.get_secret_value(),  # type: ignore[union-attr]
-                                   base_url=settings.respondio_base_url, channel_id=settings.respondio_channel_id,
-                                   timeout=5.0, max_retries=0)
-    try:
-        channels = provider.list_channels()
-    finally:
-        provider.close()
+    client = respondio.RespondIO(settings.respondio_api_token.get_secret_value(),  # type: ignore[union-attr]
+                                 base_url=settings.respondio_base_url, channel_id=settings.respondio_channel_id,
+                                 timeout=5.0, max_retries=0)  # (a short timeout: the screen waits for it)
+    with contextlib.closing(client):
+        channels = client.list_channels()
     ids = {str(c.get("id")) for c in channels}
     if settings.respondio_channel_id is not None and str(settings.respondio_channel_id) not in ids:
         return False, (f"Respond.io joignable, mais le canal {settings.respondio_channel_id} n'existe pas dans "

@@ -18,19 +18,30 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import BigInteger, String, bindparam, func, select, text, update
+from sqlalchemy import BigInteger, String, any_, bindparam, func, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from core import audit, statuses
-from core.errors import UserError
+from core import audit, messaging, statuses
 from core.config import get_settings
 from core.contacts.search import search_text_for
+from core.errors import UserError
 from core.logs import mask_phone
 from core.models import (
-    ConsentEvent, ConsentStatus, Contact, Conversation, ConversationStatus, Direction, Message, Recipient,
-    RecipientStatus, User, UTCDateTime, WebhookEvent,
+    ConsentEvent,
+    ConsentStatus,
+    Contact,
+    Conversation,
+    ConversationStatus,
+    Direction,
+    Message,
+    Recipient,
+    RecipientStatus,
+    User,
+    UTCDateTime,
+    WebhookEvent,
 )
 from core.phones import normalize
 from core.respondio import whatsapp_code_of
@@ -189,9 +200,6 @@ def _one_of(session: Session, column: Any, values: list[Any], element_type: Any)
     """`column IN values`: on PostgreSQL one array parameter (`= ANY`), which stays cheap to build
     and to parse for hundreds of values."""
     if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy import any_
-        from sqlalchemy.dialects.postgresql import ARRAY
-
         return column == any_(bindparam(None, values, type_=ARRAY(element_type)))
     return column.in_(values)
 
@@ -368,7 +376,6 @@ def _attribute_reply(session: Session, contact: Contact, message: Message, at: d
 def _set_consent(session: Session, contact: Contact, status: str, word: str, at: datetime) -> bool:
     if contact.consent_status == status:
         return False
-    from core import audit
 
     previous = contact.consent_status
     contact.consent_status = status
@@ -389,9 +396,6 @@ def notify(session: Session, contact: Contact, conversation: Conversation | None
            purpose: str = "system") -> None:
     """A short system message in the open window, recorded in this transaction and sent after its
     commit by the outbox (a batch replayed event by event sends it once); a refusal is logged."""
-    from core import messaging
-    from core.errors import UserError
-
     try:
         messaging.send_text(session, contact, body, author="system", purpose=purpose,
                             conversation_id=conversation.id if conversation else None)
@@ -439,8 +443,8 @@ def receive_message(session: Session, payload: dict[str, Any], *, now: datetime 
     if said == "opt_in" and not _explicit_opt_in(body) and not _asked_for_yes(session, contact, message.id):
         said = None  # a "oui" that answers anything else is not a re-subscription
     if said == "opt_in":
-        if contact.consent_status == ConsentStatus.OPTED_OUT and _set_consent(session, contact,
-                                                                                ConsentStatus.OPTED_IN, body.strip(), at):
+        if contact.consent_status == ConsentStatus.OPTED_OUT and _set_consent(
+                session, contact, ConsentStatus.OPTED_IN, body.strip(), at):
             notify(session, contact, conversation, OPT_IN_CONFIRMATION, "opt_in_confirmation")
             return None
     if said == "handoff":

@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session
 
-from core import audit, messaging, outbox, templates
+from core import audit, messaging, outbox, respondio, templates
 from core.errors import NotFound, UserError
 from core.models import Contact, Conversation, ConversationStatus, Message, Template, User
 from core.text import fold
@@ -165,7 +165,5 @@ def message_state(message: Message) -> str:
     """An outgoing message's state as the agent reads it (a failure with its reason)."""
     label = MESSAGE_STATUS_LABELS.get(message.status or "", message.status or "")
     if message.status == "failed" and message.error_code:
-        from core import respondio
-
         label += f" ({respondio.ERROR_LABELS.get(message.error_code) or respondio.code_label(message.error_code)})"
     return label

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core import audit, outbox
+from core import audit, outbox, phones, templates
+from core.config import get_settings
 from core.errors import UserError
-from core.models import Contact, ConsentStatus, Message, User
+from core.models import ConsentStatus, Contact, Message, Template, User
 from core.timeutil import format_dt, utcnow
 
 
@@ -40,3 +42,24 @@ def send_text(session: Session, contact: Contact, text: str, *, author: str = "a
         audit.record(session, "message_sent", actor=actor, target_type="contact", target_id=contact.id,
                      details={"message_id": message.id})
     return message
+
+
+def send_test(session: Session, template: Template, *, to: str, contact: Contact | None = None,
+              actor: User | None = None) -> int:
+    """Record a send of the template, with one contact's values (or the fallbacks), to one number;
+    the outbox sends it after commit. Returns the outbox item's id (its state: `core.outbox`)."""
+    target = phones.normalize(to)
+    if not target.ok:
+        raise UserError(f"Numéro de test invalide : {phones.reason_label(target.reason or 'invalid')}.")
+    assert target.e164 is not None
+    owner = session.scalar(select(Contact).where(Contact.phone == target.e164))
+    if owner is not None and (owner.consent_status == ConsentStatus.OPTED_OUT or owner.erased_at is not None):
+        raise UserError("Ce numéro appartient à une personne désinscrite : aucun message ne peut lui être envoyé, "
+                        "même un test.")
+    components, body = templates.prepare(template, contact)
+    item = outbox.add_template(session, phone=target.e164, name=template.name, language=template.language,
+                               components=components, body=body, purpose="template_test", contact=owner,
+                               template_id=template.id, actor=actor, thread=False)
+    audit.record(session, "template_test_sent", actor=actor, target_type="template", target_id=template.id,
+                 details={"provider": "sandbox" if get_settings().sandbox else "respondio", "outbox_id": item.id})
+    return item.id

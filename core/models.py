@@ -515,7 +515,8 @@ class WebhookEvent(Base):
     __table_args__ = (
         Index("ix_webhook_events_pending", "processed_at", "id"),
         Index("ix_webhook_events_received_at", "received_at"),
-        Index("ix_webhook_events_dead", "dead_at", postgresql_where=text("dead_at IS NOT NULL AND discarded_at IS NULL"),
+        Index("ix_webhook_events_dead", "dead_at",
+              postgresql_where=text("dead_at IS NOT NULL AND discarded_at IS NULL"),
               sqlite_where=text("dead_at IS NOT NULL AND discarded_at IS NULL")),
     )
 
@@ -640,6 +641,18 @@ class KnowledgeDocument(Timestamped, Base):
     enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
     indexed_at: Mapped[datetime | None]
     uploaded_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+
+OUT_OF_SCOPE_TOPIC = "Hors du champ des documents"
+
+
+def chatbot_topic(sources: list[dict[str, Any]], refused: bool) -> str | None:
+    """The topic a question is counted under: the title of the document its answer relied on most
+    (the knowledge base is organized by subject), or out of scope when the bot refused."""
+    if refused:
+        return OUT_OF_SCOPE_TOPIC
+    titles = [str(s.get("title") or "").strip() for s in sources]
+    return next((t[:64] for t in titles if t), None)
 
 
 class ChatbotInteraction(Base):

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -162,8 +163,8 @@ def claim(session: Session, *, owner: str, limit: int, lease_seconds: float,
     rows = session.execute(_claim_statement(session.get_bind().dialect.name == "postgresql"),
                            {"owner": owner, "lease": now + timedelta(seconds=lease_seconds), "now": now,
                             "limit": limit}).all()
-    return sorted((Claimed(r.id, r.purpose, r.phone, r.kind, r.text, dispatch.json_value(r.template), r.contact_id, r.attempts,
-                           now) for r in rows), key=lambda c: c.id)
+    return sorted((Claimed(r.id, r.purpose, r.phone, r.kind, r.text, dispatch.json_value(r.template), r.contact_id,
+                           r.attempts, now) for r in rows), key=lambda c: c.id)
 
 
 def refused_at_send(session: Session, items: list[Claimed]) -> dict[int, str]:
@@ -313,8 +314,6 @@ def sweep(session: Session, provider: respondio.Provider, *, now: datetime | Non
     within `outbox_max_minutes` fail as `expired`; `sending` ones whose lease expired are looked up at
     the provider (one list request per person, under the reconciliation budget) and settled as the
     campaign rows are. Returns, in `due`, how many wait to be sent (the caller asks for a delivery)."""
-    import time
-
     settings = get_settings()
     now = now or utcnow()
     result = Swept()

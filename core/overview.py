@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core.models import Campaign, CampaignStatus, Contact, ConsentStatus, Conversation, ConversationStatus, Template
+from core.models import Campaign, CampaignStatus, ConsentStatus, Contact, Conversation, ConversationStatus, Template
 
 
 @dataclass(frozen=True)
@@ -29,11 +29,13 @@ def summary(session: Session) -> Summary:
         contacts=sum(consent.values()),
         opted_in=consent.get(ConsentStatus.OPTED_IN, 0),
         opted_out=consent.get(ConsentStatus.OPTED_OUT, 0),
-        approved_templates=session.scalar(select(func.count()).select_from(Template).where(Template.status == "APPROVED")) or 0,
+        approved_templates=session.scalar(
+            select(func.count()).select_from(Template).where(Template.status == "APPROVED")) or 0,
         campaigns_running=campaigns.get(CampaignStatus.RUNNING, 0),
         campaigns_scheduled=campaigns.get(CampaignStatus.SCHEDULED, 0),
         campaigns_completed=campaigns.get(CampaignStatus.COMPLETED, 0),
         conversations_waiting=session.scalar(
-            select(func.count()).select_from(Conversation).where(Conversation.status == ConversationStatus.WAITING_AGENT)
+            select(func.count()).select_from(Conversation)
+            .where(Conversation.status == ConversationStatus.WAITING_AGENT)
         ) or 0,
     )

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import threading
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
 from core.config import get_settings
@@ -30,8 +31,7 @@ _clients: dict[tuple[str, int], Any] = {}
 
 def redis_connection(url: str | None = None):  # type: ignore[no-untyped-def]
     """One client (and its connection pool) per URL and process: a forked worker makes its own."""
-    import os
-
+    # Here, not at the top: redis is loaded only when a Redis URL is set.
     from redis import Redis
 
     url = url or get_settings().redis_url
@@ -77,6 +77,7 @@ def enqueue(func: Callable[..., Any] | str, *args: Any, queue: str = DEFAULT_QUE
             job_id: str | None = None, job_timeout: int | None = None, **kwargs: Any) -> Any:
     """Run `func(*args, **kwargs)` in the background; returns an RQ job or a Future."""
     if uses_redis():
+        # Here, not at the top: rq is loaded only with Redis: the embedded mode never needs it.
         from rq import Queue
 
         return Queue(queue, connection=redis_connection()).enqueue(
@@ -98,8 +99,6 @@ def _forget_future(future: Future[Any]) -> None:
 
 def wait_in_process(name: str, timeout: float = 30.0) -> bool:
     """Wait for the in-process jobs of this name queued so far; True if all ended (tests)."""
-    from concurrent.futures import wait
-
     with _pool_lock:
         pending = {f for f, job in _running.items() if job == name}
     return not wait(pending, timeout=timeout).not_done if pending else True
@@ -246,6 +245,7 @@ def queue_depth(queue: str = DEFAULT_QUEUE) -> int | None:
     """Jobs waiting in a Redis queue; None for the in-process runner."""
     if not uses_redis():
         return None
+    # Here, not at the top: rq is loaded only with Redis: the embedded mode never needs it.
     from rq import Queue
 
     return len(Queue(queue, connection=redis_connection()))

@@ -25,6 +25,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Protocol
 
+from core import queue
+
 _RESERVE = """
 -- KEYS: one per limit, then the 429 block; ARGV: slots, then one interval per limit
 local t = redis.call('TIME')
@@ -161,8 +163,6 @@ _local = LocalLimiter()
 
 
 def limiter() -> Limiter:
-    from core import queue
-
     return RedisLimiter(queue.redis_connection()) if queue.uses_redis() else _local
 
 

@@ -8,6 +8,7 @@ code. The token is only ever in the Authorization header: never in a log line or
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json as _json
@@ -20,6 +21,7 @@ import threading
 import time
 import urllib.request
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -67,8 +69,9 @@ ERROR_LABELS = {
     "http_401": "Jeton Respond.io refusé : vérifiez RESPONDIO_API_TOKEN",
     "http_403": "Accès refusé par Respond.io : vérifiez les droits du jeton",
 }
+# Our codes, as a user reads them.
 OWN_CODES = {UNVERIFIED: "non vérifié", "network": "réseau", "not_accepted": "non accepté",
-             "expired": "non accepté à temps", "opted_out": "désinscrit entre-temps", "erased": "contact effacé"}  # our codes, as a user reads them
+             "expired": "non accepté à temps", "opted_out": "désinscrit entre-temps", "erased": "contact effacé"}
 
 
 def code_label(code: str | None) -> str:
@@ -250,7 +253,8 @@ class RespondIO:
 
     # --- transport -------------------------------------------------------------------------
 
-    def _exchange(self, method: str, path: str, json: Any = None, params: dict[str, Any] | None = None) -> httpx.Response:
+    def _exchange(self, method: str, path: str, json: Any = None,
+                  params: dict[str, Any] | None = None) -> httpx.Response:
         headers = self._headers
         content = None
         if json is not None:
@@ -490,6 +494,18 @@ class Sandbox:
 
 
 _sandbox: Sandbox | None = None
+
+
+@contextlib.contextmanager
+def opened(settings: Settings | None = None, *, max_retries: int = 3) -> Iterator[Provider]:
+    """The configured provider for the length of a block: a Respond.io client (its connections) is
+    closed at the end, the sandbox (one per process, shared) is not."""
+    client = provider(settings, max_retries=max_retries)
+    try:
+        yield client
+    finally:
+        if client.name != "sandbox":
+            client.close()
 
 
 def provider(settings: Settings | None = None, *, max_retries: int = 3) -> Provider:

@@ -231,6 +231,17 @@ def list_all(session: Session) -> list[Segment]:
     return list(session.scalars(select(Segment).order_by(Segment.name)).all())
 
 
+def names(session: Session) -> dict[int, str]:
+    """Segment names by id, in alphabetical order."""
+    return dict(session.execute(select(Segment.id, Segment.name).order_by(Segment.name)).tuples().all())
+
+
+def first_of_audience(session: Session, include_ids: list[int], exclude_ids: list[int] | None = None) -> Contact | None:
+    """The first contact a campaign over these segments would reach (a sample for previews)."""
+    return session.scalar(select(Contact).where(audience_condition(session, include_ids, exclude_ids))
+                          .order_by(Contact.id).limit(1))
+
+
 def _check_name(session: Session, name: str, *, exclude_id: int | None = None) -> str:
     name = " ".join((name or "").split())
     if not name:
@@ -273,6 +284,12 @@ def update_rules(session: Session, segment: Segment, rules: dict[str, Any], *, a
     return segment
 
 
+def add_numbers(session: Session, segment: Segment, e164_phones: list[str], *, actor: User | None = None) -> int:
+    """Add the contacts with these numbers (E.164) to a static segment; numbers of nobody are ignored."""
+    found = session.scalars(select(Contact.id).where(Contact.phone.in_(e164_phones))).all()
+    return add_members(session, segment, list(found), actor=actor)
+
+
 def add_members(session: Session, segment: Segment, contact_ids: list[int], *, actor: User | None = None) -> int:
     if segment.kind != SegmentKind.STATIC:
         raise UserError("On n'ajoute des contacts qu'à un segment statique.")
@@ -312,7 +329,8 @@ def describe(rules: dict[str, Any], campaign_names: dict[int, str] | None = None
             parts.append(f"{BEHAVIOURS.get(rule['behaviour'], rule['behaviour'])} « {name} »")
         else:
             field = str(rule.get("field", ""))
-            label = f"attribut {field.split(':', 1)[1]}" if field.startswith("attribute:") else FIELDS.get(field, (field,))[0]
+            label = (f"attribut {field.split(':', 1)[1]}" if field.startswith("attribute:")
+                     else FIELDS.get(field, (field,))[0])
             op = OPERATOR_LABELS.get(str(rule.get("operator")), str(rule.get("operator")))
             value = "" if rule.get("operator") in ("is_empty", "is_not_empty") else f" « {rule.get('value')} »"
             parts.append(f"{label} {op}{value}")

@@ -14,8 +14,8 @@ They are kept exact incrementally: any change to a ledger row marks its campaign
 (a statement-level trigger on PostgreSQL, a row trigger on SQLite: no code path can forget it), and
 so does an opt-out, for the campaigns that messaged the person in the 31 days before;
 and `refresh` recomputes only the campaigns marked since the last time, in the same transaction
-that takes the marks (a crash leaves them marked), a big campaign no more often than its cost allows. The scheduler refreshes every
-`ANALYTICS_REFRESH_SECONDS`; the statistics screen refreshes before it computes.
+that takes the marks (a crash leaves them marked), a big campaign no more often than its cost allows.
+The scheduler refreshes every `ANALYTICS_REFRESH_SECONDS`; the statistics screen refreshes before it computes.
 """
 
 from __future__ import annotations

@@ -111,14 +111,15 @@ def apply_many(session: Session, arrivals: dict[str, list[Arrival]], *, source: 
         unnest = ", ".join(f"CAST(:{name} AS {kind}[])" for name, (kind, _) in columns.items())
         assignments = ", ".join(f"{name} = v.{name}" for name in _FIELDS)
         session.execute(text(
-            f"UPDATE recipients r SET {assignments}, updated_at = :now FROM unnest({unnest}) AS v({', '.join(columns)}) "
-            "WHERE r.id = v.id").bindparams(bindparam("now", type_=UTCDateTime())),
+            f"UPDATE recipients r SET {assignments}, updated_at = :now "
+            f"FROM unnest({unnest}) AS v({', '.join(columns)}) WHERE r.id = v.id"
+        ).bindparams(bindparam("now", type_=UTCDateTime())),
             {"now": now, **{name: values for name, (_, values) in columns.items()}})
         session.execute(text(
             "INSERT INTO status_events (recipient_id, provider_message_id, status, error_code, error_message, source, "
             "occurred_at, received_at) SELECT r, m, s, c, e, :source, o, :now FROM unnest(CAST(:r AS bigint[]), "
-            "CAST(:m AS text[]), CAST(:s AS text[]), CAST(:c AS text[]), CAST(:e AS text[]), CAST(:o AS timestamptz[])) "
-            "AS x(r, m, s, c, e, o)").bindparams(bindparam("now", type_=UTCDateTime())),
+            "CAST(:m AS text[]), CAST(:s AS text[]), CAST(:c AS text[]), CAST(:e AS text[]), "
+            "CAST(:o AS timestamptz[])) AS x(r, m, s, c, e, o)").bindparams(bindparam("now", type_=UTCDateTime())),
             {"source": source, "now": now, "r": [e["recipient_id"] for e in events],
              "m": [e["provider_message_id"] for e in events], "s": [e["status"] for e in events],
              "c": [e["error_code"] for e in events], "e": [e["error_message"] for e in events],

@@ -16,10 +16,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core import audit
+from core import audit, phones
 from core.config import get_settings
 from core.errors import NotFound, UserError
-from core.models import ConsentStatus, Contact, Template, TemplateCategory, TemplateQuality, TemplateStatus, User
+from core.models import Campaign, Contact, Template, TemplateCategory, TemplateQuality, TemplateStatus, User
 from core.timeutil import utcnow
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -56,7 +56,7 @@ def _check_positional(text: str, where: str, problems: list[str], *, max_vars: i
     distinct = sorted(set(numbers))
     if distinct and distinct != list(range(1, len(distinct) + 1)):
         problems.append(f"{where} : les variables doivent se suivre à partir de {{{{1}}}} "
-                        f"(trouvé {', '.join('{{%d}}' % n for n in distinct)}).")
+                        f"(trouvé {', '.join(f'{{{{{n}}}}}' for n in distinct)}).")
     if max_vars is not None and len(found) > max_vars:
         problems.append(f"{where} : au plus {max_vars} variable.")
     return distinct
@@ -153,8 +153,6 @@ def validate(data: dict[str, Any]) -> Problems:
             if url_vars and (url_vars != ["1"] or not url.rstrip().endswith("}}")):
                 add("buttons", f"Bouton {i} : un lien n'a qu'une variable {{{{1}}}}, à la fin de l'adresse.")
         if button["type"] == "PHONE_NUMBER":
-            from core import phones
-
             if not phones.normalize(button.get("phone_number")).ok and not re.match(
                     r"^\+\d{6,15}$", str(button.get("phone_number") or "")):
                 add("buttons", f"Bouton {i} : numéro de téléphone invalide (format international +241…).")
@@ -382,8 +380,6 @@ def save(session: Session, data: dict[str, Any], *, actor: User | None = None,
 
 
 def delete(session: Session, template: Template, *, actor: User | None = None) -> None:
-    from core.models import Campaign
-
     if session.scalar(select(Campaign.id).where(Campaign.template_id == template.id).limit(1)):
         raise UserError("Ce modèle est utilisé par une campagne : il ne peut pas être supprimé.")
     audit.record(session, "template_deleted", actor=actor, target_type="template", target_id=template.id,
@@ -416,7 +412,8 @@ def import_json(session: Session, text: str, *, actor: User | None = None) -> Im
     report = ImportReport()
     for index, item in enumerate(items):
         if not isinstance(item, dict):
-            report.refused.append({"index": index, "name": None, "problems": {"_": ["Élément qui n'est pas un objet."]}})
+            report.refused.append({"index": index, "name": None,
+                                   "problems": {"_": ["Élément qui n'est pas un objet."]}})
             continue
         data = clean(item)
         existing = session.scalar(select(Template).where(Template.name == data["name"],
@@ -516,6 +513,11 @@ def from_provider(item: dict[str, Any]) -> dict[str, Any]:
 # --- test send ---------------------------------------------------------------------------------
 
 
+def names(session: Session) -> dict[int, str]:
+    """Template names by id, in alphabetical order."""
+    return dict(session.execute(select(Template.id, Template.name).order_by(Template.name)).tuples().all())
+
+
 def prepare(template: Template, contact: Contact | None,
             mapping: dict[str, Any] | None = None) -> tuple[list[dict[str, Any]], str]:
     """The provider components with the contact's values (or the fallbacks), and the text as the
@@ -528,26 +530,3 @@ def prepare(template: Template, contact: Contact | None,
         key = (rendered.skip_reason or "").split(":", 1)[-1]
         raise UserError(f"{_key_label(key)} : ce contact n'a pas de valeur et aucune valeur par défaut n'est prévue.")
     return provider_components(template, rendered.parameters), fill(template.body, rendered.parameters.get("body", []))
-
-
-def test_send(session: Session, template: Template, *, to: str, contact: Contact | None = None,
-              actor: User | None = None) -> int:
-    """Record a send of the template, with one contact's values (or the fallbacks), to one number;
-    the outbox sends it after commit. Returns the outbox item's id (its state: `core.outbox`)."""
-    from core import outbox, phones
-
-    target = phones.normalize(to)
-    if not target.ok:
-        raise UserError(f"Numéro de test invalide : {phones.reason_label(target.reason or 'invalid')}.")
-    assert target.e164 is not None
-    owner = session.scalar(select(Contact).where(Contact.phone == target.e164))
-    if owner is not None and (owner.consent_status == ConsentStatus.OPTED_OUT or owner.erased_at is not None):
-        raise UserError("Ce numéro appartient à une personne désinscrite : aucun message ne peut lui être envoyé, "
-                        "même un test.")
-    components, body = prepare(template, contact)
-    item = outbox.add_template(session, phone=target.e164, name=template.name, language=template.language,
-                               components=components, body=body, purpose="template_test", contact=owner,
-                               template_id=template.id, actor=actor, thread=False)
-    audit.record(session, "template_test_sent", actor=actor, target_type="template", target_id=template.id,
-                 details={"provider": "sandbox" if get_settings().sandbox else "respondio", "outbox_id": item.id})
-    return item.id

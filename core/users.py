@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
 import secrets
 import string
+from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session

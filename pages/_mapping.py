@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core import db, templates
+from core.contacts.service import attribute_keys
 
 SOURCE_LABELS = {"field": "Champ du contact", "attribute": "Attribut du contact", "text": "Texte fixe"}
 
@@ -18,8 +19,6 @@ def mapping_editor(k: str, data: dict, current: dict, *, disabled: bool = False)
         st.caption("Ce modèle n'a pas de variable.")
         return mapping
     with db.session_scope() as session:
-        from core.contacts.service import attribute_keys
-
         attributes = attribute_keys(session)
     sources = list(SOURCE_LABELS)
     for key in keys:

@@ -5,14 +5,18 @@ Screens hold widgets only; every decision is delegated to core/ (or rag/)."""
 from __future__ import annotations
 
 import functools
+import logging
 import time
+import uuid
 from dataclasses import dataclass
+from typing import Any
 
 import streamlit as st
 from PIL import Image, ImageDraw
 
-from core import auth, db, outbox, permissions
+from core import auth, db, outbox, permissions, queue, users
 from core.config import get_settings
+from core.models import User
 from core.text import as_text
 from core.timeutil import format_dt, utcnow
 
@@ -46,8 +50,6 @@ def ensure_schema() -> None:
 
 @st.cache_resource(show_spinner=False)
 def _background(database_url: str) -> bool:
-    from core import queue
-
     # Embedded mode: campaigns are sent by a scheduler thread of this process. With Redis, the RQ
     # workers (python -m workers) do it and this starts nothing.
     return queue.start_embedded_scheduler("workers.scheduler.tick", get_settings().scheduler_interval_seconds)
@@ -82,6 +84,16 @@ def client_source() -> str | None:
     except Exception:  # noqa: BLE001 - no browser connection (a script run): no address
         return None
     return (value.strip()[:64] or None) if isinstance(value, str) else None
+
+
+def nf(value: float) -> str:
+    """A count as French readers write it: 12 345 (a narrow no-break space between thousands)."""
+    return f"{value:,.0f}".replace(",", "\u202f")
+
+
+def me(session: Any) -> User:
+    """The signed-in user's row in this session (the acting user of an audited change)."""
+    return users.get(session, st.session_state[USER_KEY])
 
 
 def sign_in(user_id: int) -> None:
@@ -216,9 +228,6 @@ def recent_tests(template_id: int) -> None:
 def unexpected_error() -> None:
     """A failure nobody foresaw: the person reads a French message with a reference, never a
     traceback or a query; the log has the detail under that reference (phones masked)."""
-    import logging
-    import uuid
-
     reference = uuid.uuid4().hex[:8].upper()
     logging.getLogger("app").exception("Unexpected error on a screen (reference %s)", reference,
                                        extra={"reference": reference})

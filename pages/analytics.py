@@ -8,11 +8,9 @@ from datetime import timedelta
 import pandas as pd
 import plotly.express as px
 import streamlit as st
-from sqlalchemy import select
 
-from core import analytics, db, exports
+from core import analytics, campaigns, db, exports, segments, templates
 from core.config import get_settings
-from core.models import Campaign, Segment, Template
 from core.timeutil import format_dt, local_tz, utcnow
 from pages import _shell
 
@@ -20,10 +18,6 @@ user, can_edit = _shell.require("analytics")
 _shell.header("analytics", "Les chiffres de remise, de lecture et de réponse des messages, et l'activité de "
                            "l'assistant virtuel.")
 WEEKDAYS = ["lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche"]
-
-
-def nf(value: float) -> str:
-    return f"{value:,.0f}".replace(",", "\u202f")
 
 
 @st.cache_data(ttl=60, show_spinner="Calcul des chiffres…")
@@ -45,10 +39,9 @@ def downloads(name: str, frame: pd.DataFrame) -> None:
 # --- filters -----------------------------------------------------------------------------------
 
 with db.session_scope() as session:
-    campaign_names = dict(session.execute(select(Campaign.id, Campaign.name).order_by(Campaign.id.desc())
-                                          .limit(500)).all())
-    template_names = dict(session.execute(select(Template.id, Template.name).order_by(Template.name)).all())
-    segment_names = dict(session.execute(select(Segment.id, Segment.name).order_by(Segment.name)).all())
+    campaign_names = campaigns.names(session, limit=500)
+    template_names = templates.names(session)
+    segment_names = segments.names(session)
 today = utcnow().astimezone(local_tz()).date()
 c1, c2, c3, c4, c5 = st.columns([2, 3, 2, 2, 1])
 period = c1.date_input("Période", (today - timedelta(days=29), today), format="DD/MM/YYYY", key="an_period")
@@ -76,16 +69,17 @@ def delta(key: str) -> str | None:
     return None if before[key] == k[key] else f"{k[key] - before[key]:+,.0f}".replace(",", "\u202f")
 
 
-cards = [("Contacts", nf(k["contacts"]), None), ("Consentement donné", f"{k['opted_in_share']:.0%}", None),
-         ("Désinscriptions", nf(k["opt_outs"]), delta("opt_outs")), ("Campagnes", nf(k["campaigns"]), delta("campaigns")),
-         ("Envoyés", nf(k["sent"]), delta("sent")),
-         ("Remis", f"{nf(k['delivered'])} ({k['rates'].get('delivered', 0):.0%})", delta("delivered")),
-         ("Lus", f"{nf(k['read'])} ({k['rates'].get('read', 0):.0%})", delta("read")),
-         ("Échecs", f"{nf(k['failed'])} ({k['rates'].get('failed', 0):.0%})", delta("failed")),
-         ("Réponses", nf(k["replied"]), delta("replied")),
-         ("Questions traitées par l'assistant", nf(k["bot_answered"]), delta("bot_answered")),
-         ("Transmises à un agent", nf(k["bot_handed_over"]), delta("bot_handed_over")),
-         ("Dépense estimée", f"{nf(k['spend_fcfa'])} FCFA", delta("spend_fcfa"))]
+cards = [("Contacts", _shell.nf(k["contacts"]), None), ("Consentement donné", f"{k['opted_in_share']:.0%}", None),
+         ("Désinscriptions", _shell.nf(k["opt_outs"]), delta("opt_outs")),
+         ("Campagnes", _shell.nf(k["campaigns"]), delta("campaigns")),
+         ("Envoyés", _shell.nf(k["sent"]), delta("sent")),
+         ("Remis", f"{_shell.nf(k['delivered'])} ({k['rates'].get('delivered', 0):.0%})", delta("delivered")),
+         ("Lus", f"{_shell.nf(k['read'])} ({k['rates'].get('read', 0):.0%})", delta("read")),
+         ("Échecs", f"{_shell.nf(k['failed'])} ({k['rates'].get('failed', 0):.0%})", delta("failed")),
+         ("Réponses", _shell.nf(k["replied"]), delta("replied")),
+         ("Questions traitées par l'assistant", _shell.nf(k["bot_answered"]), delta("bot_answered")),
+         ("Transmises à un agent", _shell.nf(k["bot_handed_over"]), delta("bot_handed_over")),
+         ("Dépense estimée", f"{_shell.nf(k['spend_fcfa'])} FCFA", delta("spend_fcfa"))]
 for row in range(0, len(cards), 4):
     for column, (label, value, change) in zip(st.columns(4), cards[row:row + 4], strict=False):
         column.metric(label, value, change, delta_color="inverse" if label in ("Échecs", "Désinscriptions") else
@@ -130,8 +124,9 @@ with campaigns_tab:
     if not series.empty:
         series = series.melt(id_vars=["bucket"], var_name="statut", value_name="messages")
         series["statut"] = series["statut"].map({"sent": "Envoyés", "delivered": "Remis", "read": "Lus"})
-        st.plotly_chart(px.line(series, x="bucket", y="messages", color="statut", labels={"bucket": "Heure de Libreville"},
-                                title="Envois dans le temps"), key="time_chart")
+        st.plotly_chart(px.line(series, x="bucket", y="messages", color="statut",
+                                labels={"bucket": "Heure de Libreville"}, title="Envois dans le temps"),
+                        key="time_chart")
         downloads("envois_dans_le_temps", pd.DataFrame(data["over_time"]).rename(columns={
             "bucket": "Heure de Libreville", "sent": "Envoyés", "delivered": "Remis", "read": "Lus"}))
 

@@ -6,14 +6,13 @@ from datetime import datetime, time, timedelta
 
 import pandas as pd
 import streamlit as st
-from sqlalchemy import func, select
 
-from core import campaigns, db, respondio, segments, templates, users
+from core import campaigns, db, messaging, respondio, segments, templates
 from core.config import get_settings
 from core.errors import UserError
-from core.models import Campaign, CampaignStatus, Contact, Recipient, Template
-from core.timeutil import format_dt, local_tz, utcnow
+from core.models import Campaign, CampaignStatus, Contact, Template
 from core.text import as_text
+from core.timeutil import format_dt, local_tz, utcnow
 from pages import _shell
 from pages._mapping import mapping_editor
 
@@ -23,14 +22,6 @@ _shell.header("campaigns", "Les envois de masse : annonces, dates de paiement, r
 
 STATUS_ORDER = ["pending", "sending", "sent", "delivered", "read", "failed", "skipped"]
 ACTIVE = (CampaignStatus.RUNNING, CampaignStatus.SCHEDULED, CampaignStatus.PAUSED)
-
-
-def nf(value: float) -> str:
-    return f"{value:,.0f}".replace(",", "\u202f")
-
-
-def me(session):  # noqa: ANN001, ANN201
-    return users.get(session, user.id)
 
 
 def duration(seconds: float) -> str:
@@ -46,8 +37,7 @@ def duration(seconds: float) -> str:
 
 def campaign_rows() -> list[dict]:
     with db.session_scope() as session:
-        sent = dict(session.execute(select(Recipient.campaign_id, func.count()).where(
-            Recipient.status.in_(["sent", "delivered", "read"])).group_by(Recipient.campaign_id)).all())
+        sent = campaigns.sent_counts(session)
         return [{"id": c.id, "Campagne": c.name, "Statut": campaigns.STATUS_LABELS[CampaignStatus(c.status)],
                  "Modèle": c.template.name if c.template else "", "Destinataires": c.total_recipients,
                  "Envoyés": sent.get(c.id, 0), "Programmée pour": format_dt(c.scheduled_at),
@@ -66,18 +56,18 @@ def live_progress(campaign_id: int) -> None:
         quiet = campaigns.quiet_hours_end(campaign) if campaign.status == CampaignStatus.RUNNING else None
     total = max(progress.total, 1)
     done = sum(progress.counts.get(k, 0) for k in ("sent", "delivered", "read", "failed", "skipped"))
-    st.progress(done / total, text=f"{nf(done)} / {nf(progress.total)} traités — "
+    st.progress(done / total, text=f"{_shell.nf(done)} / {_shell.nf(progress.total)} traités — "
                                    f"{campaigns.STATUS_LABELS[CampaignStatus(progress.status)]}")
     cols = st.columns(len(STATUS_ORDER))
     for col, key in zip(cols, STATUS_ORDER, strict=True):
         count = progress.counts.get(key, 0)
-        col.metric(campaigns.RECIPIENT_LABELS[key], nf(count), f"{count / total:.0%}", delta_color="off")
+        col.metric(campaigns.RECIPIENT_LABELS[key], _shell.nf(count), f"{count / total:.0%}", delta_color="off")
     if progress.verifying:
-        st.info(f"{nf(progress.verifying)} envoi(s) en vérification auprès de Respond.io : la réponse à ces envois "
-                "s'est perdue (panne, délai dépassé). Chacun sera confirmé s'il est parti, renvoyé sinon, "
+        st.info(f"{_shell.nf(progress.verifying)} envoi(s) en vérification auprès de Respond.io : la réponse à "
+                "ces envois s'est perdue (panne, délai dépassé). Chacun sera confirmé s'il est parti, renvoyé sinon, "
                 "jamais envoyé deux fois.")
     if progress.unverified:
-        st.warning(f"{nf(progress.unverified)} envoi(s) non vérifiable(s) : Respond.io n'a pu ni confirmer ni "
+        st.warning(f"{_shell.nf(progress.unverified)} envoi(s) non vérifiable(s) : Respond.io n'a pu ni confirmer ni "
                    "infirmer leur départ. Ces personnes n'ont peut-être rien reçu ; une relance « non vérifiés » "
                    "leur renvoie le message.")
     if progress.status == CampaignStatus.RUNNING:
@@ -96,7 +86,8 @@ def failures(campaign_id: int) -> None:
         rows = campaigns.failures_by_code(session, campaign_id)
     if rows:
         st.markdown("**Échecs par code d'erreur WhatsApp**")
-        st.dataframe(pd.DataFrame([{"Code": respondio.code_label(code), "Signification": respondio.ERROR_LABELS.get(code, "Autre erreur"),
+        st.dataframe(pd.DataFrame([{"Code": respondio.code_label(code),
+                                    "Signification": respondio.ERROR_LABELS.get(code, "Autre erreur"),
                                     "Destinataires": n} for code, n in rows]), hide_index=True, width="stretch")
 
 
@@ -104,16 +95,13 @@ def recipients_table(campaign_id: int) -> None:
     status = st.selectbox("Destinataires", ["", *STATUS_ORDER], key=f"rcpt_filter_{campaign_id}",
                           format_func=lambda s: "Tous" if not s else campaigns.RECIPIENT_LABELS[s])
     with db.session_scope() as session:
-        stmt = (select(Recipient, Contact.first_name, Contact.last_name).join(Contact, Contact.id == Recipient.contact_id)
-                .where(Recipient.campaign_id == campaign_id).order_by(Recipient.id).limit(200))
-        if status:
-            stmt = stmt.where(Recipient.status == status)
-        data = [{"Téléphone": r.phone, "Nom": f"{first or ''} {last or ''}".strip(),
+        data = [{"Téléphone": r.phone, "Nom": f"{row.first_name or ''} {row.last_name or ''}".strip(),
                  "Statut": campaigns.RECIPIENT_LABELS[r.status], "Motif / erreur": r.skip_reason or (
                      "Envoi non vérifiable" if r.error_code == respondio.UNVERIFIED
                      else respondio.code_label(r.error_code) if r.error_code else ""),
-                 "Envoyé le": format_dt(r.sent_at), "Remis le": format_dt(r.delivered_at), "Lu le": format_dt(r.read_at)}
-                for r, first, last in session.execute(stmt).all()]
+                 "Envoyé le": format_dt(r.sent_at), "Remis le": format_dt(r.delivered_at),
+                 "Lu le": format_dt(r.read_at)}
+                for row in campaigns.recipients(session, campaign_id, status=status or None) for r in [row.recipient]]
     if data:
         st.dataframe(pd.DataFrame(data), hide_index=True, width="stretch")
         st.caption("Les 200 premiers destinataires correspondant au filtre.")
@@ -149,7 +137,7 @@ def controls(campaign: Campaign) -> None:
             try:
                 with db.session_scope() as session:
                     target = campaigns.get(session, campaign.id)
-                    getattr(campaigns, action)(session, target, actor=me(session))
+                    getattr(campaigns, action)(session, target, actor=_shell.me(session))
             except UserError as err:
                 st.error(as_text(err))
             else:
@@ -166,7 +154,7 @@ def controls(campaign: Campaign) -> None:
                 try:
                     with db.session_scope() as session:
                         draft = campaigns.retarget(session, campaigns.get(session, campaign.id), which,
-                                                   actor=me(session))
+                                                   actor=_shell.me(session))
                         name = draft.name
                 except UserError as err:
                     st.error(as_text(err))
@@ -178,7 +166,7 @@ def detail(campaign_id: int) -> None:
     with db.session_scope() as session:
         campaign = campaigns.get(session, campaign_id)
         template = session.get(Template, campaign.template_id)
-        names = dict(session.execute(select(segments.Segment.id, segments.Segment.name)).all())
+        names = segments.names(session)
     st.subheader(as_text(campaign.name))
     st.caption(as_text(f"Modèle « {template.name if template else '?'} » — segments : "
                        f"{', '.join(names.get(i, '?') for i in campaign.include_segment_ids)}"
@@ -235,9 +223,9 @@ def wizard() -> None:
         with db.session_scope() as session:
             audience = segments.count_audience(session, include, exclude)
         c1, c2, c3 = st.columns(3)
-        c1.metric("Contacts sélectionnés", nf(audience.selected))
-        c2.metric("Désinscrits, exclus d'office", nf(audience.opted_out))
-        c3.metric("Destinataires", nf(audience.reachable))
+        c1.metric("Contacts sélectionnés", _shell.nf(audience.selected))
+        c2.metric("Désinscrits, exclus d'office", _shell.nf(audience.opted_out))
+        c3.metric("Destinataires", _shell.nf(audience.reachable))
         st.caption("Chaque personne ne reçoit qu'un message, même présente dans plusieurs segments ; les numéros "
                    "invalides ont été écartés à l'import.")
 
@@ -257,8 +245,7 @@ def wizard() -> None:
     with db.session_scope() as session:
         sample = None
         if include:
-            sample = session.scalar(select(Contact).where(segments.audience_condition(session, include, exclude))
-                                    .order_by(Contact.id).limit(1))
+            sample = segments.first_of_audience(session, include, exclude)
             values = templates.contact_values(sample) if sample else {}
         rendered = templates.render(data, mapping, values) if sample else None
     problems = templates.validate_mapping(data, mapping)
@@ -302,7 +289,7 @@ def wizard() -> None:
     if audience is not None:
         price = campaigns.price_per_message(template.category)
         c1, c2 = st.columns(2)
-        c1.metric("Coût estimé", f"{nf(audience.reachable * price)} FCFA",
+        c1.metric("Coût estimé", f"{_shell.nf(audience.reachable * price)} FCFA",
                   help=f"{price:g} FCFA par modèle {templates.CATEGORY_LABELS[template.category].lower()} remis.")
         c2.metric("Durée estimée à la cadence choisie", duration(audience.reachable / rate))
 
@@ -312,9 +299,9 @@ def wizard() -> None:
     if c2.button("Envoyer le test", key="wz_test"):
         try:
             with db.session_scope() as session:
-                item_id = templates.test_send(session, session.get(Template, template_id), to=test_to,
+                item_id = messaging.send_test(session, session.get(Template, template_id), to=test_to,
                                               contact=session.get(Contact, sample.id) if sample else None,
-                                              actor=me(session))
+                                              actor=_shell.me(session))
         except UserError as err:
             st.error(as_text(err))
         else:
@@ -329,11 +316,11 @@ def wizard() -> None:
             with db.session_scope() as session:
                 if state.get("id"):
                     campaign = campaigns.update_draft(session, campaigns.get(session, state["id"]), payload,
-                                                      actor=me(session))
+                                                      actor=_shell.me(session))
                 else:
-                    campaign = campaigns.create(session, payload, actor=me(session))
+                    campaign = campaigns.create(session, payload, actor=_shell.me(session))
                 if go:
-                    campaigns.launch(session, campaign, actor=me(session))
+                    campaigns.launch(session, campaign, actor=_shell.me(session))
                 created_id, status = campaign.id, campaign.status
         except UserError as err:
             st.error(as_text(err))

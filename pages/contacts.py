@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import tempfile
 import uuid
 from pathlib import Path
@@ -9,13 +10,13 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from core import db, phones, segments
+from core import db, phones, segments, users
 from core.contacts import importer, service
 from core.contacts.reader import SEPARATOR_LABELS, preview
 from core.errors import UserError
 from core.models import ConsentStatus
-from core.timeutil import format_dt
 from core.text import as_text
+from core.timeutil import format_dt
 from pages import _shell
 
 user, can_edit = _shell.require("contacts")
@@ -31,7 +32,6 @@ def consent_label(value: str) -> str:
 
 
 def actor(session):  # noqa: ANN001, ANN201
-    from core import users
 
     return users.get(session, user.id)
 
@@ -100,7 +100,8 @@ def contact_panel(contact_id: int) -> None:
         c1, c2, c3 = st.columns(3)
         c1.markdown(f"**Téléphone** : {as_text(c.phone)}  \n**Langue** : {as_text(c.language)}")
         c2.markdown(f"**Consentement** : {consent_label(c.consent_status)}  \n"
-                    f"**Source** : {as_text(c.consent_source or '—')}  \n**Depuis le** : {format_dt(c.consent_at) or '—'}")
+                    f"**Source** : {as_text(c.consent_source or '—')}  \n"
+                    f"**Depuis le** : {format_dt(c.consent_at) or '—'}")
         window = format_dt(c.window_expires_at) if c.window_expires_at else "fermée"
         c3.markdown(f"**Fenêtre de 24 h** : {window}  \n**Segments** : "
                     f"{as_text(', '.join(s.name for s in rec.segments) or 'aucun')}")
@@ -194,7 +195,8 @@ def import_tab() -> None:
         return
     details = f"{len(table.header)} colonnes"
     if table.kind == "csv":
-        details += f", séparateur {SEPARATOR_LABELS.get(table.separator or ',', table.separator)}, encodage {table.encoding}"
+        separator = SEPARATOR_LABELS.get(table.separator or ",", table.separator)
+        details += f", séparateur {separator}, encodage {table.encoding}"
     st.caption(f"Aperçu des premières lignes ({details})")
     st.dataframe(pd.DataFrame(sample, columns=table.header).astype(str), hide_index=True, width="stretch")
 
@@ -213,7 +215,8 @@ def import_tab() -> None:
     with db.session_scope() as session:
         static_names = [s.name for s in segments.list_all(session) if s.kind == "static"]
     c1, c2 = st.columns(2)
-    update_existing = c1.radio("Contacts déjà connus (même numéro)", ["Les garder tels quels", "Mettre à jour leurs champs"],
+    update_existing = c1.radio("Contacts déjà connus (même numéro)",
+                               ["Les garder tels quels", "Mettre à jour leurs champs"],
                                key="import_update") == "Mettre à jour leurs champs"
     consent = c1.checkbox("Les personnes de ce fichier ont accepté de recevoir les messages de la CNSS",
                           key="import_consent")
@@ -246,10 +249,10 @@ def import_tab() -> None:
         return
     except Exception:
         bar.empty()
-        import logging
 
         logging.getLogger(__name__).exception("Contact import failed")
-        st.error("Import annulé à cause d'une erreur inattendue : la base n'a pas changé. L'erreur est dans le journal.")
+        st.error("Import annulé à cause d'une erreur inattendue : la base n'a pas changé. "
+                 "L'erreur est dans le journal.")
         return
     finally:
         path.unlink(missing_ok=True)

@@ -7,8 +7,8 @@ import streamlit as st
 from core import campaigns, db, health, inbound
 from core.errors import UserError
 from core.models import User
-from core.timeutil import format_dt, utcnow
 from core.text import as_text
+from core.timeutil import format_dt, utcnow
 from pages import _shell
 
 user, can_edit = _shell.require("health")

@@ -10,8 +10,8 @@ import streamlit as st
 from core import db, inbox, messaging, templates, users
 from core.errors import UserError
 from core.models import Contact, ConversationStatus
-from core.timeutil import format_dt
 from core.text import as_text
+from core.timeutil import format_dt
 from pages import _shell
 
 user, can_edit = _shell.require("inbox")
@@ -23,15 +23,11 @@ AVATARS = {"contact": ":material/person:", "bot": ":material/smart_toy:", "agent
            "campaign": ":material/campaign:", "system": ":material/info:"}
 
 
-def me(session):  # noqa: ANN001, ANN201
-    return users.get(session, user.id)
-
-
 def act(action, conversation_id: int, *args) -> bool:  # noqa: ANN001, ANN002
     """Run one inbox action in its own transaction; a refusal is shown in French."""
     try:
         with db.session_scope() as session:
-            action(session, inbox.get(session, conversation_id), *args, me(session))
+            action(session, inbox.get(session, conversation_id), *args, _shell.me(session))
     except UserError as err:
         st.error(as_text(err))
         return False

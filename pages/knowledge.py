@@ -6,10 +6,10 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from core import db, users
+from core import db
 from core.errors import UserError
-from core.timeutil import format_dt
 from core.text import as_text
+from core.timeutil import format_dt
 from pages import _shell
 from rag import kb
 from rag.loaders import SUPPORTED
@@ -19,14 +19,10 @@ _shell.header("knowledge", "Les documents de la CNSS sur lesquels l'assistant vi
                            "répond qu'à partir d'eux et cite ceux qu'il utilise.", read_only=not can_edit)
 
 
-def me(session):  # noqa: ANN001, ANN201
-    return users.get(session, user.id)
-
-
 def act(action, document_id: int, *args) -> bool:  # noqa: ANN001, ANN002
     try:
         with db.session_scope() as session:
-            action(session, kb.get(session, document_id), *args, actor=me(session))
+            action(session, kb.get(session, document_id), *args, actor=_shell.me(session))
     except UserError as err:
         st.error(as_text(err))
         return False
@@ -46,15 +42,15 @@ if can_edit:
             for upload in uploads:
                 try:
                     with db.session_scope() as session:
-                        result = kb.ingest(session, upload.name, upload.getvalue(), actor=me(session))
+                        result = kb.ingest(session, upload.name, upload.getvalue(), actor=_shell.me(session))
                 except UserError as err:
                     st.error(as_text(err))
                     continue
                 if result.status == "unchanged":
                     st.info(f"« {as_text(upload.name)} » n'a pas changé : rien à refaire.")
                 else:
-                    st.success(f"« {as_text(upload.name)} » {'ajouté' if result.status == 'created' else 'mis à jour'} : "
-                               f"{result.chunks} passages.")
+                    done = "ajouté" if result.status == "created" else "mis à jour"
+                    st.success(f"« {as_text(upload.name)} » {done} : {result.chunks} passages.")
 
 # --- list --------------------------------------------------------------------------------------
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
-from sqlalchemy import select
 
-from core import db, phones, segments, users
+from core import campaigns, db, phones, segments, users
 from core.config import get_settings
+from core.contacts.service import attribute_keys
 from core.errors import UserError
-from core.models import Campaign, Contact, SegmentKind
-from core.timeutil import format_dt
+from core.models import Contact, SegmentKind
 from core.text import as_text
+from core.timeutil import format_dt
 from pages import _shell
 
 user, can_edit = _shell.require("segments")
@@ -33,7 +33,7 @@ def segment_table(database_url: str, version: int) -> list[dict]:
 
 def campaign_names() -> dict[int, str]:
     with db.session_scope() as session:
-        return dict(session.execute(select(Campaign.id, Campaign.name).order_by(Campaign.id.desc())).all())
+        return campaigns.names(session)
 
 
 def contact_rows(contacts: list[Contact]) -> pd.DataFrame:
@@ -57,7 +57,7 @@ def builder_state() -> dict:
     return st.session_state[BUILDER_KEY]
 
 
-def rule_editor(group_i: int, rule_i: int, rule: dict, fields: list[str], campaigns: dict[int, str]) -> bool:
+def rule_editor(group_i: int, rule_i: int, rule: dict, fields: list[str], campaign_choices: dict[int, str]) -> bool:
     """Draw one rule; returns False when the user removed it."""
     key = f"r{group_i}_{rule_i}"
     c1, c2, c3, c4 = st.columns([2, 3, 2, 1])
@@ -71,12 +71,14 @@ def rule_editor(group_i: int, rule_i: int, rule: dict, fields: list[str], campai
         rule.clear()
         rule["behaviour"] = c2.selectbox("Comportement", list(segments.BEHAVIOURS), key=f"{key}_b",
                                          format_func=segments.BEHAVIOURS.get)
-        options = [None, *campaigns]
+        options = [None, *campaign_choices]
         rule["campaign_id"] = c3.selectbox("Campagne", options, key=f"{key}_c",
-                                           format_func=lambda i: "N'importe laquelle" if i is None else campaigns[i])
+                                           format_func=lambda i: "N'importe laquelle" if i is None
+                                           else campaign_choices[i])
         return True
-    field = c2.selectbox("Champ", fields, key=f"{key}_f", index=fields.index(rule["field"]) if rule.get("field") in fields
-                         else 0, format_func=lambda f: f"Attribut : {f.split(':', 1)[1]}" if f.startswith("attribute:")
+    index = fields.index(rule["field"]) if rule.get("field") in fields else 0
+    field = c2.selectbox("Champ", fields, key=f"{key}_f", index=index,
+                         format_func=lambda f: f"Attribut : {f.split(':', 1)[1]}" if f.startswith("attribute:")
                          else segments.FIELDS[f][0])
     ops = list(segments.operators_for(field))
     operator = c3.selectbox("Opérateur", ops, key=f"{key}_o", format_func=segments.OPERATOR_LABELS.get,
@@ -92,10 +94,8 @@ def rule_editor(group_i: int, rule_i: int, rule: dict, fields: list[str], campai
 def builder() -> dict:
     state = builder_state()
     with db.session_scope() as session:
-        from core.contacts.service import attribute_keys
-
         fields = [*segments.FIELDS, *(f"attribute:{k}" for k in attribute_keys(session))]
-    campaigns = campaign_names()
+    campaign_choices = campaign_names()
     state["match"] = st.radio("Un contact fait partie du segment s'il remplit", ["all", "any"], horizontal=True,
                               key="b_match", format_func=lambda m: {"all": "tous les groupes",
                                                                     "any": "au moins un groupe"}[m])
@@ -104,7 +104,8 @@ def builder() -> dict:
         with st.container(border=True):
             group["match"] = st.radio(f"Groupe {gi + 1} : le contact remplit", ["all", "any"], horizontal=True,
                                       key=f"g{gi}_match", format_func=MATCH_LABELS.get)
-            group["rules"] = [r for ri, r in enumerate(group["rules"]) if rule_editor(gi, ri, r, fields, campaigns)]
+            group["rules"] = [r for ri, r in enumerate(group["rules"])
+                              if rule_editor(gi, ri, r, fields, campaign_choices)]
             a, b = st.columns(2)
             if a.button("+ Ajouter une règle", key=f"g{gi}_add"):
                 group["rules"].append(new_rule())
@@ -173,9 +174,8 @@ if can_edit:
                     with db.session_scope() as session:
                         segment = segments.create(session, name=name, kind=SegmentKind.STATIC,
                                                   description=description, actor=users.get(session, user.id))
-                        found = session.scalars(select(Contact.id).where(
-                            Contact.phone.in_([w.e164 for w in wanted if w.ok]))).all()
-                        added = segments.add_members(session, segment, list(found), actor=users.get(session, user.id))
+                        added = segments.add_numbers(session, segment, [w.e164 for w in wanted if w.ok and w.e164],
+                                                     actor=users.get(session, user.id))
                 except UserError as err:
                     st.error(as_text(err))
                 else:

@@ -7,12 +7,13 @@ import html
 import pandas as pd
 import streamlit as st
 
-from core import db, phones, respondio, templates, users
+from core import db, messaging, phones, respondio, templates, users
 from core.config import get_settings
+from core.contacts import service as contacts_service
 from core.errors import UserError
 from core.models import Contact, TemplateCategory, TemplateQuality, TemplateStatus
-from core.timeutil import format_dt
 from core.text import as_text
+from core.timeutil import format_dt
 from pages import _shell
 from pages._mapping import mapping_editor
 
@@ -162,9 +163,7 @@ def preview(template_id: int, data: dict, mapping: dict) -> Contact | None:
     if phone.strip():
         e164 = phones.normalize(phone).e164
         with db.session_scope() as session:
-            from sqlalchemy import select
-
-            contact = session.scalar(select(Contact).where(Contact.phone == e164)) if e164 else None
+            contact = contacts_service.by_phone(session, e164) if e164 else None
             if contact is None:
                 st.warning("Aucun contact avec ce numéro : aperçu avec des valeurs d'exemple.")
             else:
@@ -218,7 +217,7 @@ def actions(template_id: int, data: dict, contact: Contact | None) -> None:
             if st.button("Envoyer le test", key=f"t{template_id}_test_send"):
                 try:
                     with db.session_scope() as session:
-                        item_id = templates.test_send(session, templates.get(session, template_id), to=to,
+                        item_id = messaging.send_test(session, templates.get(session, template_id), to=to,
                                                       contact=session.get(Contact, contact.id) if contact else None,
                                                       actor=users.get(session, user.id))
                 except UserError as err:
@@ -254,9 +253,9 @@ def import_export() -> None:
         sandbox = get_settings().sandbox
         if st.button("Synchroniser avec Respond.io", disabled=sandbox, key="templates_sync",
                      help="Disponible avec un jeton Respond.io." if sandbox else None):
-            provider = respondio.provider()
             try:
-                remote = provider.list_templates()
+                with respondio.opened() as provider:
+                    remote = provider.list_templates()
                 with db.session_scope() as session:
                     report = templates.sync(session, remote, actor=users.get(session, user.id))
             except respondio.ProviderError as err:
@@ -265,8 +264,6 @@ def import_export() -> None:
                 bump()
                 st.success(f"Synchronisation : {report.created} nouveau(x), {report.updated} mis à jour, "
                            f"{report.unchanged} inchangé(s).")
-            finally:
-                provider.close()
 
 
 # --- screen ------------------------------------------------------------------------------------

@@ -7,8 +7,8 @@ from core import audit, db, users
 from core.errors import UserError
 from core.models import Role
 from core.permissions import ROLE_LABELS
-from core.timeutil import format_dt, utcnow
 from core.text import as_text
+from core.timeutil import format_dt, utcnow
 from pages import _shell
 
 admin, _ = _shell.require("users")
@@ -104,7 +104,8 @@ def manage_form(accounts: list) -> None:
         password = users.generate_password()
         try:
             with db.session_scope() as session:
-                users.reset_password(session, users.get(session, choice.id), password, actor=users.get(session, admin.id))
+                users.reset_password(session, users.get(session, choice.id), password,
+                                     actor=users.get(session, admin.id))
         except UserError as err:
             st.error(as_text(err))
         else:

@@ -12,6 +12,7 @@ from typing import Any
 from core import db
 from core.errors import UserError
 from core.logs import setup_logging
+from rag import evaluation, kb
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
 
@@ -21,8 +22,6 @@ def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from rag import kb
-
     files: list[Path] = []
     for raw in args.paths:
         path = Path(raw)
@@ -51,8 +50,6 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    from rag import kb
-
     db.ensure_schema()
     result = kb.ask(args.question)
     data = result.as_dict()
@@ -65,8 +62,6 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from rag import evaluation
-
     corpus, questions = Path(args.corpus), Path(args.questions)
     if not corpus.is_dir() or not questions.is_file():
         print("--corpus doit être un dossier et --questions un fichier JSONL.", file=sys.stderr)

@@ -12,7 +12,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.config import get_settings
+from core.text import fold
 from rag.index import Index, Passage, Retrieval
+from rag.store import default_store
+from rag.text import tokens
 
 log = logging.getLogger(__name__)
 CALL_CENTRE = "1432"
@@ -59,7 +62,6 @@ _index_lock = threading.Lock()
 
 def default_index() -> Index:
     global _index
-    from rag.store import default_store
 
     with _index_lock:
         store = default_store()
@@ -72,6 +74,7 @@ def _client():  # type: ignore[no-untyped-def]
     settings = get_settings()
     if settings.openai_api_key is None:
         return None
+    # Here, not at the top: the LLM client only when an LLM key is set.
     from openai import OpenAI
 
     return OpenAI(api_key=settings.openai_api_key.get_secret_value(), base_url=settings.openai_base_url,
@@ -96,8 +99,6 @@ def _standalone(question: str, history: list[dict[str, str]], client: Any) -> st
                 return rewritten
         except Exception as err:  # noqa: BLE001 - the plain question still works
             log.warning("Question rewriting failed (%s): using the last questions as they are", type(err).__name__)
-    from core.text import fold
-    from rag.text import tokens
 
     # Without an LLM: a short question that reads as a continuation ("et pour…", "aussi…") borrows
     # the words of the previous one; a short new question ("capitale du Japon ?") stands alone.
@@ -113,8 +114,6 @@ _SENTENCE = re.compile(r"(?<=[.!?;:])\s+|\n+")
 def _best_sentences(text: str, question: str, limit: int = 420) -> str:
     """The sentences of a passage that share the most stems with the question, in their order,
     within `limit` characters (the passage's head when nothing matches)."""
-    from rag.text import tokens
-
     sentences = [" ".join(x.split()) for x in _SENTENCE.split(text) if x.strip()]
     wanted = set(tokens(question))
     scored = sorted(range(len(sentences)), key=lambda n: (-len(wanted & set(tokens(sentences[n]))), n))

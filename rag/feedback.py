@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from core import analytics
 from core.errors import NotFound, UserError
-from core.models import ChatbotInteraction
+from core.models import ChatbotInteraction, chatbot_topic
 from rag.answer import Answer
 
 
@@ -18,7 +17,7 @@ def record(session: Session, question: str, result: Answer, *, user_id: int | No
                                      handed_over=result.refused, extractive=result.extractive,
                                      sources=result.sources, top_score=result.scores.get("confidence"),
                                      latency_ms=result.latency_ms,
-                                     topic=analytics.chatbot_topic(result.sources, result.refused))
+                                     topic=chatbot_topic(result.sources, result.refused))
     session.add(interaction)
     session.flush()
     return interaction

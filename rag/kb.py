@@ -17,12 +17,13 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core import audit
+from core import audit, db
 from core.config import get_settings
 from core.errors import NotFound, UserError
 from core.models import KnowledgeDocument, User
 from core.timeutil import utcnow
 from rag import answer as answering
+from rag import store as store_mod
 from rag.index import Index, content_hash
 from rag.loaders import SUPPORTED, LoadError, load, title_of
 from rag.store import Record, default_store
@@ -58,9 +59,6 @@ def _signature(session: Session) -> tuple[Any, ...]:
 def current_index(session: Session | None = None, *, max_age: float = 5.0) -> Index:
     """This process's index; when another process changed the knowledge base, the store is
     reopened and the keyword index rebuilt (checked at most every `max_age` seconds)."""
-    from core import db
-    from rag import store as store_mod
-
     with _state_lock:
         now = time.monotonic()
         if _state["index"] is not None and now - _state["checked"] < max_age:

@@ -100,7 +100,10 @@ def parse(path: Path, name: str | None = None, *, max_pages: int | None = None) 
     suffix = path.suffix.lower()
     try:
         if suffix == ".pdf":
+            # Here, not at the top: the document parsers only where a document is parsed (the bounded child process).
             from langchain_community.document_loaders import PyPDFLoader
+
+            # Here, not at the top: the document parsers only where a document is parsed (the bounded child process).
             from pypdf import PdfReader
 
             count, limit = len(PdfReader(str(path)).pages), max_pages or MAX_PDF_PAGES
@@ -111,16 +114,19 @@ def parse(path: Path, name: str | None = None, *, max_pages: int | None = None) 
             sections = [Section(p.page_content, f"page {int(p.metadata.get('page', n)) + 1}")
                         for n, p in enumerate(pages)]
         elif suffix == ".docx":
+            # Here, not at the top: the document parsers only where a document is parsed (the bounded child process).
             from langchain_community.document_loaders import Docx2txtLoader
 
             sections = [Section(d.page_content, "") for d in Docx2txtLoader(str(path)).load()]
         elif suffix in (".html", ".htm"):
+            # Here, not at the top: the document parsers only where a document is parsed (the bounded child process).
             from langchain_community.document_loaders import BSHTMLLoader
 
             docs = BSHTMLLoader(str(path), open_encoding="utf-8", bs_kwargs={"features": "html.parser"},
                                 get_text_separator="\n").load()
             sections = [Section(d.page_content, str(d.metadata.get("title") or "")) for d in docs]
         else:
+            # Here, not at the top: the document parsers only where a document is parsed (the bounded child process).
             from langchain_community.document_loaders import TextLoader
 
             text = TextLoader(str(path), autodetect_encoding=True).load()[0].page_content

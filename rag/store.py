@@ -12,6 +12,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from core.config import get_settings
+from rag.embeddings import ChromaEmbeddings
+
 log = logging.getLogger(__name__)
 
 
@@ -113,10 +116,12 @@ class ChromaStore:
     name = "chroma"
 
     def __init__(self, path: Path, collection: str = "cnss_kb") -> None:
+        # Here, not at the top: Chroma (seconds to load) only when the vector store opens.
         import chromadb
+
+        # Here, not at the top: Chroma (seconds to load) only when the vector store opens.
         from chromadb.config import Settings as ChromaSettings
 
-        from rag.embeddings import ChromaEmbeddings
 
         path.mkdir(parents=True, exist_ok=True)
         self.client = chromadb.PersistentClient(path=str(path), settings=ChromaSettings(anonymized_telemetry=False,
@@ -174,7 +179,6 @@ _default_lock = threading.Lock()
 def default_store() -> VectorStore:
     """The configured store of this process (Chroma under DATA_DIR/chroma unless told otherwise)."""
     global _default
-    from core.config import get_settings
 
     settings = get_settings()
     with _default_lock:

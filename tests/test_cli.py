@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from core.__main__ import main
+from cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,7 +37,8 @@ def test_users_lifecycle(db_url, capsys, monkeypatch) -> None:  # noqa: ANN001
                         "--password-stdin", "--json", stdin="Secret-CNSS-2026\n", monkeypatch=monkeypatch)
     assert code == 0 and data["email"] == "chef@cnss.ga" and data["role"] == "admin" and data["active"]
     monkeypatch.setenv("CNSS_NEW_PASSWORD", "Autre-Secret-2026")
-    code, data, _ = run(capsys, "users", "create", "--email", "agent@cnss.ga", "--name", "Agent", "--role", "agent", "--json")
+    code, data, _ = run(capsys, "users", "create", "--email", "agent@cnss.ga", "--name", "Agent", "--role", "agent",
+                        "--json")
     assert code == 0 and data["role"] == "agent"
     code, data, _ = run(capsys, "users", "list", "--json")
     assert code == 0 and data["count"] == 2 and {u["email"] for u in data["users"]} == {"chef@cnss.ga", "agent@cnss.ga"}
@@ -88,7 +89,8 @@ def test_demo_seed_json(db_url, capsys) -> None:  # noqa: ANN001
 def test_real_entry_point_and_password_not_logged(tmp_path) -> None:  # noqa: ANN001
     env = dict(os.environ, DATABASE_URL=f"sqlite:///{tmp_path / 'cli.db'}", CNSS_NEW_PASSWORD="Secret-Entry-2026")
     proc = subprocess.run([sys.executable, "-m", "core", "users", "create", "--email", "x@cnss.ga", "--name", "X",
-                           "--role", "manager", "--json"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+                           "--role", "manager", "--json"], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["email"] == "x@cnss.ga"
     assert "Secret-Entry-2026" not in proc.stdout + proc.stderr

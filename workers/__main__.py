@@ -13,16 +13,15 @@ import sys
 import threading
 import time
 
-from core import db, metrics, queue
+from core import db, exporter, queue
 from core.config import get_settings
 from core.logs import setup_logging
+from workers.scheduler import tick
 
 log = logging.getLogger("workers")
 
 
 def scheduler_loop(stop: threading.Event) -> None:
-    from workers.scheduler import tick
-
     interval = get_settings().scheduler_interval_seconds
     while not stop.is_set():
         try:
@@ -47,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging()
     db.ensure_schema()
-    metrics.serve(args.metrics_port)
+    exporter.serve(args.metrics_port)
     # What is loaded by now lives as long as the process: out of the collector's way, so that a full
     # collection (100,000 objects, tens of milliseconds with every sender stopped) scans only the rest.
     gc.freeze()
@@ -66,9 +65,9 @@ def main(argv: list[str] | None = None) -> int:
             pass
         stop.set()
         return 0
+    # Here, not at the top: rq is loaded only with Redis: the embedded mode never needs it.
     from rq import Queue, SimpleWorker
 
-    from workers.scheduler import tick
 
     connection = queue.redis_connection()
     if args.burst:

@@ -251,17 +251,13 @@ def dispatch_campaign(campaign_id: int, slot: int = 0, *, max_runtime: float = M
     def sender() -> None:
         # One provider (its own transport, one kept-alive connection) per sender thread: a pool shared
         # by 32 threads spends more time in its lock than on the wire.
-        provider = respondio.provider(max_retries=0)
-        try:
+        with respondio.opened(max_retries=0) as provider:
             while (row := todo.get()) is not None:
                 try:
                     done.append(send_one(job, row, provider, pacer, stopping))  # type: ignore[arg-type]
                 except Exception as err:  # never lose a claimed row: it is reconciled before any resend
                     log.exception("Send of recipient %s failed unexpectedly", row.id)
                     done.append(dispatch.Outcome(row.id, "uncertain", error_message=str(err)))
-        finally:
-            if provider.name != "sandbox":
-                provider.close()
 
     threads = [threading.Thread(target=sender, daemon=True, name=f"send-{campaign_id}-{i}")
                for i in range(settings.send_concurrency)]

@@ -13,17 +13,22 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from core import analytics, db, inbound, metrics, queue
+from sqlalchemy.exc import OperationalError
+
+from core import db, inbound, messaging, metrics, models, queue
 from core.config import get_settings
+from core.errors import UserError
 from core.logs import mask_phone
 from core.models import ChatbotInteraction, Contact, Conversation, ConversationStatus
 from core.timeutil import utcnow
+from workers import outbox as outbox_worker
 
 log = logging.getLogger(__name__)
 DRAIN_JOB = "workers.inbound.drain"
 DRAIN_FLAG = "inbound-drain-requested"
 MAX_RUNTIME_SECONDS = 60.0
 IDLE_PAUSE_SECONDS = 0.05
+BUSY_PAUSE_SECONDS = 0.5  # after the database refused a batch (SQLite busy, PostgreSQL away)
 LINGER_SECONDS = 1.0  # a drain with nothing to do waits this long for more before it ends
 BOT_UNSURE_NOTICE = ("Je transmets votre question à un conseiller de la CNSS, qui vous répondra dès que possible.")
 
@@ -48,6 +53,8 @@ def default_answerer() -> Answerer | None:
     """The knowledge base's answer function, when the chatbot is installed; None otherwise, and the
     conversation then waits for an agent."""
     try:
+        # Here, not at the top: the knowledge base (Chroma, LangChain: seconds to load) only when a
+        # question is answered.
         from rag import kb
     except ImportError:  # a deployment without the chatbot's libraries
         return None
@@ -99,15 +106,13 @@ def _act_on_reply(followup: inbound.Followup, reply: BotReply | None, latency: i
                                            question=followup.text, answer=reply.text, refused=reply.refused,
                                            handed_over=handed, extractive=reply.extractive, sources=reply.sources,
                                            top_score=reply.top_score, latency_ms=latency,
-                                           topic=analytics.chatbot_topic(reply.sources, reply.refused)))
+                                           topic=models.chatbot_topic(reply.sources, reply.refused)))
         if handed:
             reason = "no_bot" if reply is None else "bot_refused" if reply.refused else "bot_unsure"
             inbound.hand_over(conversation, reason)
             inbound.notify(session, contact, conversation, BOT_UNSURE_NOTICE, "handover_notice")
             log.info("Conversation %s handed to the agents (%s)", conversation.id, reason)
             return "handed_over"
-        from core import messaging
-        from core.errors import UserError
 
         try:
             message = messaging.send_text(session, contact, reply.text, author="bot",  # type: ignore[union-attr]
@@ -149,8 +154,6 @@ def drain(*, max_runtime: float = MAX_RUNTIME_SECONDS, batch: int = 500, linger:
 
 
 def _deliver_alongside(done: threading.Event) -> None:
-    from workers import outbox as outbox_worker
-
     try:
         outbox_worker.deliver(until=done)
     except Exception:  # noqa: BLE001 - what is recorded waits for the next delivery job or sweep
@@ -161,8 +164,13 @@ def _drain_loop(started: float, max_runtime: float, batch: int, linger: float, a
                 totals: dict[str, int]) -> None:
     idle_since: float | None = None
     while time.monotonic() - started < max_runtime:
-        with db.session_scope() as session:
-            result = inbound.process_pending(session, limit=batch)
+        try:
+            with db.session_scope() as session:
+                result = inbound.process_pending(session, limit=batch)
+        except OperationalError as err:  # the database busy or away: nothing of the batch was kept
+            log.warning("Inbound drain: the database refused a batch (%s); trying again", err.orig or err)
+            time.sleep(BUSY_PAUSE_SECONDS)
+            continue
         totals["applied"] += result.applied
         for kind in ("applied", "failed", "ignored"):
             if getattr(result, kind):

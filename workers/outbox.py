@@ -84,13 +84,12 @@ def deliver(*, max_runtime: float = MAX_RUNTIME_SECONDS, linger: float = LINGER_
         queue.release(outbox.DELIVER_FLAG)  # what is recorded from now on asks for another job
     settings = get_settings()
     owner = f"outbox:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-    provider = respondio.provider(max_retries=0)
     pacer = provider_pacer(ratelimit.limiter())
     totals: dict[str, int] = {}
     started = time.monotonic()
     idle_since: float | None = None
     announced = 0.0
-    try:
+    with respondio.opened(max_retries=0) as provider:
         with ThreadPoolExecutor(max_workers=CONCURRENCY, thread_name_prefix="outbox") as pool:
             while True:
                 last_pass = until is not None and until.is_set()
@@ -126,9 +125,6 @@ def deliver(*, max_runtime: float = MAX_RUNTIME_SECONDS, linger: float = LINGER_
                 with db.session_scope() as session:
                     for outcome in outbox.record(session, outcomes, owner=owner):
                         totals[outcome.kind] = totals.get(outcome.kind, 0) + 1
-    finally:
-        if provider.name != "sandbox":
-            provider.close()
     if totals:
         log.info("Outbox delivery: %s", totals)
     return totals

@@ -41,8 +41,7 @@ def tick() -> dict:
         queue.heartbeat(SCHEDULER_KEY, ttl=max(30.0, settings.scheduler_interval_seconds * 6))
         with db.session_scope() as session:
             started = campaigns.start_due(session)
-        provider = respondio.provider(max_retries=0)
-        try:
+        with respondio.opened(max_retries=0) as provider:
             _renew(lock)
             # Each under its own provider method's budget, as many as it allows until the next tick,
             # so that a tick never runs long and neither starves the other nor the sends.
@@ -68,9 +67,6 @@ def tick() -> dict:
                                        pacer=ratelimit.Pacer(ratelimit.limiter(),
                                                              [("status-poll", settings.status_poll_rate)],
                                                              block_key="blocked:status"))
-        finally:
-            if provider.name != "sandbox":
-                provider.close()
         _renew(lock)
         if queue.try_lock("analytics-refresh", ttl=settings.analytics_refresh_seconds):  # at most that often
             with db.session_scope() as session:

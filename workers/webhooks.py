@@ -32,6 +32,7 @@ from starlette.routing import Route
 from core import db, inbound, metrics, queue
 from core.config import get_settings
 from core.logs import setup_logging
+from workers.inbound import request_drain
 
 log = logging.getLogger(__name__)
 MAX_BATCH = 1000
@@ -58,7 +59,8 @@ return #ARGV
 REQUESTS = Counter("cnss_webhook_requests_total", "Webhook requests by outcome", ["result"])
 STORE_SECONDS = Histogram("cnss_webhook_store_seconds", "Time to write one batch of events durably",
                           buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
-BATCH_SIZE = Histogram("cnss_webhook_batch_size", "Events per durable write", buckets=(1, 5, 10, 50, 100, 250, 500, 1000))
+BATCH_SIZE = Histogram("cnss_webhook_batch_size", "Events per durable write",
+                       buckets=(1, 5, 10, 50, 100, 250, 500, 1000))
 SPOOLED = Gauge("cnss_webhook_spooled_events", "Events waiting in the spool for the database")
 PENDING = Gauge("cnss_inbound_events_pending", "Stored events not yet applied")
 
@@ -238,8 +240,6 @@ class Batcher:
             log.warning("Database reachable again for webhooks")
             self.database_up = True
         try:
-            from workers.inbound import request_drain
-
             request_drain()
         except Exception as err:  # noqa: BLE001 - the scheduler asks again while events wait
             log.warning("Could not queue the inbound drain: %s", err)
@@ -263,8 +263,6 @@ class Batcher:
 
 def _request_drain_quietly() -> None:
     try:
-        from workers.inbound import request_drain
-
         request_drain()
     except Exception as err:  # noqa: BLE001
         log.warning("Could not queue the inbound drain: %s", err)
@@ -369,6 +367,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
+    # Here, not at the top: the HTTP server only when the receiver is started.
     import uvicorn
 
     args = build_parser().parse_args(argv)

@@ -26,7 +26,7 @@ from core import audit, exports, phones
 from core.contacts.reader import Table, open_table
 from core.contacts.search import search_text_for
 from core.errors import UserError
-from core.models import ConsentStatus, Segment, SegmentKind, User, UTCDateTime
+from core.models import ConsentStatus, Contact, Segment, SegmentKind, User, UTCDateTime
 from core.text import fold, slug
 from core.timeutil import utcnow
 
@@ -399,8 +399,6 @@ def _update_existing(session: Session, run: Callable[..., Any], pg: bool) -> int
 
 
 def _refresh_search_text(session: Session, ids: list[int]) -> None:
-    from core.models import Contact
-
     for start in range(0, len(ids), BATCH):
         chunk = ids[start:start + BATCH]
         rows = session.execute(select(Contact.id, Contact.first_name, Contact.last_name, Contact.phone,

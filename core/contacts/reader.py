@@ -145,7 +145,10 @@ def _broken(err: Exception, line: int) -> UserError:
 
 
 def _open_xlsx(path: Path) -> Table:
+    # Here, not at the top: openpyxl is loaded only when a workbook is read or written.
     from openpyxl import load_workbook
+
+    # Here, not at the top: openpyxl is loaded only when a workbook is read or written.
     from openpyxl.utils.exceptions import InvalidFileException
 
     archives.check_zip(path, archives.WORKBOOK, label="Ce fichier Excel")
@@ -193,7 +196,8 @@ def open_table(path: Path, filename: str | None = None) -> Table:
     if name.endswith((".xlsx", ".xlsm")) or magic == b"PK\x03\x04":
         return _open_xlsx(path)
     if name.endswith(".xls"):
-        raise UserError("Les fichiers .xls (Excel 97-2003) ne sont pas pris en charge : enregistrez-le en .xlsx ou .csv.")
+        raise UserError("Les fichiers .xls (Excel 97-2003) ne sont pas pris en charge : "
+                        "enregistrez-le en .xlsx ou .csv.")
     return _open_csv(path)
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session
 
-from core import audit, outbox, phones
+from core import audit, exports, outbox, phones, segments
 from core.contacts.search import search_text_for
 from core.errors import NotFound, UserError
 from core.models import (
@@ -24,7 +24,7 @@ from core.models import (
     User,
 )
 from core.text import fold
-from core.timeutil import utcnow
+from core.timeutil import format_dt, utcnow
 
 CONSENT_LABELS = {
     ConsentStatus.OPTED_IN: "Consentement donné",
@@ -53,8 +53,6 @@ def _filters(session: Session, query: SearchQuery) -> list[Any]:
     if query.consent:
         conditions.append(Contact.consent_status == query.consent)
     if query.segment_id is not None:
-        from core import segments
-
         conditions.append(segments.membership_condition(session, query.segment_id))
     return conditions
 
@@ -104,6 +102,10 @@ class ContactRecord:
     segments: list[Segment]
     consent_history: list[ConsentEvent]
     messages: list[dict[str, Any]]  # sent and received, newest first
+
+
+def by_phone(session: Session, e164: str) -> Contact | None:
+    return session.scalar(select(Contact).where(Contact.phone == e164))
 
 
 def record(session: Session, contact_id: int, *, message_limit: int = 200) -> ContactRecord:
@@ -197,9 +199,6 @@ def attribute_keys(session: Session, sample: int = 2000) -> list[str]:
 
 def export(session: Session, query: SearchQuery, fmt: str) -> tuple[bytes, int]:
     """The contacts of a search (or a segment) as CSV or XLSX, streamed from the database."""
-    from core import exports
-    from core.timeutil import format_dt
-
     conditions = _filters(session, query)
     keys: set[str] = set()
     for attrs in session.execute(select(Contact.attributes).where(*conditions)).scalars().yield_per(5000):

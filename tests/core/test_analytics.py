@@ -6,10 +6,9 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-
 from sqlalchemy import func, select, update
 
-from core import analytics, segments, stats, templates
+from core import analytics, models, segments, stats, templates
 from core.models import Campaign, ChatbotInteraction, ConsentEvent, Contact, Recipient, RecipientStats
 
 T0 = datetime(2026, 11, 10, 8, 0, tzinfo=UTC)  # 09:00 in Libreville, a Tuesday
@@ -171,15 +170,15 @@ def test_compute_gives_every_figure_and_its_time(session, ledger) -> None:  # no
 
 def test_chatbot_topics_are_the_documents_answers_rely_on(session) -> None:  # noqa: ANN001
     sources = [{"title": "Prestations familiales et de maternité", "n": 1}, {"title": "Pensions", "n": 2}]
-    assert analytics.chatbot_topic(sources, refused=False) == "Prestations familiales et de maternité"
-    assert analytics.chatbot_topic([], refused=True) == analytics.OUT_OF_SCOPE_TOPIC
-    assert analytics.chatbot_topic([], refused=False) is None
+    assert models.chatbot_topic(sources, refused=False) == "Prestations familiales et de maternité"
+    assert models.chatbot_topic([], refused=True) == models.OUT_OF_SCOPE_TOPIC
+    assert models.chatbot_topic([], refused=False) is None
     for n, (title, refused) in enumerate([("Pensions", False), ("Pensions", False), ("", True)]):
         session.add(ChatbotInteraction(channel="whatsapp", question=f"Q{n}", refused=refused, created_at=T0,
-                                       topic=analytics.chatbot_topic([{"title": title}], refused)))
+                                       topic=models.chatbot_topic([{"title": title}], refused)))
     session.flush()
     assert analytics.chatbot(session, PERIOD)["topics"] == [{"topic": "Pensions", "count": 2},
-                                                            {"topic": analytics.OUT_OF_SCOPE_TOPIC, "count": 1}]
+                                                            {"topic": models.OUT_OF_SCOPE_TOPIC, "count": 1}]
 
 
 def opt_out_after_message(session, campaign_id: int, days: int) -> None:  # noqa: ANN001

@@ -113,7 +113,8 @@ def test_quiet_hours_are_in_libreville_time(session, audience, utc_hour, quiet) 
 def test_estimate_counts_cost_and_duration(session, audience) -> None:  # noqa: ANN001
     campaign = make_campaign(session, audience, rate_limit=10)
     estimate = campaigns.estimate(session, campaign)
-    assert estimate.audience.reachable == audience.reachable and estimate.audience.opted_out == len(audience.opted_out_ids)
+    assert estimate.audience.reachable == audience.reachable
+    assert estimate.audience.opted_out == len(audience.opted_out_ids)
     assert estimate.cost_fcfa == audience.reachable * 12 and estimate.duration_seconds == audience.reachable / 10
 
 

@@ -18,7 +18,8 @@ def documented() -> dict[str, str]:
     return dict(line.split("=", 1) for line in lines if re.match(r"^[A-Z][A-Z0-9_]*=", line))
 
 
-COMPOSE_ONLY = {"POSTGRES_PASSWORD", "GRAFANA_ADMIN_PASSWORD", "SITE_HOST"}  # read by docker-compose.yml, not by the code
+# Read by docker-compose.yml, not by the code.
+COMPOSE_ONLY = {"POSTGRES_PASSWORD", "GRAFANA_ADMIN_PASSWORD", "SITE_HOST"}
 
 
 def test_every_setting_is_documented_and_nothing_else() -> None:

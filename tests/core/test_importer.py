@@ -220,7 +220,7 @@ def test_crash_after_the_contacts_are_written_rolls_back(db_url, tmp_path, monke
 def test_cli_import_json(db_url, tmp_path, capsys) -> None:  # noqa: ANN001
     import json
 
-    from core.__main__ import main
+    from cli import main
 
     path = write_csv(tmp_path / "a.csv", ROWS)
     rejects = tmp_path / "rejets.csv"

@@ -11,7 +11,14 @@ from sqlalchemy import func, select
 
 from core import campaigns, dispatch, inbound
 from core.models import (
-    AuditLog, ConsentEvent, Contact, Conversation, Message, Recipient, StatusEvent, WebhookEvent,
+    AuditLog,
+    ConsentEvent,
+    Contact,
+    Conversation,
+    Message,
+    Recipient,
+    StatusEvent,
+    WebhookEvent,
 )
 from core.timeutil import utcnow
 from tests.campaign_fixtures import make_audience, make_campaign
@@ -299,7 +306,8 @@ def test_contact_and_conversation_events_update_what_they_describe(session) -> N
     run(session,
         inbound.Event("c1", "contact.created", {"contact": {"id": 77, "phone": "+24166990018", "firstName": "Jean"}}),
         inbound.Event("c2", "contact.updated", {"contact": {"id": 77, "phone": "+24166990018", "lastName": "Obame"}}),
-        inbound.Event("c3", "contact.tag.updated", {"contact": {"phone": "+24166990018", "tags": ["retraité", "Oyem"]}}),
+        inbound.Event("c3", "contact.tag.updated",
+                      {"contact": {"phone": "+24166990018", "tags": ["retraité", "Oyem"]}}),
         inbound.Event("c4", "conversation.opened", {"contact": {"phone": "+24166990018"}, "conversation": {"id": 5}}))
     contact = session.scalar(select(Contact).where(Contact.phone == "+24166990018"))
     assert (contact.first_name, contact.last_name, contact.provider_contact_id) == ("Jean", "Obame", "77")

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-import sys
 import logging
+import sys
 import time
 
 import phonenumbers
@@ -33,7 +33,8 @@ def test_in_process_runner_runs_jobs(monkeypatch) -> None:  # noqa: ANN001
 def test_rq_runner_on_real_redis(redis_url: str) -> None:
     job = queue.enqueue(add, 20, 22, queue="test")
     assert queue.queue_depth("test") == 1 and queue.ping_redis()
-    SimpleWorker([Queue("test", connection=queue.redis_connection())], connection=queue.redis_connection()).work(burst=True)
+    connection = queue.redis_connection()
+    SimpleWorker([Queue("test", connection=connection)], connection=connection).work(burst=True)
     job.refresh()
     assert job.return_value() == 42
     assert queue.queue_depth("test") == 0
@@ -57,7 +58,8 @@ def test_tracebacks_extras_text_format_and_bare_numbers_are_masked(db_url) -> No
 
     for written, masked in [("appel du 77280150 reçu", "appel du ******50 reçu"),  # a mobile without its 0
                             ("241 77 28 01 50", "*********50"), ("(+241) 77 28 01 50", "+241******50"),
-                            ("phone%3A%2B24177280150", "phone%3A%2B241******50"), ("phone_24177280150", "phone_*********50"),
+                            ("phone%3A%2B24177280150", "phone%3A%2B241******50"),
+                            ("phone_24177280150", "phone_*********50"),
                             ("0612345678 et 06 12 34 56 78", "********78 et ********78"),
                             ("+1 (415) 555-0100", "+141******00"), ("id 1000001 à 2026-12-02 18:55:01", None)]:
         assert mask_phone(written) == (masked or written), written

@@ -16,7 +16,8 @@ from core.models import Campaign, Contact, Recipient, SegmentMember, Template
 def base(session):  # noqa: ANN001, ANN201
     people = {
         "awa": Contact(phone="+24177000001", first_name="Awa", last_name="Nguema", consent_status="opted_in",
-                       attributes={"agence": "Oyem", "type_assure": "pensionné", "annee": 1950, "adhesion": "2020-03-01"},
+                       attributes={"agence": "Oyem", "type_assure": "pensionné", "annee": 1950,
+                                   "adhesion": "2020-03-01"},
                        created_at=datetime(2025, 1, 10, tzinfo=UTC)),
         "paul": Contact(phone="+24177000002", first_name="Paul", last_name="Ondo", consent_status="opted_in",
                         attributes={"agence": "Libreville", "type_assure": "assuré", "annee": "1985"},
@@ -37,7 +38,8 @@ def base(session):  # noqa: ANN001, ANN201
     session.flush()
     now = datetime(2026, 3, 1, tzinfo=UTC)
     session.add_all([
-        Recipient(campaign_id=c1.id, contact_id=people["awa"].id, phone="x", status="read", read_at=now, replied_at=now),
+        Recipient(campaign_id=c1.id, contact_id=people["awa"].id, phone="x", status="read", read_at=now,
+                  replied_at=now),
         Recipient(campaign_id=c1.id, contact_id=people["paul"].id, phone="x", status="delivered"),
         Recipient(campaign_id=c1.id, contact_id=people["lea"].id, phone="x", status="failed", error_code="131026"),
         Recipient(campaign_id=c2.id, contact_id=people["paul"].id, phone="x", status="read", read_at=now),

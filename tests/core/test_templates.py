@@ -8,7 +8,7 @@ import json
 import pytest
 from sqlalchemy import select
 
-from core import templates
+from core import messaging, templates
 from core.errors import UserError
 from core.models import AuditLog, Contact, Template
 
@@ -129,8 +129,8 @@ def test_save_validates_and_keeps_name_and_language_unique(session) -> None:  # 
 
 
 def test_json_import_refuses_invalid_templates_and_changes_nothing_for_them(session) -> None:  # noqa: ANN001
-    items = [GOOD, with_(name="Invalide!"), with_(name="second", body="Sans variable.", header=None, buttons=[]), "pas un objet",
-             with_(name="mapping_incomplet", variable_mapping={})]
+    items = [GOOD, with_(name="Invalide!"), with_(name="second", body="Sans variable.", header=None, buttons=[]),
+             "pas un objet", with_(name="mapping_incomplet", variable_mapping={})]
     for item in items[2:3]:
         item["variable_mapping"] = {}
     report = templates.import_json(session, json.dumps(items))
@@ -175,14 +175,14 @@ def test_test_send_through_the_sandbox(session) -> None:  # noqa: ANN001
     awa = Contact(phone="+24177280150", first_name="Awa", attributes={"periode": "T4", "matricule": "A1"})
     session.add(awa)
     session.flush()
-    assert templates.test_send(session, tpl, to="077 28 01 50", contact=awa)
+    assert messaging.send_test(session, tpl, to="077 28 01 50", contact=awa)
     with pytest.raises(UserError, match="Numéro de test invalide"):
-        templates.test_send(session, tpl, to="011 76 12 34", contact=awa)
+        messaging.send_test(session, tpl, to="011 76 12 34", contact=awa)
     with pytest.raises(UserError, match=r"Variable \{\{2\}\}"):
-        templates.test_send(session, tpl, to="077280150", contact=None)
+        messaging.send_test(session, tpl, to="077280150", contact=None)
     tpl.status = "PENDING"
     with pytest.raises(UserError, match="approuvé"):
-        templates.test_send(session, tpl, to="077280150", contact=awa)
+        messaging.send_test(session, tpl, to="077280150", contact=awa)
 
 
 def test_a_test_send_never_reaches_an_opted_out_person(session) -> None:  # noqa: ANN001
@@ -192,8 +192,8 @@ def test_a_test_send_never_reaches_an_opted_out_person(session) -> None:  # noqa
     session.add_all([awa, gone])
     session.flush()
     with pytest.raises(UserError, match="désinscrite"):
-        templates.test_send(session, tpl, to="066 12 34 56", contact=awa)  # the values of one, the phone of the other
-    assert templates.test_send(session, tpl, to="077 28 01 50", contact=awa)
+        messaging.send_test(session, tpl, to="066 12 34 56", contact=awa)  # the values of one, the phone of the other
+    assert messaging.send_test(session, tpl, to="077 28 01 50", contact=awa)
 
 
 def test_test_send_through_respondio(session, fake_respondio, monkeypatch) -> None:  # noqa: ANN001
@@ -210,14 +210,14 @@ def test_test_send_through_respondio(session, fake_respondio, monkeypatch) -> No
     from core import outbox
     from workers.outbox import deliver
 
-    first = templates.test_send(session, tpl, to="+241 77 28 01 50", contact=awa)
+    first = messaging.send_test(session, tpl, to="+241 77 28 01 50", contact=awa)
     session.commit()  # sent by the outbox after the commit, never from inside the transaction
     assert fake_respondio.accepted == []
     assert deliver(linger=0) == {"sent": 1}
     sent = fake_respondio.accepted[0]
     assert sent.identifier == "phone:+24177280150" and sent.message["template"]["name"] == "rappel_cotisation"
     fake_respondio.templates = {"rappel_cotisation": 2}
-    second = templates.test_send(session, tpl, to="077280150", contact=awa)
+    second = messaging.send_test(session, tpl, to="077280150", contact=awa)
     session.commit()
     assert deliver(linger=0) == {"failed": 1}
     session.expire_all()
@@ -227,7 +227,7 @@ def test_test_send_through_respondio(session, fake_respondio, monkeypatch) -> No
 
 
 def test_cli_templates(db_url, tmp_path, capsys, fake_respondio, monkeypatch) -> None:  # noqa: ANN001
-    from core.__main__ import main
+    from cli import main
 
     path = tmp_path / "modeles.json"
     path.write_text(json.dumps([GOOD, with_(name="Mauvais")]), encoding="utf-8")

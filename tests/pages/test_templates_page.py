@@ -36,7 +36,8 @@ def test_create_a_template_with_rules_explained_next_to_fields(seeded) -> None: 
     with db.session_scope() as session:
         tpl = session.scalar(select(Template).where(Template.name == "rappel_cotisation"))
         assert tpl.variable_mapping == {"1": {"source": "field", "field": "first_name", "fallback": "Madame, Monsieur"}}
-        assert session.scalar(select(AuditLog.actor_id).where(AuditLog.action == "template_created")) == seeded["manager"]
+        creator = session.scalar(select(AuditLog.actor_id).where(AuditLog.action == "template_created"))
+        assert creator == seeded["manager"]
 
 
 def test_preview_with_a_real_contact_and_a_test_send(seeded, monkeypatch) -> None:  # noqa: ANN001
@@ -46,7 +47,8 @@ def test_preview_with_a_real_contact_and_a_test_send(seeded, monkeypatch) -> Non
     reload_settings()
     with db.session_scope() as session:
         tpl = session.scalar(select(Template).where(Template.name == "date_paiement_pension"))
-        contact = session.scalar(select(Contact).where(Contact.first_name.is_not(None), Contact.phone.startswith("+241")))
+        contact = session.scalar(select(Contact).where(Contact.first_name.is_not(None),
+                                                       Contact.phone.startswith("+241")))
         tpl_id, phone, first = tpl.id, contact.phone, contact.first_name
     at = open_templates(seeded["manager"])
     at.selectbox(key="template_choice").select(tpl_id).run()

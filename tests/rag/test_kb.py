@@ -21,7 +21,7 @@ def knowledge(db_url, memory_store):  # noqa: ANN001, ANN201
     store._default = None
 
 
-DOC = "# Prime de naissance\n\nLa CNSS verse une prime de naissance de 8 000 FCFA.\n".encode()
+DOC = b"# Prime de naissance\n\nLa CNSS verse une prime de naissance de 8 000 FCFA.\n"
 # BM25 weighs words by their rarity across documents: a base of one document says little.
 OTHERS = {"retraite.md": "# Retraite\n\nLa pension de vieillesse demande 20 ans de cotisations.\n",
           "accident.md": "# Accident du travail\n\nL'employeur le déclare sous 48 heures.\n"}

@@ -52,7 +52,8 @@ def start_app(folder: Path, *, contacts: int = 200) -> RunningApp:
     run = {"cwd": ROOT, "env": env, "capture_output": True, "text": True, "timeout": 600}
     upgraded = subprocess.run([sys.executable, "-m", "core", "db", "upgrade"], **run)
     assert upgraded.returncode == 0, upgraded.stderr
-    seeded = subprocess.run([sys.executable, "-m", "core", "demo", "seed", "--contacts", str(contacts), "--json"], **run)
+    seeded = subprocess.run([sys.executable, "-m", "core", "demo", "seed", "--contacts", str(contacts), "--json"],
+                            **run)
     assert seeded.returncode == 0, seeded.stderr
     passwords = {u["email"]: u["password"] for u in json.loads(seeded.stdout)["users"]}
     port = free_port()

@@ -153,7 +153,8 @@ def test_drain_under_rq_on_real_redis(db_url, redis_url, receiver) -> None:  # n
     SimpleWorker([rq_queue], connection=queue.redis_connection()).work(burst=True)
     with db.session_scope(db_url) as session:
         assert inbound.pending_count(session) == 0
-        opted_out = session.scalar(select(func.count()).select_from(Contact).where(Contact.consent_status == "opted_out"))
+        opted_out = session.scalar(select(func.count()).select_from(Contact)
+                                   .where(Contact.consent_status == "opted_out"))
         assert opted_out == 30
 
 
@@ -382,7 +383,8 @@ def test_python_m_workers_webhooks_starts_and_answers(db_url, tmp_path) -> None:
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        assert wait_for(lambda: _answers(f"{base}/healthz"), timeout=30), proc.stdout.read1().decode() if proc.stdout else ""
+        started = wait_for(lambda: _answers(f"{base}/healthz"), timeout=30)
+        assert started, proc.stdout.read1().decode() if proc.stdout else ""
         assert post(base, message_event("+24177884000", "Bonjour")).status_code == 200
         assert stored_count(db_url) == 1
         assert "cnss_webhook_requests_total" in httpx.get(f"{base}/metrics").text

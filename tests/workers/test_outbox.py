@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, text
 
-from core import db, inbound, messaging, outbox, queue, respondio, templates
+from core import db, inbound, messaging, outbox, queue, respondio
 from core.config import reload_settings
 from core.models import Contact, Conversation, Message, OutboxMessage, Template
 from core.timeutil import utcnow
@@ -356,7 +356,7 @@ def test_a_template_test_send_goes_through_the_outbox(fake) -> None:  # noqa: AN
         session.add(template)
         session.flush()
         template_id = template.id
-        item_id = templates.test_send(session, template, to="077 28 01 59")
+        item_id = messaging.send_test(session, template, to="077 28 01 59")
     assert deliver() == {"sent": 1}
     [accepted] = fake.messages_to("+24177280159")
     assert accepted.message["template"]["name"] == "rappel_cotisation"

@@ -10,11 +10,11 @@ import glob
 import json
 import os
 import shutil
-import tempfile
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import Counter
