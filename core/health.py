@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, text
 
-from core import db, dispatch, inbound, outbox, queue, respondio
+from core import db, inbound, ledger, outbox, queue, respondio
 from core.config import get_settings
 from core.models import Campaign, CampaignStatus, Recipient, WebhookEvent
 from core.timeutil import format_dt, utcnow
@@ -62,7 +62,7 @@ def cluster_state() -> ClusterState:
                 .group_by(Recipient.status)).all()}
             state.inbound_pending = inbound.pending_count(session)
             state.dead_letters = inbound.dead_letter_count(session)
-            oldest = dispatch.oldest_sending(session)
+            oldest = ledger.oldest_sending(session)
             state.oldest_sending_seconds = max(0.0, (utcnow() - oldest).total_seconds()) if oldest else 0.0
             waiting = outbox.oldest_open(session)
             state.outbox_oldest_seconds = max(0.0, (utcnow() - waiting).total_seconds()) if waiting else 0.0
@@ -162,7 +162,7 @@ def _webhooks() -> tuple[bool | None, str]:
 def _sending() -> tuple[bool | None, str]:
     """The oldest send still in progress: past the bound, something keeps it from being settled."""
     with db.session_scope() as session:
-        oldest = dispatch.oldest_sending(session)
+        oldest = ledger.oldest_sending(session)
     if oldest is None:
         return None, "Aucun envoi en cours."
     bound = get_settings().sending_max_minutes

@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import bindparam, event, func, select, update
 from sqlalchemy.orm import Session
 
-from core import dispatch, metrics, queue, respondio
+from core import ledger, metrics, queue, respondio
 from core.config import get_settings
 from core.models import (
     ConsentStatus,
@@ -151,7 +151,7 @@ class Claimed:
 @functools.cache
 def _claim_statement(pg: bool) -> Any:
     # One person's messages leave in the order they were decided: only the oldest still open goes.
-    return dispatch.lease_claim(
+    return ledger.lease_claim(
         "outbox", "NOT EXISTS (SELECT 1 FROM outbox AS earlier WHERE earlier.phone = outbox.phone "
         "AND earlier.id < outbox.id AND earlier.status IN ('pending', 'sending'))",
         "id, purpose, phone, kind, text, template, contact_id, attempts", pg)
@@ -163,7 +163,7 @@ def claim(session: Session, *, owner: str, limit: int, lease_seconds: float,
     rows = session.execute(_claim_statement(session.get_bind().dialect.name == "postgresql"),
                            {"owner": owner, "lease": now + timedelta(seconds=lease_seconds), "now": now,
                             "limit": limit}).all()
-    return sorted((Claimed(r.id, r.purpose, r.phone, r.kind, r.text, dispatch.json_value(r.template), r.contact_id,
+    return sorted((Claimed(r.id, r.purpose, r.phone, r.kind, r.text, ledger.json_value(r.template), r.contact_id,
                            r.attempts, now) for r in rows), key=lambda c: c.id)
 
 
@@ -243,7 +243,7 @@ def _record_one(session: Session, outcome: Outcome, now: datetime) -> None:
             item.error_code, item.error_message, item.next_attempt_at = code, reason, outcome.retry_at
     elif outcome.kind == "uncertain":  # looked up once the provider has had time to finish with it
         item.lease_owner = None
-        item.lease_expires_at = now + timedelta(seconds=dispatch.lookup_grace())
+        item.lease_expires_at = now + timedelta(seconds=ledger.lookup_grace())
         item.error_code, item.error_message = code, reason
     else:
         raise ValueError(outcome.kind)
@@ -335,32 +335,32 @@ def sweep(session: Session, provider: respondio.Provider, *, now: datetime | Non
     for row in rows:
         by_phone.setdefault(row.phone, []).append(row)
     for phone, group in by_phone.items():
-        looked: dispatch.Lookup | None = None
+        looked: ledger.Lookup | None = None
         messages: list[respondio.SentMessage] = []
         can_ask = ask and (deadline is None or time.monotonic() < deadline)
         if can_ask:
             if pacer is not None:
                 pacer.acquire()
             result.requests += 1
-            messages, looked = dispatch.look_up(provider, phone)
-        taken = dispatch.recorded(session, [m.message_id for m in messages])
+            messages, looked = ledger.look_up(provider, phone)
+        taken = ledger.recorded(session, [m.message_id for m in messages])
         for row in sorted(group, key=lambda r: r.sending_at or now):
             result.checked += 1
             if not can_ask:
-                verdict = dispatch.Lookup(dispatch.Verdict.WAIT)
+                verdict = ledger.Lookup(ledger.Verdict.WAIT)
             elif looked is not None:
                 verdict = looked
             else:
                 template = row.template or {}
-                verdict = dispatch.match(messages, since=row.sending_at or now,
+                verdict = ledger.match(messages, since=row.sending_at or now,
                                          template=template.get("name") if row.kind == "template" else None,
                                          body=_body(template) if row.kind == "template" else None,
                                          text=row.text if row.kind == "text" else None, taken=frozenset(taken))
             if verdict.message is not None:
                 taken.add(verdict.message.message_id)
             _settle(session, row, verdict, now=now, bound=bound, result=result)
-        if looked is not None and looked.verdict is dispatch.Verdict.WAIT:
-            queue.heartbeat(dispatch.LIST_BLOCK_KEY, ttl=min(max(looked.retry_after or 1.0, 0.1), 600.0))
+        if looked is not None and looked.verdict is ledger.Verdict.WAIT:
+            queue.heartbeat(ledger.LIST_BLOCK_KEY, ttl=min(max(looked.retry_after or 1.0, 0.1), 600.0))
             ask = False
     result.due = session.scalar(select(func.count()).select_from(OutboxMessage).where(
         OutboxMessage.status == S.PENDING,
@@ -391,10 +391,10 @@ def _still(session: Session, item: OutboxMessage, status: str, now: datetime) ->
     return taken
 
 
-def _settle(session: Session, row: OutboxMessage, lookup: dispatch.Lookup, *, now: datetime, bound: timedelta,
+def _settle(session: Session, row: OutboxMessage, lookup: ledger.Lookup, *, now: datetime, bound: timedelta,
             result: Swept) -> None:
     settings = get_settings()
-    V = dispatch.Verdict
+    V = ledger.Verdict
     if not _still(session, row, S.SENDING, now):
         return  # its worker recorded it (or renewed its lease) meanwhile
     if lookup.verdict is V.SENT and lookup.message is not None:
@@ -422,7 +422,7 @@ def _settle(session: Session, row: OutboxMessage, lookup: dispatch.Lookup, *, no
         result.unverified += 1
         metrics.RECONCILED.labels("unverified").inc()
         return
-    again = min(now + dispatch.lookup_backoff(tries, dispatch.lookup_grace()), (row.sending_at or now) + bound)
+    again = min(now + ledger.lookup_backoff(tries, ledger.lookup_grace()), (row.sending_at or now) + bound)
     if lookup.retry_after:
         again = max(again, now + timedelta(seconds=lookup.retry_after))
     row.lease_expires_at, row.reconcile_tries, row.updated_at = max(again, now + timedelta(seconds=1)), tries, now

@@ -16,7 +16,7 @@ from collections import Counter, deque
 from dataclasses import dataclass
 from datetime import timedelta
 
-from core import campaigns, db, dispatch, metrics, queue, ratelimit, respondio, templates
+from core import campaigns, db, ledger, metrics, queue, ratelimit, respondio, templates
 from core.config import get_settings
 from core.models import CampaignStatus, Template
 from core.timeutil import utcnow
@@ -83,8 +83,8 @@ def provider_pacer(limiter: ratelimit.Limiter, campaign: tuple[str, float] | Non
     return ratelimit.Pacer(limiter, limits, caps, hold=settings.respondio_timeout_seconds + 5)
 
 
-def send_one(job: Job, row: dispatch.Claimed, provider: respondio.Provider, pacer: ratelimit.Pacer,
-             stopping: threading.Event | None = None) -> dispatch.Outcome:
+def send_one(job: Job, row: ledger.Claimed, provider: respondio.Provider, pacer: ratelimit.Pacer,
+             stopping: threading.Event | None = None) -> ledger.Outcome:
     """One recipient's send, with a few quick tries on answers that say it was not accepted. An answer
     that leaves the outcome open (a 5xx, a timeout, a 449) ends the attempt as `uncertain`: the row is
     looked up at the provider by the reconciliation, under its own budget, before any new send."""
@@ -97,15 +97,15 @@ def send_one(job: Job, row: dispatch.Claimed, provider: respondio.Provider, pace
         try:
             with pacer.slot(cancel=stopping):  # paused or cancelled while waiting: the row goes back
                 message_id = provider.send_template(row.phone, job.template_name, job.language, components)
-            return dispatch.Outcome(row.id, "sent", message_id=message_id)
+            return ledger.Outcome(row.id, "sent", message_id=message_id)
         except ratelimit.Cancelled:
             if error is None:
-                return dispatch.Outcome(row.id, "release")
+                return ledger.Outcome(row.id, "release")
             break  # an earlier try failed: recorded below as that failure
         except respondio.ProviderError as err:
             error = err
         if error.maybe_sent:  # the request may have arrived: never resend before the provider says
-            return dispatch.Outcome(row.id, "uncertain", error_code=_code(error), error_message=str(error))
+            return ledger.Outcome(row.id, "uncertain", error_code=_code(error), error_message=str(error))
         if error.contact_unknown:
             if created:  # created, yet still unknown to the send: later, within the person's attempts
                 return _not_accepted(row, error)
@@ -127,36 +127,36 @@ def send_one(job: Job, row: dispatch.Claimed, provider: respondio.Provider, pace
             time.sleep(min(2.0, 0.2 * (tries + row.attempts)))
     assert error is not None
     if error.kind in BLOCKING_KINDS:
-        return dispatch.Outcome(row.id, "requeue", error_code=_code(error), error_message=str(error))
+        return ledger.Outcome(row.id, "requeue", error_code=_code(error), error_message=str(error))
     if error.transient or error.contact_unknown:
         return _not_accepted(row, error)
-    return dispatch.Outcome(row.id, "failed", error_code=_code(error), error_message=str(error))
+    return ledger.Outcome(row.id, "failed", error_code=_code(error), error_message=str(error))
 
 
-def _not_accepted(row: dispatch.Claimed, error: respondio.ProviderError) -> dispatch.Outcome:
+def _not_accepted(row: ledger.Claimed, error: respondio.ProviderError) -> ledger.Outcome:
     """Not accepted this time: a 429 waits as told without spending the person's attempts; anything
     else is tried again later while attempts remain, then fails with its code."""
     if error.status == 429:
-        return dispatch.Outcome(row.id, "later", error_code=_code(error), error_message=str(error),
+        return ledger.Outcome(row.id, "later", error_code=_code(error), error_message=str(error),
                                 retry_at=utcnow() + timedelta(seconds=error.retry_after or 1.0))
     if row.attempts < get_settings().max_send_attempts:
-        return dispatch.Outcome(row.id, "retry", error_code=_code(error), error_message=str(error),
+        return ledger.Outcome(row.id, "retry", error_code=_code(error), error_message=str(error),
                                 retry_at=utcnow() + _backoff(row.attempts))
-    return dispatch.Outcome(row.id, "failed", error_code=_code(error), error_message=str(error))
+    return ledger.Outcome(row.id, "failed", error_code=_code(error), error_message=str(error))
 
 
-def _create_contact(row: dispatch.Claimed, provider: respondio.Provider, pacer: ratelimit.Pacer,
-                    stopping: threading.Event | None) -> dispatch.Outcome | None:
+def _create_contact(row: ledger.Claimed, provider: respondio.Provider, pacer: ratelimit.Pacer,
+                    stopping: threading.Event | None) -> ledger.Outcome | None:
     """The contact created at Respond.io; None when done, else the row's outcome (not sent)."""
     try:
         with pacer.slot(cancel=stopping):
             provider.upsert_contact(row.phone, contact_fields(row.contact_id, row.phone))
         return None
     except ratelimit.Cancelled:
-        return dispatch.Outcome(row.id, "release")
+        return ledger.Outcome(row.id, "release")
     except respondio.ProviderError as err:  # not created: the row is tried again later, as sent
         if err.kind in BLOCKING_KINDS:
-            return dispatch.Outcome(row.id, "requeue", error_code=_code(err), error_message=str(err))
+            return ledger.Outcome(row.id, "requeue", error_code=_code(err), error_message=str(err))
         return _not_accepted(row, err)
 
 
@@ -167,16 +167,16 @@ def _code(error: respondio.ProviderError) -> str:
 def contact_fields(contact_id: int, phone: str) -> dict:
     """What Respond.io needs to create the contact (its first name is required)."""
     with db.session_scope() as session:
-        first, last = dispatch.contact_names(session, contact_id)
+        first, last = ledger.contact_names(session, contact_id)
     if not first:  # Respond.io requires a first name: the last name stands in for it, alone
         first, last = last, None
     return {"firstName": first or "Assuré CNSS", "lastName": last or "", "phone": phone}
 
 
-def pause_reason(blocking: dispatch.Outcome) -> str:
+def pause_reason(blocking: ledger.Outcome) -> str:
     code = blocking.error_code or ""
     if code in ("http_401", "http_403"):
-        return dispatch.AUTH_REASON.format(status=code[5:])
+        return ledger.AUTH_REASON.format(status=code[5:])
     label = respondio.ERROR_LABELS.get(code, blocking.error_message or "")
     return f"Erreur WhatsApp {code} : {label}"
 
@@ -208,7 +208,7 @@ def _release_unstarted(todo: queue_mod.Queue, done: deque) -> None:
         except queue_mod.Empty:
             return
         if row is not None:
-            done.append(dispatch.Outcome(row.id, "release"))
+            done.append(ledger.Outcome(row.id, "release"))
 
 
 def _continue(campaign_id: int, slot: int) -> bool:
@@ -239,8 +239,8 @@ def dispatch_campaign(campaign_id: int, slot: int = 0, *, max_runtime: float = M
     started = time.monotonic()
     counts = {"sent": 0, "failed": 0, "retry": 0, "later": 0, "requeue": 0, "uncertain": 0, "release": 0}
     batch = settings.send_batch_size
-    todo: queue_mod.Queue[dispatch.Claimed | None] = queue_mod.Queue()  # None: a sender's signal to stop
-    done: deque[dispatch.Outcome] = deque()
+    todo: queue_mod.Queue[ledger.Claimed | None] = queue_mod.Queue()  # None: a sender's signal to stop
+    done: deque[ledger.Outcome] = deque()
     in_flight = 0
     job = _load_job(campaign_id, owner)
     pacer = pacer_for(job, ratelimit.limiter()) if job is not None else None
@@ -257,7 +257,7 @@ def dispatch_campaign(campaign_id: int, slot: int = 0, *, max_runtime: float = M
                     done.append(send_one(job, row, provider, pacer, stopping))  # type: ignore[arg-type]
                 except Exception as err:  # never lose a claimed row: it is reconciled before any resend
                     log.exception("Send of recipient %s failed unexpectedly", row.id)
-                    done.append(dispatch.Outcome(row.id, "uncertain", error_message=str(err)))
+                    done.append(ledger.Outcome(row.id, "uncertain", error_message=str(err)))
 
     threads = [threading.Thread(target=sender, daemon=True, name=f"send-{campaign_id}-{i}")
                for i in range(settings.send_concurrency)]
@@ -269,7 +269,7 @@ def dispatch_campaign(campaign_id: int, slot: int = 0, *, max_runtime: float = M
         exhausted = paused = False
         last_check = 0.0
         last_renewal = time.monotonic()
-        outcomes: list[dispatch.Outcome] = []
+        outcomes: list[ledger.Outcome] = []
         last_record = time.monotonic()
         while True:
             now = time.monotonic()
@@ -279,7 +279,7 @@ def dispatch_campaign(campaign_id: int, slot: int = 0, *, max_runtime: float = M
                 if in_flight and now - last_renewal > settings.send_lease_seconds / 3:
                     last_renewal = now
                     with db.session_scope() as session:
-                        dispatch.renew(session, owner=owner, lease_seconds=settings.send_lease_seconds)
+                        ledger.renew(session, owner=owner, lease_seconds=settings.send_lease_seconds)
                 if not exhausted and (now - started > max_runtime or _load_job(campaign_id, owner) is None):
                     exhausted = True
                     time_up = now - started > max_runtime
@@ -288,7 +288,7 @@ def dispatch_campaign(campaign_id: int, slot: int = 0, *, max_runtime: float = M
             # Refilled while a batch is still buffered, so that no sender waits for the claim.
             if not exhausted and todo.qsize() < batch and in_flight < batch * 3:
                 with db.session_scope() as session:
-                    rows = dispatch.claim(session, campaign_id, owner=owner, limit=batch,
+                    rows = ledger.claim(session, campaign_id, owner=owner, limit=batch,
                                           lease_seconds=settings.send_lease_seconds)
                 for row in rows:
                     todo.put(row)
@@ -304,7 +304,7 @@ def dispatch_campaign(campaign_id: int, slot: int = 0, *, max_runtime: float = M
             if outcomes and due:
                 last_record = time.monotonic()
                 with db.session_scope() as session:
-                    dispatch.record(session, outcomes, owner=owner)
+                    ledger.record(session, outcomes, owner=owner)
                 in_flight -= len(outcomes)
                 for (kind, code), n in Counter((o.kind, o.error_code or "") for o in outcomes).items():
                     counts[kind] += n

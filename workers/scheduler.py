@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from core import campaigns, db, dispatch, inbound, outbox, queue, ratelimit, respondio, stats, statuses
+from core import campaigns, db, inbound, ledger, outbox, queue, ratelimit, respondio, stats, statuses
 from core.config import get_settings
 from core.health import SCHEDULER_KEY
 from core.models import Campaign, CampaignStatus
@@ -48,15 +48,15 @@ def tick() -> dict:
             lookups = ratelimit.Pacer(ratelimit.limiter(), [("reconcile", settings.reconcile_rate)],
                                       block_key="blocked:list")
             with db.session_scope() as session:
-                reconciled = dispatch.reconcile_expired(
+                reconciled = ledger.reconcile_expired(
                     session, provider, limit=_per_tick(settings.reconcile_rate),
                     deadline=time.monotonic() + settings.scheduler_interval_seconds, pacer=lookups,
-                    ask=not dispatch.list_blocked()).as_dict()  # told to wait: only the bound applies
+                    ask=not ledger.list_blocked()).as_dict()  # told to wait: only the bound applies
             _renew(lock)
             with db.session_scope() as session:  # the outbox: the same rules, the same lookup budget
                 swept = outbox.sweep(session, provider, limit=_per_tick(settings.reconcile_rate),
                                      deadline=time.monotonic() + settings.scheduler_interval_seconds,
-                                     pacer=lookups, ask=not dispatch.list_blocked())
+                                     pacer=lookups, ask=not ledger.list_blocked())
             if swept.due:
                 outbox.request_delivery()
             _renew(lock)

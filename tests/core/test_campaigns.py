@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from core import campaigns, dispatch, templates
+from core import campaigns, ledger, templates
 from core.errors import UserError
 from core.models import AuditLog, Campaign, Contact, Recipient, StatusEvent, Template
 from core.respondio import Sandbox
@@ -121,17 +121,17 @@ def test_estimate_counts_cost_and_duration(session, audience) -> None:  # noqa: 
 def test_claim_record_and_leases(session, audience) -> None:  # noqa: ANN001
     campaign = make_campaign(session, audience)
     campaigns.launch(session, campaign)
-    first = dispatch.claim(session, campaign.id, owner="a", limit=10, lease_seconds=60)
-    second = dispatch.claim(session, campaign.id, owner="b", limit=10, lease_seconds=60)
+    first = ledger.claim(session, campaign.id, owner="a", limit=10, lease_seconds=60)
+    second = ledger.claim(session, campaign.id, owner="b", limit=10, lease_seconds=60)
     assert len(first) == len(second) == 10 and not {r.id for r in first} & {r.id for r in second}
     assert all(r.attempts == 1 and r.parameters["body"] for r in first)
     # only the lease owner records an outcome
-    assert dispatch.record(session, [dispatch.Outcome(first[0].id, "sent", message_id="m1")], owner="b") == 0
-    outcomes = [dispatch.Outcome(first[0].id, "sent", message_id="m1"),
-                dispatch.Outcome(first[1].id, "failed", error_code="131026", error_message="non distribuable"),
-                dispatch.Outcome(first[2].id, "retry", error_code="http_500", retry_at=utcnow() + timedelta(hours=1)),
-                dispatch.Outcome(first[3].id, "requeue", error_code="132000")]
-    assert dispatch.record(session, outcomes, owner="a") == 4
+    assert ledger.record(session, [ledger.Outcome(first[0].id, "sent", message_id="m1")], owner="b") == 0
+    outcomes = [ledger.Outcome(first[0].id, "sent", message_id="m1"),
+                ledger.Outcome(first[1].id, "failed", error_code="131026", error_message="non distribuable"),
+                ledger.Outcome(first[2].id, "retry", error_code="http_500", retry_at=utcnow() + timedelta(hours=1)),
+                ledger.Outcome(first[3].id, "requeue", error_code="132000")]
+    assert ledger.record(session, outcomes, owner="a") == 4
     by_id = {r.id: r for r in rows(session, campaign.id)}
     assert (by_id[first[0].id].status, by_id[first[0].id].provider_message_id) == ("sent", "m1")
     assert (by_id[first[1].id].status, by_id[first[1].id].error_code) == ("failed", "131026")
@@ -141,18 +141,18 @@ def test_claim_record_and_leases(session, audience) -> None:  # noqa: ANN001
     events = session.execute(select(StatusEvent.recipient_id, StatusEvent.status, StatusEvent.provider_message_id,
                                     StatusEvent.error_code).order_by(StatusEvent.recipient_id)).all()
     assert [tuple(e) for e in events] == [(first[0].id, "sent", "m1", None), (first[1].id, "failed", None, "131026")]
-    again = {r.id for r in dispatch.claim(session, campaign.id, owner="c", limit=100, lease_seconds=60)}
+    again = {r.id for r in ledger.claim(session, campaign.id, owner="c", limit=100, lease_seconds=60)}
     assert first[2].id not in again and first[3].id in again  # retry waits for its time
 
 
 def test_reconciliation_of_abandoned_sends(session, audience) -> None:  # noqa: ANN001
     campaign = make_campaign(session, audience)
     campaigns.launch(session, campaign)
-    claimed = dispatch.claim(session, campaign.id, owner="dead", limit=2, lease_seconds=1)
+    claimed = ledger.claim(session, campaign.id, owner="dead", limit=2, lease_seconds=1)
     sandbox = Sandbox()
     sandbox.send_template(claimed[0].phone, TEMPLATE["name"], "fr", [])  # it did reach the provider
     later = utcnow() + timedelta(seconds=5)
-    result = dispatch.reconcile_expired(session, sandbox, now=later)
+    result = ledger.reconcile_expired(session, sandbox, now=later)
     assert (result.checked, result.found, result.requeued, result.postponed) == (2, 1, 1, 0)
     by_id = {r.id: r for r in rows(session, campaign.id)}
     assert by_id[claimed[0].id].status == "sent" and by_id[claimed[0].id].provider_message_id
@@ -162,10 +162,10 @@ def test_reconciliation_of_abandoned_sends(session, audience) -> None:  # noqa: 
 def test_completion_and_retarget(session, audience) -> None:  # noqa: ANN001
     campaign = make_campaign(session, audience)
     campaigns.launch(session, campaign)
-    claimed = dispatch.claim(session, campaign.id, owner="a", limit=1000, lease_seconds=60)
-    outcomes = [dispatch.Outcome(r.id, "failed" if i % 4 == 0 else "sent", message_id=str(i), error_code="131026")
+    claimed = ledger.claim(session, campaign.id, owner="a", limit=1000, lease_seconds=60)
+    outcomes = [ledger.Outcome(r.id, "failed" if i % 4 == 0 else "sent", message_id=str(i), error_code="131026")
                 for i, r in enumerate(claimed)]
-    dispatch.record(session, outcomes, owner="a")
+    ledger.record(session, outcomes, owner="a")
     assert campaigns.complete_if_done(session, campaign.id) and campaign.status == "completed"
     progress = campaigns.progress(session, campaign.id)
     assert progress.counts["failed"] == len(claimed[::4]) and progress.total == audience.reachable

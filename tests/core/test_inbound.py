@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from core import campaigns, dispatch, inbound
+from core import campaigns, inbound, ledger
 from core.models import (
     AuditLog,
     ConsentEvent,
@@ -81,8 +81,8 @@ def sent_rows(session):  # noqa: ANN001, ANN201
     audience = make_audience(session, 12)  # some are skipped (opted out, no agency)
     campaign = make_campaign(session, audience)
     campaigns.launch(session, campaign)
-    rows = dispatch.claim(session, campaign.id, owner="w", limit=10, lease_seconds=60)
-    dispatch.record(session, [dispatch.Outcome(r.id, "sent", message_id=f"m{r.id}") for r in rows], owner="w")
+    rows = ledger.claim(session, campaign.id, owner="w", limit=10, lease_seconds=60)
+    ledger.record(session, [ledger.Outcome(r.id, "sent", message_id=f"m{r.id}") for r in rows], owner="w")
     session.flush()
     return [session.get(Recipient, r.id) for r in rows]
 

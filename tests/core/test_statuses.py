@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from core import campaigns, dispatch, statuses
+from core import campaigns, ledger, statuses
 from core.models import Recipient, StatusEvent
 from core.respondio import Sandbox
 from core.timeutil import utcnow
@@ -20,8 +20,8 @@ def sent_row(session):  # noqa: ANN001, ANN201
     audience = make_audience(session, 5)
     campaign = make_campaign(session, audience)
     campaigns.launch(session, campaign)
-    row = dispatch.claim(session, campaign.id, owner="a", limit=1, lease_seconds=60)[0]
-    dispatch.record(session, [dispatch.Outcome(row.id, "sent", message_id="m1")], owner="a")
+    row = ledger.claim(session, campaign.id, owner="a", limit=1, lease_seconds=60)[0]
+    ledger.record(session, [ledger.Outcome(row.id, "sent", message_id="m1")], owner="a")
     return session.get(Recipient, row.id)
 
 

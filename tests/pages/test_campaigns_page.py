@@ -129,7 +129,7 @@ def test_wizard_overrides_the_variable_mapping_for_one_campaign(seeded) -> None:
 def test_the_detail_shows_sends_being_verified_and_unverified_ones(seeded) -> None:  # noqa: ANN001
     from datetime import timedelta
 
-    from core import dispatch
+    from core import ledger
     from core.timeutil import utcnow
 
     with db.session_scope() as session:
@@ -140,14 +140,14 @@ def test_the_detail_shows_sends_being_verified_and_unverified_ones(seeded) -> No
         campaigns.launch(session, campaign)
         campaign_id = campaign.id
     with db.session_scope() as session:  # a worker died holding three rows
-        dispatch.claim(session, campaign_id, owner="dead", limit=3, lease_seconds=1,
+        ledger.claim(session, campaign_id, owner="dead", limit=3, lease_seconds=1,
                        now=utcnow() - timedelta(minutes=20))
     for role in ("manager", "supervisor"):
         at = open_campaigns(seeded[role])
         at.selectbox(key="campaign_choice").select(campaign_id).run()
         assert any("3 envoi(s) en vérification" in i.value for i in at.info), role
     with db.session_scope() as session:  # Respond.io never answers: the bound ends them
-        dispatch.reconcile_expired(session, respondio_down())
+        ledger.reconcile_expired(session, respondio_down())
         campaigns.pause(session, campaigns.get(session, campaign_id))
     at = open_campaigns(seeded["manager"])
     at.selectbox(key="campaign_choice").select(campaign_id).run()

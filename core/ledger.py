@@ -1,4 +1,5 @@
-"""The ledger side of sending: claim rows with a lease, record outcomes, reconcile uncertain sends.
+"""The campaign ledger (one row per recipient): claim rows with a lease, record outcomes, reconcile
+uncertain sends. The sending itself is workers/dispatch.py.
 
 A row is marked `sending` (committed) before its request goes out. Its outcome is recorded only by
 the lease owner. A row found `sending` with an expired lease, or whose request may have reached the
