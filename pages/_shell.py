@@ -8,18 +8,21 @@ import functools
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import streamlit as st
 from PIL import Image, ImageDraw
 
 from core import auth, db, outbox, permissions, queue, users
 from core.config import get_settings
+from core.errors import UserError
 from core.models import User
 from core.text import as_text
 from core.timeutil import format_dt, utcnow
 
+T = TypeVar("T")
 USER_KEY = "user_id"
 LAST_SEEN_KEY = "last_seen"
 CURRENT_KEY = "current_user"
@@ -84,6 +87,26 @@ def client_source() -> str | None:
     except Exception:  # noqa: BLE001 - no browser connection (a script run): no address
         return None
     return (value.strip()[:64] or None) if isinstance(value, str) else None
+
+
+@dataclass(frozen=True)
+class Done(Generic[T]):
+    """What `act` returns when the action went through (truthy, even when the value is None)."""
+
+    value: T
+
+
+def act(action: Callable[[Any], T]) -> Done[T] | None:
+    """Run `action(session)` in one transaction and commit it: the one way a screen changes
+    something. A refusal (UserError) is shown in French and nothing is changed: None; otherwise
+    Done(the action's result). Read what the screen needs inside `action` (rows are detached after)."""
+    try:
+        with db.session_scope() as session:
+            value = action(session)
+    except UserError as err:
+        st.error(as_text(err))
+        return None
+    return Done(value)
 
 
 def nf(value: float) -> str:

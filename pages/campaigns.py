@@ -9,7 +9,6 @@ import streamlit as st
 
 from core import campaigns, db, messaging, respondio, segments, templates
 from core.config import get_settings
-from core.errors import UserError
 from core.models import Campaign, CampaignStatus, Contact, Template
 from core.text import as_text
 from core.timeutil import format_dt, local_tz, utcnow
@@ -134,13 +133,8 @@ def controls(campaign: Campaign) -> None:
         st.warning(messages[action])
         y, n = st.columns(2)
         if y.button("Confirmer", type="primary", key=f"yes_{campaign.id}"):
-            try:
-                with db.session_scope() as session:
-                    target = campaigns.get(session, campaign.id)
-                    getattr(campaigns, action)(session, target, actor=_shell.me(session))
-            except UserError as err:
-                st.error(as_text(err))
-            else:
+            if _shell.act(lambda s: getattr(campaigns, action)(s, campaigns.get(s, campaign.id),
+                                                               actor=_shell.me(s))):
                 st.session_state.pop(key, None)
                 st.rerun()
         if n.button("Ne rien faire", key=f"no_{campaign.id}"):
@@ -151,15 +145,10 @@ def controls(campaign: Campaign) -> None:
         cols = st.columns(len(campaigns.RETARGETS))
         for col, (which, label) in zip(cols, campaigns.RETARGETS.items(), strict=True):
             if col.button(label, key=f"retarget_{which}_{campaign.id}"):
-                try:
-                    with db.session_scope() as session:
-                        draft = campaigns.retarget(session, campaigns.get(session, campaign.id), which,
-                                                   actor=_shell.me(session))
-                        name = draft.name
-                except UserError as err:
-                    st.error(as_text(err))
-                else:
-                    st.success(f"Brouillon « {as_text(name)} » créé.")
+                done = _shell.act(lambda s, w=which: campaigns.retarget(s, campaigns.get(s, campaign.id), w,
+                                                                         actor=_shell.me(s)).name)
+                if done:
+                    st.success(f"Brouillon « {as_text(done.value)} » créé.")
 
 
 def detail(campaign_id: int) -> None:
@@ -297,34 +286,31 @@ def wizard() -> None:
     c1, c2 = st.columns([2, 1])
     test_to = c1.text_input("Numéro qui reçoit le test (valeurs du contact de l'aperçu)", key="wz_test_to")
     if c2.button("Envoyer le test", key="wz_test"):
-        try:
-            with db.session_scope() as session:
-                item_id = messaging.send_test(session, session.get(Template, template_id), to=test_to,
-                                              contact=session.get(Contact, sample.id) if sample else None,
-                                              actor=_shell.me(session))
-        except UserError as err:
-            st.error(as_text(err))
-        else:
-            _shell.show_send_result(item_id)
+        done = _shell.act(lambda s: messaging.send_test(s, s.get(Template, template_id), to=test_to,
+                                                        contact=s.get(Contact, sample.id) if sample else None,
+                                                        actor=_shell.me(s)))
+        if done:
+            _shell.show_send_result(done.value)
 
     st.markdown("#### 6. Vérification et lancement")
     c1, c2 = st.columns(2)
     save = c1.button("Enregistrer le brouillon", key="wz_save")
     go = c2.button("Lancer la campagne", type="primary", key="wz_launch")
     if save or go:
-        try:
-            with db.session_scope() as session:
-                if state.get("id"):
-                    campaign = campaigns.update_draft(session, campaigns.get(session, state["id"]), payload,
-                                                      actor=_shell.me(session))
-                else:
-                    campaign = campaigns.create(session, payload, actor=_shell.me(session))
-                if go:
-                    campaigns.launch(session, campaign, actor=_shell.me(session))
-                created_id, status = campaign.id, campaign.status
-        except UserError as err:
-            st.error(as_text(err))
+        def save_or_launch(session):  # noqa: ANN001, ANN202
+            if state.get("id"):
+                campaign = campaigns.update_draft(session, campaigns.get(session, state["id"]), payload,
+                                                  actor=_shell.me(session))
+            else:
+                campaign = campaigns.create(session, payload, actor=_shell.me(session))
+            if go:
+                campaigns.launch(session, campaign, actor=_shell.me(session))
+            return campaign.id, campaign.status
+
+        done = _shell.act(save_or_launch)
+        if done is None:
             return
+        created_id, status = done.value
         st.session_state["wizard"] = {}
         st.session_state["campaign_choice_next"] = created_id
         st.success("Campagne lancée." if status == CampaignStatus.RUNNING else

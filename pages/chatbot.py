@@ -9,7 +9,6 @@ import streamlit as st
 
 from core import db
 from core.config import get_settings
-from core.errors import UserError
 from core.text import as_text
 from pages import _shell
 from rag import evaluation, feedback, kb
@@ -45,12 +44,7 @@ def show_answer(turn: dict) -> None:
         for column, value, label in ((c1, 1, "Utile"), (c2, -1, "Pas utile")):
             if column.button(label, key=f"fb_{value}_{interaction}",
                              icon=":material/thumb_up:" if value > 0 else ":material/thumb_down:"):
-                try:
-                    with db.session_scope() as session:
-                        feedback.rate(session, interaction, value, comment)
-                except UserError as err:
-                    st.error(as_text(err))
-                else:
+                if _shell.act(lambda s, v=value: feedback.rate(s, interaction, v, comment)):
                     turn["rated"] = True
                     st.rerun()
 

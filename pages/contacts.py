@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from core import db, phones, segments, users
+from core import db, phones, segments
 from core.contacts import importer, service
 from core.contacts.reader import SEPARATOR_LABELS, preview
 from core.errors import UserError
@@ -29,11 +29,6 @@ CONSENT_CHOICES = ["", *(s.value for s in ConsentStatus)]
 
 def consent_label(value: str) -> str:
     return service.CONSENT_LABELS.get(ConsentStatus(value), value) if value else "Tous"
-
-
-def actor(session):  # noqa: ANN001, ANN201
-
-    return users.get(session, user.id)
 
 
 # --- search ------------------------------------------------------------------------------------
@@ -130,13 +125,8 @@ def contact_panel(contact_id: int) -> None:
                        index=0 if target == ConsentStatus.OPTED_IN else 1, format_func=consent_label, horizontal=True)
         reason = st.text_input("Motif (obligatoire)", placeholder="Ex. : demande de la personne au centre d'appels")
         if st.form_submit_button("Enregistrer le consentement"):
-            try:
-                with db.session_scope() as session:
-                    service.set_consent(session, service.get(session, contact_id), new, reason=reason,
-                                        actor=actor(session))
-            except UserError as err:
-                st.error(as_text(err))
-            else:
+            if _shell.act(lambda s: service.set_consent(s, service.get(s, contact_id), new, reason=reason,
+                                                        actor=_shell.me(s))):
                 st.toast("Consentement enregistré.")
                 st.rerun()
     with st.expander("Effacer ce contact (droit à l'effacement)"):
@@ -148,12 +138,7 @@ def contact_panel(contact_id: int) -> None:
             if phones.normalize(confirm).e164 != phone:
                 st.error("Le numéro recopié ne correspond pas : rien n'a été effacé.")
             else:
-                try:
-                    with db.session_scope() as session:
-                        service.erase(session, service.get(session, contact_id), reason=ref, actor=actor(session))
-                except UserError as err:
-                    st.error(as_text(err))
-                else:
+                if _shell.act(lambda s: service.erase(s, service.get(s, contact_id), reason=ref, actor=_shell.me(s))):
                     st.success("Contact effacé.")
                     st.rerun()
 
@@ -241,7 +226,7 @@ def import_tab() -> None:
                                      consent="opted_in" if consent else "unknown")
     try:
         with db.session_scope() as session:
-            result = importer.import_file(session, path, options, filename=upload.name, actor=actor(session),
+            result = importer.import_file(session, path, options, filename=upload.name, actor=_shell.me(session),
                                           progress=progress, rejects_dir=folder)
     except UserError as err:
         bar.empty()

@@ -5,9 +5,6 @@ import pandas as pd
 import streamlit as st
 
 from core import campaigns, db, health, inbound
-from core.errors import UserError
-from core.models import User
-from core.text import as_text
 from core.timeutil import format_dt, utcnow
 from pages import _shell
 
@@ -56,13 +53,7 @@ def dead_letter_actions(event_id: int, label: str) -> None:
         action = inbound.discard_dead_letter
     if action is None:
         return
-    try:
-        with db.session_scope() as session:
-            actor = session.get(User, user.id)
-            action(session, event_id, actor=actor)
-    except UserError as err:
-        st.error(as_text(err))
-    else:
+    if _shell.act(lambda s: action(s, event_id, actor=_shell.me(s))):
         verb = "sera réappliqué" if action is inbound.retry_dead_letter else "est écarté"
         st.session_state["dl_flash"] = f"L'événement {label} {verb}."
         st.rerun()

@@ -3,7 +3,6 @@
 import streamlit as st
 
 from core import db, overview, permissions, users
-from core.errors import UserError
 from core.text import as_text
 from pages import _shell
 
@@ -45,11 +44,6 @@ with st.expander("Changer mon mot de passe", icon=":material/password:"):
             if new != again:
                 st.error("Les deux saisies du nouveau mot de passe diffèrent.")
             else:
-                try:
-                    with db.session_scope() as session:
-                        users.change_own_password(session, users.get(session, user.id), current, new)
-                except UserError as err:
-                    st.error(as_text(err))
-                else:
+                if _shell.act(lambda s: users.change_own_password(s, _shell.me(s), current, new)):
                     _shell.sign_in(user.id)  # this session goes on; the others end at their next action
                     st.success("Mot de passe changé. Vos autres sessions ouvertes sont fermées.")

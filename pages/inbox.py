@@ -8,7 +8,6 @@ from datetime import timedelta
 import streamlit as st
 
 from core import db, inbox, messaging, templates, users
-from core.errors import UserError
 from core.models import Contact, ConversationStatus
 from core.text import as_text
 from core.timeutil import format_dt
@@ -25,13 +24,7 @@ AVATARS = {"contact": ":material/person:", "bot": ":material/smart_toy:", "agent
 
 def act(action, conversation_id: int, *args) -> bool:  # noqa: ANN001, ANN002
     """Run one inbox action in its own transaction; a refusal is shown in French."""
-    try:
-        with db.session_scope() as session:
-            action(session, inbox.get(session, conversation_id), *args, _shell.me(session))
-    except UserError as err:
-        st.error(as_text(err))
-        return False
-    return True
+    return bool(_shell.act(lambda s: action(s, inbox.get(s, conversation_id), *args, _shell.me(s))))
 
 
 @st.fragment(run_every=timedelta(seconds=10))

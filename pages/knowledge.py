@@ -7,7 +7,6 @@ import pandas as pd
 import streamlit as st
 
 from core import db
-from core.errors import UserError
 from core.text import as_text
 from core.timeutil import format_dt
 from pages import _shell
@@ -20,13 +19,7 @@ _shell.header("knowledge", "Les documents de la CNSS sur lesquels l'assistant vi
 
 
 def act(action, document_id: int, *args) -> bool:  # noqa: ANN001, ANN002
-    try:
-        with db.session_scope() as session:
-            action(session, kb.get(session, document_id), *args, actor=_shell.me(session))
-    except UserError as err:
-        st.error(as_text(err))
-        return False
-    return True
+    return bool(_shell.act(lambda s: action(s, kb.get(s, document_id), *args, actor=_shell.me(s))))
 
 
 # --- upload ------------------------------------------------------------------------------------
@@ -40,12 +33,10 @@ if can_edit:
     if submitted and uploads:
         with st.spinner("Découpage et indexation…"):
             for upload in uploads:
-                try:
-                    with db.session_scope() as session:
-                        result = kb.ingest(session, upload.name, upload.getvalue(), actor=_shell.me(session))
-                except UserError as err:
-                    st.error(as_text(err))
+                done = _shell.act(lambda s, u=upload: kb.ingest(s, u.name, u.getvalue(), actor=_shell.me(s)))
+                if done is None:
                     continue
+                result = done.value
                 if result.status == "unchanged":
                     st.info(f"« {as_text(upload.name)} » n'a pas changé : rien à refaire.")
                 else:

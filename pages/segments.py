@@ -152,13 +152,8 @@ if can_edit:
         rules = builder()
         valid = live_preview(rules)
         if st.button("Enregistrer le segment dynamique", type="primary", disabled=not valid, key="dyn_save"):
-            try:
-                with db.session_scope() as session:
-                    segments.create(session, name=name, kind=SegmentKind.DYNAMIC, rules=rules,
-                                    actor=users.get(session, user.id))
-            except UserError as err:
-                st.error(as_text(err))
-            else:
+            if _shell.act(lambda s: segments.create(s, name=name, kind=SegmentKind.DYNAMIC, rules=rules,
+                                                    actor=_shell.me(s))):
                 st.session_state.pop(BUILDER_KEY, None)
                 bump()
                 st.toast("Segment enregistré.")
@@ -170,15 +165,15 @@ if can_edit:
             numbers = st.text_area("Numéros à inclure (un par ligne, tout format)")
             if st.form_submit_button("Créer le segment statique", type="primary"):
                 wanted = [phones.normalize(n) for n in numbers.splitlines() if n.strip()]
-                try:
-                    with db.session_scope() as session:
-                        segment = segments.create(session, name=name, kind=SegmentKind.STATIC,
-                                                  description=description, actor=users.get(session, user.id))
-                        added = segments.add_numbers(session, segment, [w.e164 for w in wanted if w.ok and w.e164],
-                                                     actor=users.get(session, user.id))
-                except UserError as err:
-                    st.error(as_text(err))
-                else:
+                def create_static(session):  # noqa: ANN001, ANN202
+                    segment = segments.create(session, name=name, kind=SegmentKind.STATIC, description=description,
+                                              actor=_shell.me(session))
+                    return segments.add_numbers(session, segment, [w.e164 for w in wanted if w.ok and w.e164],
+                                                actor=_shell.me(session))
+
+                done = _shell.act(create_static)
+                if done:
+                    added = done.value
                     bump()
                     st.success(f"Segment créé avec {added} contact(s)."
                                + (f" {len(wanted) - added} numéro(s) non trouvé(s) dans la base."

@@ -201,12 +201,7 @@ def actions(template_id: int, data: dict, contact: Contact | None) -> None:
             st.toast("Modèle enregistré.")
             st.rerun()
     if template_id != NEW and c2.button("Supprimer", key=f"t{template_id}_delete"):
-        try:
-            with db.session_scope() as session:
-                templates.delete(session, templates.get(session, template_id), actor=users.get(session, user.id))
-        except UserError as err:
-            st.error(as_text(err))
-        else:
+        if _shell.act(lambda s: templates.delete(s, templates.get(s, template_id), actor=_shell.me(s))):
             st.session_state["template_choice_next"] = NEW
             bump()
             st.rerun()
@@ -215,15 +210,11 @@ def actions(template_id: int, data: dict, contact: Contact | None) -> None:
             to = st.text_input("Numéro qui reçoit le test", key=f"t{template_id}_test_to")
             st.caption("Les variables prennent les valeurs du contact de l'aperçu, sinon leurs valeurs par défaut.")
             if st.button("Envoyer le test", key=f"t{template_id}_test_send"):
-                try:
-                    with db.session_scope() as session:
-                        item_id = messaging.send_test(session, templates.get(session, template_id), to=to,
-                                                      contact=session.get(Contact, contact.id) if contact else None,
-                                                      actor=users.get(session, user.id))
-                except UserError as err:
-                    st.error(as_text(err))
-                else:
-                    _shell.show_send_result(item_id)
+                done = _shell.act(lambda s: messaging.send_test(
+                    s, templates.get(s, template_id), to=to, contact=s.get(Contact, contact.id) if contact else None,
+                    actor=_shell.me(s)))
+                if done:
+                    _shell.show_send_result(done.value)
             _shell.recent_tests(template_id)
 
 

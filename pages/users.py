@@ -4,7 +4,6 @@ import pandas as pd
 import streamlit as st
 
 from core import audit, db, users
-from core.errors import UserError
 from core.models import Role
 from core.permissions import ROLE_LABELS
 from core.text import as_text
@@ -53,14 +52,10 @@ def create_form() -> None:
         if st.form_submit_button("Créer le compte", type="primary"):
             generated = not password
             password = password or users.generate_password()
-            try:
-                with db.session_scope() as session:
-                    actor = users.get(session, admin.id)
-                    created = users.create(session, email=email, name=name, role=role, password=password, actor=actor)
-                    created_email = created.email
-            except UserError as err:
-                st.error(as_text(err))
-            else:
+            done = _shell.act(lambda s: users.create(s, email=email, name=name, role=role, password=password,
+                                                     actor=_shell.me(s)).email)
+            if done:
+                created_email = done.value
                 st.toast(f"Compte {as_text(created_email)} créé.")
                 if generated:
                     show_new_password(created_email, password)
@@ -80,12 +75,7 @@ def manage_form(accounts: list) -> None:
     new_role = c1.selectbox("Nouveau rôle", ROLES, index=ROLES.index(choice.role), format_func=ROLE_LABELS.get)
 
     def act(label: str, fn, *args) -> None:  # noqa: ANN001
-        try:
-            with db.session_scope() as session:
-                fn(session, users.get(session, choice.id), *args, actor=users.get(session, admin.id))
-        except UserError as err:
-            st.error(as_text(err))
-        else:
+        if _shell.act(lambda s: fn(s, users.get(s, choice.id), *args, actor=_shell.me(s))):
             st.toast(label)
             st.rerun()
 
@@ -102,13 +92,7 @@ def manage_form(accounts: list) -> None:
             act(f"Compte {choice.email} déverrouillé.", users.unlock)
     if c3.button("Réinitialiser le mot de passe"):
         password = users.generate_password()
-        try:
-            with db.session_scope() as session:
-                users.reset_password(session, users.get(session, choice.id), password,
-                                     actor=users.get(session, admin.id))
-        except UserError as err:
-            st.error(as_text(err))
-        else:
+        if _shell.act(lambda s: users.reset_password(s, users.get(s, choice.id), password, actor=_shell.me(s))):
             show_new_password(choice.email, password)
 
 
