@@ -7,15 +7,13 @@ import math
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import case, delete, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from core import audit
+from core import audit, db
 from core.config import get_settings
 from core.errors import UserError
 from core.models import KnownSignInAddress, SignInSource, User
@@ -68,7 +66,9 @@ def verify_password(password_hash: str, password: str) -> bool:
 
 
 def normalize_email(email: str) -> str:
-    return email.strip().lower()
+    # (NUL is no character of an address, and PostgreSQL refuses it in text: it would end the attempt
+    # in an error, uncounted, instead of a refusal.)
+    return email.replace("\x00", "").strip().lower()
 
 
 def get_user_by_email(session: Session, email: str) -> User | None:
@@ -92,10 +92,6 @@ def _wait_for(failures: int) -> int:
     return 0 if failures < FREE_FAILURES else min(2 ** (failures - FREE_FAILURES), MAX_WAIT_SECONDS)
 
 
-def _upsert(session: Session) -> Any:
-    return (postgresql if session.get_bind().dialect.name == "postgresql" else sqlite).insert
-
-
 def _reserve(session: Session, source: str, now: datetime) -> int | None:
     """Count this attempt against the address before anything is checked, in one statement: the
     count including it, or None when the address must wait. Attempts at once from one address
@@ -103,7 +99,7 @@ def _reserve(session: Session, source: str, now: datetime) -> int | None:
     burst gets the free failures and no more. A success gives its count back (`_refund`)."""
     window_start = now - timedelta(minutes=get_settings().lockout_minutes)
     stale = SignInSource.last_failure_at <= window_start
-    reserved = session.execute(_upsert(session)(SignInSource).values(
+    reserved = session.execute(db.insert_for(session)(SignInSource).values(
         source=source, failures=1, last_failure_at=now, retry_at=None).on_conflict_do_update(
         index_elements=[SignInSource.source],
         set_={"failures": case((stale, 1), else_=SignInSource.failures + 1), "last_failure_at": now},
@@ -138,7 +134,7 @@ def _known(session: Session, user: User, source: str, now: datetime) -> bool:
 
 
 def _remember(session: Session, user: User, source: str, now: datetime) -> None:
-    session.execute(_upsert(session)(KnownSignInAddress).values(
+    session.execute(db.insert_for(session)(KnownSignInAddress).values(
         user_id=user.id, source=source, last_success_at=now).on_conflict_do_update(
         index_elements=[KnownSignInAddress.user_id, KnownSignInAddress.source], set_={"last_success_at": now}))
 

@@ -337,3 +337,11 @@ def test_attempts_at_once_from_one_address_get_the_free_failures_and_no_more(db_
         assert sorted(r.retry_after for r in results) == [0] * 3 + [1] * 17
         result = auth.authenticate(session, email, PASSWORD, source="192.0.2.99", now=now)
         assert not result.ok and result.retry_after == 1
+
+
+def test_a_nul_in_the_address_is_a_plain_refusal_and_is_counted(session) -> None:  # noqa: ANN001
+    now = utcnow()
+    for _ in range(3):
+        result = auth.authenticate(session, "agent\x00@test.cnss.ga", WRONG, source="10.4.4.4", now=now)
+        assert result.message == auth.GENERIC_FAILURE
+    assert auth.authenticate(session, "x\x00@test.cnss.ga", WRONG, source="10.4.4.4", now=now).retry_after == 1
