@@ -8,8 +8,10 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from core.config import get_settings
@@ -161,3 +163,8 @@ def include_object_for(dialect_name: str):  # type: ignore[no-untyped-def]
         return not (type_ == "index" and ddl_if is not None and ddl_if.dialect not in (None, dialect_name))
 
     return include_object
+
+
+def insert_for(session: Session) -> Any:
+    """The INSERT of the session's database, with its ON CONFLICT clauses (PostgreSQL or SQLite)."""
+    return (postgresql if session.get_bind().dialect.name == "postgresql" else sqlite).insert

@@ -20,11 +20,10 @@ from typing import Any
 import orjson
 from sqlalchemy import BigInteger, String, any_, bindparam, func, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from core import audit, messaging, statuses
+from core import audit, db, messaging, statuses
 from core.config import get_settings
 from core.contacts.search import search_text_for
 from core.errors import UserError
@@ -639,9 +638,8 @@ def store_unstorable(session: Session, event: Event, error: Exception, *, now: d
     row = {"event_id": without_nul(event.event_id), "event_type": without_nul(event.event_type),
            "payload": {"_unstorable_body": raw[:1_000_000]}, "received_at": now, "processed_at": now,
            "dead_at": now, "attempts": 1, "error": error_text(error)}
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    stored = session.execute(insert(WebhookEvent).values(**row).on_conflict_do_nothing(index_elements=["event_id"])
-                             .returning(WebhookEvent.id)).all()
+    stored = session.execute(db.insert_for(session)(WebhookEvent).values(**row)
+                             .on_conflict_do_nothing(index_elements=["event_id"]).returning(WebhookEvent.id)).all()
     log.error("Inbound event %s (%s) could not be stored as it came: set aside (%s)", event.event_id,
               event.event_type, row["error"], extra={"event_id": event.event_id})
     return len(stored)

@@ -94,7 +94,8 @@ def load(path: Path, name: str | None = None) -> list[Section]:
     return sections
 
 
-def parse(path: Path, name: str | None = None, *, max_pages: int | None = None) -> list[Section]:
+def parse(path: Path, name: str | None = None, *, max_pages: int | None = None,
+          max_chars: int | None = None) -> list[Section]:
     """Parse in this process, without the limits: `load` is the entry point for files from users."""
     name = name or path.name
     suffix = path.suffix.lower()
@@ -136,9 +137,10 @@ def parse(path: Path, name: str | None = None, *, max_pages: int | None = None) 
     except Exception as err:  # noqa: BLE001 - every library fails its own way
         log.warning("Could not read %s: %s: %s", name, type(err).__name__, err)
         raise LoadError(f"Le fichier {name} n'a pas pu être lu ({type(err).__name__}).") from err
-    if sum(len(s.text) for s in sections) > MAX_TEXT_CHARS:
-        log.warning("Refused %s: more than %s characters of text", name, MAX_TEXT_CHARS)
-        limit = f"{MAX_TEXT_CHARS:,}".replace(",", "\u202f")
+    max_chars = max_chars or MAX_TEXT_CHARS
+    if sum(len(s.text) for s in sections) > max_chars:
+        log.warning("Refused %s: more than %s characters of text", name, max_chars)
+        limit = f"{max_chars:,}".replace(",", "\u202f")
         raise LoadError(f"Le fichier {name} contient plus de {limit} caractères de texte : découpez-le en "
                         "plusieurs documents.")
     return sections
@@ -180,10 +182,8 @@ def _child(argv: list[str]) -> int:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     signal.signal(signal.SIGXCPU, signal.SIG_DFL)
-    global MAX_TEXT_CHARS
-    MAX_TEXT_CHARS = int(max_chars)
     try:
-        sections = parse(Path(path), name, max_pages=int(max_pages))
+        sections = parse(Path(path), name, max_pages=int(max_pages), max_chars=int(max_chars))
         answer: dict[str, object] = {"sections": [[s.text, s.location] for s in sections]}
     except LoadError as err:
         answer = {"error": str(err)}

@@ -8,13 +8,10 @@ import json
 import os
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
-
-from tests.support.servers import free_port
+from tests.support.servers import free_port, wait_until_answers
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -63,15 +60,10 @@ def start_app(folder: Path, *, contacts: int = 200) -> RunningApp:
                              "--browser.gatherUsageStats", "false"], cwd=ROOT, env=env,
                             stdout=log.open("w"), stderr=subprocess.STDOUT)
     app = RunningApp(f"http://127.0.0.1:{port}", port, database_url, data_dir, env, passwords, proc, log)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"streamlit exited: {log.read_text()[-3000:]}")
-        try:
-            if httpx.get(f"{app.base}/_stcore/health", timeout=2).text == "ok":
-                return app
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
+    if wait_until_answers(f"{app.base}/_stcore/health", "ok", timeout=120, pause=0.2,
+                          alive=lambda: proc.poll() is None):
+        return app
+    if proc.poll() is not None:
+        raise RuntimeError(f"streamlit exited: {log.read_text()[-3000:]}")
     app.stop()
     raise RuntimeError(f"streamlit did not start: {log.read_text()[-3000:]}")

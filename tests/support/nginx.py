@@ -5,13 +5,10 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
-from tests.support.servers import free_port
+from tests.support.servers import free_port, wait_until_answers
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "deploy/nginx/self-signed-certificate.sh"
@@ -69,12 +66,7 @@ def start_nginx(nginx: str, work: Path, *, app_port: int, webhooks_port: int, gr
     process = subprocess.Popen([nginx, "-c", str(work / "nginx.conf"), "-p", str(work), "-g", "daemon off;"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     proxy = Proxy(process, http_port, https_port, tls_dir)
-    for _ in range(200):
-        try:
-            if httpx.get(f"{proxy.http}/nginx-health", timeout=1).text == "ok\n":
-                return proxy
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.05)
+    if wait_until_answers(f"{proxy.http}/nginx-health", "ok\n", timeout=10, alive=lambda: process.poll() is None):
+        return proxy
     proxy.stop()
     raise AssertionError("nginx did not start: " + (work / "error.log").read_text())

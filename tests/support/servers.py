@@ -6,9 +6,26 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
+import httpx
 import uvicorn
+
+
+def wait_until_answers(url: str, expected: str, *, timeout: float, alive: Callable[[], bool] = lambda: True,
+                       pause: float = 0.05) -> bool:
+    """Poll `url` until its body is `expected` (True), the time is up or `alive()` says the server
+    process has ended (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and alive():
+        try:
+            if httpx.get(url, timeout=2).text == expected:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(pause)
+    return False
 
 
 def free_port() -> int:
