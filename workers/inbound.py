@@ -13,8 +13,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy.exc import OperationalError
-
 from core import db, inbound, messaging, metrics, models, queue
 from core.config import get_settings
 from core.errors import UserError
@@ -28,7 +26,6 @@ DRAIN_JOB = "workers.inbound.drain"
 DRAIN_FLAG = "inbound-drain-requested"
 MAX_RUNTIME_SECONDS = 60.0
 IDLE_PAUSE_SECONDS = 0.05
-BUSY_PAUSE_SECONDS = 0.5  # after the database refused a batch (SQLite busy, PostgreSQL away)
 LINGER_SECONDS = 1.0  # a drain with nothing to do waits this long for more before it ends
 BOT_UNSURE_NOTICE = ("Je transmets votre question à un conseiller de la CNSS, qui vous répondra dès que possible.")
 
@@ -164,13 +161,8 @@ def _drain_loop(started: float, max_runtime: float, batch: int, linger: float, a
                 totals: dict[str, int]) -> None:
     idle_since: float | None = None
     while time.monotonic() - started < max_runtime:
-        try:
-            with db.session_scope() as session:
-                result = inbound.process_pending(session, limit=batch)
-        except OperationalError as err:  # the database busy or away: nothing of the batch was kept
-            log.warning("Inbound drain: the database refused a batch (%s); trying again", err.orig or err)
-            time.sleep(BUSY_PAUSE_SECONDS)
-            continue
+        with db.session_scope() as session:
+            result = inbound.process_pending(session, limit=batch)
         totals["applied"] += result.applied
         for kind in ("applied", "failed", "ignored"):
             if getattr(result, kind):
