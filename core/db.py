@@ -43,6 +43,17 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
     cursor.close()
 
 
+def _sqlite_savepoint_writes(conn, _name) -> None:  # type: ignore[no-untyped-def]
+    """A savepoint opened outside a transaction starts one on SQLite, and a deferred one: it reads
+    from a snapshot, and its first write fails at once with "database is locked" if another
+    connection committed meanwhile (no busy timeout helps a stale snapshot). Units of work that use
+    savepoints write, so they take the write lock first and wait their turn like any other writer.
+    (Without a savepoint, the driver begins just before the first write: nothing stale to upgrade.)"""
+    driver = conn.connection.dbapi_connection
+    if driver is not None and not driver.in_transaction:
+        driver.execute("BEGIN IMMEDIATE")
+
+
 def _after_fork_in_child() -> None:
     """A forked process (an RQ work-horse, say) must never use its parent's connections: drop the
     inherited pools without closing the sockets, which still belong to the parent."""
@@ -69,6 +80,7 @@ def get_engine(url: str | None = None) -> Engine:
                 engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
                                        hide_parameters=True)  # an error never carries a person's data
                 event.listen(engine, "connect", _sqlite_pragmas)
+                event.listen(engine, "savepoint", _sqlite_savepoint_writes)
             else:
                 engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10, hide_parameters=True)
             _engines[url] = engine

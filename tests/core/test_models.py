@@ -159,3 +159,41 @@ def test_deleting_a_contact_or_a_campaign_deletes_its_ledger_rows(session) -> No
     assert ledger() == [row for row in before if row[1] != gone]
     session.execute(Campaign.__table__.delete().where(Campaign.id == second.id))
     assert ledger() == [row for row in before if row[1] != gone and row[0] != second.id]
+
+
+def test_a_savepoint_on_sqlite_takes_the_write_lock_before_it_reads(tmp_path) -> None:  # noqa: ANN001
+    """A unit of work that opens a savepoint, reads, then writes, while another connection commits
+    in between, must wait its turn. A deferred SQLite transaction would fail at once with
+    "database is locked" (its snapshot went stale; no busy timeout helps): the inbound drain lost
+    events that way while the outbox, in another thread, recorded its sends."""
+    import threading
+
+    from sqlalchemy import update
+
+    url = f"sqlite:///{tmp_path / 'cnss.db'}"
+    db.upgrade(url)
+    with db.session_scope(url) as session:
+        session.add(Template(name="t", language="fr", category="UTILITY", body="Bonjour"))
+    reader_has_read, other_committed = threading.Event(), threading.Event()
+
+    def other_writer() -> None:
+        reader_has_read.wait(5)
+        with db.session_scope(url) as other:  # waits for the savepoint's write lock, if it holds one
+            other.execute(update(Template).values(body="Bonjour !"))
+        other_committed.set()
+
+    thread = threading.Thread(target=other_writer)
+    thread.start()
+    try:
+        with db.session_scope(url) as session, session.begin_nested():
+            session.scalars(select(Template)).all()
+            reader_has_read.set()
+            other_committed.wait(0.5)  # a deferred transaction would let the other commit here
+            session.execute(update(Template).values(category="MARKETING"))
+    finally:
+        thread.join(10)
+    assert other_committed.is_set()
+    with db.session_scope(url) as session:
+        assert session.scalars(select(Template.body)).one() == "Bonjour !"
+        assert session.scalars(select(Template.category)).one() == "MARKETING"
+    db.dispose_engines()
