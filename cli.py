@@ -326,11 +326,11 @@ def build_parser() -> argparse.ArgumentParser:
     c_new.add_argument("--at", help="start at this ISO date-time (Africa/Libreville unless an offset is given)")
     c_new.add_argument("--quiet-hours", default="20:00-08:00", help="HH:MM-HH:MM or none (default 20:00-08:00)")
     c_new.set_defaults(func=cmd_campaigns_create)
-    for action, help_text in (("launch", "launch a draft (now, or at its scheduled time)"), ("pause", "pause"),
-                              ("resume", "resume a paused campaign"), ("cancel", "cancel: pending rows stay unsent")):
-        p = json_flag(p_camp.add_parser(action, help=help_text))
+    for step, help_text in (("launch", "launch a draft (now, or at its scheduled time)"), ("pause", "pause"),
+                            ("resume", "resume a paused campaign"), ("cancel", "cancel: pending rows stay unsent")):
+        p = json_flag(p_camp.add_parser(step, help=help_text))
         p.add_argument("id", type=int)
-        p.set_defaults(func=_campaign_action(action))
+        p.set_defaults(func=_campaign_action(step))
     c_status = json_flag(p_camp.add_parser("status", help="progress counts"))
     c_status.add_argument("id", type=int)
     c_status.set_defaults(func=cmd_campaigns_status)

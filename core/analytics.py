@@ -6,6 +6,7 @@ UTC hours); time buckets are Libreville hours and days. Nothing loads raw rows i
 
 from __future__ import annotations
 
+import functools
 import time as clock
 from collections import defaultdict
 from collections.abc import Callable
@@ -318,9 +319,10 @@ def compute(session: Session, f: Filters, *, timings: dict[str, float] | None = 
         "over_time": over_time(session, f, hourly),
         "by_hour": read_rate_by_hour(session, f, hourly),
         "chatbot": timed("chatbot", lambda: chatbot(session, f)),
-        "breakdowns": {by: timed(f"breakdown_{by}", lambda by=by: breakdown(session, f, by)) for by in BREAKDOWNS},
-        "attributes": {key: timed(f"breakdown_attribute_{key}", lambda key=key: breakdown(session, f,
-                                                                                         f"attribute:{key}"))
+        "breakdowns": {by: timed(f"breakdown_{by}", functools.partial(breakdown, session, f, by))
+                       for by in BREAKDOWNS},
+        "attributes": {key: timed(f"breakdown_attribute_{key}", functools.partial(breakdown, session, f,
+                                                                                   f"attribute:{key}"))
                        for key in stats.attribute_keys()},
     }
     return data

@@ -142,7 +142,7 @@ def _remember(session: Session, user: User, source: str, now: datetime) -> None:
 def clear_throttle(session: Session, user: User) -> int:
     """Lift the throttle of the addresses this user signs in from (an administrator's unlock)."""
     known = select(KnownSignInAddress.source).where(KnownSignInAddress.user_id == user.id)
-    return session.execute(delete(SignInSource).where(SignInSource.source.in_(known))).rowcount or 0
+    return db.changed(session, delete(SignInSource).where(SignInSource.source.in_(known)))
 
 
 def authenticate(session: Session, email: str, password: str, *, source: str | None = None,

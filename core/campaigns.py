@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import and_, case, func, insert, literal, or_, select, update
 from sqlalchemy.orm import Session
 
-from core import audit, segments, stats, templates
+from core import audit, db, segments, stats, templates
 from core.config import get_settings
 from core.errors import NotFound, UserError
 from core.models import (
@@ -27,6 +27,7 @@ from core.models import (
     TemplateStatus,
     User,
     UTCDateTime,
+    table,
 )
 from core.respondio import UNVERIFIED
 from core.timeutil import local_tz, utcnow
@@ -280,8 +281,8 @@ def start_due(session: Session, *, now: datetime | None = None) -> list[int]:
     due = session.scalars(select(Campaign.id).where(Campaign.status == S.SCHEDULED,
                                                     Campaign.scheduled_at <= now)).all()
     for campaign_id in due:
-        won = session.execute(update(Campaign).where(Campaign.id == campaign_id, Campaign.status == S.SCHEDULED)
-                              .values(status=S.RUNNING, started_at=now)).rowcount
+        won = db.changed(session, update(Campaign).where(Campaign.id == campaign_id, Campaign.status == S.SCHEDULED)
+                         .values(status=S.RUNNING, started_at=now))
         if won != 1:
             continue
         campaign = get(session, campaign_id)
@@ -330,12 +331,13 @@ def materialize(session: Session, campaign: Campaign, *, now: datetime | None = 
     stamp = literal(now, UTCDateTime())
     source = select(literal(campaign.id), Contact.id, Contact.phone, obj(*parts), status, skip_reason, stamp, stamp) \
         .where(segments.audience_condition(session, campaign.include_segment_ids, campaign.exclude_segment_ids))
-    result = session.execute(insert(Recipient.__table__).from_select(
+    inserted = db.changed(session, insert(table(Recipient)).from_select(
         ["campaign_id", "contact_id", "phone", "parameters", "status", "skip_reason", "created_at", "updated_at"],
         source))
     # psycopg reports the row count of INSERT ... SELECT; where a driver does not, count what is there.
-    inserted = result.rowcount if pg and result.rowcount is not None and result.rowcount >= 0 else \
-        session.scalar(select(func.count()).select_from(Recipient).where(Recipient.campaign_id == campaign.id))
+    if not pg:
+        inserted = session.scalar(select(func.count()).select_from(Recipient)
+                                  .where(Recipient.campaign_id == campaign.id)) or 0
     campaign.total_recipients = inserted
     stats.mark(session, [campaign.id])  # inserted rows fire no update trigger
     session.flush()

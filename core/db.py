@@ -8,9 +8,9 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import CursorResult, Engine, Executable, create_engine, event, inspect
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -107,6 +107,13 @@ def session_scope(url: str | None = None) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def changed(session: Session, statement: Executable, params: Any = None) -> int:
+    """Run a write statement (UPDATE, DELETE, INSERT); the number of rows it changed, 0 where the
+    driver cannot tell (SQLite and psycopg say -1 for some statements)."""
+    result = cast("CursorResult[Any]", session.execute(statement, params))
+    return max(result.rowcount or 0, 0)
 
 
 def alembic_config(url: str | None = None):  # type: ignore[no-untyped-def]

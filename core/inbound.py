@@ -175,13 +175,12 @@ def store(session: Session, events: list[Event], *, now: datetime | None = None)
         # already removed NUL characters, which PostgreSQL's JSON cannot hold.
         texts = [(e.raw if e.raw is not None else orjson.dumps(without_nul(e.payload))).decode()
                  for e in unique.values()]
-        result = session.execute(text(
+        return db.changed(session, text(
             "INSERT INTO webhook_events (event_id, event_type, payload, received_at, attempts) "
             "SELECT e, t, p::jsonb, :now, 0 FROM unnest(CAST(:ids AS text[]), CAST(:types AS text[]), "
             "CAST(:payloads AS text[])) AS x(e, t, p) ON CONFLICT (event_id) DO NOTHING"
         ).bindparams(bindparam("now", type_=UTCDateTime())),
             {"now": now, "ids": list(unique), "types": [e.event_type for e in unique.values()], "payloads": texts})
-        return max(result.rowcount or 0, 0)
     rows = [{"event_id": e.event_id, "event_type": e.event_type, "payload": e.payload, "received_at": now,
              "attempts": 0} for e in unique.values()]
     stmt = sqlite_insert(WebhookEvent).on_conflict_do_nothing(index_elements=["event_id"])
@@ -315,21 +314,21 @@ def _asked_for_yes(session: Session, contact: Contact, before_id: int) -> bool:
 
 def contact_for(session: Session, raw_phone: Any, contact_data: dict[str, Any], *, now: datetime) -> Contact | None:
     """The contact with this phone, created (consent unknown) when the person is new to us."""
-    result = normalize(raw_phone)
-    if not result.ok:
+    phone = normalize(raw_phone).e164
+    if phone is None:
         return None
-    contact = session.scalar(select(Contact).where(Contact.phone == result.e164))
+    contact = session.scalar(select(Contact).where(Contact.phone == phone))
     first = fit(str(contact_data.get("firstName") or "").strip() or None, NAME_MAX)
     last = fit(str(contact_data.get("lastName") or "").strip() or None, NAME_MAX)
     provider_id = str(contact_data["id"]) if contact_data.get("id") is not None else None
     if contact is None:
-        contact = Contact(phone=result.e164, first_name=first, last_name=last, attributes={},
+        contact = Contact(phone=phone, first_name=first, last_name=last, attributes={},
                           consent_status=ConsentStatus.UNKNOWN, consent_source="whatsapp",
                           provider_contact_id=provider_id, created_at=now, updated_at=now,
-                          search_text=search_text_for(first, last, result.e164, {}))
+                          search_text=search_text_for(first, last, phone, {}))
         session.add(contact)
         session.flush()
-        log.info("New contact %s created from an inbound event", mask_phone(result.e164))
+        log.info("New contact %s created from an inbound event", mask_phone(phone))
     elif provider_id and contact.provider_contact_id != provider_id:
         contact.provider_contact_id = provider_id
     return contact
@@ -470,7 +469,7 @@ def apply_statuses(session: Session, events: list[WebhookEvent], *, now: datetim
         message_id = data.get("messageId")
         if message_id is None:
             continue
-        entries = data.get("status") if isinstance(data.get("status"), list) else []
+        entries: list[Any] = data["status"] if isinstance(data.get("status"), list) else []
         if not entries and data.get("traffic") in (None, "outgoing"):
             entries = [{"value": "sent", "timestamp": data.get("timestamp")}]
         for item in entries:
@@ -537,7 +536,7 @@ def apply_conversation_event(session: Session, event_type: str, payload: dict[st
     contact = contact_for(session, data.get("phone"), data, now=now)
     if contact is None:
         return
-    details = payload.get("conversation") if isinstance(payload.get("conversation"), dict) else {}
+    details: dict[str, Any] = payload["conversation"] if isinstance(payload.get("conversation"), dict) else {}
     provider_id = details.get("id") or details.get("conversationId")
     if event_type == "conversation.opened":
         conversation = open_conversation(session, contact, now=now)

@@ -21,9 +21,19 @@ from typing import Any
 from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.orm import Session
 
-from core import campaigns, metrics, queue, ratelimit, respondio
+from core import campaigns, db, metrics, queue, ratelimit, respondio
 from core.config import get_settings
-from core.models import Campaign, Contact, OutboxMessage, Recipient, RecipientStatus, StatusEvent, Template, UTCDateTime
+from core.models import (
+    Campaign,
+    Contact,
+    OutboxMessage,
+    Recipient,
+    RecipientStatus,
+    StatusEvent,
+    Template,
+    UTCDateTime,
+    table,
+)
 from core.timeutil import utcnow
 
 log = logging.getLogger(__name__)
@@ -77,10 +87,22 @@ def claim(session: Session, campaign_id: int, *, owner: str, limit: int, lease_s
     return sorted(out, key=lambda c: c.id)
 
 
+class Kind(enum.StrEnum):
+    """What became of one send; each kind is written by its own guarded UPDATE."""
+
+    SENT = "sent"  # accepted by the provider, with its message id
+    FAILED = "failed"  # refused for good (or out of attempts), with WhatsApp's code
+    RETRY = "retry"  # not accepted this time: again later, one attempt spent
+    LATER = "later"  # the provider asked us to wait (429): again then, no attempt spent
+    REQUEUE = "requeue"  # nobody's fault among the recipients (template, quality, token): the campaign pauses
+    RELEASE = "release"  # claimed but never tried (the dispatcher stopped): back as it was
+    UNCERTAIN = "uncertain"  # the answer was lost: looked up at the provider before any new send
+
+
 @dataclass(frozen=True)
 class Outcome:
     id: int
-    kind: str  # sent | failed | retry | later | requeue | release | uncertain
+    kind: Kind
     message_id: str | None = None
     error_code: str | None = None
     error_message: str | None = None
@@ -92,31 +114,33 @@ def _outcome_statements() -> dict[str, Any]:
     """One UPDATE per kind of outcome, each guarded by the lease; built once (building them on every
     batch cost more than running them), like the claim."""
     ts = UTCDateTime()
-    table = Recipient.__table__
-    guard = ((table.c.id == bindparam("b_id")) & (table.c.status == R.SENDING)
-             & (table.c.lease_owner == bindparam("b_owner")))
+    recipients = table(Recipient)
+    guard = ((recipients.c.id == bindparam("b_id")) & (recipients.c.status == R.SENDING)
+             & (recipients.c.lease_owner == bindparam("b_owner")))
     cleared = {"lease_owner": None, "lease_expires_at": None, "updated_at": bindparam("b_now", type_=ts)}
     return {
-        "sent": update(table).where(guard).values(status=R.SENT, provider_message_id=bindparam("b_mid"),
+        "sent": update(recipients).where(guard).values(status=R.SENT, provider_message_id=bindparam("b_mid"),
                                                   sent_at=bindparam("b_now", type_=ts), error_code=None,
                                                   error_message=None, **cleared),
-        "failed": update(table).where(guard).values(status=R.FAILED, error_code=bindparam("b_code"),
+        "failed": update(recipients).where(guard).values(status=R.FAILED, error_code=bindparam("b_code"),
                                                     error_message=bindparam("b_msg"),
                                                     failed_at=bindparam("b_now", type_=ts), **cleared),
-        "retry": update(table).where(guard).values(status=R.PENDING, error_code=bindparam("b_code"),
+        "retry": update(recipients).where(guard).values(status=R.PENDING, error_code=bindparam("b_code"),
                                                    error_message=bindparam("b_msg"),
                                                    next_attempt_at=bindparam("b_retry", type_=ts), **cleared),
         # The provider asked us to wait (429): tried again then, and the attempt does not count.
-        "later": update(table).where(guard).values(status=R.PENDING, attempts=table.c.attempts - 1,
+        "later": update(recipients).where(guard).values(status=R.PENDING, attempts=recipients.c.attempts - 1,
                                                    error_code=bindparam("b_code"), error_message=bindparam("b_msg"),
                                                    next_attempt_at=bindparam("b_retry", type_=ts), **cleared),
         # Not the recipient's fault (the campaign pauses): the attempt does not count.
-        "requeue": update(table).where(guard).values(status=R.PENDING, attempts=table.c.attempts - 1, **cleared),
+        "requeue": update(recipients).where(guard).values(status=R.PENDING, attempts=recipients.c.attempts - 1,
+                                                          **cleared),
         # Claimed but never tried (the dispatcher stopped): back to pending as it was.
-        "release": update(table).where(guard).values(status=R.PENDING, attempts=table.c.attempts - 1, **cleared),
+        "release": update(recipients).where(guard).values(status=R.PENDING, attempts=recipients.c.attempts - 1,
+                                                          **cleared),
         # The provider may have it: the row stays `sending`, without an owner, for reconciliation once
         # the provider has had time to finish what it may still be doing with the request.
-        "uncertain": update(table).where(guard).values(lease_owner=None,
+        "uncertain": update(recipients).where(guard).values(lease_owner=None,
                                                        lease_expires_at=bindparam("b_retry", type_=ts),
                                                        error_code=bindparam("b_code"), error_message=bindparam("b_msg"),
                                                        updated_at=bindparam("b_now", type_=ts)),
@@ -156,21 +180,19 @@ def record(session: Session, outcomes: list[Outcome], *, owner: str, now: dateti
     statements = _outcome_statements()
     for kind, params in groups.items():
         if kind == "sent" and pg:  # the hot path: one statement for the batch, its events included
-            result = session.execute(statements["sent_pg"], {"now": now, "owner": owner,
-                                                             "ids": [p["b_id"] for p in params],
-                                                             "mids": [p["b_mid"] for p in params]})
-            done += result.rowcount if result.rowcount and result.rowcount > 0 else 0
+            done += db.changed(session, statements["sent_pg"], {"now": now, "owner": owner,
+                                                                "ids": [p["b_id"] for p in params],
+                                                                "mids": [p["b_mid"] for p in params]})
             continue
         for p in params:
             p["b_now"] = now
             p["b_owner"] = owner
-        result = session.execute(statements[kind], params)
-        done += result.rowcount if result.rowcount and result.rowcount > 0 else 0
+        done += db.changed(session, statements[kind], params)
     events = [{"recipient_id": o.id, "provider_message_id": o.message_id, "status": o.kind, "error_code": o.error_code,
                "error_message": (o.error_message or "")[:500] or None, "source": "provider", "occurred_at": now,
                "received_at": now} for o in outcomes if o.kind == "failed" or (o.kind == "sent" and not pg)]
     if events:
-        session.execute(StatusEvent.__table__.insert(), events)
+        session.execute(table(StatusEvent).insert(), events)
     return done
 
 
@@ -375,7 +397,7 @@ def _fail_past_the_bound(session: Session, *, now: datetime, bound: timedelta, r
         status=R.FAILED, error_code=respondio.UNVERIFIED, error_message=reason, failed_at=now, lease_owner=None,
         lease_expires_at=None, updated_at=now).returning(Recipient.id)).scalars().all()
     if done:
-        session.execute(StatusEvent.__table__.insert(), [
+        session.execute(table(StatusEvent).insert(), [
             {"recipient_id": i, "status": "failed", "error_code": respondio.UNVERIFIED, "error_message": reason,
              "source": "reconcile", "occurred_at": now, "received_at": now} for i in done])
         result.unverified += len(done)
@@ -394,9 +416,10 @@ def recorded(session: Session, message_ids: list[str]) -> set[str]:
     ids = [m for m in message_ids if m and m != "None"]
     if not ids:
         return set()
-    return set(session.scalars(select(Recipient.provider_message_id).where(
+    found = set(session.scalars(select(Recipient.provider_message_id).where(
         Recipient.provider_message_id.in_(ids)))) | set(session.scalars(
             select(OutboxMessage.provider_message_id).where(OutboxMessage.provider_message_id.in_(ids))))
+    return {m for m in found if m is not None}
 
 
 def json_value(value: Any) -> Any:
@@ -413,10 +436,10 @@ def _settle(session: Session, row: Any, lookup: Lookup, *, now: datetime, bound:
     if lookup.verdict is Verdict.SENT and lookup.message is not None:
         message = lookup.message
         sent_at = datetime.fromtimestamp(message.timestamp, UTC) if message.timestamp else now
-        if session.execute(update(Recipient).where(guard).values(
+        if db.changed(session, update(Recipient).where(guard).values(
                 status=R.SENT, provider_message_id=message.message_id, sent_at=sent_at, lease_owner=None,
                 lease_expires_at=None, reconcile_tries=0, error_code=None, error_message=None,
-                updated_at=now)).rowcount:
+                updated_at=now)):
             session.add(StatusEvent(recipient_id=row.id, provider_message_id=message.message_id, status="sent",
                                     source="reconcile", occurred_at=sent_at))
             result.found += 1
@@ -426,17 +449,17 @@ def _settle(session: Session, row: Any, lookup: Lookup, *, now: datetime, bound:
         if row.attempts >= settings.max_send_attempts:  # never accepted, however often it was tried
             code = row.error_code or "not_accepted"
             reason = (f"Non accepté par Respond.io après {row.attempts} essais ({row.error_message or code})")[:500]
-            if session.execute(update(Recipient).where(guard).values(
+            if db.changed(session, update(Recipient).where(guard).values(
                     status=R.FAILED, error_code=code, error_message=reason, failed_at=now, lease_owner=None,
-                    lease_expires_at=None, reconcile_tries=0, updated_at=now)).rowcount:
+                    lease_expires_at=None, reconcile_tries=0, updated_at=now)):
                 session.add(StatusEvent(recipient_id=row.id, status="failed", error_code=code, error_message=reason,
                                         source="reconcile", occurred_at=now))
                 result.failed += 1
                 metrics.RECONCILED.labels("failed").inc()
             return
-        if session.execute(update(Recipient).where(guard).values(
+        if db.changed(session, update(Recipient).where(guard).values(
                 status=R.PENDING, lease_owner=None, lease_expires_at=None, reconcile_tries=0,
-                updated_at=now)).rowcount:  # (the lookup grace already spaced this attempt from the last)
+                updated_at=now)):  # (the lookup grace already spaced this attempt from the last)
             result.requeued += 1
             metrics.RECONCILED.labels("requeued").inc()
         return
@@ -445,9 +468,9 @@ def _settle(session: Session, row: Any, lookup: Lookup, *, now: datetime, bound:
     if lookup.verdict is not Verdict.AUTH and (tries >= settings.reconcile_max_tries or age >= bound):
         reason = (f"Respond.io n'a pu confirmer ni infirmer l'envoi après {tries} vérification(s) "
                   f"en {int(age.total_seconds() // 60)} min ({lookup.error or 'sans réponse'})")[:500]
-        if session.execute(update(Recipient).where(guard).values(
+        if db.changed(session, update(Recipient).where(guard).values(
                 status=R.FAILED, error_code=respondio.UNVERIFIED, error_message=reason, failed_at=now,
-                lease_owner=None, lease_expires_at=None, reconcile_tries=tries, updated_at=now)).rowcount:
+                lease_owner=None, lease_expires_at=None, reconcile_tries=tries, updated_at=now)):
             session.add(StatusEvent(recipient_id=row.id, status="failed", error_code=respondio.UNVERIFIED,
                                     error_message=reason, source="reconcile", occurred_at=now))
             result.unverified += 1
@@ -481,9 +504,9 @@ def renew(session: Session, *, owner: str, lease_seconds: float, now: datetime |
     """Extend the leases of the rows this dispatcher still holds: a live sender's rows are never
     taken for abandoned ones, however long they wait for a slot."""
     now = now or utcnow()
-    return session.execute(update(Recipient).where(
+    return db.changed(session, update(Recipient).where(
         Recipient.status == R.SENDING, Recipient.lease_owner == owner, Recipient.lease_expires_at >= now).values(
-        lease_expires_at=now + timedelta(seconds=lease_seconds))).rowcount or 0
+        lease_expires_at=now + timedelta(seconds=lease_seconds)))
 
 
 def contact_names(session: Session, contact_id: int) -> tuple[str | None, str | None]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
@@ -20,6 +20,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     Text,
     TypeDecorator,
     UniqueConstraint,
@@ -69,6 +70,12 @@ BigId = BigInteger().with_variant(Integer(), "sqlite")
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
     type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSONType, list[Any]: JSONType}
+
+
+def table(model: type[Base]) -> Table:
+    """The table behind a mapped class, for Core statements (executemany, INSERT ... SELECT) that
+    skip the ORM's bookkeeping on hot paths."""
+    return cast(Table, model.__table__)
 
 
 class Timestamped:

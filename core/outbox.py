@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import bindparam, event, func, select, update
 from sqlalchemy.orm import Session
 
-from core import ledger, metrics, queue, respondio
+from core import db, ledger, metrics, queue, respondio
 from core.config import get_settings
 from core.models import (
     ConsentStatus,
@@ -36,6 +36,7 @@ from core.models import (
     OutboxMessage,
     OutboxStatus,
     User,
+    table,
 )
 from core.timeutil import utcnow
 
@@ -210,7 +211,7 @@ def record(session: Session, outcomes: list[Outcome], *, owner: str, now: dateti
     written = [o for o in outcomes if o.id in held]
     sent = [o for o in written if o.kind == "sent"]
     if sent:
-        items, threads = OutboxMessage.__table__, Message.__table__  # Core statements, run as executemany
+        items, threads = table(OutboxMessage), table(Message)  # Core statements, run as executemany
         session.execute(update(items).where(items.c.id == bindparam("b_id"), items.c.lease_owner == owner).values(
             status=S.SENT, provider_message_id=bindparam("b_mid"), sent_at=now, lease_owner=None,
             lease_expires_at=None, error_code=None, error_message=None, updated_at=now),
@@ -283,10 +284,10 @@ def _failed(session: Session, item: OutboxMessage, code: str, reason: str | None
 
 def renew(session: Session, *, owner: str, lease_seconds: float, now: datetime | None = None) -> int:
     now = now or utcnow()
-    return session.execute(update(OutboxMessage).where(
+    return db.changed(session, update(OutboxMessage).where(
         OutboxMessage.status == S.SENDING, OutboxMessage.lease_owner == owner,
         OutboxMessage.lease_expires_at >= now).values(lease_expires_at=now + timedelta(seconds=lease_seconds))
-    ).rowcount or 0
+    )
 
 
 # --- liveness: the sweep (the scheduler) -------------------------------------------------------
@@ -384,8 +385,8 @@ def _still(session: Session, item: OutboxMessage, status: str, now: datetime) ->
     guard = (OutboxMessage.id == item.id) & (OutboxMessage.status == status)
     if status == S.SENDING:
         guard &= OutboxMessage.lease_expires_at < now
-    taken = session.execute(update(OutboxMessage).where(guard).values(updated_at=now)
-                            .execution_options(synchronize_session=False)).rowcount == 1
+    taken = db.changed(session, update(OutboxMessage).where(guard).values(updated_at=now)
+                       .execution_options(synchronize_session=False)) == 1
     if taken:
         session.refresh(item)
     return taken

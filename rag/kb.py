@@ -12,7 +12,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -62,7 +62,7 @@ def current_index(session: Session | None = None, *, max_age: float = 5.0) -> In
     with _state_lock:
         now = time.monotonic()
         if _state["index"] is not None and now - _state["checked"] < max_age:
-            return _state["index"]
+            return cast(Index, _state["index"])
         _state["checked"] = now
         if session is None:
             with db.session_scope() as own:
@@ -74,7 +74,7 @@ def current_index(session: Session | None = None, *, max_age: float = 5.0) -> In
                 store_mod._default = None  # reopen: another process wrote to the store
             _state["index"] = Index(default_store())
             _state["signature"] = signature
-        return _state["index"]
+        return cast(Index, _state["index"])
 
 
 def _touched(session: Session) -> None:

@@ -140,8 +140,8 @@ def parse(path: Path, name: str | None = None, *, max_pages: int | None = None,
     max_chars = max_chars or MAX_TEXT_CHARS
     if sum(len(s.text) for s in sections) > max_chars:
         log.warning("Refused %s: more than %s characters of text", name, max_chars)
-        limit = f"{max_chars:,}".replace(",", "\u202f")
-        raise LoadError(f"Le fichier {name} contient plus de {limit} caractères de texte : découpez-le en "
+        shown = f"{max_chars:,}".replace(",", "\u202f")
+        raise LoadError(f"Le fichier {name} contient plus de {shown} caractères de texte : découpez-le en "
                         "plusieurs documents.")
     return sections
 

@@ -136,7 +136,7 @@ class ChromaStore:
             part = records[start:start + step]
             self.collection.upsert(ids=[r.id for r in part], documents=[r.text for r in part],
                                    metadatas=[r.metadata for r in part],
-                                   embeddings=[list(map(float, v)) for v in embeddings[start:start + step]])
+                                   embeddings=np.asarray(embeddings[start:start + step], dtype=np.float32))
 
     def delete_document(self, document: str) -> int:
         ids = [r.id for r in self.records({"document": document})]
@@ -148,11 +148,13 @@ class ChromaStore:
         total = self.collection.count()
         if total == 0:
             return []
-        result = self.collection.query(query_embeddings=[list(map(float, embedding))], n_results=min(k, total),
-                                       where=_chroma_where(where), include=["documents", "metadatas", "distances"])
+        result = self.collection.query(query_embeddings=np.asarray([embedding], dtype=np.float32),
+                                       n_results=min(k, total), where=_chroma_where(where),
+                                       include=["documents", "metadatas", "distances"])
+        documents, metadatas, distances = result["documents"], result["metadatas"], result["distances"]
+        assert documents is not None and metadatas is not None and distances is not None  # all three included
         return [Hit(i, d or "", dict(m or {}), 1.0 - float(dist)) for i, d, m, dist in
-                zip(result["ids"][0], result["documents"][0], result["metadatas"][0], result["distances"][0],
-                    strict=True)]
+                zip(result["ids"][0], documents[0], metadatas[0], distances[0], strict=True)]
 
     def count(self, where: dict[str, Any] | None = None) -> int:
         if not where:
@@ -166,8 +168,10 @@ class ChromaStore:
         while True:
             result = self.collection.get(where=_chroma_where(where), include=["documents", "metadatas"],
                                          limit=page, offset=len(out))
-            out += [Record(i, d or "", dict(m or {})) for i, d, m in
-                    zip(result["ids"], result["documents"], result["metadatas"], strict=True)]
+            documents, metadatas = result["documents"], result["metadatas"]
+            assert documents is not None and metadatas is not None  # both included
+            out += [Record(i, d or "", dict(m or {})) for i, d, m in zip(result["ids"], documents, metadatas,
+                                                                          strict=True)]
             if len(result["ids"]) < page:
                 return out
 

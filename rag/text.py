@@ -32,7 +32,8 @@ STEM_LENGTH = 5  # Snowball stems cut here join blessé / blessure, vieillesse /
 @lru_cache(maxsize=200_000)
 def _stem(word: str) -> str:
     """A vocabulary is small next to a corpus: each word is stemmed once per process."""
-    return _stemmer().stemWord(word)[:STEM_LENGTH]
+    stem: str = _stemmer().stemWord(word)
+    return stem[:STEM_LENGTH]
 
 
 def tokens(text: str) -> list[str]:

@@ -17,6 +17,7 @@ from datetime import timedelta
 
 from core import db, outbox, queue, ratelimit, respondio
 from core.config import get_settings
+from core.ledger import Kind
 from core.logs import mask_phone
 from core.timeutil import utcnow
 from workers.dispatch import _code, contact_fields, provider_pacer
@@ -41,11 +42,11 @@ def send_one(item: outbox.Claimed, provider: respondio.Provider, pacer: ratelimi
                                                         spec.get("components") or [])
                 else:
                     message_id = provider.send_text(item.phone, item.text or "")
-            return outbox.Outcome(item.id, "sent", message_id=message_id)
+            return outbox.Outcome(item.id, Kind.SENT, message_id=message_id)
         except respondio.ProviderError as err:
             error = err
         if error.maybe_sent:
-            return outbox.Outcome(item.id, "uncertain", error_code=_code(error), error_message=str(error))
+            return outbox.Outcome(item.id, Kind.UNCERTAIN, error_code=_code(error), error_message=str(error))
         if error.contact_unknown and not created:
             created = True
             try:
@@ -64,12 +65,12 @@ def _not_accepted(item: outbox.Claimed, error: respondio.ProviderError,
         pacer.block(error.retry_after or 1.0)  # every sender of this provider waits, campaigns included
     if error.status == 429 or error.whatsapp_code == "130429" or error.kind == "auth":
         wait = error.retry_after or (60.0 if error.kind == "auth" else 1.0)  # a token fixed by a person
-        return outbox.Outcome(item.id, "later", error_code=code, error_message=reason,
+        return outbox.Outcome(item.id, Kind.LATER, error_code=code, error_message=reason,
                               retry_at=utcnow() + timedelta(seconds=wait))
     if (error.transient or error.contact_unknown) and item.attempts < get_settings().max_send_attempts:
-        return outbox.Outcome(item.id, "retry", error_code=code, error_message=reason,
+        return outbox.Outcome(item.id, Kind.RETRY, error_code=code, error_message=reason,
                               retry_at=utcnow() + timedelta(seconds=min(120, 2 * 2 ** max(0, item.attempts - 1))))
-    return outbox.Outcome(item.id, "failed", error_code=code, error_message=reason)
+    return outbox.Outcome(item.id, Kind.FAILED, error_code=code, error_message=reason)
 
 
 def deliver(*, max_runtime: float = MAX_RUNTIME_SECONDS, linger: float = LINGER_SECONDS,
@@ -117,7 +118,7 @@ def deliver(*, max_runtime: float = MAX_RUNTIME_SECONDS, linger: float = LINGER_
                     time.sleep(0.05)
                     continue
                 idle_since = None
-                outcomes = [outbox.Outcome(i.id, "failed", error_code=refused[i.id],
+                outcomes = [outbox.Outcome(i.id, Kind.FAILED, error_code=refused[i.id],
                                            error_message=respondio.ERROR_LABELS.get(refused[i.id]))
                             for i in items if i.id in refused]
                 outcomes += _send_all([i for i in items if i.id not in refused], pool, provider, pacer, owner,
@@ -150,4 +151,4 @@ def _safe_send(item: outbox.Claimed, provider: respondio.Provider, pacer: rateli
         return send_one(item, provider, pacer)
     except Exception as err:  # noqa: BLE001 - a bug must not lose the item: it is looked up, as a lost answer
         log.exception("Outbox send to %s failed unexpectedly", mask_phone(item.phone))
-        return outbox.Outcome(item.id, "uncertain", error_code="network", error_message=type(err).__name__)
+        return outbox.Outcome(item.id, Kind.UNCERTAIN, error_code="network", error_message=type(err).__name__)

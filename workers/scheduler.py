@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import time
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import select
 
@@ -30,7 +31,7 @@ def _per_tick(rate: float) -> int:
     return max(1, int(rate * get_settings().scheduler_interval_seconds))
 
 
-def tick() -> dict:
+def tick() -> dict[str, Any]:
     settings = get_settings()
     # Longer than a tick can take (each provider step stops after about one interval), renewed between
     # steps. A tick that lost it anyway goes on: every step is guarded and may run twice at once.

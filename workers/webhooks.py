@@ -20,6 +20,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 from sqlalchemy import exc as sa_exc
@@ -148,7 +149,7 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _event(data: dict) -> inbound.Event:
+def _event(data: dict[str, Any]) -> inbound.Event:
     return inbound.Event(data["event_id"], data["event_type"], data["payload"])
 
 

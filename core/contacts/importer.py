@@ -161,6 +161,7 @@ class _StagingWriter:
         self._copy = None
         if self.pg:
             dbapi = session.connection().connection.driver_connection
+            assert dbapi is not None  # a live connection, just checked out
             self._cursor = dbapi.cursor()
             self._copy_cm = self._cursor.copy(f"COPY import_staging ({', '.join(_STAGING_COLUMNS)}) FROM STDIN")
             self._copy = self._copy_cm.__enter__()

@@ -79,7 +79,7 @@ class Table:
         """The share of the file read so far, when it can be known."""
         if self._position is None or not self.size:
             return None
-        return min(1.0, self._position() / self.size)
+        return min(1.0, float(self._position()) / self.size)
 
     def close(self) -> None:
         closer = getattr(self.rows, "close", None)
@@ -157,6 +157,8 @@ def _open_xlsx(path: Path) -> Table:
     except (InvalidFileException, OSError, KeyError, ValueError) as err:
         raise UserError("Ce fichier Excel ne peut pas être lu (fichier .xlsx abîmé ou d'un autre format).") from err
     sheet = workbook.active
+    if sheet is None:
+        raise UserError("Ce classeur Excel n'a aucune feuille.")
     iterator = sheet.iter_rows(values_only=True)
     header_row, line_no = None, 0
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -22,6 +23,7 @@ from core.models import (
     Segment,
     SegmentMember,
     User,
+    table,
 )
 from core.text import fold
 from core.timeutil import format_dt, utcnow
@@ -57,7 +59,7 @@ def _filters(session: Session, query: SearchQuery) -> list[Any]:
     return conditions
 
 
-def search_statement(session: Session, query: SearchQuery) -> Select[tuple[Contact]]:
+def search_statement(session: Session, query: SearchQuery) -> Select[Contact]:
     return select(Contact).where(*_filters(session, query))
 
 
@@ -173,7 +175,7 @@ def erase(session: Session, contact: Contact, *, reason: str, actor: User | None
     session.execute(update(Message).where(Message.contact_id == contact_id).values(text=None))
     outbox.forget_contact(session, contact_id, placeholder=f"efface-{contact_id}"[:20])
     session.execute(update(ConsentEvent).where(ConsentEvent.contact_id == contact_id).values(reason=None))
-    session.execute(SegmentMember.__table__.delete().where(SegmentMember.contact_id == contact_id))
+    session.execute(table(SegmentMember).delete().where(SegmentMember.contact_id == contact_id))
     audit.record(session, "contact_erased", actor=actor, target_type="contact", target_id=contact_id,
                  details={"reason": reason})
 
@@ -209,7 +211,7 @@ def export(session: Session, query: SearchQuery, fmt: str) -> tuple[bytes, int]:
                      Contact.created_at, Contact.attributes).where(*conditions).order_by(Contact.id)
     count = 0
 
-    def rows():  # noqa: ANN202
+    def rows() -> Iterator[list[Any]]:
         nonlocal count
         for phone, first, last, language, consent, created, attrs in session.execute(columns).yield_per(5000):
             count += 1
