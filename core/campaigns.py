@@ -334,8 +334,9 @@ def materialize(session: Session, campaign: Campaign, *, now: datetime | None = 
     inserted = db.changed(session, insert(table(Recipient)).from_select(
         ["campaign_id", "contact_id", "phone", "parameters", "status", "skip_reason", "created_at", "updated_at"],
         source))
-    # psycopg reports the row count of INSERT ... SELECT; where a driver does not, count what is there.
-    if not pg:
+    # Where the driver does not report the row count of INSERT ... SELECT (psycopg says -1 for
+    # some plans), count what is there.
+    if not inserted:
         inserted = session.scalar(select(func.count()).select_from(Recipient)
                                   .where(Recipient.campaign_id == campaign.id)) or 0
     campaign.total_recipients = inserted

@@ -146,7 +146,7 @@ def test_a_bad_event_does_not_hold_back_the_others(session, sent_rows, monkeypat
             raise ValueError("unexpected payload")
         return real(session, event_type, payload, now=now)
 
-    monkeypatch.setattr(inbound, "apply_contact_event", broken)
+    monkeypatch.setattr(inbound.apply, "apply_contact_event", broken)  # where it is called from
     row = sent_rows[3]
     inbound.store(session, [
         inbound.Event("c1", "contact.updated", {"contact": {"phone": "+24177990001", "firstName": "Boum"}}),

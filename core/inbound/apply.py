@@ -1,32 +1,34 @@
-"""Inbound Respond.io events: verified, stored once, then applied.
-
-The receiver (`workers/webhooks.py`) checks the signature and writes the raw event before it
-answers 200, so nothing acknowledged can be lost; a worker applies stored events in order. An
-`event_id` seen twice is stored once, hence applied once. Unknown event types are kept and
-ignored. What needs the chatbot is handed back to the worker as a `Followup` (core never imports
-the chatbot)."""
+"""Stored events applied, in arrival order: delivery statuses in one pass per batch, messages,
+contact and conversation events one by one. What needs the chatbot is handed back to the worker
+as a `Followup` (core never imports the chatbot)."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import logging
-import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import orjson
-from sqlalchemy import BigInteger, String, any_, bindparam, func, select, text, update
+from sqlalchemy import BigInteger, String, any_, bindparam, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from core import audit, db, messaging, statuses
+from core import audit, messaging, statuses
 from core.config import get_settings
 from core.contacts.search import search_text_for
 from core.errors import UserError
+from core.inbound.dead_letters import error_text
+from core.inbound.edge import NAME_MAX, TYPE_MAX, fit
+from core.inbound.grammar import (
+    ASKS_FOR_YES,
+    HANDOFF_NOTICE,
+    OPT_IN_CONFIRMATION,
+    OPT_OUT_CONFIRMATION,
+    RESUBSCRIBE_WORDS,
+    explicit_opt_in,
+    keyword,
+)
+from core.inbound.store import MAX_ATTEMPTS, claim
 from core.logs import mask_phone
 from core.models import (
     ConsentEvent,
@@ -38,8 +40,6 @@ from core.models import (
     Message,
     Recipient,
     RecipientStatus,
-    User,
-    UTCDateTime,
     WebhookEvent,
 )
 from core.phones import normalize
@@ -48,151 +48,7 @@ from core.text import fold
 from core.timeutil import utcnow
 
 log = logging.getLogger(__name__)
-MAX_ATTEMPTS = 5  # an event that fails this often is set aside (kept, with its error) instead of blocking
 
-# Words a person sends to stop or resume messages, and to ask for a human (folded: no accents,
-# lower case). A message opts out when it is one of these, alone or with a few polite words.
-OPT_OUT_WORDS = frozenset({"stop", "arret", "arrete", "arreter", "arretez", "desabonner", "desabonne",
-                           "desabonnement", "desinscrire", "desinscris", "desinscrivez", "desinscription",
-                           "unsubscribe", "stopper"})
-OPT_IN_WORDS = frozenset({"start", "oui", "reprendre", "reabonner", "inscrire", "reinscrire"})
-HANDOFF_WORDS = frozenset({"agent", "conseiller", "conseillere", "humain", "humaine", "operateur", "operatrice",
-                           "personne reelle", "quelqu un", "une personne"})
-FILLER_WORDS = frozenset({"svp", "stp", "merci", "s", "il", "vous", "plait", "te", "moi", "je", "veux", "me", "de",
-                          "les", "messages", "message", "sms", "please", "tout", "a", "au", "aux", "la", "le", "m",
-                          "des", "ces", "envoyer", "cnss"})
-OPT_OUT_CONFIRMATION = ("Vous êtes désinscrit(e) : la CNSS ne vous enverra plus de messages WhatsApp. "
-                        "Répondez START pour vous réinscrire.")
-OPT_IN_CONFIRMATION = ("C'est noté : vous recevrez de nouveau les messages de la CNSS. "
-                       "Répondez STOP pour vous désinscrire.")
-HANDOFF_NOTICE = "Un conseiller de la CNSS va vous répondre dès que possible."
-BOT_NO_ANSWER_NOTICE = "Je transmets votre question à un conseiller de la CNSS, qui vous répondra dès que possible."
-_WORD = re.compile(r"[a-z0-9]+")
-
-
-# --- the edge: signature and shape -----------------------------------------------------------
-
-def sign(body: bytes, secret: str) -> str:
-    """Respond.io's signature: base64 of the HMAC-SHA256 of the raw body."""
-    return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
-
-
-def verify_signature(body: bytes, signature: str | None, secrets: list[str]) -> bool:
-    """True when `signature` matches the body under one of the signing keys. Every key is tried, and
-    compared in constant time, so the answer's timing tells nothing about the keys."""
-    if not signature or not secrets:
-        return False
-    given = signature.strip().encode()
-    matched = False
-    for secret in secrets:
-        matched |= hmac.compare_digest(sign(body, secret).encode(), given)
-    return matched
-
-
-class InvalidEvent(ValueError):
-    """A signed body that is not an event; the reason is for the log and the 400 answer."""
-
-
-@dataclass(frozen=True)
-class Event:
-    event_id: str
-    event_type: str
-    payload: dict[str, Any]
-    raw: bytes | None = None  # the verified body, stored as it came when the database takes JSON text
-
-
-def parse(body: bytes) -> Event:
-    try:
-        payload = orjson.loads(body)
-    except (ValueError, UnicodeDecodeError) as err:
-        raise InvalidEvent(f"body is not JSON: {err}") from None
-    if not isinstance(payload, dict):
-        raise InvalidEvent("body is not a JSON object")
-    if _depth_over(payload, MAX_DEPTH):  # Respond.io's events are a few levels deep
-        raise InvalidEvent(f"body nested deeper than {MAX_DEPTH} levels")
-    event_type = payload.get("event_type")
-    if not isinstance(event_type, str) or not event_type.strip():
-        raise InvalidEvent("event_type is missing")
-    event_id = payload.get("event_id")
-    # Without an id, the body itself identifies the event: the same delivery twice is one event.
-    event_id = without_nul(str(event_id)) if event_id not in (None, "") else \
-        "sha256:" + hashlib.sha256(body).hexdigest()
-    if len(event_id) > EVENT_ID_MAX:  # cut, two different ids could become one: hashed instead
-        event_id = "sha256:" + hashlib.sha256(event_id.encode()).hexdigest()
-    if b"\\u0000" in body:
-        # PostgreSQL's JSON and text cannot hold a NUL character: removed from the decoded values, and
-        # the body stored re-encoded (an escape typed by hand, `\\u0000` in the JSON, stays as typed).
-        payload = without_nul(payload)
-        body = orjson.dumps(payload)
-    return Event(event_id, without_nul(event_type.strip())[:64], payload, body)
-
-
-EVENT_ID_MAX = 128
-MAX_DEPTH = 64  # objects and lists within each other; deeper bodies are refused (400), never half-read
-NAME_MAX = 120  # contacts.first_name / last_name
-TYPE_MAX = 32  # messages.message_type
-
-
-def _depth_over(value: Any, limit: int) -> bool:
-    """Whether objects and lists are nested deeper than `limit` (without recursion: a hostile body
-    must not exhaust the stack of the process that reads it)."""
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
-        for child in children:
-            if isinstance(child, dict | list):
-                if depth + 1 > limit:
-                    return True
-                stack.append((child, depth + 1))
-    return False
-
-
-def without_nul(value: Any) -> Any:
-    """`value` with every NUL character removed from its strings, keys included, at any depth."""
-    if isinstance(value, str):
-        return value.replace("\x00", "")
-    if isinstance(value, dict):
-        return {without_nul(k): without_nul(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [without_nul(v) for v in value]
-    return value
-
-
-def fit(value: str | None, length: int) -> str | None:
-    """A value from outside cut to its column's length (a longer one would fail the event forever)."""
-    return value[:length] if value is not None else None
-
-
-def store(session: Session, events: list[Event], *, now: datetime | None = None) -> int:
-    """Write events not seen before; returns how many were new. Duplicates are ignored."""
-    if not events:
-        return 0
-    now = now or utcnow()
-    unique = {e.event_id: e for e in events}
-    if session.get_bind().dialect.name == "postgresql":
-        # One statement for the batch, the bodies cast from their text (no re-encoding); `parse` has
-        # already removed NUL characters, which PostgreSQL's JSON cannot hold.
-        texts = [(e.raw if e.raw is not None else orjson.dumps(without_nul(e.payload))).decode()
-                 for e in unique.values()]
-        return db.changed(session, text(
-            "INSERT INTO webhook_events (event_id, event_type, payload, received_at, attempts) "
-            "SELECT e, t, p::jsonb, :now, 0 FROM unnest(CAST(:ids AS text[]), CAST(:types AS text[]), "
-            "CAST(:payloads AS text[])) AS x(e, t, p) ON CONFLICT (event_id) DO NOTHING"
-        ).bindparams(bindparam("now", type_=UTCDateTime())),
-            {"now": now, "ids": list(unique), "types": [e.event_type for e in unique.values()], "payloads": texts})
-    rows = [{"event_id": e.event_id, "event_type": e.event_type, "payload": e.payload, "received_at": now,
-             "attempts": 0} for e in unique.values()]
-    stmt = sqlite_insert(WebhookEvent).on_conflict_do_nothing(index_elements=["event_id"])
-    result = session.execute(stmt.returning(WebhookEvent.id), rows)
-    return len(result.all())
-
-
-def pending_count(session: Session) -> int:
-    return session.scalar(text("SELECT count(*) FROM webhook_events WHERE processed_at IS NULL")) or 0
-
-
-# --- applying events -------------------------------------------------------------------------
 
 def _one_of(session: Session, column: Any, values: list[Any], element_type: Any) -> Any:
     """`column IN values`: on PostgreSQL one array parameter (`= ANY`), which stays cheap to build
@@ -264,42 +120,6 @@ def _text_of(message: dict[str, Any]) -> tuple[str, str]:
     if isinstance(content, str):
         return "text", content
     return "text", str(message.get("text") or "")
-
-
-def words(message_text: str) -> list[str]:
-    return _WORD.findall(fold(message_text))
-
-
-def keyword(message_text: str) -> str | None:
-    """`opt_out`, `opt_in` or `handoff` when the message says so, else None. The opt words count
-    only when the message is essentially that word ("STOP", "Arrêt svp", "désinscrire moi"),
-    so that "je ne veux pas que ça s'arrête" is not an opt-out."""
-    tokens = words(message_text)
-    if not tokens:
-        return None
-    meaningful = [t for t in tokens if t not in FILLER_WORDS]
-    if len(meaningful) == 1 and len(tokens) <= 6:
-        if meaningful[0] in OPT_OUT_WORDS:
-            return "opt_out"
-        if meaningful[0] in OPT_IN_WORDS:
-            return "opt_in"
-    joined = " ".join(tokens)
-    if len(tokens) <= 12 and (any(t in HANDOFF_WORDS for t in tokens)
-                              or any(phrase in joined for phrase in HANDOFF_WORDS if " " in phrase)):
-        return "handoff"
-    return None
-
-
-YES_WORDS = frozenset({"oui"})  # a re-subscription only in answer to a message that asked for it
-# Our own offer to re-subscribe: "répondez OUI pour recevoir de nouveau…" (folded). An agent's other
-# yes/no questions, or "ne répondez pas oui", are not one.
-ASKS_FOR_YES = re.compile(r"\b(repondez|tapez|envoyez)\s+oui\b")
-RESUBSCRIBE_WORDS = ("reinscri", "reabonn", "de nouveau nos messages", "de nouveau les messages")
-
-
-def _explicit_opt_in(message_text: str) -> bool:
-    """START, RÉABONNER... (not a mere "oui")."""
-    return any(t in OPT_IN_WORDS - YES_WORDS for t in words(message_text))
 
 
 def _asked_for_yes(session: Session, contact: Contact, before_id: int) -> bool:
@@ -438,7 +258,7 @@ def receive_message(session: Session, payload: dict[str, Any], *, now: datetime 
         if _set_consent(session, contact, ConsentStatus.OPTED_OUT, body.strip(), at):
             notify(session, contact, conversation, OPT_OUT_CONFIRMATION, "opt_out_confirmation")
         return None
-    if said == "opt_in" and not _explicit_opt_in(body) and not _asked_for_yes(session, contact, message.id):
+    if said == "opt_in" and not explicit_opt_in(body) and not _asked_for_yes(session, contact, message.id):
         said = None  # a "oui" that answers anything else is not a re-subscription
     if said == "opt_in":
         if contact.consent_status == ConsentStatus.OPTED_OUT and _set_consent(
@@ -568,15 +388,6 @@ def _apply_one(session: Session, event: WebhookEvent, result: Processed, now: da
     result.applied += 1
 
 
-def claim(session: Session, limit: int) -> list[WebhookEvent]:
-    """The oldest events not yet applied, locked for this worker (others skip them)."""
-    stmt = (select(WebhookEvent).where(WebhookEvent.processed_at.is_(None), WebhookEvent.attempts < MAX_ATTEMPTS)
-            .order_by(WebhookEvent.id).limit(limit))
-    if session.get_bind().dialect.name == "postgresql":
-        stmt = stmt.with_for_update(skip_locked=True)
-    return list(session.scalars(stmt).all())
-
-
 def process_pending(session: Session, *, limit: int = 500, now: datetime | None = None) -> Processed:
     """Apply up to `limit` stored events, in arrival order. Status events of the batch go together
     in one pass; the others one by one. If the batch fails as a whole, each event is retried alone
@@ -625,119 +436,3 @@ def process_pending(session: Session, *, limit: int = 500, now: datetime | None 
                     .values(processed_at=now, attempts=WebhookEvent.attempts + 1)
                     .execution_options(synchronize_session=False))
     return result
-
-
-# --- dead letters: events that could not be stored or applied ------------------------------------
-
-def store_unstorable(session: Session, event: Event, error: Exception, *, now: datetime | None = None) -> int:
-    """An event the database refused as it came (after the batch it came in was tried alone): kept as
-    text, set aside for an administrator, so that the events behind it move on."""
-    now = now or utcnow()
-    raw = (event.raw or orjson.dumps(without_nul(event.payload))).decode("utf-8", "replace").replace("\x00", "")
-    row = {"event_id": without_nul(event.event_id), "event_type": without_nul(event.event_type),
-           "payload": {"_unstorable_body": raw[:1_000_000]}, "received_at": now, "processed_at": now,
-           "dead_at": now, "attempts": 1, "error": error_text(error)}
-    stored = session.execute(db.insert_for(session)(WebhookEvent).values(**row)
-                             .on_conflict_do_nothing(index_elements=["event_id"]).returning(WebhookEvent.id)).all()
-    log.error("Inbound event %s (%s) could not be stored as it came: set aside (%s)", event.event_id,
-              event.event_type, row["error"], extra={"event_id": event.event_id})
-    return len(stored)
-
-
-def error_text(error: Exception) -> str:
-    """What went wrong, for the log and an administrator: the database's own first line rather than
-    SQLAlchemy's message (which repeats the statement and its parameters), phones masked."""
-    cause = getattr(error, "orig", None) or error
-    first = (str(cause).strip().splitlines() or [""])[0]
-    return mask_phone(f"{type(cause).__name__}: {first}")[:1000]
-
-
-def _dead() -> Any:
-    return (WebhookEvent.dead_at.is_not(None)) & (WebhookEvent.discarded_at.is_(None))
-
-
-def dead_letter_count(session: Session) -> int:
-    return session.scalar(select(func.count()).select_from(WebhookEvent).where(_dead())) or 0
-
-
-def dead_letters(session: Session, *, limit: int = 200) -> list[WebhookEvent]:
-    """The events set aside, newest first."""
-    return list(session.scalars(select(WebhookEvent).where(_dead()).order_by(WebhookEvent.dead_at.desc(),
-                                                                              WebhookEvent.id.desc())
-                                .limit(limit)).all())
-
-
-def masked_payload(event: WebhookEvent, *, limit: int = 20_000) -> str:
-    """The event's body for an administrator's eyes: phone numbers masked, cut to `limit` characters."""
-    body = orjson.dumps(event.payload, option=orjson.OPT_INDENT_2).decode()
-    body = mask_phone(body)
-    return body if len(body) <= limit else body[:limit] + "\n… (tronqué)"
-
-
-def _dead_letter(session: Session, event_row_id: int) -> WebhookEvent:
-    event = session.get(WebhookEvent, event_row_id)
-    if event is None or event.dead_at is None or event.discarded_at is not None:
-        raise UserError("Cet événement n'est plus en attente d'une décision (déjà réessayé ou écarté).")
-    return event
-
-
-def retry_dead_letter(session: Session, event_row_id: int, *, actor: User | None = None) -> WebhookEvent:
-    """Apply the event again from the start (after a fix, say)."""
-    event = _dead_letter(session, event_row_id)
-    if "_unstorable_body" in (event.payload or {}):
-        raise UserError("Cet événement n'a pas pu être enregistré tel quel : il ne peut pas être réessayé, "
-                        "seulement écarté.")
-    audit.record(session, "inbound_event_retried", actor=actor, target_type="webhook_event", target_id=event.id,
-                 details={"event_id": event.event_id, "event_type": event.event_type, "error": event.error})
-    event.dead_at = event.processed_at = None
-    event.attempts = 0
-    event.error = None
-    return event
-
-
-def discard_dead_letter(session: Session, event_row_id: int, *, actor: User | None = None) -> WebhookEvent:
-    """Let the event go for good; it stays stored (a redelivery is still recognised) and audited."""
-    event = _dead_letter(session, event_row_id)
-    event.discarded_at = utcnow()
-    audit.record(session, "inbound_event_discarded", actor=actor, target_type="webhook_event", target_id=event.id,
-                 details={"event_id": event.event_id, "event_type": event.event_type, "error": event.error})
-    return event
-
-
-# --- questions the chatbot never answered ----------------------------------------------------------
-
-def unanswered(session: Session, *, older_than: timedelta, now: datetime | None = None,
-               limit: int = 100) -> list[Conversation]:
-    """Conversations whose question reached the chatbot `older_than` ago or more and got neither an
-    answer nor a hand-over (the worker died in between), locked for this caller on PostgreSQL."""
-    now = now or utcnow()
-    stmt = (select(Conversation).where(Conversation.bot_pending_since <= now - older_than)
-            .order_by(Conversation.bot_pending_since).limit(limit))
-    if session.get_bind().dialect.name == "postgresql":
-        stmt = stmt.with_for_update(skip_locked=True)
-    return list(session.scalars(stmt).all())
-
-
-def later_question(session: Session, conversation_id: int, message_id: int) -> bool:
-    """Whether the person wrote again after this message (its answer then does not clear the mark)."""
-    return session.scalar(select(Message.id).where(
-        Message.conversation_id == conversation_id, Message.direction == Direction.INBOUND,
-        Message.id > message_id).limit(1)) is not None
-
-
-def hand_over_unanswered(session: Session, *, older_than: timedelta, now: datetime | None = None) -> int:
-    """Every question left without an answer goes to the agents, and the person is told so, once: the
-    mark is cleared in the same transaction."""
-    now = now or utcnow()
-    handed = 0
-    for conversation in unanswered(session, older_than=older_than, now=now):
-        conversation.bot_pending_since = None
-        if conversation.status != ConversationStatus.BOT:
-            continue  # an agent took it meanwhile
-        contact = session.get(Contact, conversation.contact_id)
-        hand_over(conversation, "bot_no_answer", now=now)
-        if contact is not None:
-            notify(session, contact, conversation, BOT_NO_ANSWER_NOTICE, "handover_notice")
-        handed += 1
-        log.warning("Conversation %s: the chatbot never answered; handed to the agents", conversation.id)
-    return handed
