@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from core import stats
+from core import labels, stats
 from core.campaigns import price_per_message
 from core.models import (
     AttributeStats,
@@ -30,13 +30,12 @@ from core.models import (
     Segment,
     Template,
 )
-from core.respondio import ERROR_LABELS, code_label
+from core.respondio import code_label
 from core.timeutil import local_tz
 
-S = RecipientStats
+Stats = RecipientStats  # the hourly summary rows
 ATTEMPTED = ("sent", "delivered", "read", "failed")
 DELIVERED = ("delivered", "read")
-CATEGORY_LABELS = {"MARKETING": "Marketing", "UTILITY": "Service (utilitaire)", "AUTHENTICATION": "Authentification"}
 
 
 @dataclass(frozen=True)
@@ -78,11 +77,11 @@ def _campaign_scope(session: Session, f: Filters, column: Any) -> list[Any]:
     return conditions
 
 
-def _scope(session: Session, f: Filters, table: Any = S) -> list[Any]:
+def _scope(session: Session, f: Filters, table: Any = Stats) -> list[Any]:
     return [table.hour >= f.since, table.hour < f.until, *_campaign_scope(session, f, table.campaign_id)]
 
 
-def _funnel_columns(table: Any = S) -> list[Any]:
+def _funnel_columns(table: Any = Stats) -> list[Any]:
     return [func.coalesce(func.sum(case((table.status.in_(ATTEMPTED), table.n), else_=0)), 0),
             func.coalesce(func.sum(case((table.status.in_(DELIVERED), table.n), else_=0)), 0),
             func.coalesce(func.sum(case((table.status == "read", table.n), else_=0)), 0),
@@ -129,8 +128,9 @@ def kpis(session: Session, f: Filters, consent: dict[str, int] | None = None) ->
     out.opt_outs = session.scalar(select(func.count()).select_from(ConsentEvent).where(
         ConsentEvent.status == "opted_out", ConsentEvent.at >= f.since, ConsentEvent.at < f.until)) or 0
     rows = session.execute(
-        select(Template.category, func.count(func.distinct(S.campaign_id)), *_funnel_columns())
-        .join(Campaign, Campaign.id == S.campaign_id).join(Template, Template.id == Campaign.template_id, isouter=True)
+        select(Template.category, func.count(func.distinct(Stats.campaign_id)), *_funnel_columns())
+        .join(Campaign, Campaign.id == Stats.campaign_id)
+        .join(Template, Template.id == Campaign.template_id, isouter=True)
         .where(*_scope(session, f)).group_by(Template.category)).all()
     for category, campaigns, *values in rows:
         funnel = _funnel(values)
@@ -154,9 +154,9 @@ def funnel_by_campaign(session: Session, f: Filters) -> list[dict[str, Any]]:
     """Sent → delivered → read → replied, failures, and the opt-outs caused (people who opted out
     within REPLY_ATTRIBUTION_DAYS of the campaign's message), for each campaign with messages in the
     period."""
-    rows = session.execute(select(Campaign.id, Campaign.name, func.coalesce(func.sum(S.opted_out), 0),
+    rows = session.execute(select(Campaign.id, Campaign.name, func.coalesce(func.sum(Stats.opted_out), 0),
                                   *_funnel_columns())
-                           .join(Campaign, Campaign.id == S.campaign_id).where(*_scope(session, f))
+                           .join(Campaign, Campaign.id == Stats.campaign_id).where(*_scope(session, f))
                            .group_by(Campaign.id, Campaign.name).order_by(Campaign.id)).all()
     return [{"campaign_id": r[0], "campaign": r[1], **_funnel(r[3:]), "opt_outs": int(r[2])} for r in rows]
 
@@ -172,14 +172,14 @@ def breakdown(session: Session, f: Filters, by: str) -> list[dict[str, Any]]:
         return [{"label": value or "(non renseigné)", **_funnel(values)} for value, *values in rows]
     if by in ("template", "category"):
         key = Template.name if by == "template" else Template.category
-        rows = session.execute(select(key, *_funnel_columns()).join(Campaign, Campaign.id == S.campaign_id)
+        rows = session.execute(select(key, *_funnel_columns()).join(Campaign, Campaign.id == Stats.campaign_id)
                                .join(Template, Template.id == Campaign.template_id)
                                .where(*_scope(session, f)).group_by(key).order_by(key)).all()
-        return [{"label": CATEGORY_LABELS.get(label, label) if by == "category" else label, **_funnel(values)}
+        return [{"label": labels.TEMPLATE_CATEGORY.get(label, label) if by == "category" else label, **_funnel(values)}
                 for label, *values in rows]
     if by == "segment":
         per_campaign = {r[0]: r[1:] for r in session.execute(
-            select(S.campaign_id, *_funnel_columns()).where(*_scope(session, f)).group_by(S.campaign_id)).all()}
+            select(Stats.campaign_id, *_funnel_columns()).where(*_scope(session, f)).group_by(Stats.campaign_id)).all()}
         if not per_campaign:
             return []
         names = dict(session.execute(select(Segment.id, Segment.name)).all())
@@ -194,10 +194,12 @@ def breakdown(session: Session, f: Filters, by: str) -> list[dict[str, Any]]:
 
 
 def failures_by_code(session: Session, f: Filters) -> list[dict[str, Any]]:
-    rows = session.execute(select(S.error_code, func.sum(S.n)).where(*_scope(session, f), S.status == "failed")
-                           .group_by(S.error_code).order_by(func.sum(S.n).desc())).all()
+    rows = session.execute(select(Stats.error_code, func.sum(Stats.n))
+                           .where(*_scope(session, f), Stats.status == "failed")
+                           .group_by(Stats.error_code).order_by(func.sum(Stats.n).desc())).all()
     return [{"code": code_label(code) if code else "inconnu",
-             "meaning": ERROR_LABELS.get(code or "", "Erreur non documentée"), "count": int(n)} for code, n in rows]
+             "meaning": labels.WHATSAPP_ERROR.get(code or "", "Erreur non documentée"), "count": int(n)}
+            for code, n in rows]
 
 
 # --- delays and time ------------------------------------------------------------------------------
@@ -232,8 +234,8 @@ def delays(session: Session, f: Filters) -> dict[str, dict[str, float | None]]:
 
 def _hourly(session: Session, f: Filters) -> list[tuple[datetime, int, int, int]]:
     """(UTC hour, attempts, delivered, read) for every hour of the period with messages."""
-    rows = session.execute(select(S.hour, *_funnel_columns()[:3]).where(*_scope(session, f))
-                           .group_by(S.hour).order_by(S.hour)).all()
+    rows = session.execute(select(Stats.hour, *_funnel_columns()[:3]).where(*_scope(session, f))
+                           .group_by(Stats.hour).order_by(Stats.hour)).all()
     return [(hour, int(a), int(d), int(r)) for hour, a, d, r in rows]
 
 

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import and_, case, func, insert, literal, or_, select, update
 from sqlalchemy.orm import Session
 
-from core import audit, db, segments, stats, templates
+from core import audit, db, labels, segments, stats, templates
 from core.config import get_settings
 from core.errors import NotFound, UserError
 from core.models import (
@@ -42,12 +42,6 @@ TRANSITIONS: dict[str, set[str]] = {
     S.CANCELLED: set(),
     S.FAILED: set(),
 }
-STATUS_LABELS = {S.DRAFT: "Brouillon", S.SCHEDULED: "Programmée", S.RUNNING: "En cours", S.PAUSED: "En pause",
-                 S.COMPLETED: "Terminée", S.CANCELLED: "Annulée", S.FAILED: "En échec"}
-RECIPIENT_LABELS = {"pending": "En attente", "sending": "En cours d'envoi", "sent": "Envoyé", "delivered": "Remis",
-                    "read": "Lu", "failed": "Échec", "skipped": "Écarté"}
-RETARGETS = {"not_delivered": "non remis", "not_read": "non lus", "failed": "en échec",
-             "unverified": "non vérifiés"}
 QUIET_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
 FINAL = (RecipientStatus.SENT, RecipientStatus.DELIVERED, RecipientStatus.READ, RecipientStatus.FAILED,
          RecipientStatus.SKIPPED)
@@ -98,8 +92,8 @@ def transition(session: Session, campaign: Campaign, to: str, *, actor: User | N
                reason: str | None = None, actor_email: str | None = None) -> Campaign:
     """The only way a campaign changes status: allowed moves only, each one audited."""
     if to not in TRANSITIONS[campaign.status]:
-        raise UserError(f"Une campagne « {STATUS_LABELS[S(campaign.status)].lower()} » ne peut pas passer à "
-                        f"« {STATUS_LABELS[S(to)].lower()} ».")
+        raise UserError(f"Une campagne « {labels.CAMPAIGN_STATUS[S(campaign.status)].lower()} » ne peut pas passer à "
+                        f"« {labels.CAMPAIGN_STATUS[S(to)].lower()} ».")
     previous = campaign.status
     campaign.status = to
     campaign.status_reason = reason
@@ -387,7 +381,8 @@ class Progress:
     unverified: int = 0  # failed rows whose send could be neither confirmed nor denied
 
     def as_dict(self) -> dict[str, Any]:
-        return {"status": self.status, "total": self.total, **{k: self.counts.get(k, 0) for k in RECIPIENT_LABELS},
+        return {"status": self.status, "total": self.total,
+                **{k: self.counts.get(k, 0) for k in labels.RECIPIENT_STATUS},
                 "verifying": self.verifying, "unverified": self.unverified}
 
 
@@ -420,7 +415,7 @@ def failures_by_code(session: Session, campaign_id: int) -> list[tuple[str, int]
 
 def retarget(session: Session, campaign: Campaign, which: str, *, actor: User | None = None) -> Campaign:
     """A new draft for the recipients who did not get, did not read, or failed to receive a campaign."""
-    if which not in RETARGETS:
+    if which not in labels.RETARGET:
         raise UserError("Relance inconnue.")
     conditions = {
         "not_delivered": Recipient.status.in_([RecipientStatus.SENT, RecipientStatus.FAILED]),
@@ -432,8 +427,8 @@ def retarget(session: Session, campaign: Campaign, which: str, *, actor: User | 
     ids = session.scalars(select(Recipient.contact_id).where(Recipient.campaign_id == campaign.id,
                                                              conditions[which])).all()
     if not ids:
-        raise UserError(f"Aucun destinataire {RETARGETS[which]} dans cette campagne.")
-    base = f"{campaign.name} — relance {RETARGETS[which]}"[:110]
+        raise UserError(f"Aucun destinataire {labels.RETARGET[which]} dans cette campagne.")
+    base = f"{campaign.name} — relance {labels.RETARGET[which]}"[:110]
     name, n = base, 2
     while session.scalar(select(Segment.id).where(Segment.name == name)):
         name, n = f"{base} ({n})", n + 1

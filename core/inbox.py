@@ -9,23 +9,13 @@ from datetime import datetime
 from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session
 
-from core import audit, messaging, outbox, respondio, templates
+from core import audit, labels, messaging, outbox, respondio, templates
 from core.errors import NotFound, UserError
 from core.models import Contact, Conversation, ConversationStatus, Message, Template, User
 from core.text import fold
 from core.timeutil import utcnow
 
 C = ConversationStatus
-STATUS_LABELS = {C.WAITING_AGENT: "Attend un agent", C.AGENT: "Prise en charge", C.BOT: "Assistant virtuel",
-                 C.CLOSED: "Traitée"}
-HANDOFF_LABELS = {"requested": "la personne a demandé un conseiller", "bot_unsure": "l'assistant n'était pas sûr",
-                  "bot_refused": "question hors du champ de l'assistant", "no_bot": "assistant indisponible",
-                  "bot_disabled": "assistant désactivé", "attachment": "pièce jointe reçue",
-                  "send_failed": "réponse de l'assistant non envoyée"}
-MESSAGE_STATUS_LABELS = {"pending": "en attente d'envoi", "sent": "envoyé", "delivered": "remis", "read": "lu",
-                         "failed": "échec"}
-AUTHOR_LABELS = {"contact": "La personne", "bot": "Assistant virtuel", "agent": "Agent", "campaign": "Campagne",
-                 "system": "Message automatique"}
 
 
 @dataclass(frozen=True)
@@ -163,7 +153,7 @@ def mark_handled(session: Session, conversation: Conversation, actor: User) -> N
 
 def message_state(message: Message) -> str:
     """An outgoing message's state as the agent reads it (a failure with its reason)."""
-    label = MESSAGE_STATUS_LABELS.get(message.status or "", message.status or "")
+    label = labels.MESSAGE_STATUS.get(message.status or "", message.status or "")
     if message.status == "failed" and message.error_code:
-        label += f" ({respondio.ERROR_LABELS.get(message.error_code) or respondio.code_label(message.error_code)})"
+        label += f" ({labels.WHATSAPP_ERROR.get(message.error_code) or respondio.code_label(message.error_code)})"
     return label

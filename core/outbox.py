@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import bindparam, event, func, select, update
 from sqlalchemy.orm import Session
 
-from core import db, ledger, metrics, queue, respondio
+from core import db, labels, ledger, metrics, queue, respondio
 from core.config import get_settings
 from core.models import (
     ConsentStatus,
@@ -49,18 +49,6 @@ EXPIRED = "expired"
 OPTED_OUT = "opted_out"
 ERASED = "erased"
 
-PURPOSE_LABELS = {
-    "opt_out_confirmation": "Confirmation de désinscription",
-    "opt_in_confirmation": "Confirmation de réinscription",
-    "bot_answer": "Réponse du chatbot",
-    "handover_notice": "Avis de transfert à un conseiller",
-    "system": "Message automatique",
-    "agent_reply": "Réponse d'un agent",
-    "agent_template": "Modèle envoyé par un agent",
-    "template_test": "Envoi de test d'un modèle",
-}
-STATUS_LABELS = {S.PENDING: "en attente d'envoi", S.SENDING: "en cours d'envoi", S.SENT: "envoyé",
-                 S.FAILED: "échec"}
 # Purposes that are still sent to a person who has opted out since they were decided (the
 # confirmation of that very opt-out).
 SENT_AFTER_OPT_OUT = frozenset({"opt_out_confirmation"})
@@ -457,10 +445,10 @@ def failed_since(session: Session, since: datetime) -> int:
 
 def describe(item: OutboxMessage) -> str:
     """The item's state as a person reads it."""
-    label = STATUS_LABELS.get(S(item.status), item.status)
+    label = labels.OUTBOX_STATUS.get(S(item.status), item.status)
     if item.status != S.FAILED:
         return label
-    known = respondio.ERROR_LABELS.get(item.error_code or "")
+    known = labels.WHATSAPP_ERROR.get(item.error_code or "")
     if known:
         return f"{label} : {known} ({respondio.code_label(item.error_code)})"
     detail = f" ({item.error_message})" if item.error_message else ""

@@ -7,13 +7,6 @@ from dataclasses import dataclass
 
 from core.models import Role
 
-ROLE_LABELS: dict[str, str] = {
-    Role.ADMIN: "Administrateur",
-    Role.MANAGER: "Responsable communication",
-    Role.SUPERVISOR: "Superviseur",
-    Role.AGENT: "Agent",
-}
-
 
 @dataclass(frozen=True)
 class PageSpec:

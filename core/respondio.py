@@ -27,7 +27,7 @@ from typing import Any, Protocol
 
 import httpx
 
-from core import metrics
+from core import labels, metrics
 from core.config import Settings, get_settings
 from core.logs import mask_phone
 
@@ -39,39 +39,6 @@ PERMANENT_CODES = frozenset({"131026", "131047", "470", "131049", "131050", "131
 TEMPLATE_CODES = frozenset({"132000", "132001"})
 QUALITY_CODES = frozenset({"131048"})
 UNVERIFIED = "unverified"  # a send the provider could neither confirm nor deny within the bound
-ERROR_LABELS = {
-    "130429": "Limite de débit WhatsApp atteinte : nouvel essai plus tard",
-    "131056": "Trop de messages à la même personne : nouvel essai plus tard",
-    "131026": "Message non distribuable (pas de WhatsApp, application trop ancienne…)",
-    "131047": "Hors de la fenêtre de 24 heures : il faut un modèle",
-    "470": "Hors de la fenêtre de 24 heures : il faut un modèle",
-    "131048": "Limitation pour spam (qualité) : campagne mise en pause",
-    "131049": "Plafond de messages marketing pour cette personne",
-    "131050": "La personne a refusé les messages marketing",
-    "131051": "Type de message non pris en charge",
-    "132000": "Nombre de paramètres différent du modèle",
-    "132001": "Modèle ou langue inexistant",
-    "132012": "Format de paramètre incorrect",
-    # Our own codes, for what no WhatsApp code describes.
-    UNVERIFIED: "Envoi non vérifiable : Respond.io n'a pas pu confirmer si le message est parti",
-    "not_accepted": "Jamais accepté par Respond.io malgré plusieurs essais",
-    "expired": "Respond.io n'a pas accepté le message dans le délai prévu",
-    "opted_out": "La personne s'est désinscrite avant l'envoi : rien n'est parti",
-    "erased": "Le contact a été effacé avant l'envoi : rien n'est parti",
-    "network": "Respond.io injoignable (réseau)",
-    "http_404": "Contact inconnu de Respond.io",
-    "http_429": "Limite de débit de Respond.io atteinte",
-    "http_449": "Requête mise en attente par Respond.io",
-    "http_500": "Erreur interne de Respond.io",
-    "http_502": "Respond.io indisponible (passerelle)",
-    "http_503": "Respond.io indisponible",
-    "http_504": "Respond.io n'a pas répondu à temps (passerelle)",
-    "http_401": "Jeton Respond.io refusé : vérifiez RESPONDIO_API_TOKEN",
-    "http_403": "Accès refusé par Respond.io : vérifiez les droits du jeton",
-}
-# Our codes, as a user reads them.
-OWN_CODES = {UNVERIFIED: "non vérifié", "network": "réseau", "not_accepted": "non accepté",
-             "expired": "non accepté à temps", "opted_out": "désinscrit entre-temps", "erased": "contact effacé"}
 
 
 def code_label(code: str | None) -> str:
@@ -80,7 +47,7 @@ def code_label(code: str | None) -> str:
         return "—"
     if code.startswith("http_"):
         return f"HTTP {code[5:]}"
-    return OWN_CODES.get(code, code)
+    return labels.OWN_ERROR_CODE.get(code, code)
 
 
 USER_AGENT = "cnss-whatsapp/1 (httpx)"
@@ -468,7 +435,7 @@ class Sandbox:
             return statuses
         if outcome == "failed":
             code = self._pick(SANDBOX_FAILURES, digest[2] / 256)
-            return [*statuses, MessageStatus("failed", sent_at + delay, code, ERROR_LABELS.get(code))]
+            return [*statuses, MessageStatus("failed", sent_at + delay, code, labels.WHATSAPP_ERROR.get(code))]
         statuses.append(MessageStatus("delivered", sent_at + delay))
         read_delay = delay + self.read_seconds * (digest[3] / 256)
         if outcome == "read" and elapsed >= read_delay:

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Float, String, and_, cast, exists, false, func, or_, select, true
 from sqlalchemy.orm import Session
 
-from core import audit, db
+from core import audit, db, labels
 from core.errors import NotFound, UserError
 from core.models import Contact, Recipient, RecipientStatus, Segment, SegmentKind, SegmentMember, User, table
 from core.timeutil import local_tz
@@ -23,11 +23,6 @@ STRING_OPS = ("equals", "not_equals", "contains", "starts_with", "in", "is_empty
 NUMBER_OPS = ("gt", "lt")
 DATE_OPS = ("before", "after", "is_empty", "is_not_empty")
 
-OPERATOR_LABELS = {
-    "equals": "est égal à", "not_equals": "est différent de", "contains": "contient", "starts_with": "commence par",
-    "in": "fait partie de", "is_empty": "est vide", "is_not_empty": "n'est pas vide", "gt": "est supérieur à",
-    "lt": "est inférieur à", "before": "est avant le", "after": "est après le",
-}
 
 # field -> (label, kind). Kinds decide which operators apply.
 FIELDS: dict[str, tuple[str, str]] = {
@@ -96,7 +91,8 @@ def _field_condition(rule: dict[str, Any]) -> Any:
     column = _column(field)
     label = field.split(":", 1)[1] if field.startswith("attribute:") else FIELDS[field][0]
     if operator not in operators_for(field):
-        raise UserError(f"L'opérateur « {OPERATOR_LABELS.get(operator, operator)} » ne s'applique pas à « {label} ».")
+        shown = labels.SEGMENT_OPERATOR.get(operator, operator)
+        raise UserError(f"L'opérateur « {shown} » ne s'applique pas à « {label} ».")
     is_attribute = field.startswith("attribute:")
     kind = "string" if is_attribute else FIELDS[field][1]
 
@@ -123,7 +119,7 @@ def _field_condition(rule: dict[str, Any]) -> Any:
         return func.lower(column).in_([v.lower() for v in values])
     text_value = "" if value is None else str(value)
     if text_value == "":
-        raise UserError(f"Indiquez une valeur pour « {label} {OPERATOR_LABELS[operator]} ».")
+        raise UserError(f"Indiquez une valeur pour « {label} {labels.SEGMENT_OPERATOR[operator]} ».")
     lowered = func.lower(cast(column, String))
     if operator == "equals":
         return lowered == text_value.lower()
@@ -331,7 +327,7 @@ def describe(rules: dict[str, Any], campaign_names: dict[int, str] | None = None
             field = str(rule.get("field", ""))
             label = (f"attribut {field.split(':', 1)[1]}" if field.startswith("attribute:")
                      else FIELDS.get(field, (field,))[0])
-            op = OPERATOR_LABELS.get(str(rule.get("operator")), str(rule.get("operator")))
+            op = labels.SEGMENT_OPERATOR.get(str(rule.get("operator")), str(rule.get("operator")))
             value = "" if rule.get("operator") in ("is_empty", "is_not_empty") else f" « {rule.get('value')} »"
             parts.append(f"{label} {op}{value}")
     return joiner.join(parts) or "aucune règle"

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import db, templates
+from core import db, labels, templates
 from core.contacts.service import attribute_keys
-
-SOURCE_LABELS = {"field": "Champ du contact", "attribute": "Attribut du contact", "text": "Texte fixe"}
 
 
 def mapping_editor(k: str, data: dict, current: dict, *, disabled: bool = False) -> dict:
@@ -20,13 +18,13 @@ def mapping_editor(k: str, data: dict, current: dict, *, disabled: bool = False)
         return mapping
     with db.session_scope() as session:
         attributes = attribute_keys(session)
-    sources = list(SOURCE_LABELS)
+    sources = list(labels.MAPPING_SOURCE)
     for key in keys:
         spec = current.get(key) or {"source": "field", "field": "first_name"}
         c1, c2, c3, c4 = st.columns([1, 2, 2, 2])
-        c1.markdown(f"**{templates._key_label(key)}**")
+        c1.markdown(f"**{templates.key_label(key)}**")
         source = c2.selectbox("Source", sources, index=sources.index(spec.get("source", "field")),
-                              format_func=SOURCE_LABELS.get, key=f"{k}{key}_src", disabled=disabled)
+                              format_func=labels.MAPPING_SOURCE.get, key=f"{k}{key}_src", disabled=disabled)
         entry = {"source": source}
         if source == "field":
             fields = list(templates.CONTACT_FIELDS)

@@ -15,7 +15,7 @@ from typing import Any, Generic, TypeVar
 import streamlit as st
 from PIL import Image, ImageDraw
 
-from core import auth, db, outbox, permissions, queue, users
+from core import auth, db, labels, outbox, permissions, queue, users
 from core.config import get_settings
 from core.errors import UserError
 from core.models import User
@@ -38,7 +38,7 @@ class CurrentUser:
 
     @property
     def role_label(self) -> str:
-        return permissions.ROLE_LABELS.get(self.role, self.role)
+        return labels.ROLE.get(self.role, self.role)
 
 
 @st.cache_resource(show_spinner=False)

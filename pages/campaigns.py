@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, time, timedelta
+from typing import Any
 
 import pandas as pd
 import streamlit as st
 
-from core import campaigns, db, messaging, respondio, segments, templates
+from core import campaigns, db, labels, messaging, respondio, segments, templates
 from core.config import get_settings
 from core.models import Campaign, CampaignStatus, Contact, Template
 from core.text import as_text
@@ -37,7 +39,7 @@ def duration(seconds: float) -> str:
 def campaign_rows() -> list[dict]:
     with db.session_scope() as session:
         sent = campaigns.sent_counts(session)
-        return [{"id": c.id, "Campagne": c.name, "Statut": campaigns.STATUS_LABELS[CampaignStatus(c.status)],
+        return [{"id": c.id, "Campagne": c.name, "Statut": labels.CAMPAIGN_STATUS[CampaignStatus(c.status)],
                  "Modèle": c.template.name if c.template else "", "Destinataires": c.total_recipients,
                  "Envoyés": sent.get(c.id, 0), "Programmée pour": format_dt(c.scheduled_at),
                  "Créée le": format_dt(c.created_at)} for c in campaigns.list_all(session)]
@@ -56,11 +58,11 @@ def live_progress(campaign_id: int) -> None:
     total = max(progress.total, 1)
     done = sum(progress.counts.get(k, 0) for k in ("sent", "delivered", "read", "failed", "skipped"))
     st.progress(done / total, text=f"{_shell.nf(done)} / {_shell.nf(progress.total)} traités — "
-                                   f"{campaigns.STATUS_LABELS[CampaignStatus(progress.status)]}")
+                                   f"{labels.CAMPAIGN_STATUS[CampaignStatus(progress.status)]}")
     cols = st.columns(len(STATUS_ORDER))
     for col, key in zip(cols, STATUS_ORDER, strict=True):
         count = progress.counts.get(key, 0)
-        col.metric(campaigns.RECIPIENT_LABELS[key], _shell.nf(count), f"{count / total:.0%}", delta_color="off")
+        col.metric(labels.RECIPIENT_STATUS[key], _shell.nf(count), f"{count / total:.0%}", delta_color="off")
     if progress.verifying:
         st.info(f"{_shell.nf(progress.verifying)} envoi(s) en vérification auprès de Respond.io : la réponse à "
                 "ces envois s'est perdue (panne, délai dépassé). Chacun sera confirmé s'il est parti, renvoyé sinon, "
@@ -86,16 +88,16 @@ def failures(campaign_id: int) -> None:
     if rows:
         st.markdown("**Échecs par code d'erreur WhatsApp**")
         st.dataframe(pd.DataFrame([{"Code": respondio.code_label(code),
-                                    "Signification": respondio.ERROR_LABELS.get(code, "Autre erreur"),
+                                    "Signification": labels.WHATSAPP_ERROR.get(code, "Autre erreur"),
                                     "Destinataires": n} for code, n in rows]), hide_index=True, width="stretch")
 
 
 def recipients_table(campaign_id: int) -> None:
     status = st.selectbox("Destinataires", ["", *STATUS_ORDER], key=f"rcpt_filter_{campaign_id}",
-                          format_func=lambda s: "Tous" if not s else campaigns.RECIPIENT_LABELS[s])
+                          format_func=lambda s: "Tous" if not s else labels.RECIPIENT_STATUS[s])
     with db.session_scope() as session:
         data = [{"Téléphone": r.phone, "Nom": f"{row.first_name or ''} {row.last_name or ''}".strip(),
-                 "Statut": campaigns.RECIPIENT_LABELS[r.status], "Motif / erreur": r.skip_reason or (
+                 "Statut": labels.RECIPIENT_STATUS[r.status], "Motif / erreur": r.skip_reason or (
                      "Envoi non vérifiable" if r.error_code == respondio.UNVERIFIED
                      else respondio.code_label(r.error_code) if r.error_code else ""),
                  "Envoyé le": format_dt(r.sent_at), "Remis le": format_dt(r.delivered_at),
@@ -142,8 +144,8 @@ def controls(campaign: Campaign) -> None:
             st.rerun()
     if campaign.status in (CampaignStatus.COMPLETED, CampaignStatus.CANCELLED, CampaignStatus.PAUSED):
         st.markdown("**Nouvelle campagne pour les destinataires…**")
-        cols = st.columns(len(campaigns.RETARGETS))
-        for col, (which, label) in zip(cols, campaigns.RETARGETS.items(), strict=True):
+        cols = st.columns(len(labels.RETARGET))
+        for col, (which, label) in zip(cols, labels.RETARGET.items(), strict=True):
             if col.button(label, key=f"retarget_{which}_{campaign.id}"):
                 done = _shell.act(lambda s, w=which: campaigns.retarget(s, campaigns.get(s, campaign.id), w,
                                                                          actor=_shell.me(s)).name)
@@ -189,11 +191,23 @@ def wizard_from(campaign: Campaign) -> dict:
             "quiet_end": campaign.quiet_hours_end or "08:00", "mapping": campaign.variable_mapping}
 
 
+@dataclass
+class TemplateChoice:
+    """Step 2's outcome: the template, the mapping this campaign uses, and the contact of the preview."""
+
+    id: int
+    category: str
+    mapping: dict[str, Any]
+    own: bool  # a mapping of this campaign's own, not the template's
+    sample: Contact | None
+
+
 def wizard() -> None:
+    """The new campaign, step by step; each step reads and keeps its answers in `st.session_state`."""
     state = st.session_state.setdefault("wizard", {})
     with db.session_scope() as session:
         segs = {s.id: s.name for s in segments.list_all(session)}
-        approved = {t.id: f"{t.name} ({t.language}, {templates.CATEGORY_LABELS[t.category]})"
+        approved = {t.id: f"{t.name} ({t.language}, {labels.TEMPLATE_CATEGORY[t.category]})"
                     for t in templates.approved(session)}
     if not segs or not approved:
         st.info("Il faut au moins un segment et un modèle approuvé pour créer une campagne.")
@@ -201,7 +215,18 @@ def wizard() -> None:
     if state.get("id"):
         st.caption(f"Modification du brouillon n° {state['id']}.")
     name = st.text_input("Nom de la campagne", state.get("name", ""), key="wz_name")
+    include, exclude, audience = audience_step(state, segs)
+    choice = template_step(state, approved, include, exclude)
+    scheduled, quiet_hours, rate = schedule_step(state)
+    payload = campaigns.CampaignInput(name=name, template_id=choice.id, include_segment_ids=include,
+                                      exclude_segment_ids=exclude, rate_limit=rate, scheduled_at=scheduled,
+                                      quiet_hours=quiet_hours, variable_mapping=choice.mapping if choice.own else None)
+    estimate_step(audience, choice, rate)
+    test_step(choice)
+    launch_step(state, payload)
 
+
+def audience_step(state: dict[str, Any], segs: dict[int, str]) -> tuple[list[int], list[int], Any]:
     st.markdown("#### 1. Audience")
     include = st.multiselect("Segments inclus", list(segs), default=[i for i in state.get("include", []) if i in segs],
                              format_func=segs.get, key="wz_include")
@@ -217,7 +242,11 @@ def wizard() -> None:
         c3.metric("Destinataires", _shell.nf(audience.reachable))
         st.caption("Chaque personne ne reçoit qu'un message, même présente dans plusieurs segments ; les numéros "
                    "invalides ont été écartés à l'import.")
+    return include, exclude, audience
 
+
+def template_step(state: dict[str, Any], approved: dict[int, str], include: list[int],
+                  exclude: list[int]) -> TemplateChoice:
     st.markdown("#### 2. Modèle")
     options = list(approved)
     template_id = st.selectbox("Modèle approuvé", options, format_func=approved.get, key="wz_template",
@@ -232,22 +261,22 @@ def wizard() -> None:
                            "cette campagne seulement ; le modèle n'est pas modifié.")
     mapping = mapping_editor(f"wz_m{template_id}_", data, saved or default_mapping) if own else default_mapping
     with db.session_scope() as session:
-        sample = None
-        if include:
-            sample = segments.first_of_audience(session, include, exclude)
-            values = templates.contact_values(sample) if sample else {}
-        rendered = templates.render(data, mapping, values) if sample else None
+        sample = segments.first_of_audience(session, include, exclude) if include else None
+        rendered = templates.render(data, mapping, templates.contact_values(sample)) if sample else None
     problems = templates.validate_mapping(data, mapping)
     if problems:
         st.error("La correspondance des variables de ce modèle est incomplète : " + " ".join(problems))
-    if rendered is not None:
+    if rendered is not None and sample is not None:
         if rendered.ok:
             who = f"{sample.first_name or ''} {sample.last_name or ''}"
             st.markdown(f"Aperçu pour **{as_text(who)}** ({as_text(sample.phone)}) :")
             st.info(as_text(templates.fill(data["body"], rendered.parameters.get("body", []))))
         else:
             st.warning(f"Pour {sample.phone}, une variable n'a pas de valeur : ce contact sera écarté.")
+    return TemplateChoice(template_id, template.category, mapping, own, sample)
 
+
+def schedule_step(state: dict[str, Any]) -> tuple[datetime | None, str | None, int]:
     st.markdown("#### 3. Programmation et cadence")
     when = st.radio("Départ", ["now", "later"], horizontal=True, key="wz_when",
                     index=0 if state.get("when", "now") == "now" else 1,
@@ -270,51 +299,59 @@ def wizard() -> None:
     cap = get_settings().max_send_rate
     rate = st.number_input(f"Cadence maximale (messages par seconde, {cap:g} au plus)", 1, int(cap),
                            int(state.get("rate") or min(cap, 20)), key="wz_rate")
+    return scheduled, quiet_hours, int(rate)
 
-    payload = campaigns.CampaignInput(name=name, template_id=template_id, include_segment_ids=include,
-                                      exclude_segment_ids=exclude, rate_limit=int(rate), scheduled_at=scheduled,
-                                      quiet_hours=quiet_hours, variable_mapping=mapping if own else None)
+
+def estimate_step(audience: Any, choice: TemplateChoice, rate: int) -> None:
     st.markdown("#### 4. Estimation")
-    if audience is not None:
-        price = campaigns.price_per_message(template.category)
-        c1, c2 = st.columns(2)
-        c1.metric("Coût estimé", f"{_shell.nf(audience.reachable * price)} FCFA",
-                  help=f"{price:g} FCFA par modèle {templates.CATEGORY_LABELS[template.category].lower()} remis.")
-        c2.metric("Durée estimée à la cadence choisie", duration(audience.reachable / rate))
+    if audience is None:
+        return
+    price = campaigns.price_per_message(choice.category)
+    c1, c2 = st.columns(2)
+    c1.metric("Coût estimé", f"{_shell.nf(audience.reachable * price)} FCFA",
+              help=f"{price:g} FCFA par modèle {labels.TEMPLATE_CATEGORY[choice.category].lower()} remis.")
+    c2.metric("Durée estimée à la cadence choisie", duration(audience.reachable / rate))
 
+
+def test_step(choice: TemplateChoice) -> None:
     st.markdown("#### 5. Envoi de test")
     c1, c2 = st.columns([2, 1])
     test_to = c1.text_input("Numéro qui reçoit le test (valeurs du contact de l'aperçu)", key="wz_test_to")
     if c2.button("Envoyer le test", key="wz_test"):
-        done = _shell.act(lambda s: messaging.send_test(s, s.get(Template, template_id), to=test_to,
-                                                        contact=s.get(Contact, sample.id) if sample else None,
+        sample_id = choice.sample.id if choice.sample else None
+        done = _shell.act(lambda s: messaging.send_test(s, s.get(Template, choice.id), to=test_to,
+                                                        contact=s.get(Contact, sample_id) if sample_id else None,
                                                         actor=_shell.me(s)))
         if done:
             _shell.show_send_result(done.value)
 
+
+def launch_step(state: dict[str, Any], payload: campaigns.CampaignInput) -> None:
     st.markdown("#### 6. Vérification et lancement")
     c1, c2 = st.columns(2)
     save = c1.button("Enregistrer le brouillon", key="wz_save")
     go = c2.button("Lancer la campagne", type="primary", key="wz_launch")
-    if save or go:
-        def save_or_launch(session):  # noqa: ANN001, ANN202
-            if state.get("id"):
-                campaign = campaigns.update_draft(session, campaigns.get(session, state["id"]), payload,
-                                                  actor=_shell.me(session))
-            else:
-                campaign = campaigns.create(session, payload, actor=_shell.me(session))
-            if go:
-                campaigns.launch(session, campaign, actor=_shell.me(session))
-            return campaign.id, campaign.status
+    if not (save or go):
+        return
 
-        done = _shell.act(save_or_launch)
-        if done is None:
-            return
-        created_id, status = done.value
-        st.session_state["wizard"] = {}
-        st.session_state["campaign_choice_next"] = created_id
-        st.success("Campagne lancée." if status == CampaignStatus.RUNNING else
-                   "Campagne programmée." if status == CampaignStatus.SCHEDULED else "Brouillon enregistré.")
+    def save_or_launch(session: Any) -> tuple[int, str]:
+        if state.get("id"):
+            campaign = campaigns.update_draft(session, campaigns.get(session, state["id"]), payload,
+                                              actor=_shell.me(session))
+        else:
+            campaign = campaigns.create(session, payload, actor=_shell.me(session))
+        if go:
+            campaigns.launch(session, campaign, actor=_shell.me(session))
+        return campaign.id, campaign.status
+
+    done = _shell.act(save_or_launch)
+    if done is None:
+        return
+    created_id, status = done.value
+    st.session_state["wizard"] = {}
+    st.session_state["campaign_choice_next"] = created_id
+    st.success("Campagne lancée." if status == CampaignStatus.RUNNING else
+               "Campagne programmée." if status == CampaignStatus.SCHEDULED else "Brouillon enregistré.")
 
 
 # --- screen ------------------------------------------------------------------------------------
@@ -327,10 +364,10 @@ with tabs[0]:
                                                       if can_edit else ""))
     else:
         st.dataframe(pd.DataFrame(rows).set_index("id"), width="stretch")
-        labels = {r["id"]: f"{r['Campagne']} — {r['Statut']}" for r in rows}
-        if st.session_state.get("campaign_choice_next") in labels:
+        titles = {r["id"]: f"{r['Campagne']} — {r['Statut']}" for r in rows}
+        if st.session_state.get("campaign_choice_next") in titles:
             st.session_state["campaign_choice"] = st.session_state.pop("campaign_choice_next")
-        chosen = st.selectbox("Ouvrir la campagne", list(labels), format_func=labels.get, key="campaign_choice")
+        chosen = st.selectbox("Ouvrir la campagne", list(titles), format_func=titles.get, key="campaign_choice")
         detail(chosen)
 if can_edit:
     with tabs[1]:

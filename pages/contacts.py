@@ -6,13 +6,14 @@ import logging
 import tempfile
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import streamlit as st
 
-from core import db, phones, segments
+from core import db, labels, phones, segments
 from core.contacts import importer, service
-from core.contacts.reader import SEPARATOR_LABELS, preview
+from core.contacts.reader import Table, preview
 from core.errors import UserError
 from core.models import ConsentStatus
 from core.text import as_text
@@ -28,7 +29,7 @@ CONSENT_CHOICES = ["", *(s.value for s in ConsentStatus)]
 
 
 def consent_label(value: str) -> str:
-    return service.CONSENT_LABELS.get(ConsentStatus(value), value) if value else "Tous"
+    return labels.CONSENT.get(ConsentStatus(value), value) if value else "Tous"
 
 
 # --- search ------------------------------------------------------------------------------------
@@ -74,10 +75,10 @@ def search_tab() -> None:
         st.session_state["q_page"] = page_no + 1
         st.rerun()
     selected = event.selection.rows if event and event.selection else []
-    labels = {r["id"]: f"{r['Prénom']} {r['Nom']} — {r['Téléphone']}".strip() for r in rows}
+    titles = {r["id"]: f"{r['Prénom']} {r['Nom']} — {r['Téléphone']}".strip() for r in rows}
     chosen = rows[selected[0]]["id"] if selected else st.selectbox(
-        "Ouvrir la fiche de", [None, *labels], format_func=lambda i: "Choisir un contact (ou cliquer une ligne)"
-        if i is None else labels[i], key="open_contact")
+        "Ouvrir la fiche de", [None, *titles], format_func=lambda i: "Choisir un contact (ou cliquer une ligne)"
+        if i is None else titles[i], key="open_contact")
     if chosen is not None:
         contact_panel(chosen)
     export_block(query)
@@ -161,6 +162,7 @@ TARGETS = ["phone", "first_name", "last_name", "language", "consent", "attribute
 
 
 def import_tab() -> None:
+    """Upload, preview, map the columns, choose the options, import: one function per step."""
     if not can_edit:
         st.info("Votre rôle ne permet pas d'importer des contacts.")
         return
@@ -173,30 +175,57 @@ def import_tab() -> None:
     folder.mkdir(exist_ok=True)
     path = folder / f"{st.session_state.setdefault('upload_id', uuid.uuid4().hex)}-{Path(upload.name).name}"
     path.write_bytes(upload.getvalue())
+    table = preview_step(path, upload.name)
+    if table is None:
+        return
+    mapping = mapping_step(table.header)
+    choices = options_step()
+    if not st.button("Importer", type="primary", key="import_go"):
+        return
     try:
-        table, sample = preview(path, upload.name)
+        importer.validate_mapping(mapping, table.header)
     except UserError as err:
         st.error(as_text(err))
         return
+    result = run_import(path, upload.name, importer.ImportOptions(mapping=mapping, **choices), folder)
+    if result is not None:
+        show_result(result)
+
+
+def preview_step(path: Path, name: str) -> Table | None:
+    """The file's first lines as read (separator, encoding), or None after a French error."""
+    try:
+        table, sample = preview(path, name)
+    except UserError as err:
+        st.error(as_text(err))
+        return None
     details = f"{len(table.header)} colonnes"
     if table.kind == "csv":
-        separator = SEPARATOR_LABELS.get(table.separator or ",", table.separator)
+        separator = labels.CSV_SEPARATOR.get(table.separator or ",", table.separator)
         details += f", séparateur {separator}, encodage {table.encoding}"
     st.caption(f"Aperçu des premières lignes ({details})")
     st.dataframe(pd.DataFrame(sample, columns=table.header).astype(str), hide_index=True, width="stretch")
+    return table
 
+
+def mapping_step(header: list[str]) -> dict[str, str]:
+    """Where each column goes, guessed from its name and corrected by the user."""
     st.markdown("**Correspondance des colonnes**")
-    auto = importer.auto_mapping(table.header)
+    auto = importer.auto_mapping(header)
     mapping: dict[str, str] = {}
-    cols = st.columns(min(4, len(table.header)) or 1)
-    for i, column in enumerate(table.header):
+    cols = st.columns(min(4, len(header)) or 1)
+    for i, column in enumerate(header):
         guess = auto[column]
         kind = guess if guess in TARGETS else "attribute"
         chosen = cols[i % len(cols)].selectbox(column, TARGETS, index=TARGETS.index(kind),
-                                                format_func=importer.FIELD_LABELS.get, key=f"map_{i}")
+                                                format_func=labels.IMPORT_FIELD.get, key=f"map_{i}")
         mapping[column] = guess if chosen == "attribute" and guess.startswith("attribute:") else (
             f"attribute:{guess.split(':', 1)[-1]}" if chosen == "attribute" else chosen)
+    return mapping
 
+
+def options_step() -> dict[str, Any]:
+    """Known contacts kept or updated, consent, and the segment the contacts join."""
     with db.session_scope() as session:
         static_names = [s.name for s in segments.list_all(session) if s.kind == "static"]
     c1, c2 = st.columns(2)
@@ -209,40 +238,36 @@ def import_tab() -> None:
                            format_func=lambda n: n or "Aucun")
     new_segment = c2.text_input("… ou créer un nouveau segment", key="import_new_segment")
     st.caption("Les contacts désinscrits restent désinscrits, quoi que dise le fichier.")
-    if not st.button("Importer", type="primary", key="import_go"):
-        return
-    try:
-        importer.validate_mapping(mapping, table.header)
-    except UserError as err:
-        st.error(as_text(err))
-        return
+    return {"update_existing": update_existing, "segment": new_segment.strip() or segment or None,
+            "consent": "opted_in" if consent else "unknown"}
+
+
+def run_import(path: Path, name: str, options: importer.ImportOptions, folder: Path) -> importer.ImportResult | None:
+    """The import in one transaction, with a progress bar; None when it was cancelled (nothing written)."""
     bar = st.progress(0.0, text="Lecture du fichier…")
 
     def progress(rows: int, share: float | None, phase: str) -> None:
         bar.progress(min(share or 0.0, 0.99), text=f"{phase} : {rows:,} lignes".replace(",", "\u202f"))
 
-    options = importer.ImportOptions(mapping=mapping, update_existing=update_existing,
-                                     segment=new_segment.strip() or segment or None,
-                                     consent="opted_in" if consent else "unknown")
     try:
         with db.session_scope() as session:
-            result = importer.import_file(session, path, options, filename=upload.name, actor=_shell.me(session),
+            result = importer.import_file(session, path, options, filename=name, actor=_shell.me(session),
                                           progress=progress, rejects_dir=folder)
     except UserError as err:
         bar.empty()
         st.error(f"Import annulé, la base n'a pas changé : {as_text(err)}")
-        return
+        return None
     except Exception:
         bar.empty()
 
         logging.getLogger(__name__).exception("Contact import failed")
         st.error("Import annulé à cause d'une erreur inattendue : la base n'a pas changé. "
                  "L'erreur est dans le journal.")
-        return
+        return None
     finally:
         path.unlink(missing_ok=True)
     bar.progress(1.0, text="Import terminé")
-    show_result(result)
+    return result
 
 
 def show_result(result: importer.ImportResult) -> None:

@@ -4,7 +4,7 @@ checked when the screen is opened (administrators only)."""
 import pandas as pd
 import streamlit as st
 
-from core import campaigns, db, health, inbound
+from core import db, health, inbound, labels
 from core.timeutil import format_dt, utcnow
 from pages import _shell
 
@@ -35,7 +35,7 @@ for check in checks:
 state = health.cluster_state()
 st.subheader("Campagnes en cours")
 if state.ledger_rows:
-    st.dataframe(pd.DataFrame({"Statut": [campaigns.RECIPIENT_LABELS.get(s, s) for s in state.ledger_rows],
+    st.dataframe(pd.DataFrame({"Statut": [labels.RECIPIENT_STATUS.get(s, s) for s in state.ledger_rows],
                                "Destinataires": list(state.ledger_rows.values())}), hide_index=True)
 else:
     st.info("Aucune campagne programmée, en cours ou en pause.")

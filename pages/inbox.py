@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import streamlit as st
 
-from core import db, inbox, messaging, templates, users
+from core import db, inbox, labels, messaging, templates, users
 from core.models import Contact, ConversationStatus
 from core.text import as_text
 from core.timeutil import format_dt
@@ -41,7 +41,7 @@ def waiting_figures() -> None:
 def message_block(message) -> None:  # noqa: ANN001
     role = "user" if message.direction == "inbound" else "assistant"
     with st.chat_message(role, avatar=AVATARS.get(message.author)):
-        who = inbox.AUTHOR_LABELS.get(message.author, message.author)
+        who = labels.AUTHOR.get(message.author, message.author)
         status = f" · {inbox.message_state(message)}" if message.direction == "outbound" and message.status else ""
         st.caption(as_text(f"{who} · {format_dt(message.created_at)}{status}"))
         st.markdown(as_text(message.text or ""))  # what a person wrote is shown as written
@@ -77,9 +77,9 @@ def conversation(conversation_id: int) -> None:
         agent = users.get(session, conv.assigned_to).name if conv.assigned_to else None
     name = " ".join(p for p in (contact.first_name, contact.last_name) if p) or "Contact sans nom"
     st.subheader(as_text(f"{name} — {contact.phone}"))
-    details = [inbox.STATUS_LABELS[ConversationStatus(conv.status)]]
+    details = [labels.CONVERSATION_STATUS[ConversationStatus(conv.status)]]
     if conv.handoff_reason and conv.status != ConversationStatus.BOT:
-        details.append(f"transmise à un agent : {inbox.HANDOFF_LABELS.get(conv.handoff_reason, conv.handoff_reason)}")
+        details.append(f"transmise à un agent : {labels.HANDOFF_REASON.get(conv.handoff_reason, conv.handoff_reason)}")
     if agent:
         details.append(f"suivie par {agent}")
     details.append(f"fenêtre de 24 h ouverte jusqu'au {format_dt(contact.window_expires_at)}" if window
@@ -135,8 +135,8 @@ with db.session_scope() as session:
 if not rows:
     st.info("Aucune conversation ici pour l'instant.")
     st.stop()
-labels = {r.id: f"{'🔴 ' if r.status == 'waiting_agent' else ''}{r.contact_name} — "
-                f"{inbox.STATUS_LABELS[ConversationStatus(r.status)]} — {format_dt(r.last_message_at)} — "
+titles = {r.id: f"{'🔴 ' if r.status == 'waiting_agent' else ''}{r.contact_name} — "
+                f"{labels.CONVERSATION_STATUS[ConversationStatus(r.status)]} — {format_dt(r.last_message_at)} — "
                 f"{r.preview[:60]}" for r in rows}
-chosen = st.selectbox(f"Conversations ({len(rows)})", list(labels), format_func=labels.get, key="inbox_choice")
+chosen = st.selectbox(f"Conversations ({len(rows)})", list(titles), format_func=titles.get, key="inbox_choice")
 conversation(chosen)

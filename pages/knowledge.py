@@ -59,8 +59,8 @@ st.dataframe(pd.DataFrame([{"Titre": d.title, "Fichier": d.filename, "Format": d
                             "Taille (Ko)": round(d.size_bytes / 1024, 1), "Indexé le": format_dt(d.indexed_at)}
                            for d in documents]), hide_index=True, width="stretch")
 
-labels = {d.id: f"{d.title} ({d.filename})" for d in documents}
-chosen = st.selectbox("Ouvrir un document", list(labels), format_func=labels.get, key="kb_choice")
+titles = {d.id: f"{d.title} ({d.filename})" for d in documents}
+chosen = st.selectbox("Ouvrir un document", list(titles), format_func=titles.get, key="kb_choice")
 with db.session_scope() as session:
     document = kb.get(session, chosen)
 passages = kb.chunks(document)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from core import campaigns, db, phones, segments, users
+from core import campaigns, db, labels, phones, segments, users
 from core.config import get_settings
 from core.contacts.service import attribute_keys
 from core.errors import UserError
@@ -19,7 +19,6 @@ _shell.header("segments", "Les listes de contacts et les audiences définies par
                           "les campagnes.", read_only=not can_edit)
 
 BUILDER_KEY = "segment_builder"
-MATCH_LABELS = {"all": "toutes les règles", "any": "au moins une règle"}
 
 
 @st.cache_data(ttl=60, show_spinner=False)
@@ -81,7 +80,7 @@ def rule_editor(group_i: int, rule_i: int, rule: dict, fields: list[str], campai
                          format_func=lambda f: f"Attribut : {f.split(':', 1)[1]}" if f.startswith("attribute:")
                          else segments.FIELDS[f][0])
     ops = list(segments.operators_for(field))
-    operator = c3.selectbox("Opérateur", ops, key=f"{key}_o", format_func=segments.OPERATOR_LABELS.get,
+    operator = c3.selectbox("Opérateur", ops, key=f"{key}_o", format_func=labels.SEGMENT_OPERATOR.get,
                             index=ops.index(rule["operator"]) if rule.get("operator") in ops else 0)
     value = "" if operator in ("is_empty", "is_not_empty") else st.text_input(
         "Valeur (AAAA-MM-JJ pour une date ; valeurs séparées par des virgules pour « fait partie de »)",
@@ -103,7 +102,7 @@ def builder() -> dict:
     for gi, group in enumerate(state["rules"]):
         with st.container(border=True):
             group["match"] = st.radio(f"Groupe {gi + 1} : le contact remplit", ["all", "any"], horizontal=True,
-                                      key=f"g{gi}_match", format_func=MATCH_LABELS.get)
+                                      key=f"g{gi}_match", format_func=labels.SEGMENT_MATCH.get)
             group["rules"] = [r for ri, r in enumerate(group["rules"])
                               if rule_editor(gi, ri, r, fields, campaign_choices)]
             a, b = st.columns(2)

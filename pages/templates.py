@@ -7,7 +7,7 @@ import html
 import pandas as pd
 import streamlit as st
 
-from core import db, messaging, phones, respondio, templates, users
+from core import db, labels, messaging, phones, respondio, templates, users
 from core.config import get_settings
 from core.contacts import service as contacts_service
 from core.errors import UserError
@@ -23,9 +23,6 @@ _shell.header("templates", "Les modèles de messages WhatsApp approuvés par Met
               read_only=not can_edit)
 
 NEW = 0
-BUTTON_LABELS = {"QUICK_REPLY": "Réponse rapide", "URL": "Lien", "PHONE_NUMBER": "Appel"}
-HEADER_LABELS = {"": "Aucun", "TEXT": "Texte", "IMAGE": "Image", "VIDEO": "Vidéo", "DOCUMENT": "Document",
-                 "LOCATION": "Localisation"}
 
 
 def problems_for(problems: dict[str, list[str]], key: str) -> None:
@@ -43,7 +40,7 @@ def bubble(data: dict, values: dict[str, str]) -> str:
                      f"{html.escape(templates.fill(header['text'], [values.get('header', '{{1}}')]))}</div>")
     elif header.get("format"):
         parts.append(f"<div style='background:#cfd8d3;border-radius:6px;padding:18px;text-align:center;"
-                     f"margin-bottom:6px'>{HEADER_LABELS.get(header['format'], '')}</div>")
+                     f"margin-bottom:6px'>{labels.HEADER_FORMAT.get(header['format'], '')}</div>")
     body = html.escape(templates.fill(data.get("body") or "", body_values)).replace("\n", "<br>")
     parts.append(f"<div>{body}</div>")
     if data.get("footer"):
@@ -61,9 +58,9 @@ def bubble(data: dict, values: dict[str, str]) -> str:
 @st.cache_data(ttl=30, show_spinner=False)
 def template_rows(database_url: str, version: int) -> list[dict]:
     with db.session_scope() as session:
-        return [{"id": t.id, "Nom": t.name, "Langue": t.language, "Catégorie": templates.CATEGORY_LABELS[t.category],
-                 "Statut": templates.STATUS_LABELS.get(t.status, t.status),
-                 "Qualité": templates.QUALITY_LABELS.get(t.quality, t.quality),
+        return [{"id": t.id, "Nom": t.name, "Langue": t.language, "Catégorie": labels.TEMPLATE_CATEGORY[t.category],
+                 "Statut": labels.TEMPLATE_STATUS.get(t.status, t.status),
+                 "Qualité": labels.TEMPLATE_QUALITY.get(t.quality, t.quality),
                  "Synchronisé le": format_dt(t.synced_at)} for t in templates.list_all(session)]
 
 
@@ -93,22 +90,22 @@ def editor(template_id: int, current: dict, problems: dict[str, list[str]]) -> d
         problems_for(problems, "language")
     cats = [c.value for c in TemplateCategory]
     data["category"] = c3.selectbox("Catégorie", cats, index=cats.index(current["category"]) if current["category"]
-                                    in cats else 1, format_func=templates.CATEGORY_LABELS.get, key=k + "category",
+                                    in cats else 1, format_func=labels.TEMPLATE_CATEGORY.get, key=k + "category",
                                     disabled=not can_edit)
     c1, c2 = st.columns(2)
     statuses, qualities = [s.value for s in TemplateStatus], [q.value for q in TemplateQuality]
     # WhatsApp decides: outside the sandbox only the sync from Respond.io sets these (core enforces it).
     whatsapp_decides = not can_edit or not get_settings().sandbox
     data["status"] = c1.selectbox("Statut chez WhatsApp", statuses, index=statuses.index(current["status"]),
-                                  format_func=templates.STATUS_LABELS.get, key=k + "status", disabled=whatsapp_decides,
+                                  format_func=labels.TEMPLATE_STATUS.get, key=k + "status", disabled=whatsapp_decides,
                                   help="Décidé par WhatsApp, mis à jour par la synchronisation avec Respond.io.")
     data["quality"] = c2.selectbox("Qualité", qualities, index=qualities.index(current["quality"]),
-                                   format_func=templates.QUALITY_LABELS.get, key=k + "quality",
+                                   format_func=labels.TEMPLATE_QUALITY.get, key=k + "quality",
                                    disabled=whatsapp_decides)
     header = current.get("header") or {}
-    formats = list(HEADER_LABELS)
+    formats = list(labels.HEADER_FORMAT)
     fmt = st.selectbox("En-tête", formats, index=formats.index(header.get("format", "")) if header else 0,
-                       format_func=HEADER_LABELS.get, key=k + "header_format", disabled=not can_edit)
+                       format_func=labels.HEADER_FORMAT.get, key=k + "header_format", disabled=not can_edit)
     if fmt == "TEXT":
         text = st.text_input("Texte de l'en-tête (60 caractères, une variable {{1}} au plus)",
                              header.get("text") or "", key=k + "header_text", disabled=not can_edit)
@@ -135,12 +132,12 @@ def editor(template_id: int, current: dict, problems: dict[str, list[str]]) -> d
 def buttons_editor(k: str, current: list[dict]) -> list[dict]:
     count = st.number_input("Nombre de boutons", 0, 10, len(current), key=k + "nbuttons", disabled=not can_edit)
     buttons = []
-    kinds = list(BUTTON_LABELS)
+    kinds = list(labels.BUTTON_TYPE)
     for i in range(int(count)):
         existing = current[i] if i < len(current) else {"type": "QUICK_REPLY", "text": ""}
         c1, c2, c3 = st.columns([1, 1, 2])
         kind = c1.selectbox(f"Bouton {i + 1}", kinds, index=kinds.index(existing.get("type", "QUICK_REPLY"))
-                            if existing.get("type") in kinds else 0, format_func=BUTTON_LABELS.get,
+                            if existing.get("type") in kinds else 0, format_func=labels.BUTTON_TYPE.get,
                             key=f"{k}b{i}_type", disabled=not can_edit)
         button = {"type": kind, "text": c2.text_input("Libellé (25 car.)", existing.get("text") or "",
                                                       key=f"{k}b{i}_text", disabled=not can_edit)}
@@ -176,7 +173,7 @@ def preview(template_id: int, data: dict, mapping: dict) -> Contact | None:
         st.markdown(bubble(data, flat), unsafe_allow_html=True)
     else:
         key = (rendered.skip_reason or "").split(":", 1)[-1]
-        st.warning(f"{templates._key_label(key)} : pas de valeur pour ce contact et pas de valeur par défaut ; "
+        st.warning(f"{templates.key_label(key)} : pas de valeur pour ce contact et pas de valeur par défaut ; "
                    "il serait écarté de la campagne.")
         st.markdown(bubble(data, {}), unsafe_allow_html=True)
     return contact
@@ -265,13 +262,13 @@ if rows:
 else:
     st.info("Aucun modèle. Créez-en un, importez un fichier JSON ou synchronisez avec Respond.io.")
 
-labels = {r["id"]: f"{r['Nom']} ({r['Langue']}) — {r['Statut']}" for r in rows}
-options = ([NEW] if can_edit else []) + list(labels)
+titles = {r["id"]: f"{r['Nom']} ({r['Langue']}) — {r['Statut']}" for r in rows}
+options = ([NEW] if can_edit else []) + list(titles)
 if "template_choice_next" in st.session_state:  # set by a save or a delete on the previous run
     st.session_state["template_choice"] = st.session_state.pop("template_choice_next")
 if options:
     choice = st.selectbox("Modèle", options, key="template_choice",
-                          format_func=lambda i: "➕ Nouveau modèle" if i == NEW else labels[i])
+                          format_func=lambda i: "➕ Nouveau modèle" if i == NEW else titles[i])
     current = load(choice)
     problems = st.session_state.get(f"t{choice}_problems", {})
     left, right = st.columns([3, 2])

@@ -3,9 +3,8 @@
 import pandas as pd
 import streamlit as st
 
-from core import audit, db, users
+from core import audit, db, labels, users
 from core.models import Role
-from core.permissions import ROLE_LABELS
 from core.text import as_text
 from core.timeutil import format_dt, utcnow
 from pages import _shell
@@ -30,7 +29,7 @@ def users_table() -> list:
         pd.DataFrame([{
             "Nom": u.name,
             "E-mail": u.email,
-            "Rôle": ROLE_LABELS[u.role],
+            "Rôle": labels.ROLE[u.role],
             "Statut": "Actif" if u.is_active else "Désactivé",
             "Verrouillé jusqu'à": format_dt(u.locked_until) if u.locked_until and u.locked_until > now else "",
             "Dernière connexion": format_dt(u.last_login_at),
@@ -47,7 +46,7 @@ def create_form() -> None:
         email = c1.text_input("Adresse e-mail")
         name = c2.text_input("Nom complet")
         # The least privileged role by default: an administrator chooses more, knowingly.
-        role = c3.selectbox("Rôle", ROLES, index=ROLES.index(Role.AGENT.value), format_func=ROLE_LABELS.get)
+        role = c3.selectbox("Rôle", ROLES, index=ROLES.index(Role.AGENT.value), format_func=labels.ROLE.get)
         password = st.text_input("Mot de passe (laisser vide pour en générer un)", type="password")
         if st.form_submit_button("Créer le compte", type="primary"):
             generated = not password
@@ -72,7 +71,7 @@ def manage_form(accounts: list) -> None:
         return
     choice = by_id[chosen_id]
     c1, c2, c3 = st.columns(3)
-    new_role = c1.selectbox("Nouveau rôle", ROLES, index=ROLES.index(choice.role), format_func=ROLE_LABELS.get)
+    new_role = c1.selectbox("Nouveau rôle", ROLES, index=ROLES.index(choice.role), format_func=labels.ROLE.get)
 
     def act(label: str, fn, *args) -> None:  # noqa: ANN001
         if _shell.act(lambda s: fn(s, users.get(s, choice.id), *args, actor=_shell.me(s))):
@@ -98,7 +97,7 @@ def manage_form(accounts: list) -> None:
 
 def audit_tab() -> None:
     c1, c2 = st.columns(2)
-    actions = [""] + sorted(audit.ACTION_LABELS)
+    actions = [""] + sorted(labels.AUDIT_ACTION)
     action = c1.selectbox("Action", actions, format_func=lambda a: "Toutes" if not a else audit.label(a),
                           key="audit_action")
     who = c2.text_input("Utilisateur (e-mail contient)", key="audit_who")

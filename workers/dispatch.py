@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from core import campaigns, db, ledger, metrics, queue, ratelimit, respondio, templates
+from core import campaigns, db, labels, ledger, metrics, queue, ratelimit, respondio, templates
 from core.config import get_settings
 from core.ledger import Kind
 from core.models import CampaignStatus, Template
@@ -179,7 +179,7 @@ def pause_reason(blocking: ledger.Outcome) -> str:
     code = blocking.error_code or ""
     if code in ("http_401", "http_403"):
         return ledger.AUTH_REASON.format(status=code[5:])
-    label = respondio.ERROR_LABELS.get(code, blocking.error_message or "")
+    label = labels.WHATSAPP_ERROR.get(code, blocking.error_message or "")
     return f"Erreur WhatsApp {code} : {label}"
 
 

@@ -15,7 +15,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor, wait
 from datetime import timedelta
 
-from core import db, outbox, queue, ratelimit, respondio
+from core import db, labels, outbox, queue, ratelimit, respondio
 from core.config import get_settings
 from core.ledger import Kind
 from core.logs import mask_phone
@@ -119,7 +119,7 @@ def deliver(*, max_runtime: float = MAX_RUNTIME_SECONDS, linger: float = LINGER_
                     continue
                 idle_since = None
                 outcomes = [outbox.Outcome(i.id, Kind.FAILED, error_code=refused[i.id],
-                                           error_message=respondio.ERROR_LABELS.get(refused[i.id]))
+                                           error_message=labels.WHATSAPP_ERROR.get(refused[i.id]))
                             for i in items if i.id in refused]
                 outcomes += _send_all([i for i in items if i.id not in refused], pool, provider, pacer, owner,
                                       settings.send_lease_seconds)

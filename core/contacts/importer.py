@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import bindparam, select, text
 from sqlalchemy.orm import Session
 
-from core import audit, exports, phones
+from core import audit, exports, labels, phones
 from core.contacts.reader import Table, open_table
 from core.contacts.search import search_text_for
 from core.errors import UserError
@@ -33,10 +33,6 @@ from core.timeutil import utcnow
 log = logging.getLogger(__name__)
 
 FIELDS = ("phone", "first_name", "last_name", "language", "consent")
-FIELD_LABELS = {
-    "phone": "Téléphone", "first_name": "Prénom", "last_name": "Nom", "language": "Langue",
-    "consent": "Consentement", "attribute": "Attribut personnalisé", "ignore": "Ignorer",
-}
 _ALIASES = {
     "phone": {"phone", "telephone", "tel", "numero", "num", "mobile", "portable", "whatsapp", "gsm", "cellulaire",
               "numero_de_telephone", "numero_telephone", "telephone_mobile", "phone_number", "msisdn"},
@@ -96,7 +92,7 @@ def validate_mapping(mapping: dict[str, str], header: list[str]) -> None:
         raise UserError("Indiquez une et une seule colonne « Téléphone ».")
     for field_name in FIELDS:
         if targets.count(field_name) > 1:
-            raise UserError(f"La cible « {FIELD_LABELS[field_name]} » est choisie pour plusieurs colonnes.")
+            raise UserError(f"La cible « {labels.IMPORT_FIELD[field_name]} » est choisie pour plusieurs colonnes.")
     for target in targets:
         if target in FIELDS or target == "ignore":
             continue

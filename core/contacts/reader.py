@@ -19,7 +19,6 @@ from core.errors import UserError
 log = logging.getLogger(__name__)
 
 SEPARATORS = (";", ",", "\t")
-SEPARATOR_LABELS = {";": "point-virgule", ",": "virgule", "\t": "tabulation"}
 _CHUNK = 1 << 20
 
 

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session
 
-from core import audit, exports, outbox, phones, segments
+from core import audit, exports, labels, outbox, phones, segments
 from core.contacts.search import search_text_for
 from core.errors import NotFound, UserError
 from core.models import (
@@ -27,12 +27,6 @@ from core.models import (
 )
 from core.text import fold
 from core.timeutil import format_dt, utcnow
-
-CONSENT_LABELS = {
-    ConsentStatus.OPTED_IN: "Consentement donné",
-    ConsentStatus.OPTED_OUT: "Désinscrit",
-    ConsentStatus.UNKNOWN: "Inconnu",
-}
 
 
 @dataclass(frozen=True)
@@ -140,7 +134,7 @@ def set_consent(session: Session, contact: Contact, status: str, *, reason: str,
     if not reason:
         raise UserError("Indiquez le motif du changement de consentement.")
     if contact.consent_status == status:
-        raise UserError(f"Ce contact est déjà « {CONSENT_LABELS[ConsentStatus(status)].lower()} ».")
+        raise UserError(f"Ce contact est déjà « {labels.CONSENT[ConsentStatus(status)].lower()} ».")
     now = at or utcnow()
     previous = contact.consent_status
     contact.consent_status = status

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from core import campaigns, health, ledger, queue, ratelimit, respondio, statuses
+from core import campaigns, health, labels, ledger, queue, ratelimit, respondio, statuses
 from core.config import reload_settings
 from core.models import Campaign, Recipient, StatusEvent
 from core.timeutil import utcnow
@@ -161,7 +161,7 @@ def test_5xx_and_timeouts_ask_again_later_then_fail_as_unverified(session, fake,
     assert result.unverified == 1
     assert (recipient.status, recipient.error_code) == ("failed", "unverified")
     assert "3 vérification(s)" in recipient.error_message
-    assert respondio.ERROR_LABELS["unverified"].startswith("Envoi non vérifiable")
+    assert labels.WHATSAPP_ERROR["unverified"].startswith("Envoi non vérifiable")
     assert len(fake.accepted) == 1  # never sent twice
 
 

@@ -21,7 +21,7 @@ from core import db, inbound, messaging, outbox, queue, respondio
 from core.config import reload_settings
 from core.models import Contact, Conversation, Message, OutboxMessage, Template
 from core.timeutil import utcnow
-from tests.core.test_inbound import refuse_contact_named
+from tests.core.inbound.test_dead_letters import refuse_contact_named
 from workers import outbox as outbox_worker
 from workers.scheduler import tick
 

@@ -1,5 +1,5 @@
-"""Inbound events: signature, shape, storage once, statuses, messages, keywords, window, replies,
-contact and conversation events. Every database test runs on SQLite and on PostgreSQL."""
+"""core.inbound.store and apply: storage once, statuses, messages, keywords, window, replies, contact
+and conversation events, hostile content. Every database test runs on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -22,51 +22,8 @@ from core.models import (
 )
 from core.timeutil import utcnow
 from tests.campaign_fixtures import make_audience, make_campaign
+from tests.core.inbound import received
 
-# --- signature ---------------------------------------------------------------------------------
-
-
-def test_the_documented_vector() -> None:
-    body = b'{"event":"message","data":"test"}'
-    assert inbound.sign(body, "secret") == "UtAE5LaeNjrL33PUEQfh69YKw7UhrrkOL9tQN0+xIrI="
-    assert inbound.verify_signature(body, "UtAE5LaeNjrL33PUEQfh69YKw7UhrrkOL9tQN0+xIrI=", ["secret"])
-
-
-@pytest.mark.parametrize("secrets, signed_with, header, body_change, ok", [
-    (["k1"], "k1", True, False, True),
-    (["k1"], "other", True, False, False),  # wrong key
-    (["old", "new"], "new", True, False, True),  # rotation: both keys accepted
-    (["old", "new"], "old", True, False, True),
-    (["k1"], "k1", False, False, False),  # missing header
-    (["k1"], "k1", True, True, False),  # body altered after signing
-    ([], "k1", True, False, False),  # no key configured: nothing is accepted
-])
-def test_signature(secrets, signed_with, header, body_change, ok) -> None:  # noqa: ANN001
-    body = b'{"event_type":"message.sent","event_id":"e1"}'
-    signature = inbound.sign(body, signed_with) if header else None
-    received = body.replace(b"e1", b"e2") if body_change else body
-    assert inbound.verify_signature(received, signature, secrets) is ok
-
-
-@pytest.mark.parametrize("body, reason", [
-    (b"not json", "not JSON"),
-    (b"[1, 2]", "not a JSON object"),
-    (b'{"event_id": "x"}', "event_type"),
-    (b'{"event_type": ""}', "event_type"),
-    (b"\xff\xfe", "not JSON"),
-])
-def test_malformed_bodies_are_refused_with_a_reason(body, reason) -> None:  # noqa: ANN001
-    with pytest.raises(inbound.InvalidEvent, match=reason):
-        inbound.parse(body)
-
-
-def test_an_event_without_id_is_identified_by_its_body() -> None:
-    a = inbound.parse(b'{"event_type": "contact.updated", "contact": {"phone": "+24177000001"}}')
-    b = inbound.parse(b'{"event_type": "contact.updated", "contact": {"phone": "+24177000001"}}')
-    assert a.event_id == b.event_id and a.event_id.startswith("sha256:")
-
-
-# --- storage and statuses ----------------------------------------------------------------------
 
 def status_event(event_id: str, message_id: str, *values: str, at: float | None = None) -> inbound.Event:
     at = at or utcnow().timestamp()
@@ -167,15 +124,6 @@ def test_a_bad_event_does_not_hold_back_the_others(session, sent_rows, monkeypat
 
 
 # --- messages from people ------------------------------------------------------------------------
-
-def received(event_id: str, phone: str, text: str, *, at: float | None = None, **contact) -> inbound.Event:  # noqa: ANN003
-    at = at or utcnow().timestamp()
-    payload = {"event_id": event_id, "event_type": "message.received",
-               "contact": {"id": 900, "phone": phone, **contact}, "channel": {"id": 1, "source": "whatsapp_cloud"},
-               "message": {"messageId": f"in-{event_id}", "traffic": "incoming", "timestamp": int(at * 1000),
-                           "message": {"type": "text", "text": text}}}
-    return inbound.Event(event_id, "message.received", payload)
-
 
 def run(session, *events: inbound.Event) -> inbound.Processed:  # noqa: ANN001
     inbound.store(session, list(events))
@@ -356,65 +304,3 @@ def test_event_ids_longer_than_the_column_are_hashed_not_cut(session) -> None:  
     second = inbound.parse(signed_body({"event_id": base + "2", "event_type": "contact.updated"}))
     assert first.event_id != second.event_id and len(first.event_id) <= 128
     assert inbound.store(session, [first, second]) == 2
-
-
-# --- dead letters --------------------------------------------------------------------------------
-
-@pytest.fixture
-def boum_refused(session):  # noqa: ANN001, ANN201
-    """The database refuses to apply a contact named Boum, whatever the try (a trigger)."""
-    from sqlalchemy import text
-
-    refuse_contact_named(session, "Boum")
-    yield
-    session.rollback()
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("DROP TRIGGER IF EXISTS refuse_Boum ON contacts"))
-        session.execute(text("DROP FUNCTION IF EXISTS refuse_Boum()"))
-        session.commit()
-
-
-def test_an_event_failing_every_try_is_set_aside_then_retried_or_discarded(session, boum_refused) -> None:  # noqa: ANN001
-    from core import health
-    from core.errors import UserError
-
-    bad = inbound.Event("dl-1", "contact.updated", {"event_type": "contact.updated",
-                                                    "contact": {"phone": "+24177990040", "firstName": "Boum"}})
-    inbound.store(session, [bad, received("dl-ok", "+24177990041", "Bonjour")])
-    for _ in range(inbound.MAX_ATTEMPTS):
-        inbound.process_pending(session)
-    assert inbound.dead_letter_count(session) == 1 and inbound.pending_count(session) == 0
-    event = inbound.dead_letters(session)[0]
-    assert event.event_id == "dl-1" and event.error and event.dead_at is not None
-    assert "+24177990040" not in inbound.masked_payload(event) and "+241******40" in inbound.masked_payload(event)
-    session.commit()
-    check = next(c for c in health.checks() if c.name == "Événements mis de côté")
-    assert check.ok is False and "1 événement(s)" in check.detail
-    assert health.cluster_state().dead_letters == 1
-    inbound.retry_dead_letter(session, event.id)  # retried before the cause is fixed: set aside again
-    assert inbound.dead_letter_count(session) == 0 and inbound.pending_count(session) == 1
-    for _ in range(inbound.MAX_ATTEMPTS):
-        inbound.process_pending(session)
-    inbound.discard_dead_letter(session, event.id)
-    assert inbound.dead_letter_count(session) == 0
-    with pytest.raises(UserError, match="plus en attente"):
-        inbound.discard_dead_letter(session, event.id)
-    actions = session.scalars(select(AuditLog.action).where(AuditLog.target_type == "webhook_event")).all()
-    assert sorted(actions) == ["inbound_event_discarded", "inbound_event_retried"]
-    assert inbound.store(session, [bad]) == 0  # a redelivery of a discarded event is still recognised
-
-
-def refuse_contact_named(session, name: str) -> None:  # noqa: ANN001
-    """A trigger that makes the database refuse a contact with this first name (on both databases)."""
-    from sqlalchemy import text
-
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text(f"CREATE OR REPLACE FUNCTION refuse_{name}() RETURNS trigger LANGUAGE plpgsql AS $$ "
-                             f"BEGIN IF NEW.first_name = '{name}' THEN RAISE EXCEPTION 'refusé'; END IF; "
-                             "RETURN NEW; END $$"))
-        session.execute(text(f"CREATE TRIGGER refuse_{name} BEFORE INSERT OR UPDATE ON contacts FOR EACH ROW "
-                             f"EXECUTE FUNCTION refuse_{name}()"))
-    else:
-        for verb in ("INSERT", "UPDATE"):
-            session.execute(text(f"CREATE TRIGGER refuse_{name}_{verb.lower()} BEFORE {verb} ON contacts "
-                                 f"WHEN NEW.first_name = '{name}' BEGIN SELECT RAISE(ABORT, 'refusé'); END"))
