@@ -61,14 +61,14 @@ def list_all(session: Session) -> list[Campaign]:
 def names(session: Session, *, limit: int | None = None) -> dict[int, str]:
     """Campaign names by id, the newest first."""
     stmt = select(Campaign.id, Campaign.name).order_by(Campaign.id.desc())
-    return dict(session.execute(stmt.limit(limit) if limit else stmt).tuples().all())
+    return dict(session.execute(stmt.limit(limit) if limit else stmt).all())
 
 
 def sent_counts(session: Session) -> dict[int, int]:
     """Messages the provider took (sent, delivered or read), by campaign."""
     return dict(session.execute(select(Recipient.campaign_id, func.count()).where(
         Recipient.status.in_([RecipientStatus.SENT, RecipientStatus.DELIVERED, RecipientStatus.READ]))
-        .group_by(Recipient.campaign_id)).tuples().all())
+        .group_by(Recipient.campaign_id)).all())
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,7 @@ def recipients(session: Session, campaign_id: int, *, status: str | None = None,
             .where(Recipient.campaign_id == campaign_id).order_by(Recipient.id).limit(limit))
     if status:
         stmt = stmt.where(Recipient.status == status)
-    return [RecipientRow(r, first, last) for r, first, last in session.execute(stmt).tuples().all()]
+    return [RecipientRow(r, first, last) for r, first, last in session.execute(stmt).all()]
 
 
 def transition(session: Session, campaign: Campaign, to: str, *, actor: User | None = None,

@@ -47,8 +47,9 @@ def _sqlite_savepoint_writes(conn, _name) -> None:  # type: ignore[no-untyped-de
     """A savepoint opened outside a transaction starts one on SQLite, and a deferred one: it reads
     from a snapshot, and its first write fails at once with "database is locked" if another
     connection committed meanwhile (no busy timeout helps a stale snapshot). Units of work that use
-    savepoints write, so they take the write lock first and wait their turn like any other writer.
-    (Without a savepoint, the driver begins just before the first write: nothing stale to upgrade.)"""
+    savepoints write, so they take the write lock first and wait their turn like any other writer (a
+    savepoint that only reads would wait too: none does). Without a savepoint, the driver begins just
+    before the first write: nothing stale to upgrade."""
     driver = conn.connection.dbapi_connection
     if driver is not None and not driver.in_transaction:
         driver.execute("BEGIN IMMEDIATE")

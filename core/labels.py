@@ -59,6 +59,10 @@ AUDIT_ACTION: dict[str, str] = {
     "template_sent": "Modèle envoyé à une personne",
     "conversation_assigned": "Conversation prise en charge",
     "conversation_handled": "Conversation traitée",
+    "conversation_handed": "Conversation confiée à un collègue",
+    "conversation_returned_to_bot": "Conversation rendue à l'assistant virtuel",
+    "saved_reply_saved": "Réponse enregistrée écrite ou modifiée",
+    "saved_reply_deleted": "Réponse enregistrée supprimée",
     "inbound_event_retried": "Événement Respond.io mis de côté : réessayé",
     "inbound_event_discarded": "Événement Respond.io mis de côté : écarté",
     "kb_document_indexed": "Document indexé (base de connaissances)",
@@ -69,6 +73,19 @@ AUDIT_ACTION: dict[str, str] = {
 
 
 # --- Contacts -------------------------------------------------------------------------------------
+
+PHONE_REJECTION: dict[str, str] = {
+    "empty": "Numéro vide",
+    "not_a_number": "Pas un numéro de téléphone",
+    "excel_mangled": "Numéro abîmé par Excel (notation scientifique, chiffres perdus)",
+    "fixed_line": "Ligne fixe : pas de WhatsApp",
+    "invalid_length": "Longueur du numéro invalide",
+    "invalid": "Numéro invalide",
+    "not_mobile": "Numéro étranger qui n'est pas un mobile",
+}
+
+# The contact fields a template variable may take its value from.
+CONTACT_FIELD: dict[str, str] = {"first_name": "Prénom", "last_name": "Nom", "phone": "Téléphone", "language": "Langue"}
 
 CONSENT: dict[str, str] = {"opted_in": "Consentement donné", "opted_out": "Désinscrit", "unknown": "Inconnu"}
 

@@ -119,28 +119,28 @@ def _outcome_statements() -> dict[str, Any]:
              & (recipients.c.lease_owner == bindparam("b_owner")))
     cleared = {"lease_owner": None, "lease_expires_at": None, "updated_at": bindparam("b_now", type_=ts)}
     return {
-        "sent": update(recipients).where(guard).values(status=R.SENT, provider_message_id=bindparam("b_mid"),
+        Kind.SENT: update(recipients).where(guard).values(status=R.SENT, provider_message_id=bindparam("b_mid"),
                                                   sent_at=bindparam("b_now", type_=ts), error_code=None,
                                                   error_message=None, **cleared),
-        "failed": update(recipients).where(guard).values(status=R.FAILED, error_code=bindparam("b_code"),
+        Kind.FAILED: update(recipients).where(guard).values(status=R.FAILED, error_code=bindparam("b_code"),
                                                     error_message=bindparam("b_msg"),
                                                     failed_at=bindparam("b_now", type_=ts), **cleared),
-        "retry": update(recipients).where(guard).values(status=R.PENDING, error_code=bindparam("b_code"),
+        Kind.RETRY: update(recipients).where(guard).values(status=R.PENDING, error_code=bindparam("b_code"),
                                                    error_message=bindparam("b_msg"),
                                                    next_attempt_at=bindparam("b_retry", type_=ts), **cleared),
         # The provider asked us to wait (429): tried again then, and the attempt does not count.
-        "later": update(recipients).where(guard).values(status=R.PENDING, attempts=recipients.c.attempts - 1,
+        Kind.LATER: update(recipients).where(guard).values(status=R.PENDING, attempts=recipients.c.attempts - 1,
                                                    error_code=bindparam("b_code"), error_message=bindparam("b_msg"),
                                                    next_attempt_at=bindparam("b_retry", type_=ts), **cleared),
         # Not the recipient's fault (the campaign pauses): the attempt does not count.
-        "requeue": update(recipients).where(guard).values(status=R.PENDING, attempts=recipients.c.attempts - 1,
+        Kind.REQUEUE: update(recipients).where(guard).values(status=R.PENDING, attempts=recipients.c.attempts - 1,
                                                           **cleared),
         # Claimed but never tried (the dispatcher stopped): back to pending as it was.
-        "release": update(recipients).where(guard).values(status=R.PENDING, attempts=recipients.c.attempts - 1,
+        Kind.RELEASE: update(recipients).where(guard).values(status=R.PENDING, attempts=recipients.c.attempts - 1,
                                                           **cleared),
         # The provider may have it: the row stays `sending`, without an owner, for reconciliation once
         # the provider has had time to finish what it may still be doing with the request.
-        "uncertain": update(recipients).where(guard).values(lease_owner=None,
+        Kind.UNCERTAIN: update(recipients).where(guard).values(lease_owner=None,
                                                        lease_expires_at=bindparam("b_retry", type_=ts),
                                                        error_code=bindparam("b_code"), error_message=bindparam("b_msg"),
                                                        updated_at=bindparam("b_now", type_=ts)),
@@ -163,7 +163,7 @@ def record(session: Session, outcomes: list[Outcome], *, owner: str, now: dateti
     now = now or utcnow()
     done = 0
     pg = session.get_bind().dialect.name == "postgresql"
-    if not pg or any(o.kind != "sent" for o in outcomes):
+    if not pg or any(o.kind != Kind.SENT for o in outcomes):
         # Only the rows this owner still holds (locked until commit): no event for a row taken over.
         # (The hot path, all sent on PostgreSQL, does the same in its one statement.)
         held = set(session.scalars(select(Recipient.id).where(
@@ -174,12 +174,12 @@ def record(session: Session, outcomes: list[Outcome], *, owner: str, now: dateti
     # An answer lost in transit: the provider is given time to finish before the row is looked up.
     look_from = now + timedelta(seconds=lookup_grace())
     for o in outcomes:
-        retry_at = o.retry_at or (look_from if o.kind == "uncertain" else None)
+        retry_at = o.retry_at or (look_from if o.kind == Kind.UNCERTAIN else None)
         groups.setdefault(o.kind, []).append({"b_id": o.id, "b_mid": o.message_id, "b_code": o.error_code,
                                               "b_msg": (o.error_message or "")[:500] or None, "b_retry": retry_at})
     statements = _outcome_statements()
     for kind, params in groups.items():
-        if kind == "sent" and pg:  # the hot path: one statement for the batch, its events included
+        if kind == Kind.SENT and pg:  # the hot path: one statement for the batch, its events included
             done += db.changed(session, statements["sent_pg"], {"now": now, "owner": owner,
                                                                 "ids": [p["b_id"] for p in params],
                                                                 "mids": [p["b_mid"] for p in params]})
@@ -190,7 +190,7 @@ def record(session: Session, outcomes: list[Outcome], *, owner: str, now: dateti
         done += db.changed(session, statements[kind], params)
     events = [{"recipient_id": o.id, "provider_message_id": o.message_id, "status": o.kind, "error_code": o.error_code,
                "error_message": (o.error_message or "")[:500] or None, "source": "provider", "occurred_at": now,
-               "received_at": now} for o in outcomes if o.kind == "failed" or (o.kind == "sent" and not pg)]
+               "received_at": now} for o in outcomes if o.kind == Kind.FAILED or (o.kind == Kind.SENT and not pg)]
     if events:
         session.execute(table(StatusEvent).insert(), events)
     return done

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from core import db, labels, ledger, metrics, queue, respondio
 from core.config import get_settings
+from core.ledger import Kind
 from core.models import (
     ConsentStatus,
     Contact,
@@ -178,7 +179,7 @@ def refused_at_send(session: Session, items: list[Claimed]) -> dict[int, str]:
 @dataclass(frozen=True)
 class Outcome:
     id: int
-    kind: str  # sent | failed | retry | later | uncertain | release
+    kind: Kind  # never requeue: an outbox message pauses no campaign
     message_id: str | None = None
     error_code: str | None = None
     error_message: str | None = None
@@ -197,7 +198,7 @@ def record(session: Session, outcomes: list[Outcome], *, owner: str, now: dateti
         OutboxMessage.id.in_([o.id for o in outcomes]), OutboxMessage.status == S.SENDING,
         OutboxMessage.lease_owner == owner).with_for_update())}
     written = [o for o in outcomes if o.id in held]
-    sent = [o for o in written if o.kind == "sent"]
+    sent = [o for o in written if o.kind == Kind.SENT]
     if sent:
         items, threads = table(OutboxMessage), table(Message)  # Core statements, run as executemany
         session.execute(update(items).where(items.c.id == bindparam("b_id"), items.c.lease_owner == owner).values(
@@ -212,7 +213,7 @@ def record(session: Session, outcomes: list[Outcome], *, owner: str, now: dateti
             metrics.OUTBOX.labels(held[o.id].purpose, "sent").inc()
             metrics.OUTBOX_SECONDS.observe(max(0.0, (now - held[o.id].created_at).total_seconds()))
     for outcome in written:
-        if outcome.kind != "sent":
+        if outcome.kind != Kind.SENT:
             _record_one(session, outcome, now)
     return written
 
@@ -222,15 +223,15 @@ def _record_one(session: Session, outcome: Outcome, now: datetime) -> None:
     assert item is not None
     item.updated_at = now
     code, reason = outcome.error_code, (outcome.error_message or "")[:500] or None
-    if outcome.kind == "failed":
+    if outcome.kind == Kind.FAILED:
         _failed(session, item, code or "failed", reason, now)
-    elif outcome.kind in ("retry", "later", "release"):
+    elif outcome.kind in (Kind.RETRY, Kind.LATER, Kind.RELEASE):
         item.status, item.lease_owner, item.lease_expires_at = S.PENDING, None, None
-        if outcome.kind != "retry":  # a 429, or never tried: the attempt does not count
+        if outcome.kind != Kind.RETRY:  # a 429, or never tried: the attempt does not count
             item.attempts = max(0, item.attempts - 1)
-        if outcome.kind != "release":
+        if outcome.kind != Kind.RELEASE:
             item.error_code, item.error_message, item.next_attempt_at = code, reason, outcome.retry_at
-    elif outcome.kind == "uncertain":  # looked up once the provider has had time to finish with it
+    elif outcome.kind == Kind.UNCERTAIN:  # looked up once the provider has had time to finish with it
         item.lease_owner = None
         item.lease_expires_at = now + timedelta(seconds=ledger.lookup_grace())
         item.error_code, item.error_message = code, reason

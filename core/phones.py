@@ -14,21 +14,13 @@ from dataclasses import dataclass
 
 import phonenumbers
 
+from core import labels
+
 GA_COUNTRY_CODE = "241"
 # Old plan prefix (after the 0) -> new plan prefix (after the 0).
 OLD_TO_NEW = {"1": "11", "2": "62", "5": "65", "6": "66", "4": "74", "7": "77"}
 GA_MOBILE_PREFIXES = frozenset({"60", "61", "62", "65", "66", "74", "76", "77"})
 GA_FIXED_PREFIXES = frozenset({"11"})
-
-REASONS: dict[str, str] = {
-    "empty": "Numéro vide",
-    "not_a_number": "Pas un numéro de téléphone",
-    "excel_mangled": "Numéro abîmé par Excel (notation scientifique, chiffres perdus)",
-    "fixed_line": "Ligne fixe : pas de WhatsApp",
-    "invalid_length": "Longueur du numéro invalide",
-    "invalid": "Numéro invalide",
-    "not_mobile": "Numéro étranger qui n'est pas un mobile",
-}
 
 _SCIENTIFIC = re.compile(r"^[+-]?\d+(?:[.,]\d+)?[eE][+-]?\d+$")
 _FLOAT_INTEGER = re.compile(r"^(\d+)[.,]0+$")  # 24177280150.0: a number cell, digits intact
@@ -119,7 +111,7 @@ def normalize(raw: object) -> PhoneResult:
 
 
 def reason_label(reason: str) -> str:
-    return REASONS.get(reason, reason)
+    return labels.PHONE_REJECTION.get(reason, reason)
 
 
 def search_digits(text: str) -> str | None:

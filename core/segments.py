@@ -229,7 +229,7 @@ def list_all(session: Session) -> list[Segment]:
 
 def names(session: Session) -> dict[int, str]:
     """Segment names by id, in alphabetical order."""
-    return dict(session.execute(select(Segment.id, Segment.name).order_by(Segment.name)).tuples().all())
+    return dict(session.execute(select(Segment.id, Segment.name).order_by(Segment.name)).all())
 
 
 def first_of_audience(session: Session, include_ids: list[int], exclude_ids: list[int] | None = None) -> Contact | None:

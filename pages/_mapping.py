@@ -27,9 +27,9 @@ def mapping_editor(k: str, data: dict, current: dict, *, disabled: bool = False)
                               format_func=labels.MAPPING_SOURCE.get, key=f"{k}{key}_src", disabled=disabled)
         entry = {"source": source}
         if source == "field":
-            fields = list(templates.CONTACT_FIELDS)
+            fields = list(labels.CONTACT_FIELD)
             entry["field"] = c3.selectbox("Champ", fields, index=fields.index(spec["field"]) if spec.get("field") in
-                                          fields else 0, format_func=templates.CONTACT_FIELDS.get,
+                                          fields else 0, format_func=labels.CONTACT_FIELD.get,
                                           key=f"{k}{key}_field", disabled=disabled)
         elif source == "attribute":
             options = sorted(set(attributes) | ({spec["attribute"]} if spec.get("attribute") else set())) or ["agence"]

@@ -24,6 +24,8 @@ from core.models import CampaignStatus, Template
 from core.timeutil import utcnow
 
 log = logging.getLogger(__name__)
+# The counts a dispatcher returns (and logs), in the order they are read.
+COUNTED = (Kind.SENT, Kind.FAILED, Kind.RETRY, Kind.LATER, Kind.REQUEUE, Kind.UNCERTAIN, Kind.RELEASE)
 MAX_RUNTIME_SECONDS = 120.0
 LOCAL_TRIES = 3  # quick tries of one send before it goes back to the ledger
 # A limit without a hard cap (the provider's above WhatsApp's tiers) is spaced a little under its
@@ -240,7 +242,7 @@ class Dispatcher:
         self.key = dispatcher_key(campaign_id, slot)
         self.batch = settings.send_batch_size
         self.lease_seconds = settings.send_lease_seconds
-        self.counts = {kind.value: 0 for kind in Kind}
+        self.counts = {kind.value: 0 for kind in COUNTED}
         self.window: deque[bool] = deque(maxlen=settings.failure_window)  # failed or unanswered, lately
         self.todo: queue_mod.Queue[ledger.Claimed | None] = queue_mod.Queue()  # None: a sender's signal to stop
         self.done: deque[ledger.Outcome] = deque()

@@ -14,7 +14,6 @@ from __future__ import annotations
 from core.templates.rendering import Rendered, contact_values, fill, provider_components, render, resolve
 from core.templates.rules import (
     BUTTON_TYPES,
-    CONTACT_FIELDS,
     CONTENT_FIELDS,
     FIELDS,
     HEADER_FORMATS,
@@ -45,7 +44,7 @@ from core.templates.service import (
 from core.templates.sync import SyncReport, from_provider, sync
 
 __all__ = [
-    "BUTTON_TYPES", "CONTACT_FIELDS", "CONTENT_FIELDS", "FIELDS", "HEADER_FORMATS", "SOURCES", "ImportReport",
+    "BUTTON_TYPES", "CONTENT_FIELDS", "FIELDS", "HEADER_FORMATS", "SOURCES", "ImportReport",
     "Problems", "Rendered", "SyncReport", "TemplateInvalid", "approved", "as_dict", "check", "clean",
     "contact_values", "delete", "export_json", "fill", "from_provider", "get", "import_json", "key_label",
     "list_all", "names", "prepare", "provider_components", "render", "resolve", "save", "sync", "validate",

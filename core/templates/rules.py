@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from core import phones
+from core import labels, phones
 from core.models import Template, TemplateCategory, TemplateQuality, TemplateStatus
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -15,7 +15,6 @@ LANGUAGE_RE = re.compile(r"^[a-z]{2,3}(_[A-Z]{2})?$")
 VAR_RE = re.compile(r"\{\{\s*([^}]*?)\s*\}\}")
 HEADER_FORMATS = ("TEXT", "IMAGE", "VIDEO", "DOCUMENT", "LOCATION")
 BUTTON_TYPES = ("QUICK_REPLY", "URL", "PHONE_NUMBER")
-CONTACT_FIELDS = {"first_name": "Prénom", "last_name": "Nom", "phone": "Téléphone", "language": "Langue"}
 SOURCES = ("field", "attribute", "text")
 
 Problems = dict[str, list[str]]  # field -> French explanations
@@ -203,7 +202,7 @@ def validate_mapping(data: dict[str, Any], mapping: dict[str, Any]) -> list[str]
         source = spec.get("source")
         if source not in SOURCES:
             problems.append(f"{label} : source attendue champ, attribut ou texte fixe.")
-        elif source == "field" and spec.get("field") not in CONTACT_FIELDS:
+        elif source == "field" and spec.get("field") not in labels.CONTACT_FIELD:
             problems.append(f"{label} : champ du contact inconnu.")
         elif source == "attribute" and not re.match(r"^[a-z0-9_]{1,64}$", str(spec.get("attribute") or "")):
             problems.append(f"{label} : nom d'attribut invalide.")

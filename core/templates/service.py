@@ -143,7 +143,7 @@ def export_json(session: Session) -> str:
 
 def names(session: Session) -> dict[int, str]:
     """Template names by id, in alphabetical order."""
-    return dict(session.execute(select(Template.id, Template.name).order_by(Template.name)).tuples().all())
+    return dict(session.execute(select(Template.id, Template.name).order_by(Template.name)).all())
 
 
 def prepare(template: Template, contact: Contact | None,
