@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from core import audit, stats, templates, users
 from core.auth import get_user_by_email
+from core.contacts.search import search_text_for
 from core.models import (
     Campaign,
     CampaignStatus,
@@ -227,10 +228,13 @@ def _make_contacts(rng: random.Random, now: datetime, count: int) -> list[dict[s
         }
         if kind == "pensionné":
             attrs["annee_naissance"] = rng.randint(1940, 1966)
+        first = None if kind == "employeur" else rng.choice(FIRST_NAMES)
+        last = rng.choice(LAST_NAMES) if kind != "employeur" else f"Société {rng.choice(LAST_NAMES)} SARL"
         rows.append({
             "phone": phone,
-            "first_name": None if kind == "employeur" else rng.choice(FIRST_NAMES),
-            "last_name": rng.choice(LAST_NAMES) if kind != "employeur" else f"Société {rng.choice(LAST_NAMES)} SARL",
+            "first_name": first,
+            "last_name": last,
+            "search_text": search_text_for(first, last, phone, attrs),  # found by name, like any contact
             "language": "fr",
             "attributes": attrs,
             "consent_status": consent.value,

@@ -1,17 +1,33 @@
 """The agents' inbox: conversations waiting for a human first, the thread, replies inside the
-24-hour window (a template outside it), taking a conversation and marking it handled."""
+24-hour window (a template outside it), taking a conversation, handing it to a colleague or back
+to the chatbot, marking it handled; what is unread; the person behind it; saved replies."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from core import audit, labels, messaging, outbox, respondio, templates
 from core.errors import NotFound, UserError
-from core.models import Contact, Conversation, ConversationStatus, Message, Template, User
+from core.models import (
+    Campaign,
+    ConsentStatus,
+    Contact,
+    Conversation,
+    ConversationStatus,
+    Direction,
+    Message,
+    Recipient,
+    Role,
+    SavedReply,
+    Segment,
+    SegmentMember,
+    Template,
+    User,
+)
 from core.text import fold
 from core.timeutil import utcnow
 
@@ -30,12 +46,14 @@ class ConversationRow:
     last_message_at: datetime | None
     preview: str
     window_open: bool
+    unread: int = 0  # the person's messages after the last one an agent had on screen
+    assigned_to_id: int | None = None
 
 
 def list_conversations(session: Session, *, scope: str = "open", user_id: int | None = None, search: str = "",
                        limit: int = 50) -> list[ConversationRow]:
     """`scope`: open (everything not handled), waiting, mine, all. Waiting for a human first, then
-    those an agent has, then the bot's; the most recent first within each."""
+    the user's own, then those other agents have, then the bot's; the most recent first within each."""
     conditions = []
     if scope == "open":
         conditions.append(Conversation.status != C.CLOSED)
@@ -48,12 +66,17 @@ def list_conversations(session: Session, *, scope: str = "open", user_id: int | 
         digits = "".join(ch for ch in search if ch.isdigit())
         by_phone = [Contact.phone.like(f"%{digits[-8:]}%")] if len(digits) >= 4 else []
         conditions.append(or_(Contact.search_text.like(needle), *by_phone))
-    urgency = case((Conversation.status == C.WAITING_AGENT, 0), (Conversation.status == C.AGENT, 1),
-                   (Conversation.status == C.BOT, 2), else_=3)
+    urgency = case((Conversation.status == C.WAITING_AGENT, 0),
+                   (and_(Conversation.status == C.AGENT, Conversation.assigned_to == user_id), 1),
+                   (Conversation.status == C.AGENT, 2), (Conversation.status == C.BOT, 3), else_=4)
     last_text = (select(Message.text).where(Message.conversation_id == Conversation.id)
                  .order_by(Message.created_at.desc(), Message.id.desc()).limit(1).scalar_subquery())
+    unread = (select(func.count()).where(Message.conversation_id == Conversation.id,
+                                         Message.direction == Direction.INBOUND,
+                                         Message.id > func.coalesce(Conversation.seen_message_id, 0))
+              .scalar_subquery())
     rows = session.execute(
-        select(Conversation, Contact, User.name, last_text.label("preview"))
+        select(Conversation, Contact, User.name, last_text.label("preview"), unread.label("unread"))
         .join(Contact, Contact.id == Conversation.contact_id)
         .outerjoin(User, User.id == Conversation.assigned_to)
         .where(*conditions)
@@ -62,8 +85,20 @@ def list_conversations(session: Session, *, scope: str = "open", user_id: int | 
     now = utcnow()
     return [ConversationRow(conv.id, contact.id, _name(contact), contact.phone, conv.status, conv.handoff_reason,
                             agent, conv.last_message_at, (preview or "")[:120],
-                            messaging.window_open(contact, now=now))
-            for conv, contact, agent, preview in rows]
+                            messaging.window_open(contact, now=now), int(unseen or 0), conv.assigned_to)
+            for conv, contact, agent, preview, unseen in rows]
+
+
+def holder_name(session: Session, conversation: Conversation) -> str | None:
+    """The name of whoever holds the conversation, if anyone."""
+    holder = session.get(User, conversation.assigned_to) if conversation.assigned_to else None
+    return holder.name if holder is not None else None
+
+
+def person_name(session: Session, conversation: Conversation) -> str:
+    """Who the conversation is with, as confirmations name them."""
+    contact = session.get(Contact, conversation.contact_id)
+    return _name(contact) if contact is not None else "cette personne"
 
 
 def _name(contact: Contact) -> str:
@@ -157,3 +192,151 @@ def message_state(message: Message) -> str:
     if message.status == "failed" and message.error_code:
         label += f" ({labels.WHATSAPP_ERROR.get(message.error_code) or respondio.code_label(message.error_code)})"
     return label
+
+
+def mark_seen(session: Session, conversation: Conversation) -> None:
+    """An agent has the thread on screen: what it holds is read."""
+    last = session.scalar(select(func.max(Message.id)).where(Message.conversation_id == conversation.id))
+    if last is not None and (conversation.seen_message_id or 0) < last:
+        conversation.seen_message_id = last
+
+
+# --- assignment --------------------------------------------------------------------------------
+
+ANSWERING_ROLES = (Role.AGENT, Role.MANAGER, Role.ADMIN)
+
+
+def colleagues(session: Session) -> dict[int, str]:
+    """Active users who may answer conversations, by name."""
+    return dict(session.execute(select(User.id, User.name).where(User.is_active.is_(True),
+                                                                 User.role.in_(ANSWERING_ROLES))
+                                .order_by(User.name)).all())
+
+
+def hand_to(session: Session, conversation: Conversation, colleague_id: int, actor: User) -> User:
+    """The conversation given to a colleague (who then has it in « Mes conversations »); audited."""
+    if conversation.status == C.CLOSED:
+        raise UserError("Cette conversation est déjà traitée.")
+    colleague = session.get(User, colleague_id)
+    if colleague is None or not colleague.is_active or colleague.role not in ANSWERING_ROLES:
+        raise UserError("Ce collègue ne peut pas recevoir de conversation (compte désactivé ou rôle sans accès).")
+    previous = conversation.assigned_to
+    conversation.assigned_to = colleague.id
+    conversation.status = C.AGENT
+    conversation.updated_at = utcnow()
+    audit.record(session, "conversation_handed", actor=actor, target_type="conversation", target_id=conversation.id,
+                 details={"to": colleague.email, "from_user_id": previous})
+    return colleague
+
+
+def give_back_to_bot(session: Session, conversation: Conversation, actor: User) -> None:
+    """The chatbot answers this person again; nobody holds the conversation any more; audited."""
+    if conversation.status == C.CLOSED:
+        raise UserError("Cette conversation est déjà traitée.")
+    conversation.status = C.BOT
+    conversation.assigned_to = None
+    conversation.handoff_reason = None
+    conversation.updated_at = utcnow()
+    audit.record(session, "conversation_returned_to_bot", actor=actor, target_type="conversation",
+                 target_id=conversation.id)
+
+
+@dataclass(frozen=True)
+class Load:
+    agent: str
+    open: int  # conversations the agent holds, not yet handled
+    unread: int  # the people's messages in them that no agent has had on screen
+
+
+def loads(session: Session) -> list[Load]:
+    """Each agent's conversations in hand, the busiest first (for supervisors)."""
+    unread = (select(func.count()).where(Message.conversation_id == Conversation.id,
+                                         Message.direction == Direction.INBOUND,
+                                         Message.id > func.coalesce(Conversation.seen_message_id, 0))
+              .scalar_subquery())
+    rows = session.execute(
+        select(User.name, func.count(Conversation.id), func.coalesce(func.sum(unread), 0))
+        .join(Conversation, Conversation.assigned_to == User.id)
+        .where(Conversation.status == C.AGENT)
+        .group_by(User.id, User.name).order_by(func.count(Conversation.id).desc(), User.name)).all()
+    return [Load(name, int(n), int(u)) for name, n, u in rows]
+
+
+# --- the person --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Person:
+    name: str
+    phone: str
+    consent: str
+    segments: list[str]
+    campaigns: list[tuple[str, str, datetime | None]]  # name, the person's status in it (French), when sent
+    window_open: bool
+    window_expires_at: datetime | None
+    opted_out: bool
+
+
+def person(session: Session, contact_id: int, *, campaigns_limit: int = 10) -> Person:
+    """Who the agent is talking to: phone, consent, segments, the last campaigns they received."""
+    contact = session.get(Contact, contact_id)
+    if contact is None:
+        raise NotFound("Ce contact n'existe plus.")
+    segment_names = list(session.scalars(select(Segment.name).join(SegmentMember,
+                                                                   SegmentMember.segment_id == Segment.id)
+                                         .where(SegmentMember.contact_id == contact_id).order_by(Segment.name)))
+    received = session.execute(
+        select(Campaign.name, Recipient.status, Recipient.sent_at)
+        .join(Campaign, Campaign.id == Recipient.campaign_id)
+        .where(Recipient.contact_id == contact_id)
+        .order_by(Recipient.sent_at.desc().nulls_last(), Recipient.id.desc()).limit(campaigns_limit)).all()
+    return Person(_name(contact), contact.phone, labels.CONSENT.get(contact.consent_status, contact.consent_status),
+                  segment_names, [(name, labels.RECIPIENT_STATUS.get(status, status), sent)
+                                  for name, status, sent in received],
+                  messaging.window_open(contact), contact.window_expires_at,
+                  contact.consent_status == ConsentStatus.OPTED_OUT)
+
+
+# --- saved replies -----------------------------------------------------------------------------
+
+def saved_replies(session: Session) -> list[SavedReply]:
+    return list(session.scalars(select(SavedReply).order_by(SavedReply.title)).all())
+
+
+def save_reply(session: Session, title: str, body: str, actor: User, *, reply_id: int | None = None) -> SavedReply:
+    """Written by managers and administrators, for every agent."""
+    if actor.role not in (Role.MANAGER, Role.ADMIN):
+        raise UserError("Seuls les responsables et les administrateurs gèrent les réponses enregistrées.")
+    title, body = " ".join((title or "").split()), (body or "").strip()
+    if not title or not body:
+        raise UserError("Une réponse enregistrée a un titre et un texte.")
+    if len(title) > 80:
+        raise UserError("Le titre fait plus de 80 caractères.")
+    if len(body) > 4096:
+        raise UserError("Le texte fait plus de 4096 caractères : WhatsApp n'en accepte pas davantage.")
+    clash = session.scalar(select(SavedReply).where(SavedReply.title == title, SavedReply.id != (reply_id or -1)))
+    if clash is not None:
+        raise UserError(f"Une réponse « {title} » existe déjà.")
+    if reply_id is None:
+        reply_row = SavedReply(title=title, body=body, created_by=actor.id)
+        session.add(reply_row)
+    else:
+        found = session.get(SavedReply, reply_id)
+        if found is None:
+            raise NotFound("Cette réponse enregistrée n'existe plus.")
+        reply_row = found
+        reply_row.title, reply_row.body = title, body
+    session.flush()
+    audit.record(session, "saved_reply_saved", actor=actor, target_type="saved_reply", target_id=reply_row.id,
+                 details={"title": title})
+    return reply_row
+
+
+def delete_reply(session: Session, reply_id: int, actor: User) -> None:
+    if actor.role not in (Role.MANAGER, Role.ADMIN):
+        raise UserError("Seuls les responsables et les administrateurs gèrent les réponses enregistrées.")
+    found = session.get(SavedReply, reply_id)
+    if found is None:
+        raise NotFound("Cette réponse enregistrée n'existe plus.")
+    audit.record(session, "saved_reply_deleted", actor=actor, target_type="saved_reply", target_id=reply_id,
+                 details={"title": found.title})
+    session.delete(found)

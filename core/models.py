@@ -543,11 +543,24 @@ class Conversation(Timestamped, Base):
     # A question handed to the chatbot and not yet answered or handed over, since then (the sweep
     # hands it to the agents when no answer came: a worker killed between the question and the answer).
     bot_pending_since: Mapped[datetime | None]
+    # The last message an agent had on screen: the ones after it are unread (for every agent).
+    seen_message_id: Mapped[int | None] = mapped_column(BigId)
 
     __table_args__ = (Index("ix_conversations_status_last_message_at", "status", "last_message_at"),
                       Index("ix_conversations_bot_pending", "bot_pending_since",
                             postgresql_where=text("bot_pending_since IS NOT NULL"),
                             sqlite_where=text("bot_pending_since IS NOT NULL")))
+
+
+class SavedReply(Timestamped, Base):
+    """A reply managers wrote once for the agents, inserted and edited before it is sent."""
+
+    __tablename__ = "saved_replies"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(80), unique=True)
+    body: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
 
 
 class Message(Base):

@@ -41,7 +41,7 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("analytics", "pages/analytics.py", "Statistiques", ":material/monitoring:", "Suivi",
              frozenset({_A, _M, _S})),
     PageSpec("inbox", "pages/inbox.py", "Conversations", ":material/forum:", "Échanges",
-             frozenset({_A, _M, _G})),
+             frozenset({_A, _M, _G}), frozenset({_S})),  # supervisors: every agent's load, read-only
     PageSpec("chatbot", "pages/chatbot.py", "Assistant virtuel", ":material/smart_toy:", "Échanges",
              frozenset({_A, _M, _G})),
     PageSpec("knowledge", "pages/knowledge.py", "Base de connaissances", ":material/menu_book:", "Échanges",

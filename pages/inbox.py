@@ -1,31 +1,61 @@
-"""Conversations: the agents' inbox. Waiting for a human first, then the most recent; the thread;
-a reply while the 24-hour window is open (a template otherwise); take it, mark it handled."""
+"""Conversations: the agents' inbox. The list beside the open thread (waiting for an agent first,
+then mine, then the others); the person's panel; replies while the 24-hour window is open (an
+approved template otherwise), saved replies, taking, handing to a colleague or back to the chatbot.
+
+The open conversation is kept by its id: taking it, replying, closing it or new messages arriving
+never move the agent to another person. The list and the thread refresh on their own, without
+touching what the agent is typing."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import streamlit as st
 
-from core import db, inbox, labels, messaging, templates, users
-from core.models import Contact, ConversationStatus
+from core import db, inbox, labels, templates
+from core.models import ConversationStatus
 from core.text import as_text
-from core.timeutil import format_dt
+from core.timeutil import format_dt, utcnow
 from pages import _shell
 
 user, can_edit = _shell.require("inbox")
-_shell.header("inbox", "Les conversations avec les assurés : celles qui attendent un agent d'abord, puis les plus "
-                       "récentes.")
+_shell.header("inbox", "Les conversations avec les assurés : celles qui attendent un agent d'abord, puis les vôtres, "
+                       "puis les autres.", read_only=not can_edit)
 
 SCOPES = {"open": "À traiter", "waiting": "En attente d'un agent", "mine": "Mes conversations", "all": "Toutes"}
 AVATARS = {"contact": ":material/person:", "bot": ":material/smart_toy:", "agent": ":material/support_agent:",
            "campaign": ":material/campaign:", "system": ":material/info:"}
+OPEN_KEY = "inbox_open"  # the id of the conversation on screen
 
 
-def act(action, conversation_id: int, *args) -> bool:  # noqa: ANN001, ANN002
-    """Run one inbox action in its own transaction; a refusal is shown in French."""
-    return bool(_shell.act(lambda s: action(s, inbox.get(s, conversation_id), *args, _shell.me(s))))
+def act(action, conversation_id: int, *args):  # noqa: ANN001, ANN002, ANN201
+    """Run one inbox action in its own transaction; a refusal is shown in French. Returns what the
+    action returned, with the name of the person it acted on, or None."""
+    done = _shell.act(lambda s: (action(s, inbox.get(s, conversation_id), *args, _shell.me(s)),
+                                 inbox.person_name(s, inbox.get(s, conversation_id))))
+    return done.value if done else None
 
+
+def confirm(message: str) -> None:
+    """Shown above the thread after the rerun that follows the action (a toast would not survive it)."""
+    st.session_state["inbox_notice"] = message
+    st.rerun()
+
+
+def age(moment: datetime | None) -> str:
+    if moment is None:
+        return ""
+    minutes = int((utcnow() - moment).total_seconds() // 60)
+    if minutes < 1:
+        return "à l'instant"
+    if minutes < 60:
+        return f"il y a {minutes} min"
+    if minutes < 24 * 60:
+        return f"il y a {minutes // 60} h"
+    return format_dt(moment)
+
+
+# --- the list ----------------------------------------------------------------------------------
 
 @st.fragment(run_every=timedelta(seconds=10))
 def waiting_figures() -> None:
@@ -33,10 +63,52 @@ def waiting_figures() -> None:
         return
     with db.session_scope() as session:
         figures = inbox.counts(session, user.id)
+        loads = inbox.loads(session) if not can_edit or user.role in ("admin", "manager") else []
     c1, c2 = st.columns(2)
     c1.metric("En attente d'un agent", figures["waiting"])
     c2.metric("Mes conversations ouvertes", figures["mine"])
+    if loads:
+        with st.expander("Charge des agents", expanded=not can_edit):
+            st.dataframe([{"Agent": load.agent, "Conversations en cours": load.open,
+                           "Messages non lus": load.unread} for load in loads], hide_index=True, width="stretch")
 
+
+@st.fragment(run_every=timedelta(seconds=5))
+def conversation_list(scope: str, search: str) -> None:
+    """One line per conversation; choosing one opens it by its id (the whole screen reruns)."""
+    if not _shell.still_allowed("inbox"):
+        return
+    with db.session_scope() as session:
+        rows = inbox.list_conversations(session, scope=scope, user_id=user.id, search=search)
+    if not rows:
+        st.info("Aucune conversation ici pour l'instant.")
+        return
+    if st.session_state.get(OPEN_KEY) is None:  # the first visit: the most urgent one
+        st.session_state[OPEN_KEY] = rows[0].id
+        st.rerun(scope="app")
+    st.caption(f"{len(rows)} conversation(s)")
+    opened = st.session_state.get(OPEN_KEY)
+    with st.container(height=720, border=False):
+        for row in rows:
+            conversation_line(row, opened)
+
+
+def conversation_line(row: inbox.ConversationRow, opened: int | None) -> None:
+    unread = f" · {row.unread} non lu(s)" if row.unread else ""
+    holder = f" · {row.assigned_to}" if row.assigned_to and row.status == ConversationStatus.AGENT else ""
+    icon = (":material/priority_high:" if row.status == ConversationStatus.WAITING_AGENT else
+            ":material/support_agent:" if row.status == ConversationStatus.AGENT and row.assigned_to_id == user.id
+            else ":material/smart_toy:" if row.status == ConversationStatus.BOT else ":material/chat:")
+    if st.button(as_text(f"{row.contact_name}{unread}"), key=f"open_{row.id}", width="stretch", icon=icon,
+                 type="primary" if row.id == opened else "secondary",
+                 help=f"{row.phone} — {labels.CONVERSATION_STATUS[ConversationStatus(row.status)]}"):
+        st.session_state[OPEN_KEY] = row.id
+        st.rerun(scope="app")
+    st.caption(as_text(f"{labels.CONVERSATION_STATUS[ConversationStatus(row.status)]}{holder} · "
+                       f"{age(row.last_message_at)} — {row.preview[:70]}"))
+
+
+# --- the open conversation ---------------------------------------------------------------------
 
 def message_block(message) -> None:  # noqa: ANN001
     role = "user" if message.direction == "inbound" else "assistant"
@@ -57,86 +129,174 @@ def message_block(message) -> None:  # noqa: ANN001
 @st.fragment(run_every=timedelta(seconds=5))
 def thread_view(conversation_id: int) -> None:
     """The messages, refreshed: new questions come in, and what was sent moves from « en attente
-    d'envoi » to « envoyé » (or « échec », with its reason) once the outbox has sent it."""
+    d'envoi » to « envoyé » (or « échec », with its reason) once the outbox has sent it. What an
+    agent has on screen is read."""
     if not _shell.still_allowed("inbox"):  # disabled, reset or moved to another role meanwhile
         return
     with db.session_scope() as session:
-        messages = inbox.thread(session, inbox.get(session, conversation_id))
-    for message in messages:
-        message_block(message)
-    if not messages:
-        st.info("Aucun message dans cette conversation.")
+        conversation = inbox.get(session, conversation_id)
+        messages = inbox.thread(session, conversation)
+        if can_edit:
+            inbox.mark_seen(session, conversation)
+    with st.container(height=480):
+        for message in messages:
+            message_block(message)
+        if not messages:
+            st.info("Aucun message dans cette conversation.")
+
+
+def person_panel(contact_id: int) -> None:
+    with db.session_scope() as session:
+        who = inbox.person(session, contact_id)
+    st.markdown(f"**{as_text(who.name)}**")
+    st.caption(as_text(who.phone))
+    st.markdown(f"Consentement : {who.consent}")
+    if who.window_open:
+        st.markdown(f"Fenêtre de 24 h ouverte jusqu'au {format_dt(who.window_expires_at)}")
+    else:
+        st.markdown("Fenêtre de 24 h fermée")
+    st.markdown("**Segments** : " + (as_text(", ".join(who.segments)) if who.segments else "aucun"))
+    st.markdown("**Campagnes reçues**")
+    if not who.campaigns:
+        st.caption("Aucune.")
+    for name, status, sent in who.campaigns:
+        st.caption(as_text(f"{name} — {status}" + (f" ({format_dt(sent)})" if sent else "")))
+
+
+def insert_saved_reply(conversation_id: int, replies: dict[int, str]) -> None:
+    chosen = st.session_state.get(f"saved_{conversation_id}")
+    if chosen in replies:
+        st.session_state[f"reply_text_{conversation_id}"] = replies[chosen]
 
 
 def conversation(conversation_id: int) -> None:
-    with db.session_scope() as session:
-        conv = inbox.get(session, conversation_id)
-        contact = session.get(Contact, conv.contact_id)
-        window = messaging.window_open(contact)
-        approved = {t.id: f"{t.name} ({t.language})" for t in templates.approved(session)}
-        agent = users.get(session, conv.assigned_to).name if conv.assigned_to else None
-    name = " ".join(p for p in (contact.first_name, contact.last_name) if p) or "Contact sans nom"
-    st.subheader(as_text(f"{name} — {contact.phone}"))
-    details = [labels.CONVERSATION_STATUS[ConversationStatus(conv.status)]]
-    if conv.handoff_reason and conv.status != ConversationStatus.BOT:
-        details.append(f"transmise à un agent : {labels.HANDOFF_REASON.get(conv.handoff_reason, conv.handoff_reason)}")
-    if agent:
-        details.append(f"suivie par {agent}")
-    details.append(f"fenêtre de 24 h ouverte jusqu'au {format_dt(contact.window_expires_at)}" if window
-                   else "fenêtre de 24 h fermée")
-    if contact.consent_status == "opted_out":
-        details.append("désinscrit")
-    st.caption(as_text(" · ".join(details)))
-
-    thread_view(conversation_id)
-
-    if not can_edit:
+    try:
+        with db.session_scope() as session:
+            conv = inbox.get(session, conversation_id)
+            contact_id = conv.contact_id
+            name = inbox.person_name(session, conv)
+            status, assigned_to = conv.status, conv.assigned_to
+            handoff_reason = conv.handoff_reason
+            person = inbox.person(session, contact_id)
+            approved = {t.id: f"{t.name} ({t.language})" for t in templates.approved(session)}
+            others = {i: n for i, n in inbox.colleagues(session).items() if i != assigned_to}
+            holder = inbox.holder_name(session, conv)
+            saved = inbox.saved_replies(session)
+            replies, reply_titles = {r.id: r.body for r in saved}, {r.id: r.title for r in saved}
+    except Exception as err:  # noqa: BLE001 - erased meanwhile: say so, keep the agent where they are
+        st.session_state[OPEN_KEY] = None
+        st.info(f"Cette conversation n'est plus disponible ({as_text(err)}).")
         return
-    c1, c2 = st.columns(2)
-    if conv.status != ConversationStatus.CLOSED and (conv.assigned_to != user.id or conv.status != "agent"):
-        if c1.button("Prendre en charge", key=f"take_{conversation_id}", icon=":material/front_hand:"):
-            if act(inbox.assign_to_me, conversation_id):
-                st.rerun()
-    if conv.status != ConversationStatus.CLOSED:
-        if c2.button("Marquer comme traitée", key=f"done_{conversation_id}", icon=":material/task_alt:"):
-            if act(inbox.mark_handled, conversation_id):
-                st.toast("Conversation marquée comme traitée.")
-                st.rerun()
+    thread_col, person_col = st.columns([3, 1])
+    with person_col:
+        person_panel(contact_id)
+    with thread_col:
+        st.subheader(as_text(f"{name} — {person.phone}"))
+        details = [labels.CONVERSATION_STATUS[ConversationStatus(status)]]
+        if handoff_reason and status != ConversationStatus.BOT:
+            details.append(f"transmise à un agent : {labels.HANDOFF_REASON.get(handoff_reason, handoff_reason)}")
+        if holder:
+            details.append(f"suivie par {holder}")
+        st.caption(as_text(" · ".join(details)))
+        thread_view(conversation_id)
+        if can_edit:
+            actions(conversation_id, name, status, assigned_to, others)
+            reply_box(conversation_id, name, person.window_open, person.opted_out, approved, replies, reply_titles)
 
-    if contact.consent_status == "opted_out":
+
+def actions(conversation_id: int, name: str, status: str, assigned_to: int | None, others: dict[int, str]) -> None:
+    if status == ConversationStatus.CLOSED:
+        st.caption("Conversation traitée. Un nouveau message de la personne la rouvrira.")
+        return
+    row = st.container(horizontal=True)
+    if (assigned_to != user.id or status != ConversationStatus.AGENT) and \
+            row.button("Prendre en charge", key=f"take_{conversation_id}", icon=":material/front_hand:"):
+        if act(inbox.assign_to_me, conversation_id):
+            confirm(as_text(f"Conversation de {name} prise en charge."))
+    if row.button("Marquer comme traitée", key=f"done_{conversation_id}", icon=":material/task_alt:"):
+        if act(inbox.mark_handled, conversation_id):
+            confirm(as_text(f"Conversation de {name} marquée comme traitée."))
+    if status != ConversationStatus.BOT and \
+            row.button("Rendre à l'assistant", key=f"bot_{conversation_id}", icon=":material/smart_toy:"):
+        if act(inbox.give_back_to_bot, conversation_id):
+            confirm(as_text(f"Conversation de {name} rendue à l'assistant virtuel."))
+    if others:
+        h1, h2 = st.columns([3, 1])
+        colleague = h1.selectbox("Confier à un collègue", list(others), format_func=others.get,
+                                 key=f"hand_to_{conversation_id}", index=None, placeholder="Choisir un collègue")
+        if h2.button("Confier", key=f"hand_{conversation_id}", disabled=colleague is None):
+            done = act(inbox.hand_to, conversation_id, colleague)
+            if done:
+                confirm(as_text(f"Conversation de {name} confiée à {done[0].name}."))
+
+
+def reply_box(conversation_id: int, name: str, window: bool, opted_out: bool, approved: dict[int, str],
+              replies: dict[int, str], reply_titles: dict[int, str]) -> None:
+    if opted_out:
         st.warning("Cette personne s'est désinscrite : aucun message ne peut lui être envoyé.")
-    elif window:
+        return
+    if window:
+        if replies:
+            s1, s2 = st.columns([3, 1])
+            s1.selectbox("Réponse enregistrée", list(reply_titles), format_func=reply_titles.get, index=None,
+                         placeholder="Choisir une réponse enregistrée", key=f"saved_{conversation_id}")
+            s2.button("Insérer", key=f"insert_{conversation_id}", on_click=insert_saved_reply,
+                      args=(conversation_id, replies), help="Le texte reste modifiable avant l'envoi.")
         with st.form(f"reply_{conversation_id}", clear_on_submit=True):
-            text = st.text_area("Votre réponse", key=f"reply_text_{conversation_id}", max_chars=4096)
+            text = st.text_area(f"Votre réponse à {as_text(name)}", key=f"reply_text_{conversation_id}",
+                                max_chars=4096)
             if st.form_submit_button("Envoyer", type="primary"):
                 if act(inbox.reply, conversation_id, text):
-                    st.rerun()
-    else:
-        st.info("La fenêtre de 24 heures est fermée : WhatsApp n'accepte plus de texte libre. Seul un modèle approuvé "
-                "peut relancer la personne ; sa réponse rouvrira la fenêtre.")
-        if approved:
-            options = list(approved)
-            chosen = st.selectbox("Modèle à envoyer", options, format_func=approved.get, key=f"tpl_{conversation_id}")
-            if st.button("Envoyer le modèle", key=f"send_tpl_{conversation_id}"):
-                if act(inbox.send_template, conversation_id, chosen):
-                    st.success("Modèle enregistré : il part dans un instant, son état s'affiche dans la conversation.")
-        else:
-            st.caption("Aucun modèle approuvé n'est disponible.")
+                    confirm(as_text(f"Réponse à {name} enregistrée : elle part dans un instant."))
+        return
+    st.info("La fenêtre de 24 heures est fermée : WhatsApp n'accepte plus de texte libre. Seul un modèle approuvé "
+            "peut relancer la personne ; sa réponse rouvrira la fenêtre.")
+    if not approved:
+        st.caption("Aucun modèle approuvé n'est disponible.")
+        return
+    options = list(approved)
+    chosen = st.selectbox("Modèle à envoyer", options, format_func=approved.get, key=f"tpl_{conversation_id}")
+    if st.button("Envoyer le modèle", key=f"send_tpl_{conversation_id}"):
+        if act(inbox.send_template, conversation_id, chosen):
+            st.success(as_text(f"Modèle pour {name} enregistré : il part dans un instant, son état s'affiche dans "
+                               "la conversation."))
+
+
+def saved_replies_manager() -> None:
+    """Managers and administrators write the replies every agent may insert."""
+    with st.expander("Gérer les réponses enregistrées"):
+        with db.session_scope() as session:
+            existing = {r.id: (r.title, r.body) for r in inbox.saved_replies(session)}
+        choice = st.selectbox("Réponse", [None, *existing], key="saved_edit_choice",
+                              format_func=lambda i: "➕ Nouvelle réponse" if i is None else existing[i][0])
+        title, body = existing.get(choice, ("", ""))
+        with st.form(f"saved_reply_form_{choice}"):
+            new_title = st.text_input("Titre", title, max_chars=80)
+            new_body = st.text_area("Texte", body, max_chars=4096)
+            if st.form_submit_button("Enregistrer"):
+                if _shell.act(lambda s: inbox.save_reply(s, new_title, new_body, _shell.me(s), reply_id=choice)):
+                    confirm(as_text(f"Réponse « {' '.join(new_title.split())} » enregistrée."))
+        if choice is not None and st.button("Supprimer cette réponse", key=f"saved_delete_{choice}"):
+            if _shell.act(lambda s: inbox.delete_reply(s, choice, _shell.me(s))):
+                confirm(as_text(f"Réponse « {title} » supprimée."))
 
 
 # --- screen ------------------------------------------------------------------------------------
 
 waiting_figures()
-c1, c2 = st.columns([2, 3])
-scope = c1.radio("Afficher", list(SCOPES), format_func=SCOPES.get, horizontal=True, key="inbox_scope")
-search = c2.text_input("Rechercher une personne (nom ou numéro)", key="inbox_search")
-with db.session_scope() as session:
-    rows = inbox.list_conversations(session, scope=scope, user_id=user.id, search=search)
-if not rows:
-    st.info("Aucune conversation ici pour l'instant.")
-    st.stop()
-titles = {r.id: f"{'🔴 ' if r.status == 'waiting_agent' else ''}{r.contact_name} — "
-                f"{labels.CONVERSATION_STATUS[ConversationStatus(r.status)]} — {format_dt(r.last_message_at)} — "
-                f"{r.preview[:60]}" for r in rows}
-chosen = st.selectbox(f"Conversations ({len(rows)})", list(titles), format_func=titles.get, key="inbox_choice")
-conversation(chosen)
+notice = st.session_state.pop("inbox_notice", None)
+if notice:  # what the last action did, and to whom
+    st.success(notice)
+if can_edit and user.role in ("admin", "manager"):
+    saved_replies_manager()
+left, right = st.columns([1, 3])
+with left:
+    scope = st.radio("Afficher", list(SCOPES), format_func=SCOPES.get, key="inbox_scope")
+    search = st.text_input("Rechercher une personne (nom ou numéro)", key="inbox_search")
+    conversation_list(scope, search)
+with right:
+    opened = st.session_state.get(OPEN_KEY)
+    if opened is None:
+        st.info("Choisissez une conversation dans la liste.")
+    else:
+        conversation(opened)

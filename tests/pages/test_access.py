@@ -44,7 +44,7 @@ def test_every_role_has_a_navigation_of_its_own() -> None:
     assert keys[Role.ADMIN] == {p.key for p in PAGES}
     assert keys[Role.MANAGER] == {"home", "contacts", "segments", "templates", "campaigns", "analytics", "inbox",
                                   "chatbot", "knowledge"}
-    assert keys[Role.SUPERVISOR] == {"home", "contacts", "segments", "templates", "campaigns", "analytics"}
+    assert keys[Role.SUPERVISOR] == {"home", "contacts", "segments", "templates", "campaigns", "analytics", "inbox"}
     assert keys[Role.AGENT] == {"home", "inbox", "chatbot"}
 
 

@@ -1,14 +1,16 @@
-"""The agents' inbox, driven as an agent would: waiting first, take, reply in the window, a
-template outside it, mark handled. Supervisors cannot open it."""
+"""The agents' inbox, driven as an agent would: waiting first, open by the list, take, reply in the
+window (a saved reply inserted and edited), a template outside it, hand to a colleague, give back to
+the chatbot, mark handled; the open conversation never changes under the agent. Supervisors read
+every agent's load and act on nothing."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from core import db
-from core.models import AuditLog, Contact, Conversation, Message
+from core import db, inbox, users
+from core.models import AuditLog, Contact, Conversation, Message, SavedReply
 from core.timeutil import utcnow
-from tests.pages.conftest import ROOT, app_as
+from tests.pages.conftest import app_as
 
 
 def open_inbox(user_id: int):  # noqa: ANN201
@@ -16,41 +18,110 @@ def open_inbox(user_id: int):  # noqa: ANN201
     return at.switch_page("pages/inbox.py").run()
 
 
+def open_conversation(at, conversation_id: int):  # noqa: ANN001, ANN201
+    """A click on the person's line in the list."""
+    at.radio(key="inbox_scope").set_value("all").run()
+    at.button(key=f"open_{conversation_id}").click().run()
+    assert at.session_state["inbox_open"] == conversation_id
+    return at
+
+
+def in_window(*, status: str = "waiting_agent") -> int:
+    with db.session_scope() as session:
+        return session.scalar(select(Conversation.id).join(Contact, Contact.id == Conversation.contact_id)
+                              .where(Contact.window_expires_at > utcnow(), Contact.consent_status != "opted_out",
+                                     Conversation.status == status).order_by(Conversation.id))
+
+
 def test_waiting_conversations_come_first_and_an_agent_takes_one(seeded) -> None:  # noqa: ANN001
     at = open_inbox(seeded["agent"])
     assert not at.exception
     waiting = int(at.metric[0].value)
     assert waiting > 0
-    first = at.selectbox(key="inbox_choice").value
+    first = at.session_state["inbox_open"]  # the most urgent one opens on the first visit
     with db.session_scope() as session:
         assert session.get(Conversation, first).status == "waiting_agent"
+        name = inbox.person_name(session, session.get(Conversation, first))
     at.button(key=f"take_{first}").click().run()
     with db.session_scope() as session:
         conversation = session.get(Conversation, first)
         assert (conversation.status, conversation.assigned_to) == ("agent", seeded["agent"])
         assert session.scalar(select(AuditLog).where(AuditLog.action == "conversation_assigned")) is not None
     assert int(at.metric[0].value) == waiting - 1
+    assert at.session_state["inbox_open"] == first  # still on the same person, though no longer « waiting »
+    assert any(name in t.value for t in at.success)
 
 
-def test_reply_inside_the_window_and_mark_handled(seeded) -> None:  # noqa: ANN001
-    with db.session_scope() as session:
-        conv_id = session.scalar(select(Conversation.id).join(Contact, Contact.id == Conversation.contact_id)
-                                 .where(Contact.window_expires_at > utcnow(), Conversation.status != "closed")
-                                 .order_by(Conversation.id))
+def test_the_open_conversation_stays_open_while_the_list_changes(seeded) -> None:  # noqa: ANN001
+    """The bug this screen had: taking over moved the agent to the next waiting person, and the
+    next reply or « traitée » landed on someone else."""
     at = open_inbox(seeded["agent"])
-    at.radio(key="inbox_scope").set_value("all").run()
-    at.selectbox(key="inbox_choice").set_value(conv_id).run()
-    assert any("fenêtre de 24 h ouverte" in c.value for c in at.caption)
-    at.text_area(key=f"reply_text_{conv_id}").input("Bonjour, votre pension est versée le 25.")
+    at.radio(key="inbox_scope").set_value("waiting").run()
+    first = at.session_state["inbox_open"]
+    at.button(key=f"take_{first}").click().run()  # it leaves the « waiting » list
+    assert at.session_state["inbox_open"] == first
+    assert not [b for b in at.button if b.key == f"open_{first}"]  # not listed any more, still open
+    with db.session_scope() as session:  # a new message from another person arrives meanwhile
+        other = session.scalar(select(Conversation).where(Conversation.id != first,
+                                                          Conversation.status == "waiting_agent"))
+        other.last_message_at = utcnow()
+    at.run()
+    at.button(key=f"done_{first}").click().run()
+    with db.session_scope() as session:
+        assert session.get(Conversation, first).status == "closed"
+        assert session.get(Conversation, other.id).status == "waiting_agent"  # untouched
+        closed = session.scalars(select(AuditLog.target_id).where(AuditLog.action == "conversation_handled")).all()
+    assert [int(t) for t in closed] == [first]
+
+
+def test_reply_with_a_saved_reply_edited_then_handled(seeded) -> None:  # noqa: ANN001
+    with db.session_scope() as session:
+        manager = users.get(session, seeded["manager"])
+        inbox.save_reply(session, "Date de paiement", "Bonjour, votre pension est versée le 25.", manager)
+    conv_id = in_window()
+    at = open_conversation(open_inbox(seeded["agent"]), conv_id)
+    assert any("Fenêtre de 24 h ouverte" in m.value for m in at.markdown)
+    at.selectbox(key=f"saved_{conv_id}").set_value(saved_reply_ids()[0]).run()
+    at.button(key=f"insert_{conv_id}").click().run()
+    box = at.text_area(key=f"reply_text_{conv_id}")
+    assert box.value == "Bonjour, votre pension est versée le 25."
+    box.input(box.value + " Bonne journée.")
     next(b for b in at.button if b.label == "Envoyer").click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     with db.session_scope() as session:
         reply = session.scalar(select(Message).where(Message.conversation_id == conv_id, Message.author == "agent"))
-        assert reply.text.startswith("Bonjour, votre pension") and reply.agent_id == seeded["agent"]
+        assert reply.text == "Bonjour, votre pension est versée le 25. Bonne journée."
+        assert reply.agent_id == seeded["agent"]
         assert session.get(Conversation, conv_id).status == "agent"
+    assert at.session_state["inbox_open"] == conv_id
     at.button(key=f"done_{conv_id}").click().run()
     with db.session_scope() as session:
         assert session.get(Conversation, conv_id).status == "closed"
+
+
+def saved_reply_ids() -> list[int]:
+    with db.session_scope() as session:
+        return list(session.scalars(select(SavedReply.id).order_by(SavedReply.title)))
+
+
+def test_hand_to_a_colleague_then_back_to_the_chatbot(seeded) -> None:  # noqa: ANN001
+    conv_id = in_window()
+    at = open_conversation(open_inbox(seeded["agent"]), conv_id)
+    at.selectbox(key=f"hand_to_{conv_id}").set_value(seeded["manager"]).run()
+    at.button(key=f"hand_{conv_id}").click().run()
+    with db.session_scope() as session:
+        conversation = session.get(Conversation, conv_id)
+        assert (conversation.status, conversation.assigned_to) == ("agent", seeded["manager"])
+        handed = session.scalar(select(AuditLog).where(AuditLog.action == "conversation_handed"))
+        assert handed.details["to"] == users.get(session, seeded["manager"]).email
+    assert any("confiée à" in t.value for t in at.success)
+    at.button(key=f"bot_{conv_id}").click().run()
+    with db.session_scope() as session:
+        conversation = session.get(Conversation, conv_id)
+        assert (conversation.status, conversation.assigned_to) == ("bot", None)
+        assert session.scalar(select(func.count()).select_from(AuditLog)
+                              .where(AuditLog.action == "conversation_returned_to_bot")) == 1
+    assert at.session_state["inbox_open"] == conv_id
 
 
 def test_outside_the_window_only_a_template_can_be_sent(seeded) -> None:  # noqa: ANN001
@@ -58,9 +129,7 @@ def test_outside_the_window_only_a_template_can_be_sent(seeded) -> None:  # noqa
         conv_id = session.scalar(select(Conversation.id).join(Contact, Contact.id == Conversation.contact_id)
                                  .where(Contact.window_expires_at < utcnow(), Conversation.status != "closed",
                                         Contact.consent_status != "opted_out").order_by(Conversation.id))
-    at = open_inbox(seeded["manager"])
-    at.radio(key="inbox_scope").set_value("all").run()
-    at.selectbox(key="inbox_choice").set_value(conv_id).run()
+    at = open_conversation(open_inbox(seeded["manager"]), conv_id)
     assert any("fenêtre de 24 heures est fermée" in i.value for i in at.info)
     assert not [t for t in at.text_area if t.key == f"reply_text_{conv_id}"]  # no free text box
     at.button(key=f"send_tpl_{conv_id}").click().run()
@@ -73,15 +142,60 @@ def test_outside_the_window_only_a_template_can_be_sent(seeded) -> None:  # noqa
             assert sent.message_type == "template" and sent.text
 
 
+def test_the_person_panel_and_unread_counts(seeded) -> None:  # noqa: ANN001
+    conv_id = in_window()
+    with db.session_scope() as session:
+        conversation = session.get(Conversation, conv_id)
+        conversation.seen_message_id = None
+        unread = session.scalar(select(func.count()).select_from(Message).where(
+            Message.conversation_id == conv_id, Message.direction == "inbound"))
+    at = open_inbox(seeded["supervisor"])  # reads without marking anything read
+    at.radio(key="inbox_scope").set_value("all").run()
+    line = at.button(key=f"open_{conv_id}")
+    assert f"{unread} non lu(s)" in line.label
+    at = open_conversation(open_inbox(seeded["agent"]), conv_id)
+    assert any("Campagnes reçues" in m.value for m in at.markdown)
+    assert any("Consentement" in m.value for m in at.markdown)
+    at.run()
+    assert "non lu" not in at.button(key=f"open_{conv_id}").label  # the agent had it on screen
+
+
 def test_bot_answers_show_their_sources(seeded) -> None:  # noqa: ANN001
     with db.session_scope() as session:
         conv_id = session.scalar(select(Message.conversation_id).where(Message.author == "bot"))
-    at = open_inbox(seeded["agent"])
-    at.radio(key="inbox_scope").set_value("all").run()
-    at.selectbox(key="inbox_choice").set_value(conv_id).run()
+    at = open_conversation(open_inbox(seeded["agent"]), conv_id)
     assert any("Sources utilisées" in e.label for e in at.expander)
 
 
-def test_supervisors_cannot_open_the_inbox(seeded) -> None:  # noqa: ANN001
-    at = app_as(seeded["supervisor"], script=str(ROOT / "pages" / "inbox.py")).run()
-    assert at.error and "Accès refusé" in at.error[0].value
+def test_managers_keep_the_saved_replies_agents_cannot(seeded) -> None:  # noqa: ANN001
+    at = open_inbox(seeded["manager"])
+    form_title = next(t for t in at.text_input if t.label == "Titre")
+    form_title.input("Horaires")
+    next(t for t in at.text_area if t.label == "Texte").input("Nos agences sont ouvertes de 7 h 30 à 15 h 30.")
+    next(b for b in at.button if b.label == "Enregistrer").click().run()
+    assert not at.error, [e.value for e in at.error]
+    with db.session_scope() as session:
+        assert session.scalar(select(SavedReply.title)) == "Horaires"
+    agent = open_inbox(seeded["agent"])
+    assert not [e for e in agent.expander if e.label == "Gérer les réponses enregistrées"]
+    with db.session_scope() as session:
+        refused = None
+        try:
+            inbox.save_reply(session, "x", "y", users.get(session, seeded["agent"]))
+        except Exception as err:  # noqa: BLE001
+            refused = str(err)
+    assert refused and "responsables" in refused
+
+
+def test_supervisors_read_every_agents_load_and_act_on_nothing(seeded) -> None:  # noqa: ANN001
+    first = open_inbox(seeded["agent"])
+    taken = first.session_state["inbox_open"]
+    first.button(key=f"take_{taken}").click().run()
+    at = open_inbox(seeded["supervisor"])
+    assert not at.exception
+    assert any(e.label == "Charge des agents" for e in at.expander)
+    assert any(df.value["Conversations en cours"].sum() >= 1 for df in at.dataframe)
+    opened = at.session_state["inbox_open"]
+    keys = {b.key for b in at.button}
+    assert not {f"take_{opened}", f"done_{opened}", f"bot_{opened}", f"hand_{opened}"} & keys
+    assert not [t for t in at.text_area if t.key == f"reply_text_{opened}"]
