@@ -7,10 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from core import audit, labels, messaging, outbox, respondio, templates
+from core import audit, db, labels, messaging, outbox, respondio, templates
 from core.errors import NotFound, UserError
 from core.models import (
     Campaign,
@@ -129,13 +129,25 @@ def thread(session: Session, conversation: Conversation) -> list[Message]:
 
 
 def assign_to_me(session: Session, conversation: Conversation, actor: User) -> None:
+    """The agent takes the conversation, unless a colleague holds it already (two agents clicking at
+    the same moment: one wins, the other is told who has it; a colleague can still hand it over)."""
     if conversation.status == C.CLOSED:
         raise UserError("Cette conversation est déjà traitée.")
     if conversation.assigned_to == actor.id and conversation.status == C.AGENT:
         return
-    conversation.assigned_to = actor.id
-    conversation.status = C.AGENT
-    conversation.updated_at = utcnow()
+    now = utcnow()
+    free = or_(Conversation.assigned_to.is_(None), Conversation.assigned_to == actor.id,
+               Conversation.status != C.AGENT)
+    taken = db.changed(session, update(Conversation)
+                       .where(Conversation.id == conversation.id, Conversation.status != C.CLOSED, free)
+                       .values(assigned_to=actor.id, status=C.AGENT, updated_at=now)
+                       .execution_options(synchronize_session=False))
+    session.refresh(conversation)
+    if not taken:
+        holder = holder_name(session, conversation)
+        if conversation.status == C.CLOSED:
+            raise UserError("Cette conversation vient d'être traitée.")
+        raise UserError(f"{holder or 'Un collègue'} suit déjà cette conversation : demandez-lui de vous la confier.")
     audit.record(session, "conversation_assigned", actor=actor, target_type="conversation",
                  target_id=conversation.id)
 

@@ -209,7 +209,9 @@ def actions(conversation_id: int, name: str, status: str, assigned_to: int | Non
         st.caption("Conversation traitée. Un nouveau message de la personne la rouvrira.")
         return
     row = st.container(horizontal=True)
-    if (assigned_to != user.id or status != ConversationStatus.AGENT) and \
+    if assigned_to is not None and assigned_to != user.id and status == ConversationStatus.AGENT:
+        st.caption("Un collègue suit cette conversation : il peut vous la confier.")
+    elif (assigned_to != user.id or status != ConversationStatus.AGENT) and \
             row.button("Prendre en charge", key=f"take_{conversation_id}", icon=":material/front_hand:"):
         if act(inbox.assign_to_me, conversation_id):
             confirm(as_text(f"Conversation de {name} prise en charge."))

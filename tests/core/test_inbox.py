@@ -131,3 +131,17 @@ def test_saved_replies_are_kept_by_managers(session) -> None:  # noqa: ANN001
     assert inbox.saved_replies(session) == []
     actions = session.scalars(select(AuditLog.action).where(AuditLog.target_type == "saved_reply")).all()
     assert actions == ["saved_reply_saved", "saved_reply_saved", "saved_reply_deleted"]
+
+
+def test_two_agents_taking_at_once_one_wins_the_other_is_told(session, people) -> None:  # noqa: ANN001
+    waiting = people["waiting"]
+    inbox.assign_to_me(session, waiting, people["agent"])
+    # The other agent's click comes after, from a screen that still showed it waiting: the guarded
+    # UPDATE finds it taken.
+    with pytest.raises(UserError, match="Test agent suit déjà cette conversation"):
+        inbox.assign_to_me(session, waiting, people["other"])
+    assert session.get(Conversation, waiting.id).assigned_to == people["agent"].id
+    assert session.scalars(select(AuditLog.actor_id).where(AuditLog.action == "conversation_assigned")).all() == \
+        [people["agent"].id]
+    inbox.hand_to(session, waiting, people["other"].id, people["agent"])  # the way to pass it on
+    assert waiting.assigned_to == people["other"].id

@@ -199,3 +199,11 @@ def test_supervisors_read_every_agents_load_and_act_on_nothing(seeded) -> None: 
     keys = {b.key for b in at.button}
     assert not {f"take_{opened}", f"done_{opened}", f"bot_{opened}", f"hand_{opened}"} & keys
     assert not [t for t in at.text_area if t.key == f"reply_text_{opened}"]
+
+
+def test_administrators_answer_and_keep_saved_replies(seeded) -> None:  # noqa: ANN001
+    at = open_inbox(seeded["admin"])
+    assert not at.exception and not at.error
+    assert any(e.label == "Gérer les réponses enregistrées" for e in at.expander)
+    opened = at.session_state["inbox_open"]
+    assert at.button(key=f"take_{opened}") is not None
