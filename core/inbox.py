@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.orm import Session
@@ -71,10 +72,7 @@ def list_conversations(session: Session, *, scope: str = "open", user_id: int | 
                    (Conversation.status == C.AGENT, 2), (Conversation.status == C.BOT, 3), else_=4)
     last_text = (select(Message.text).where(Message.conversation_id == Conversation.id)
                  .order_by(Message.created_at.desc(), Message.id.desc()).limit(1).scalar_subquery())
-    unread = (select(func.count()).where(Message.conversation_id == Conversation.id,
-                                         Message.direction == Direction.INBOUND,
-                                         Message.id > func.coalesce(Conversation.seen_message_id, 0))
-              .scalar_subquery())
+    unread = _unread()
     rows = session.execute(
         select(Conversation, Contact, User.name, last_text.label("preview"), unread.label("unread"))
         .join(Contact, Contact.id == Conversation.contact_id)
@@ -93,6 +91,14 @@ def holder_name(session: Session, conversation: Conversation) -> str | None:
     """The name of whoever holds the conversation, if anyone."""
     holder = session.get(User, conversation.assigned_to) if conversation.assigned_to else None
     return holder.name if holder is not None else None
+
+
+def _unread() -> Any:
+    """Per conversation: the person's messages after the last one an agent had on screen."""
+    return (select(func.count()).where(Message.conversation_id == Conversation.id,
+                                       Message.direction == Direction.INBOUND,
+                                       Message.id > func.coalesce(Conversation.seen_message_id, 0))
+            .scalar_subquery())
 
 
 def person_name(session: Session, conversation: Conversation) -> str:
@@ -262,10 +268,7 @@ class Load:
 
 def loads(session: Session) -> list[Load]:
     """Each agent's conversations in hand, the busiest first (for supervisors)."""
-    unread = (select(func.count()).where(Message.conversation_id == Conversation.id,
-                                         Message.direction == Direction.INBOUND,
-                                         Message.id > func.coalesce(Conversation.seen_message_id, 0))
-              .scalar_subquery())
+    unread = _unread()
     rows = session.execute(
         select(User.name, func.count(Conversation.id), func.coalesce(func.sum(unread), 0))
         .join(Conversation, Conversation.assigned_to == User.id)
