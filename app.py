@@ -19,7 +19,7 @@ def login_screen() -> None:
     with middle:
         st.title("CNSS WhatsApp")
         st.caption("Caisse Nationale de Sécurité Sociale du Gabon — communication avec les assurés")
-        flash = st.session_state.pop(_shell.FLASH_KEY, None)
+        flash = st.session_state.get(_shell.FLASH_KEY)  # kept until the next sign-in: several timers may rerun
         if flash:
             st.info(flash)
         with st.form("login"):

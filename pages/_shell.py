@@ -120,6 +120,7 @@ def me(session: Any) -> User:
 
 
 def sign_in(user_id: int) -> None:
+    st.session_state.pop(FLASH_KEY, None)  # why the last session ended: said until now
     st.session_state[USER_KEY] = user_id
     st.session_state[LAST_SEEN_KEY] = st.session_state[SIGNED_IN_KEY] = utcnow()
 
@@ -188,7 +189,7 @@ def require(page_key: str) -> tuple[CurrentUser, bool]:
     spec = permissions.PAGES_BY_KEY[page_key]
     if user is None:
         # Normally app.py shows the sign-in screen first; this covers a page run on its own.
-        st.error(st.session_state.pop(FLASH_KEY, None) or "Veuillez vous connecter pour accéder à cet écran.")
+        st.error(st.session_state.get(FLASH_KEY) or "Veuillez vous connecter pour accéder à cet écran.")
         st.stop()
     account_box(user)
     if not spec.can_open(user.role):
