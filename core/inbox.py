@@ -33,6 +33,14 @@ from core.text import fold
 from core.timeutil import utcnow
 
 C = ConversationStatus
+ANSWERING_ROLES = (Role.AGENT, Role.MANAGER, Role.ADMIN)
+
+
+def _may_answer(actor: User) -> None:
+    """Every action on a conversation is an agent's (the screen checks it too; this holds for any caller)."""
+    if actor.role not in ANSWERING_ROLES or not actor.is_active:
+        raise UserError("Votre rôle ne permet pas d'agir sur les conversations : seuls les agents, les "
+                        "responsables et les administrateurs y répondent.")
 
 
 @dataclass(frozen=True)
@@ -51,25 +59,31 @@ class ConversationRow:
     assigned_to_id: int | None = None
 
 
-def list_conversations(session: Session, *, scope: str = "open", user_id: int | None = None, search: str = "",
-                       limit: int = 50) -> list[ConversationRow]:
-    """`scope`: open (everything not handled), waiting, mine, all. Waiting for a human first, then
-    the user's own, then those other agents have, then the bot's; the most recent first within each."""
-    conditions = []
+def _scope_conditions(scope: str, user_id: int | None, search: str) -> list[Any]:
+    conditions: list[Any] = []
     if scope == "open":
         conditions.append(Conversation.status != C.CLOSED)
     elif scope == "waiting":
         conditions.append(Conversation.status == C.WAITING_AGENT)
     elif scope == "mine":
         conditions += [Conversation.assigned_to == user_id, Conversation.status != C.CLOSED]
-    if search.strip():
-        needle = f"%{fold(search.strip())}%"
+    if search.strip():  # typed `%` and `_` are characters, not wildcards
         digits = "".join(ch for ch in search if ch.isdigit())
-        by_phone = [Contact.phone.like(f"%{digits[-8:]}%")] if len(digits) >= 4 else []
-        conditions.append(or_(Contact.search_text.like(needle), *by_phone))
+        by_phone = [Contact.phone.contains(digits[-8:], autoescape=True)] if len(digits) >= 4 else []
+        conditions.append(or_(Contact.search_text.contains(fold(search.strip()), autoescape=True), *by_phone))
+    return conditions
+
+
+def list_conversations(session: Session, *, scope: str = "open", user_id: int | None = None, search: str = "",
+                       limit: int = 50) -> list[ConversationRow]:
+    """`scope`: open (everything not handled), waiting, mine, all. Waiting for a human first, the one
+    waiting longest at the top; then the user's own, then those other agents have, then the bot's,
+    the most recent first within each."""
     urgency = case((Conversation.status == C.WAITING_AGENT, 0),
                    (and_(Conversation.status == C.AGENT, Conversation.assigned_to == user_id), 1),
                    (Conversation.status == C.AGENT, 2), (Conversation.status == C.BOT, 3), else_=4)
+    waiting_since = case((Conversation.status == C.WAITING_AGENT,
+                          func.coalesce(Conversation.handed_over_at, Conversation.last_message_at)))
     last_text = (select(Message.text).where(Message.conversation_id == Conversation.id)
                  .order_by(Message.created_at.desc(), Message.id.desc()).limit(1).scalar_subquery())
     unread = _unread()
@@ -77,14 +91,28 @@ def list_conversations(session: Session, *, scope: str = "open", user_id: int | 
         select(Conversation, Contact, User.name, last_text.label("preview"), unread.label("unread"))
         .join(Contact, Contact.id == Conversation.contact_id)
         .outerjoin(User, User.id == Conversation.assigned_to)
-        .where(*conditions)
-        .order_by(urgency, Conversation.last_message_at.desc().nulls_last(), Conversation.id.desc())
+        .where(*_scope_conditions(scope, user_id, search))
+        .order_by(urgency, waiting_since.asc().nulls_last(), Conversation.last_message_at.desc().nulls_last(),
+                  Conversation.id.desc())
         .limit(limit)).all()
     now = utcnow()
     return [ConversationRow(conv.id, contact.id, _name(contact), contact.phone, conv.status, conv.handoff_reason,
                             agent, conv.last_message_at, (preview or "")[:120],
                             messaging.window_open(contact, now=now), int(unseen or 0), conv.assigned_to)
             for conv, contact, agent, preview, unseen in rows]
+
+
+def count_conversations(session: Session, *, scope: str = "open", user_id: int | None = None,
+                        search: str = "") -> int:
+    """How many conversations the list holds in all (it shows the first `limit`)."""
+    return session.scalar(select(func.count()).select_from(Conversation)
+                          .join(Contact, Contact.id == Conversation.contact_id)
+                          .where(*_scope_conditions(scope, user_id, search))) or 0
+
+
+def user_name(session: Session, user_id: int) -> str:
+    found = session.get(User, user_id)
+    return found.name if found is not None else "Compte supprimé"
 
 
 def holder_name(session: Session, conversation: Conversation) -> str | None:
@@ -137,6 +165,7 @@ def thread(session: Session, conversation: Conversation) -> list[Message]:
 def assign_to_me(session: Session, conversation: Conversation, actor: User) -> None:
     """The agent takes the conversation, unless a colleague holds it already (two agents clicking at
     the same moment: one wins, the other is told who has it; a colleague can still hand it over)."""
+    _may_answer(actor)
     if conversation.status == C.CLOSED:
         raise UserError("Cette conversation est déjà traitée.")
     if conversation.assigned_to == actor.id and conversation.status == C.AGENT:
@@ -158,8 +187,14 @@ def assign_to_me(session: Session, conversation: Conversation, actor: User) -> N
                  target_id=conversation.id)
 
 
-def reply(session: Session, conversation: Conversation, text: str, actor: User) -> Message:
-    """An agent's text; only while the person's 24-hour window is open."""
+def reply(session: Session, conversation: Conversation, text: str, actor: User, *,
+          shown: tuple[str, int | None] | None = None) -> Message:
+    """An agent's text; only while the person's 24-hour window is open. `shown`: the conversation's
+    status and holder as the agent's screen showed them when they wrote; if a colleague closed it or
+    took it since, nothing is sent and the agent is told (their text stays on their screen)."""
+    _may_answer(actor)
+    if shown is not None:
+        _still_as_shown(session, conversation, shown, actor)
     contact = session.get(Contact, conversation.contact_id)
     assert contact is not None
     message = messaging.send_text(session, contact, text, author="agent", actor=actor,
@@ -171,8 +206,21 @@ def reply(session: Session, conversation: Conversation, text: str, actor: User) 
     return message
 
 
+def _still_as_shown(session: Session, conversation: Conversation, shown: tuple[str, int | None],
+                    actor: User) -> None:
+    status, holder = shown
+    kept = "Votre réponse n'est pas partie ; elle est restée dans la zone de texte"
+    if conversation.status == C.CLOSED and status != C.CLOSED:
+        raise UserError(f"Cette conversation vient d'être marquée comme traitée. {kept} : envoyez-la à nouveau "
+                        "pour rouvrir la conversation.")
+    if conversation.status == C.AGENT and conversation.assigned_to not in (None, actor.id, holder):
+        raise UserError(f"{holder_name(session, conversation) or 'Un collègue'} vient de prendre cette conversation "
+                        f"en charge. {kept} : envoyez-la à nouveau si elle reste utile.")
+
+
 def send_template(session: Session, conversation: Conversation, template_id: int, actor: User) -> Message:
     """Outside the window, only an approved template reaches the person."""
+    _may_answer(actor)
     contact = session.get(Contact, conversation.contact_id)
     template = session.get(Template, template_id)
     assert contact is not None
@@ -195,6 +243,7 @@ def send_template(session: Session, conversation: Conversation, template_id: int
 
 
 def mark_handled(session: Session, conversation: Conversation, actor: User) -> None:
+    _may_answer(actor)
     if conversation.status == C.CLOSED:
         return
     conversation.status = C.CLOSED
@@ -221,8 +270,6 @@ def mark_seen(session: Session, conversation: Conversation) -> None:
 
 # --- assignment --------------------------------------------------------------------------------
 
-ANSWERING_ROLES = (Role.AGENT, Role.MANAGER, Role.ADMIN)
-
 
 def colleagues(session: Session) -> dict[int, str]:
     """Active users who may answer conversations, by name."""
@@ -233,6 +280,7 @@ def colleagues(session: Session) -> dict[int, str]:
 
 def hand_to(session: Session, conversation: Conversation, colleague_id: int, actor: User) -> User:
     """The conversation given to a colleague (who then has it in « Mes conversations »); audited."""
+    _may_answer(actor)
     if conversation.status == C.CLOSED:
         raise UserError("Cette conversation est déjà traitée.")
     colleague = session.get(User, colleague_id)
@@ -249,6 +297,7 @@ def hand_to(session: Session, conversation: Conversation, colleague_id: int, act
 
 def give_back_to_bot(session: Session, conversation: Conversation, actor: User) -> None:
     """The chatbot answers this person again; nobody holds the conversation any more; audited."""
+    _may_answer(actor)
     if conversation.status == C.CLOSED:
         raise UserError("Cette conversation est déjà traitée.")
     conversation.status = C.BOT
@@ -267,12 +316,13 @@ class Load:
 
 
 def loads(session: Session) -> list[Load]:
-    """Each agent's conversations in hand, the busiest first (for supervisors)."""
+    """Each agent's conversations in hand, the busiest first (for supervisors); an agent with none
+    is listed too (with 0), and so is a disabled account still holding conversations."""
     unread = _unread()
     rows = session.execute(
         select(User.name, func.count(Conversation.id), func.coalesce(func.sum(unread), 0))
-        .join(Conversation, Conversation.assigned_to == User.id)
-        .where(Conversation.status == C.AGENT)
+        .outerjoin(Conversation, and_(Conversation.assigned_to == User.id, Conversation.status == C.AGENT))
+        .where(or_(and_(User.is_active.is_(True), User.role.in_(ANSWERING_ROLES)), Conversation.id.is_not(None)))
         .group_by(User.id, User.name).order_by(func.count(Conversation.id).desc(), User.name)).all()
     return [Load(name, int(n), int(u)) for name, n, u in rows]
 
@@ -317,6 +367,14 @@ def saved_replies(session: Session) -> list[SavedReply]:
     return list(session.scalars(select(SavedReply).order_by(SavedReply.title)).all())
 
 
+def saved_reply(session: Session, reply_id: int) -> SavedReply:
+    """One saved reply, as it is now (a manager may have changed or deleted it since the screen listed it)."""
+    found = session.get(SavedReply, reply_id)
+    if found is None:
+        raise NotFound("Cette réponse enregistrée vient d'être supprimée : choisissez-en une autre.")
+    return found
+
+
 def save_reply(session: Session, title: str, body: str, actor: User, *, reply_id: int | None = None) -> SavedReply:
     """Written by managers and administrators, for every agent."""
     if actor.role not in (Role.MANAGER, Role.ADMIN):
@@ -328,9 +386,10 @@ def save_reply(session: Session, title: str, body: str, actor: User, *, reply_id
         raise UserError("Le titre fait plus de 80 caractères.")
     if len(body) > 4096:
         raise UserError("Le texte fait plus de 4096 caractères : WhatsApp n'en accepte pas davantage.")
-    clash = session.scalar(select(SavedReply).where(SavedReply.title == title, SavedReply.id != (reply_id or -1)))
-    if clash is not None:
-        raise UserError(f"Une réponse « {title} » existe déjà.")
+    clash = next((other for other_id, other in session.execute(select(SavedReply.id, SavedReply.title))
+                  if other_id != reply_id and fold(other).casefold() == fold(title).casefold()), None)
+    if clash is not None:  # « Horaires » and « horaires » are the same reply to an agent choosing one
+        raise UserError(f"Une réponse « {clash} » existe déjà.")
     if reply_id is None:
         reply_row = SavedReply(title=title, body=body, created_by=actor.id)
         session.add(reply_row)
@@ -355,3 +414,4 @@ def delete_reply(session: Session, reply_id: int, actor: User) -> None:
     audit.record(session, "saved_reply_deleted", actor=actor, target_type="saved_reply", target_id=reply_id,
                  details={"title": found.title})
     session.delete(found)
+    session.flush()

@@ -20,13 +20,18 @@ def slug(text: str) -> str:
 
 
 # What starts Markdown (and Streamlit's extensions) inside a line: emphasis, code, links and images
-# (brackets), raw HTML and autolinks (angle brackets), LaTeX ($), strikethrough, tables, entities, and
-# a colon glued to a word (`:material/…:` icons, `:red[…]` colours, emoji shortcodes). A colon before a
-# space (French punctuation) starts nothing and stays as it is; so do dots, commas and parentheses.
-_INLINE = re.compile(r"([\\`*_\[\]<>$~|&])|(:)(?=\S)")
+# (brackets), raw HTML and autolinks (angle brackets), LaTeX ($), strikethrough, tables, entities.
+# Dots, commas and parentheses start nothing and stay as they are.
+_INLINE = re.compile(r"([\\`*_\[\]<>$~|&])")
+# A colon glued to a word starts Streamlit's `:material/…:` icons, `:red[…]` colours and emoji
+# shortcodes, escaped or not (Chromium showed the icon for `\:material/warning\:`): a word joiner
+# after it keeps it text. A colon before a space (French punctuation) or in a time (10:30) stays as it is.
+_COLON = re.compile(r":(?=[^\s\d\u2060]|\d+:)")
 # What starts Markdown at the beginning of a line: headings, quotes, lists, setext underlines.
 _LINE_START = re.compile(r"^(?:([#>+=\-])|(\d+)([.)]))")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+# Control characters, and the bidirectional overrides, embeddings and isolates (U+202A–U+202E,
+# U+2066–U+2069) with which a name can show its letters in another order than they are stored.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
 # The renderer turns bare addresses into links (`https://…`, `www.…`, `nom@domaine`), escaped or
 # not: an invisible word joiner (U+2060) in each keeps them text.
 _LINKISH = re.compile(r"(://|(?<![\w])www(?=\.)|@)", re.IGNORECASE)
@@ -42,7 +47,7 @@ def as_text(value: object) -> str:
         body = line.lstrip(" \t")  # leading blanks would make a code block: kept as no-break spaces
         indent = "\u00a0" * (len(line) - len(body))
         body = _LINKISH.sub(lambda m: "\u2060" + m.group(1) + "\u2060", body)
-        body = _INLINE.sub(lambda m: "\\" + (m.group(1) or m.group(2)), body)
+        body = _COLON.sub(":\u2060", _INLINE.sub(lambda m: "\\" + m.group(1), body))
         body = _LINE_START.sub(lambda m: "\\" + m.group(1) if m.group(1) else m.group(2) + "\\" + m.group(3), body)
         lines.append(indent + body)
     return "  \n".join(lines)

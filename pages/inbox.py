@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 import streamlit as st
 
 from core import db, inbox, labels, templates
+from core.errors import UserError
 from core.models import ConversationStatus
 from core.text import as_text
 from core.timeutil import format_dt, utcnow
@@ -26,14 +27,27 @@ SCOPES = {"open": "À traiter", "waiting": "En attente d'un agent", "mine": "Mes
 AVATARS = {"contact": ":material/person:", "bot": ":material/smart_toy:", "agent": ":material/support_agent:",
            "campaign": ":material/campaign:", "system": ":material/info:"}
 OPEN_KEY = "inbox_open"  # the id of the conversation on screen
+NAME_LENGTH = 40  # a name longer than this is shortened in the list and the headings (the panel has it whole)
 
 
-def act(action, conversation_id: int, *args):  # noqa: ANN001, ANN002, ANN201
+def act(action, conversation_id: int, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN201
     """Run one inbox action in its own transaction; a refusal is shown in French. Returns what the
     action returned, with the name of the person it acted on, or None."""
-    done = _shell.act(lambda s: (action(s, inbox.get(s, conversation_id), *args, _shell.me(s)),
+    st.session_state.pop("inbox_notice", None)
+    done = _shell.act(lambda s: (action(s, inbox.get(s, conversation_id), *args, _shell.me(s), **kwargs),
                                  inbox.person_name(s, inbox.get(s, conversation_id))))
     return done.value if done else None
+
+
+def short(name: str, length: int = NAME_LENGTH) -> str:
+    return name if len(name) <= length else name[:length - 1].rstrip() + "…"
+
+
+def state_of(conversation, person) -> tuple:  # noqa: ANN001
+    """What the header, the buttons and the reply box depend on: when it changes under the agent's
+    eyes (a colleague took or closed it, the window closed, the person opted out), the screen is
+    drawn again; otherwise only the list and the thread refresh."""
+    return conversation.status, conversation.assigned_to, person.window_open, person.opted_out
 
 
 def confirm(message: str) -> None:
@@ -80,13 +94,18 @@ def conversation_list(scope: str, search: str) -> None:
         return
     with db.session_scope() as session:
         rows = inbox.list_conversations(session, scope=scope, user_id=user.id, search=search)
+        total = inbox.count_conversations(session, scope=scope, user_id=user.id, search=search) if rows else 0
     if not rows:
         st.info("Aucune conversation ici pour l'instant.")
         return
     if st.session_state.get(OPEN_KEY) is None:  # the first visit: the most urgent one
         st.session_state[OPEN_KEY] = rows[0].id
         st.rerun(scope="app")
-    st.caption(f"{len(rows)} conversation(s)")
+    if total > len(rows):  # the most urgent are at the top; the rest is one search away
+        st.caption(f"Les {_shell.nf(len(rows))} plus urgentes sur {_shell.nf(total)} : recherchez une personne "
+                   "pour voir les autres.")
+    else:
+        st.caption(f"{_shell.nf(total)} conversation(s)")
     opened = st.session_state.get(OPEN_KEY)
     with st.container(height=720, border=False):
         for row in rows:
@@ -99,10 +118,11 @@ def conversation_line(row: inbox.ConversationRow, opened: int | None) -> None:
     icon = (":material/priority_high:" if row.status == ConversationStatus.WAITING_AGENT else
             ":material/support_agent:" if row.status == ConversationStatus.AGENT and row.assigned_to_id == user.id
             else ":material/smart_toy:" if row.status == ConversationStatus.BOT else ":material/chat:")
-    if st.button(as_text(f"{row.contact_name}{unread}"), key=f"open_{row.id}", width="stretch", icon=icon,
+    if st.button(as_text(f"{short(row.contact_name)}{unread}"), key=f"open_{row.id}", width="stretch", icon=icon,
                  type="primary" if row.id == opened else "secondary",
                  help=f"{row.phone} — {labels.CONVERSATION_STATUS[ConversationStatus(row.status)]}"):
         st.session_state[OPEN_KEY] = row.id
+        st.session_state.pop("inbox_notice", None)
         st.rerun(scope="app")
     st.caption(as_text(f"{labels.CONVERSATION_STATUS[ConversationStatus(row.status)]}{holder} · "
                        f"{age(row.last_message_at)} — {row.preview[:70]}"))
@@ -136,8 +156,11 @@ def thread_view(conversation_id: int) -> None:
     with db.session_scope() as session:
         conversation = inbox.get(session, conversation_id)
         messages = inbox.thread(session, conversation)
-        if can_edit:
-            inbox.mark_seen(session, conversation)
+        now = state_of(conversation, inbox.person(session, conversation.contact_id, campaigns_limit=0))
+        if can_edit and conversation.assigned_to == user.id:  # theirs: what comes in while it is on screen
+            inbox.mark_seen(session, conversation)        # is read (a tab left open elsewhere reads nothing)
+    if now != st.session_state.get(f"inbox_state_{conversation_id}"):
+        st.rerun(scope="app")  # a colleague took or closed it, the window closed, the person opted out
     with st.container(height=480):
         for message in messages:
             message_block(message)
@@ -163,10 +186,21 @@ def person_panel(contact_id: int) -> None:
         st.caption(as_text(f"{name} — {status}" + (f" ({format_dt(sent)})" if sent else "")))
 
 
-def insert_saved_reply(conversation_id: int, replies: dict[int, str]) -> None:
+def insert_saved_reply(conversation_id: int) -> None:
+    """The saved reply as it is now, added after what the agent has typed (never over it). A callback:
+    it runs before the screen is drawn, so its refusal is kept for the reply box to show."""
     chosen = st.session_state.get(f"saved_{conversation_id}")
-    if chosen in replies:
-        st.session_state[f"reply_text_{conversation_id}"] = replies[chosen]
+    if chosen is None:
+        return
+    try:
+        with db.session_scope() as session:
+            body = inbox.saved_reply(session, chosen).body
+    except UserError as err:
+        st.session_state[f"insert_refused_{conversation_id}"] = str(err)
+        return
+    key = f"reply_text_{conversation_id}"
+    typed = (st.session_state.get(key) or "").rstrip()
+    st.session_state[key] = f"{typed}\n\n{body}" if typed else body
 
 
 def conversation(conversation_id: int) -> None:
@@ -178,11 +212,21 @@ def conversation(conversation_id: int) -> None:
             status, assigned_to = conv.status, conv.assigned_to
             handoff_reason = conv.handoff_reason
             person = inbox.person(session, contact_id)
+            now = state_of(conv, person)
+            # What the agent had on screen while writing: their reply is refused if a colleague closed or
+            # took the conversation since (the state now is drawn below, the draft kept).
+            seen = st.session_state.get(f"inbox_state_{conversation_id}") or now
+            st.session_state[f"inbox_state_{conversation_id}"] = now
+            if can_edit:  # opened, or drawn again after an action: what is on screen is read
+                inbox.mark_seen(session, conv)
             approved = {t.id: f"{t.name} ({t.language})" for t in templates.approved(session)}
             others = {i: n for i, n in inbox.colleagues(session).items() if i != assigned_to}
+            handing_to = st.session_state.get(f"hand_to_{conversation_id}")
+            if handing_to is not None and handing_to not in others:  # disabled meanwhile: kept chosen, so that
+                others[handing_to] = inbox.user_name(session, handing_to)  # « Confier » says why it is refused
             holder = inbox.holder_name(session, conv)
             saved = inbox.saved_replies(session)
-            replies, reply_titles = {r.id: r.body for r in saved}, {r.id: r.title for r in saved}
+            reply_titles = {r.id: r.title for r in saved}
     except Exception as err:  # noqa: BLE001 - erased meanwhile: say so, keep the agent where they are
         st.session_state[OPEN_KEY] = None
         st.info(f"Cette conversation n'est plus disponible ({as_text(err)}).")
@@ -191,7 +235,7 @@ def conversation(conversation_id: int) -> None:
     with person_col:
         person_panel(contact_id)
     with thread_col:
-        st.subheader(as_text(f"{name} — {person.phone}"))
+        st.subheader(as_text(f"{short(name)} — {person.phone}"))
         details = [labels.CONVERSATION_STATUS[ConversationStatus(status)]]
         if handoff_reason and status != ConversationStatus.BOT:
             details.append(f"transmise à un agent : {labels.HANDOFF_REASON.get(handoff_reason, handoff_reason)}")
@@ -201,7 +245,7 @@ def conversation(conversation_id: int) -> None:
         thread_view(conversation_id)
         if can_edit:
             actions(conversation_id, name, status, assigned_to, others)
-            reply_box(conversation_id, name, person.window_open, person.opted_out, approved, replies, reply_titles)
+            reply_box(conversation_id, name, now, seen, approved, reply_titles)
 
 
 def actions(conversation_id: int, name: str, status: str, assigned_to: int | None, others: dict[int, str]) -> None:
@@ -232,27 +276,46 @@ def actions(conversation_id: int, name: str, status: str, assigned_to: int | Non
                 confirm(as_text(f"Conversation de {name} confiée à {done[0].name}."))
 
 
-def reply_box(conversation_id: int, name: str, window: bool, opted_out: bool, approved: dict[int, str],
-              replies: dict[int, str], reply_titles: dict[int, str]) -> None:
+def unsent_draft(conversation_id: int, why: str) -> None:
+    """The window closed or the person opted out while the agent was writing: their text is shown
+    (to copy into a template request or a note), never silently dropped."""
+    draft = st.session_state.get(f"reply_draft_{conversation_id}")
+    if draft:
+        st.warning(f"Votre réponse n'est pas partie : {why}. Votre texte est ci-dessous.")
+        st.text_area("Texte non envoyé", draft, disabled=True, key=f"unsent_{conversation_id}")
+
+
+def reply_box(conversation_id: int, name: str, now: tuple, seen: tuple, approved: dict[int, str],
+              reply_titles: dict[int, str]) -> None:
+    _, _, window, opted_out = now
+    key = f"reply_text_{conversation_id}"
+    if st.session_state.get(key):  # what the agent has typed so far, kept should the box disappear
+        st.session_state[f"reply_draft_{conversation_id}"] = st.session_state[key]
     if opted_out:
         st.warning("Cette personne s'est désinscrite : aucun message ne peut lui être envoyé.")
+        unsent_draft(conversation_id, "la personne s'est désinscrite entre-temps")
         return
     if window:
-        if replies:
+        if reply_titles:
             s1, s2 = st.columns([3, 1])
             s1.selectbox("Réponse enregistrée", list(reply_titles), format_func=reply_titles.get, index=None,
                          placeholder="Choisir une réponse enregistrée", key=f"saved_{conversation_id}")
             s2.button("Insérer", key=f"insert_{conversation_id}", on_click=insert_saved_reply,
-                      args=(conversation_id, replies), help="Le texte reste modifiable avant l'envoi.")
-        with st.form(f"reply_{conversation_id}", clear_on_submit=True):
-            text = st.text_area(f"Votre réponse à {as_text(name)}", key=f"reply_text_{conversation_id}",
-                                max_chars=4096)
-            if st.form_submit_button("Envoyer", type="primary"):
-                if act(inbox.reply, conversation_id, text):
-                    confirm(as_text(f"Réponse à {name} enregistrée : elle part dans un instant."))
+                      args=(conversation_id,), help="Ajoutée après votre texte ; elle reste modifiable avant l'envoi.")
+        if refused := st.session_state.pop(f"insert_refused_{conversation_id}", None):
+            st.warning(as_text(refused))
+        if st.session_state.pop(f"reply_sent_{conversation_id}", False):
+            st.session_state[key] = ""  # sent: the box is emptied (kept as typed when it did not leave)
+            st.session_state.pop(f"reply_draft_{conversation_id}", None)
+        text = st.text_area(f"Votre réponse à {as_text(short(name))}", key=key, max_chars=4096)
+        if st.button("Envoyer", type="primary", key=f"send_{conversation_id}"):
+            if act(inbox.reply, conversation_id, text, shown=seen[:2]):
+                st.session_state[f"reply_sent_{conversation_id}"] = True
+                confirm(as_text(f"Réponse à {name} enregistrée : elle part dans un instant."))
         return
     st.info("La fenêtre de 24 heures est fermée : WhatsApp n'accepte plus de texte libre. Seul un modèle approuvé "
             "peut relancer la personne ; sa réponse rouvrira la fenêtre.")
+    unsent_draft(conversation_id, "la fenêtre de 24 heures s'est fermée pendant que vous écriviez")
     if not approved:
         st.caption("Aucun modèle approuvé n'est disponible.")
         return
@@ -269,7 +332,7 @@ def saved_replies_manager() -> None:
     with st.expander("Gérer les réponses enregistrées"):
         with db.session_scope() as session:
             existing = {r.id: (r.title, r.body) for r in inbox.saved_replies(session)}
-        choice = st.selectbox("Réponse", [None, *existing], key="saved_edit_choice",
+        choice = st.selectbox("Réponse", [None, *existing], key="saved_edit_choice", placeholder="Choisir une réponse",
                               format_func=lambda i: "➕ Nouvelle réponse" if i is None else existing[i][0])
         title, body = existing.get(choice, ("", ""))
         with st.form(f"saved_reply_form_{choice}"):
@@ -286,8 +349,8 @@ def saved_replies_manager() -> None:
 # --- screen ------------------------------------------------------------------------------------
 
 waiting_figures()
-notice = st.session_state.pop("inbox_notice", None)
-if notice:  # what the last action did, and to whom
+notice = st.session_state.get("inbox_notice")
+if notice:  # what the last action did, and to whom: shown until the next action or another person
     st.success(notice)
 if can_edit and user.role in ("admin", "manager"):
     saved_replies_manager()

@@ -145,3 +145,85 @@ def test_two_agents_taking_at_once_one_wins_the_other_is_told(session, people) -
         [people["agent"].id]
     inbox.hand_to(session, waiting, people["other"].id, people["agent"])  # the way to pass it on
     assert waiting.assigned_to == people["other"].id
+
+
+def test_the_one_waiting_longest_comes_first_and_the_list_says_how_many_it_holds(session, people) -> None:  # noqa: ANN001
+    early = conversation_with(session, "+24177100006", "Depuis ce matin", "waiting_agent", minutes_ago=5)
+    early.handed_over_at = utcnow() - timedelta(hours=6)  # handed over long ago; wrote again a minute ago
+    session.flush()
+    waiting = [row.contact_name for row in inbox.list_conversations(session, scope="waiting")]
+    assert waiting == ["Depuis ce matin", "Attente"]  # the longest wait first, not the latest message
+    assert inbox.count_conversations(session, scope="open") == 5
+    assert len(inbox.list_conversations(session, scope="open", limit=2)) == 2
+    assert inbox.count_conversations(session, scope="mine", user_id=people["agent"].id) == 1
+
+
+def test_search_takes_percent_and_underscore_as_typed(session, people) -> None:  # noqa: ANN001
+    conversation_with(session, "+24177100007", "Taux 100% Nze_Mba", "bot")
+    assert [r.contact_name for r in inbox.list_conversations(session, scope="all", search="100%")] == \
+        ["Taux 100% Nze_Mba"]
+    assert [r.contact_name for r in inbox.list_conversations(session, scope="all", search="nze_m")] == \
+        ["Taux 100% Nze_Mba"]
+    assert inbox.list_conversations(session, scope="all", search="%") != []  # (only the one that has it)
+    assert len(inbox.list_conversations(session, scope="all", search="%")) == 1
+    assert inbox.list_conversations(session, scope="all", search="_") == \
+        inbox.list_conversations(session, scope="all", search="nze_m")  # not "any one character"
+    assert inbox.count_conversations(session, scope="all", search="%") == 1
+
+
+def test_only_those_who_answer_may_act_on_a_conversation(session, people) -> None:  # noqa: ANN001
+    supervisor = make_user(session, "supervisor")
+    disabled = make_user(session, "agent", email="parti@test.cnss.ga")
+    disabled.is_active = False
+    waiting = people["waiting"]
+    for who in (supervisor, disabled):
+        for action, args in ((inbox.assign_to_me, ()), (inbox.reply, ("Bonjour",)), (inbox.mark_handled, ()),
+                             (inbox.give_back_to_bot, ()), (inbox.hand_to, (people["agent"].id,))):
+            with pytest.raises(UserError, match="Votre rôle ne permet pas"):
+                action(session, waiting, *args, who)
+    assert session.get(Conversation, waiting.id).status == "waiting_agent"
+    assert not session.scalars(select(Message).where(Message.author == "agent")).all()
+
+
+def test_a_reply_written_before_a_colleague_closed_or_took_it_does_not_leave(session, people) -> None:  # noqa: ANN001
+    agent, other = people["agent"], people["other"]
+    waiting = people["waiting"]
+    shown = (waiting.status, waiting.assigned_to)  # what the agent's screen showed when they wrote
+    inbox.assign_to_me(session, waiting, other)  # meanwhile a colleague takes it
+    with pytest.raises(UserError, match="Test agent vient de prendre cette conversation en charge"):
+        inbox.reply(session, waiting, "Bonjour", agent, shown=shown)
+    inbox.mark_handled(session, waiting, other)  # and closes it
+    with pytest.raises(UserError, match="vient d'être marquée comme traitée"):
+        inbox.reply(session, waiting, "Bonjour", agent, shown=("agent", other.id))
+    assert not session.scalars(select(Message).where(Message.author == "agent")).all()  # nothing left
+    # Sent again from a screen that shows it closed: the agent means it, and the conversation reopens.
+    inbox.reply(session, waiting, "Bonjour", agent, shown=("closed", other.id))
+    assert waiting.status == "agent"
+    # A colleague's conversation the screen showed as theirs: the agent may still add a word.
+    inbox.reply(session, waiting, "Je complète", agent, shown=(waiting.status, waiting.assigned_to))
+
+
+def test_every_agent_is_in_the_loads_even_with_nothing_in_hand(session, people) -> None:  # noqa: ANN001
+    password = "Mot-de-passe-2026"
+    idle = users.create(session, email="idle@test.cnss.ga", name="Zoé Libre", role="agent", password=password)
+    gone = users.create(session, email="gone@test.cnss.ga", name="Ancien Agent", role="agent", password=password)
+    make_user(session, "supervisor")  # does not answer: not listed
+    conversation_with(session, "+24177100008", "Chez l'ancien", "agent", assigned_to=gone.id)
+    gone.is_active = False
+    session.flush()
+    loads = {load.agent: (load.open, load.unread) for load in inbox.loads(session)}
+    assert loads["Zoé Libre"] == (0, 0) and idle.is_active
+    assert loads["Ancien Agent"] == (1, 1)  # disabled, but still holding one: somebody must pick it up
+    assert "Test supervisor" not in loads
+
+
+def test_saved_reply_titles_are_unique_whatever_the_case_and_a_deleted_one_is_said_gone(session) -> None:  # noqa: ANN001
+    manager = make_user(session, "manager")
+    saved = inbox.save_reply(session, "Horaires des agences", "Ouvert de 7 h 30 à 15 h 30.", manager)
+    with pytest.raises(UserError, match="« Horaires des agences » existe déjà"):
+        inbox.save_reply(session, "HORAIRES des Agences", "autre", manager)
+    inbox.save_reply(session, "horaires des agences", "Ouvert.", manager, reply_id=saved.id)  # its own title
+    assert inbox.saved_reply(session, saved.id).body == "Ouvert."
+    inbox.delete_reply(session, saved.id, manager)
+    with pytest.raises(UserError, match="vient d'être supprimée"):
+        inbox.saved_reply(session, saved.id)

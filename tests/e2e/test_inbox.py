@@ -56,6 +56,11 @@ def test_two_agents_and_messages_arriving_while_one_types(running_app, browser) 
     main.get_by_role("button", name="Marie Obiang", exact=False).first.click()
     awa.idle()
     main.get_by_role("heading", name="Marie Obiang — +24177300101").wait_for()
+    # Her reply box comes after the action buttons on the screen: once it is there, the buttons are hers
+    # (a click on the buttons still drawn for the conversation opened first would be dropped by the server,
+    # which no longer draws them: never applied to that other person).
+    awa_page.get_by_label("Votre réponse à Marie Obiang").wait_for()
+    awa.idle()
 
     awa_page.get_by_role("button", name="Prendre en charge").click()
     awa.visible("Conversation de Marie Obiang prise en charge.")

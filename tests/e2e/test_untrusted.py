@@ -38,7 +38,7 @@ def test_markdown_html_and_latex_from_a_person_are_shown_as_typed(running_app, b
     name = f"**Awa** <img src='{leak}'> _Hostile_"
     text = (f"# Titre\n![photo]({leak}) [cliquez ici](https://phishing.example/cnss) **gras** "
             f"<b>html</b> <img src=\"{leak}?html\"> $x^2$ $$\\int_0^1 f$$ www.exemple.ga `code`\n"
-            "1. liste\n> citation")
+            "1. liste\n> citation :material/warning: :smile: \u202eesrever\u202c")
     with db.session_scope(running_app.database_url) as session:
         users.create(session, email="agent.hostile@cnss.ga", name="Agent <b>Test</b>", role="agent",
                      password=PASSWORD)
@@ -57,6 +57,7 @@ def test_markdown_html_and_latex_from_a_person_are_shown_as_typed(running_app, b
     me.sign_in("agent.hostile@cnss.ga", PASSWORD)
     me.open("Conversations")
     main = page.get_by_test_id("stMain")
+    main.get_by_role("button", name="**Awa**", exact=False).first.click()  # (others wait longer: listed first)
     main.get_by_text("**gras**", exact=False).first.wait_for()
     me.shot("inbox-hostile-message")
     assert main.locator(f"img[src^='{leak[:30]}']").count() == 0
@@ -64,10 +65,13 @@ def test_markdown_html_and_latex_from_a_person_are_shown_as_typed(running_app, b
     links = main.locator("a[href]:not([href^='#'])")  # (headings carry their own anchor)
     assert links.count() == 0, [links.nth(i).get_attribute("href") for i in range(links.count())]  # none at all
     assert main.locator("h1:has-text('Titre'), blockquote, ol, code, strong:has-text('gras')").count() == 0
+    icons = main.locator("[data-testid='stChatMessage'] [data-testid='stMarkdownContainer'] span[role='img']")
+    assert icons.count() == 0  # `:material/warning:` and `:smile:` are text, not an icon and an emoji
     shown = main.inner_text().replace("\u2060", "")  # (the invisible joiners that keep addresses text)
+    assert "\u202e" not in shown  # no letters shown in another order than they were typed
     for typed in ("# Titre", f"![photo]({leak})", "[cliquez ici](https://phishing.example/cnss)", "<b>html</b>",
                   "$x^2$", "$$\\int_0^1 f$$", "www.exemple.ga", "`code`", "1. liste", "> citation", "**Awa**",
-                  "_Hostile_", f"<img src='{leak}'>"):
+                  "_Hostile_", f"<img src='{leak}'>", ":material/warning:", ":smile:", "esrever"):
         assert typed in shown, typed
     page.get_by_test_id("stSidebar").get_by_text("Agent <b>Test</b>").wait_for()
     page.wait_for_timeout(1000)

@@ -207,3 +207,93 @@ def test_administrators_answer_and_keep_saved_replies(seeded) -> None:  # noqa: 
     assert any(e.label == "Gérer les réponses enregistrées" for e in at.expander)
     opened = at.session_state["inbox_open"]
     assert at.button(key=f"take_{opened}") is not None
+
+
+def send(at, conv_id: int):  # noqa: ANN001, ANN201
+    return at.button(key=f"send_{conv_id}").click().run()
+
+
+def test_a_reply_that_cannot_leave_stays_in_the_box_and_the_agent_is_told(seeded) -> None:  # noqa: ANN001
+    conv_id = in_window()
+    at = open_conversation(open_inbox(seeded["agent"]), conv_id)
+    at.text_area(key=f"reply_text_{conv_id}").input("Votre dossier est complet.")
+    with db.session_scope() as session:  # a colleague closes it while the agent writes
+        inbox.mark_handled(session, session.get(Conversation, conv_id), users.get(session, seeded["manager"]))
+    send(at, conv_id)
+    assert any("vient d'être marquée comme traitée" in e.value for e in at.error), [e.value for e in at.error]
+    assert at.text_area(key=f"reply_text_{conv_id}").value == "Votre dossier est complet."  # nothing lost
+    with db.session_scope() as session:
+        assert not session.scalars(select(Message).where(Message.conversation_id == conv_id,
+                                                         Message.author == "agent")).all()
+    send(at, conv_id)  # the screen now shows it handled: sent again on purpose, it reopens it
+    assert not at.error, [e.value for e in at.error]
+    assert at.text_area(key=f"reply_text_{conv_id}").value == ""  # sent: the box is empty again
+    with db.session_scope() as session:
+        assert session.get(Conversation, conv_id).status == "agent"
+        assert session.scalar(select(Message.text).where(Message.conversation_id == conv_id,
+                                                         Message.author == "agent")) == "Votre dossier est complet."
+
+
+def test_the_window_closing_while_the_agent_types_keeps_the_text_and_offers_a_template(seeded) -> None:  # noqa: ANN001
+    conv_id = in_window()
+    at = open_conversation(open_inbox(seeded["agent"]), conv_id)
+    at.text_area(key=f"reply_text_{conv_id}").input("Bonjour, je regarde votre dossier.")
+    with db.session_scope() as session:
+        contact = session.get(Contact, session.get(Conversation, conv_id).contact_id)
+        contact.window_expires_at = utcnow()
+    at.run()  # the screen is drawn again (the thread notices the change on its own)
+    assert any("Seul un modèle approuvé" in i.value for i in at.info)  # what the agent can do now
+    assert any("Votre réponse n'est pas partie : la fenêtre de 24 heures s'est fermée" in w.value
+               for w in at.warning)
+    assert at.text_area(key=f"unsent_{conv_id}").value == "Bonjour, je regarde votre dossier."  # kept, shown
+
+
+def test_a_saved_reply_is_added_after_the_typed_text_and_a_deleted_one_is_said_gone(seeded) -> None:  # noqa: ANN001
+    with db.session_scope() as session:
+        manager = users.get(session, seeded["manager"])
+        first = inbox.save_reply(session, "Date de paiement", "La pension est versée le 25.", manager).id
+        second = inbox.save_reply(session, "Pièces", "Merci d'apporter votre pièce d'identité.", manager).id
+    conv_id = in_window()
+    at = open_conversation(open_inbox(seeded["agent"]), conv_id)
+    at.text_area(key=f"reply_text_{conv_id}").input("Bonjour Madame,")
+    at.selectbox(key=f"saved_{conv_id}").set_value(first).run()
+    at.button(key=f"insert_{conv_id}").click().run()
+    assert at.text_area(key=f"reply_text_{conv_id}").value == "Bonjour Madame,\n\nLa pension est versée le 25."
+    at.selectbox(key=f"saved_{conv_id}").set_value(second).run()
+    with db.session_scope() as session:  # a manager deletes it meanwhile
+        inbox.delete_reply(session, second, users.get(session, seeded["manager"]))
+    at.button(key=f"insert_{conv_id}").click().run()
+    assert any("vient d'être supprimée" in w.value for w in at.warning), [w.value for w in at.warning]
+    assert at.text_area(key=f"reply_text_{conv_id}").value == "Bonjour Madame,\n\nLa pension est versée le 25."
+
+
+def test_handing_to_a_colleague_disabled_meanwhile_is_refused_aloud(seeded) -> None:  # noqa: ANN001
+    conv_id = in_window()
+    at = open_conversation(open_inbox(seeded["agent"]), conv_id)
+    at.selectbox(key=f"hand_to_{conv_id}").set_value(seeded["manager"]).run()
+    with db.session_scope() as session:
+        users.get(session, seeded["manager"]).is_active = False
+    at.button(key=f"hand_{conv_id}").click().run()
+    assert any("ne peut pas recevoir de conversation" in e.value for e in at.error), [e.value for e in at.error]
+    with db.session_scope() as session:
+        assert session.get(Conversation, conv_id).assigned_to != seeded["manager"]
+
+
+def test_a_long_list_says_how_many_it_does_not_show(seeded) -> None:  # noqa: ANN001
+    with db.session_scope() as session:
+        for i in range(60):
+            contact = Contact(phone=f"+2417760{i:04d}", first_name=f"Personne {i}", search_text=f"personne {i}")
+            session.add(contact)
+            session.flush()
+            session.add(Conversation(contact_id=contact.id, status="bot", last_message_at=utcnow()))
+        total = session.scalar(select(func.count()).select_from(Conversation).where(Conversation.status != "closed"))
+    at = open_inbox(seeded["agent"])
+    assert any(f"Les 50 plus urgentes sur {total}" in c.value for c in at.caption), [c.value for c in at.caption]
+    assert len([b for b in at.button if (b.key or "").startswith("open_")]) == 50
+
+
+def test_the_saved_reply_manager_speaks_french(seeded) -> None:  # noqa: ANN001
+    at = open_inbox(seeded["manager"])
+    chooser = at.selectbox(key="saved_edit_choice")
+    assert chooser.proto.placeholder == "Choisir une réponse"
+    assert chooser.options == ["➕ Nouvelle réponse"]
