@@ -80,7 +80,10 @@ def waiting_figures() -> None:
         loads = inbox.loads(session) if not can_edit or user.role in ("admin", "manager") else []
     c1, c2 = st.columns(2)
     c1.metric("En attente d'un agent", figures["waiting"])
-    c2.metric("Mes conversations ouvertes", figures["mine"])
+    if can_edit:
+        c2.metric("Mes conversations ouvertes", figures["mine"])
+    else:  # a supervisor holds none: how many the agents have in hand
+        c2.metric("Prises en charge par un agent", sum(load.open for load in loads))
     if loads:
         with st.expander("Charge des agents", expanded=not can_edit):
             st.dataframe([{"Agent": load.agent, "Conversations en cours": load.open,
@@ -96,7 +99,8 @@ def conversation_list(scope: str, search: str) -> None:
         rows = inbox.list_conversations(session, scope=scope, user_id=user.id, search=search)
         total = inbox.count_conversations(session, scope=scope, user_id=user.id, search=search) if rows else 0
     if not rows:
-        st.info("Aucune conversation ici pour l'instant.")
+        st.info(as_text(f"Aucune conversation ne correspond à « {search.strip()} »." if search.strip()
+                        else "Aucune conversation ici pour l'instant."))
         return
     if st.session_state.get(OPEN_KEY) is None:  # the first visit: the most urgent one
         st.session_state[OPEN_KEY] = rows[0].id
@@ -356,7 +360,8 @@ if can_edit and user.role in ("admin", "manager"):
     saved_replies_manager()
 left, right = st.columns([1, 3])
 with left:
-    scope = st.radio("Afficher", list(SCOPES), format_func=SCOPES.get, key="inbox_scope")
+    scope = st.radio("Afficher", [s for s in SCOPES if can_edit or s != "mine"], format_func=SCOPES.get,
+                     key="inbox_scope")
     search = st.text_input("Rechercher une personne (nom ou numéro)", key="inbox_search")
     conversation_list(scope, search)
 with right:

@@ -94,10 +94,15 @@ def test_two_agents_and_messages_arriving_while_one_types(running_app, browser) 
     paul.open("Conversations")
     paul_main = paul_page.get_by_test_id("stMain")
     paul_main.get_by_text("Prise en charge · Awa Agent", exact=False).first.wait_for()  # who holds it
+    paul_main.get_by_role("button", name="Marie Obiang", exact=False).first.click()
+    paul_main.get_by_text("suivie par Awa Agent", exact=False).first.wait_for()
+    paul.idle()
     paul.shot("inbox-second-agent")
 
     awa_page.get_by_role("button", name="Marquer comme traitée").click()
     awa.visible("Conversation de Marie Obiang marquée comme traitée.")
+    # Paul still has her on screen: his header and buttons follow without a click of his.
+    paul.visible("Conversation traitée. Un nouveau message de la personne la rouvrira.", timeout=20_000)
     with db.session_scope(url) as session:
         assert session.get(Conversation, obiang).status == "closed"
         assert session.get(Conversation, nze).status == "waiting_agent"  # untouched

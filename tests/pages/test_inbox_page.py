@@ -195,6 +195,8 @@ def test_supervisors_read_every_agents_load_and_act_on_nothing(seeded) -> None: 
     assert not at.exception
     assert any(e.label == "Charge des agents" for e in at.expander)
     assert any(df.value["Conversations en cours"].sum() >= 1 for df in at.dataframe)
+    assert at.metric[1].label == "Prises en charge par un agent" and int(at.metric[1].value) >= 1
+    assert at.radio(key="inbox_scope").options == ["À traiter", "En attente d'un agent", "Toutes"]  # none of theirs
     opened = at.session_state["inbox_open"]
     keys = {b.key for b in at.button}
     assert not {f"take_{opened}", f"done_{opened}", f"bot_{opened}", f"hand_{opened}"} & keys
