@@ -4,12 +4,17 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
 
-.PHONY: run test lint seed install clean
+.PHONY: run dev test lint seed install clean
 
 run: $(VENV)/.installed
 	$(PY) -m core db upgrade
 	$(PY) -m core demo seed
 	$(PY) -m streamlit run app.py --server.port $(PORT)
+
+dev: $(VENV)/.installed-dev  # as `make run`, reloading the screens when their code is saved
+	$(PY) -m core db upgrade
+	$(PY) -m core demo seed
+	STREAMLIT_SERVER_FILE_WATCHER_TYPE=auto STREAMLIT_SERVER_RUN_ON_SAVE=true $(PY) -m streamlit run app.py --server.port $(PORT)
 
 test: $(VENV)/.installed-dev
 	bash tests/support/system-packages.sh

@@ -416,3 +416,13 @@ def test_prometheus_with_the_compose_configuration_scrapes_the_receiver(tmp_path
         proc.terminate()
         proc.wait(timeout=20)
         receiver.stop()
+
+
+def test_no_file_watcher_outside_development() -> None:
+    """Watching the tree cost about 1.5 s per new session and flooded the log; `make dev` turns it on."""
+    import tomllib
+
+    config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text(encoding="utf-8"))
+    assert config["server"]["fileWatcherType"] == "none" and config["server"]["runOnSave"] is False
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    assert "STREAMLIT_SERVER_FILE_WATCHER_TYPE=auto" in makefile.split("\ndev:")[1].split("\n\n")[0]
