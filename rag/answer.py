@@ -73,6 +73,39 @@ def default_index() -> Index:
         return _index
 
 
+_warmed = threading.Event()
+_warm_lock = threading.Lock()
+
+
+def warm_up() -> float | None:
+    """Load now what the first answer would otherwise wait for: torch and the embedding model, the
+    vector store, the keyword index (built from every passage). Once per process; returns the
+    seconds it took (None if it was done already or failed: the first answer then loads it)."""
+    with _warm_lock:
+        if _warmed.is_set():
+            return None
+        started = time.perf_counter()
+        try:
+            default_index().search("cotisations et prestations de la CNSS")  # a query encoded, both indexes open
+        except Exception:  # a broken knowledge base is reported by the health check and by the answer itself
+            log.exception("Chatbot warm-up failed: the first answer will load what it needs")
+            return None
+        _warmed.set()
+        seconds = time.perf_counter() - started
+        log.info("Chatbot ready in %.1f s (model, vector store and keyword index loaded)", seconds)
+        return seconds
+
+
+def warm_up_in_background() -> threading.Thread | None:
+    """`warm_up` in a daemon thread (app or worker start), if RAG_WARM_UP allows it. An answer asked
+    meanwhile waits for the model's lock rather than loading it a second time."""
+    if not get_settings().rag_warm_up or _warmed.is_set():
+        return None
+    thread = threading.Thread(target=warm_up, name="rag-warm-up", daemon=True)
+    thread.start()
+    return thread
+
+
 def _client() -> OpenAI | None:
     settings = get_settings()
     if settings.openai_api_key is None:

@@ -33,6 +33,9 @@ os.environ["EMBEDDED_SCHEDULER"] = "false"
 os.environ["OUTBOX_DELIVER_AFTER_COMMIT"] = "false"
 # Worker processes started by tests serve no metrics unless a test asks for them (port 9101 stays free).
 os.environ["WORKER_METRICS_PORT"] = "0"
+# Nor load the chatbot's model on start (seconds of CPU in every process): the tests that answer load it,
+# and the browser tests' app (tests/support/app_server.py) warms up as a user's would.
+os.environ["RAG_WARM_UP"] = "false"
 
 
 def _unavailable(what: str, err: Exception) -> None:

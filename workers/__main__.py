@@ -16,6 +16,7 @@ import time
 from core import db, exporter, queue
 from core.config import get_settings
 from core.logs import setup_logging
+from rag import answer
 from workers.scheduler import tick
 
 log = logging.getLogger("workers")
@@ -51,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     # collection (100,000 objects, tens of milliseconds with every sender stopped) scans only the rest.
     gc.freeze()
     stop = threading.Event()
+    if not args.burst:  # a long-lived worker answers people: its first answer as fast as the others
+        answer.warm_up_in_background()
     if not args.no_scheduler:
         threading.Thread(target=scheduler_loop, args=(stop,), name="scheduler", daemon=True).start()
     if not queue.uses_redis():

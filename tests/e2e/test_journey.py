@@ -179,7 +179,8 @@ def test_the_whole_journey_in_chromium(running_app, browser, tmp_path: Path) -> 
     assert int(re.sub(r"\D", "", sent.locator('[data-testid="stMetricValue"]').inner_text())) >= 5
     me.shot("statistiques")
 
-    # Ask the chatbot, see the answer's sources.
+    # Ask the chatbot, see the answer's sources. It was loaded when the app started, not by this question.
+    assert "Chatbot ready in" in running_app.log.read_text()
     me.open("Assistant virtuel")
     page.get_by_test_id("stChatInputTextArea").fill("Combien touche-t-on pour la prime de naissance ?")
     page.get_by_test_id("stChatInputTextArea").press("Enter")
