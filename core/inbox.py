@@ -97,7 +97,7 @@ def list_conversations(session: Session, *, scope: str = "open", user_id: int | 
         .limit(limit)).all()
     now = utcnow()
     return [ConversationRow(conv.id, contact.id, _name(contact), contact.phone, conv.status, conv.handoff_reason,
-                            agent, conv.last_message_at, (preview or "")[:120],
+                            agent, conv.last_message_at, " ".join((preview or "").split())[:120],
                             messaging.window_open(contact, now=now), int(unseen or 0), conv.assigned_to)
             for conv, contact, agent, preview, unseen in rows]
 
@@ -187,40 +187,81 @@ def assign_to_me(session: Session, conversation: Conversation, actor: User) -> N
                  target_id=conversation.id)
 
 
-def reply(session: Session, conversation: Conversation, text: str, actor: User, *,
-          shown: tuple[str, int | None] | None = None) -> Message:
-    """An agent's text; only while the person's 24-hour window is open. `shown`: the conversation's
-    status and holder as the agent's screen showed them when they wrote; if a colleague closed it or
-    took it since, nothing is sent and the agent is told (their text stays on their screen)."""
+def _current(session: Session, conversation: Conversation) -> None:
+    """The conversation as it is now in the database (a colleague may have changed it since the screen
+    read it); this session's own changes are written first, so that none is lost to the reload."""
+    session.flush()
+    session.refresh(conversation)
+
+
+# The same text sent twice by a double click, or from two tabs, within this time is sent once.
+REPEAT_SECONDS = 30
+
+
+def _may_write(session: Session, conversation: Conversation, actor: User) -> None:
+    """A message goes out on a conversation that is open and not a colleague's: a handled one is
+    reopened on purpose first (the person's next message starts a new one), a colleague's is handed over."""
+    if conversation.status == C.CLOSED:
+        raise UserError("Cette conversation est marquée comme traitée : votre message n'est pas parti (votre texte "
+                        "reste dans la zone de saisie). Cliquez sur « Rouvrir la conversation » pour écrire à "
+                        "nouveau à cette personne.")
+    if conversation.status == C.AGENT and conversation.assigned_to not in (None, actor.id):
+        raise UserError(f"{holder_name(session, conversation) or 'Un collègue'} suit cette conversation : votre "
+                        "message n'est pas parti (votre texte reste dans la zone de saisie). Demandez-lui de vous "
+                        "la confier.")
+
+
+def _repeated(session: Session, conversation: Conversation, actor: User, text: str) -> bool:
+    last = session.scalar(select(Message).where(Message.conversation_id == conversation.id,
+                                                Message.agent_id == actor.id, Message.direction == Direction.OUTBOUND)
+                          .order_by(Message.id.desc()).limit(1))
+    return last is not None and (last.text or "").strip() == text.strip() and last.created_at is not None \
+        and (utcnow() - last.created_at).total_seconds() < REPEAT_SECONDS
+
+
+def reply(session: Session, conversation: Conversation, text: str, actor: User) -> Message:
+    """An agent's text; only while the person's 24-hour window is open, on a conversation that is
+    open and not a colleague's; the same text twice in a row within 30 s is sent once."""
     _may_answer(actor)
-    if shown is not None:
-        _still_as_shown(session, conversation, shown, actor)
+    _current(session, conversation)
+    _may_write(session, conversation, actor)
+    if _repeated(session, conversation, actor, text):
+        raise UserError("Cette réponse vient déjà de partir : elle n'est pas envoyée une seconde fois.")
     contact = session.get(Contact, conversation.contact_id)
     assert contact is not None
     message = messaging.send_text(session, contact, text, author="agent", actor=actor,
                                   conversation_id=conversation.id)
-    if conversation.status in (C.BOT, C.WAITING_AGENT, C.CLOSED) or conversation.assigned_to is None:
+    if conversation.status in (C.BOT, C.WAITING_AGENT) or conversation.assigned_to is None:
         conversation.status = C.AGENT
-        conversation.assigned_to = conversation.assigned_to or actor.id
+        conversation.assigned_to = actor.id
     conversation.last_message_at = message.created_at
     return message
 
 
-def _still_as_shown(session: Session, conversation: Conversation, shown: tuple[str, int | None],
-                    actor: User) -> None:
-    status, holder = shown
-    kept = "Votre réponse n'est pas partie ; elle est restée dans la zone de texte"
-    if conversation.status == C.CLOSED and status != C.CLOSED:
-        raise UserError(f"Cette conversation vient d'être marquée comme traitée. {kept} : envoyez-la à nouveau "
-                        "pour rouvrir la conversation.")
-    if conversation.status == C.AGENT and conversation.assigned_to not in (None, actor.id, holder):
-        raise UserError(f"{holder_name(session, conversation) or 'Un collègue'} vient de prendre cette conversation "
-                        f"en charge. {kept} : envoyez-la à nouveau si elle reste utile.")
+def reopen(session: Session, conversation: Conversation, actor: User) -> Conversation:
+    """A handled conversation opened again by an agent, to write to the person. If the person has a
+    newer open conversation (they wrote since), that one is returned instead: one person, one thread."""
+    _may_answer(actor)
+    newer = session.scalar(select(Conversation).where(Conversation.contact_id == conversation.contact_id,
+                                                      Conversation.status != C.CLOSED,
+                                                      Conversation.id != conversation.id)
+                           .order_by(Conversation.id.desc()).limit(1))
+    if newer is not None:
+        return newer
+    if conversation.status == C.CLOSED:
+        conversation.status, conversation.assigned_to = C.AGENT, actor.id
+        conversation.handled_at, conversation.updated_at = None, utcnow()
+        audit.record(session, "conversation_reopened", actor=actor, target_type="conversation",
+                     target_id=conversation.id)
+    return conversation
 
 
 def send_template(session: Session, conversation: Conversation, template_id: int, actor: User) -> Message:
-    """Outside the window, only an approved template reaches the person."""
+    """Outside the window, only an approved template reaches the person (the same one twice within
+    30 s, a double click, is sent once)."""
     _may_answer(actor)
+    _current(session, conversation)
+    _may_write(session, conversation, actor)
     contact = session.get(Contact, conversation.contact_id)
     template = session.get(Template, template_id)
     assert contact is not None
@@ -229,21 +270,34 @@ def send_template(session: Session, conversation: Conversation, template_id: int
     if contact.consent_status == "opted_out":
         raise UserError("Cette personne s'est désinscrite : aucun message ne peut lui être envoyé.")
     components, body = templates.prepare(template, contact)
+    if _repeated(session, conversation, actor, body):
+        raise UserError("Ce modèle vient déjà de partir : il n'est pas envoyé une seconde fois.")
     item = outbox.add_template(session, phone=contact.phone, name=template.name, language=template.language,
                                components=components, body=body, purpose="agent_template", contact=contact,
                                template_id=template.id, conversation_id=conversation.id, actor=actor)
     message = session.get(Message, item.message_id)
     assert message is not None
     conversation.status = C.AGENT
-    conversation.assigned_to = conversation.assigned_to or actor.id
+    conversation.assigned_to = actor.id
     conversation.last_message_at = utcnow()
     audit.record(session, "template_sent", actor=actor, target_type="contact", target_id=contact.id,
                  details={"template": template.name, "outbox_id": item.id})
     return message
 
 
+def _holder_or_manager(session: Session, conversation: Conversation, actor: User, what: str) -> None:
+    """A conversation a colleague holds is theirs: only they, or a manager or an administrator, may
+    close it, give it back to the chatbot or hand it on (an agent asks them to hand it over)."""
+    _current(session, conversation)
+    if conversation.status == C.AGENT and conversation.assigned_to not in (None, actor.id) and \
+            actor.role not in (Role.MANAGER, Role.ADMIN):
+        raise UserError(f"{holder_name(session, conversation) or 'Un collègue'} suit cette conversation : "
+                        f"seul lui, ou un responsable, peut la {what}.")
+
+
 def mark_handled(session: Session, conversation: Conversation, actor: User) -> None:
     _may_answer(actor)
+    _holder_or_manager(session, conversation, actor, "marquer comme traitée")
     if conversation.status == C.CLOSED:
         return
     conversation.status = C.CLOSED
@@ -281,6 +335,7 @@ def colleagues(session: Session) -> dict[int, str]:
 def hand_to(session: Session, conversation: Conversation, colleague_id: int, actor: User) -> User:
     """The conversation given to a colleague (who then has it in « Mes conversations »); audited."""
     _may_answer(actor)
+    _holder_or_manager(session, conversation, actor, "confier à quelqu'un d'autre")
     if conversation.status == C.CLOSED:
         raise UserError("Cette conversation est déjà traitée.")
     colleague = session.get(User, colleague_id)
@@ -298,6 +353,7 @@ def hand_to(session: Session, conversation: Conversation, colleague_id: int, act
 def give_back_to_bot(session: Session, conversation: Conversation, actor: User) -> None:
     """The chatbot answers this person again; nobody holds the conversation any more; audited."""
     _may_answer(actor)
+    _holder_or_manager(session, conversation, actor, "rendre à l'assistant")
     if conversation.status == C.CLOSED:
         raise UserError("Cette conversation est déjà traitée.")
     conversation.status = C.BOT
@@ -377,7 +433,7 @@ def saved_reply(session: Session, reply_id: int) -> SavedReply:
 
 def save_reply(session: Session, title: str, body: str, actor: User, *, reply_id: int | None = None) -> SavedReply:
     """Written by managers and administrators, for every agent."""
-    if actor.role not in (Role.MANAGER, Role.ADMIN):
+    if actor.role not in (Role.MANAGER, Role.ADMIN) or not actor.is_active:
         raise UserError("Seuls les responsables et les administrateurs gèrent les réponses enregistrées.")
     title, body = " ".join((title or "").split()), (body or "").strip()
     if not title or not body:
@@ -406,7 +462,7 @@ def save_reply(session: Session, title: str, body: str, actor: User, *, reply_id
 
 
 def delete_reply(session: Session, reply_id: int, actor: User) -> None:
-    if actor.role not in (Role.MANAGER, Role.ADMIN):
+    if actor.role not in (Role.MANAGER, Role.ADMIN) or not actor.is_active:
         raise UserError("Seuls les responsables et les administrateurs gèrent les réponses enregistrées.")
     found = session.get(SavedReply, reply_id)
     if found is None:

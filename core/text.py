@@ -35,6 +35,8 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
 # The renderer turns bare addresses into links (`https://…`, `www.…`, `nom@domaine`), escaped or
 # not: an invisible word joiner (U+2060) in each keeps them text.
 _LINKISH = re.compile(r"(://|(?<![\w])www(?=\.)|@)", re.IGNORECASE)
+# The renderer draws `->`, `<-` and `--` as arrows and a dash: a word joiner between keeps what was typed.
+_TYPOGRAPHIC = re.compile(r"(?<=-)(?=[->])|(?<=<)(?=-)")
 
 
 def as_text(value: object) -> str:
@@ -47,6 +49,7 @@ def as_text(value: object) -> str:
         body = line.lstrip(" \t")  # leading blanks would make a code block: kept as no-break spaces
         indent = "\u00a0" * (len(line) - len(body))
         body = _LINKISH.sub(lambda m: "\u2060" + m.group(1) + "\u2060", body)
+        body = _TYPOGRAPHIC.sub("\u2060", body)
         body = _COLON.sub(":\u2060", _INLINE.sub(lambda m: "\\" + m.group(1), body))
         body = _LINE_START.sub(lambda m: "\\" + m.group(1) if m.group(1) else m.group(2) + "\\" + m.group(3), body)
         lines.append(indent + body)

@@ -265,6 +265,19 @@ def recent_tests(template_id: int) -> None:
         st.dataframe(rows, hide_index=True, width="stretch")
 
 
+def guarded(function: Callable[..., None]) -> Callable[..., None]:
+    """For a part of a screen that refreshes itself (a fragment runs outside app.py's error handler):
+    an unforeseen failure shows the French message with a reference, not Streamlit's English box."""
+    @functools.wraps(function)
+    def run(*args: Any, **kwargs: Any) -> None:
+        try:
+            function(*args, **kwargs)
+        except Exception:  # noqa: BLE001 - st.rerun and st.stop are not Exceptions: they pass
+            unexpected_error()
+
+    return run
+
+
 def unexpected_error() -> None:
     """A failure nobody foresaw: the person reads a French message with a reference, never a
     traceback or a query; the log has the detail under that reference (phones masked)."""

@@ -8,12 +8,13 @@ touching what the agent is typing."""
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 
 import streamlit as st
 
 from core import db, inbox, labels, templates
-from core.errors import UserError
+from core.errors import NotFound, UserError
 from core.models import ConversationStatus
 from core.text import as_text
 from core.timeutil import format_dt, utcnow
@@ -26,7 +27,9 @@ _shell.header("inbox", "Les conversations avec les assurés : celles qui attende
 SCOPES = {"open": "À traiter", "waiting": "En attente d'un agent", "mine": "Mes conversations", "all": "Toutes"}
 AVATARS = {"contact": ":material/person:", "bot": ":material/smart_toy:", "agent": ":material/support_agent:",
            "campaign": ":material/campaign:", "system": ":material/info:"}
+log = logging.getLogger("app.inbox")
 OPEN_KEY = "inbox_open"  # the id of the conversation on screen
+SEEN_KEY = "inbox_opened_by_click"  # the conversation the agent has just chosen: what it holds is read
 NAME_LENGTH = 40  # a name longer than this is shortened in the list and the headings (the panel has it whole)
 
 
@@ -72,6 +75,7 @@ def age(moment: datetime | None) -> str:
 # --- the list ----------------------------------------------------------------------------------
 
 @st.fragment(run_every=timedelta(seconds=10))
+@_shell.guarded
 def waiting_figures() -> None:
     if not _shell.still_allowed("inbox"):  # disabled, reset or moved to another role meanwhile
         return
@@ -91,6 +95,7 @@ def waiting_figures() -> None:
 
 
 @st.fragment(run_every=timedelta(seconds=5))
+@_shell.guarded
 def conversation_list(scope: str, search: str) -> None:
     """One line per conversation; choosing one opens it by its id (the whole screen reruns)."""
     if not _shell.still_allowed("inbox"):
@@ -125,7 +130,7 @@ def conversation_line(row: inbox.ConversationRow, opened: int | None) -> None:
     if st.button(as_text(f"{short(row.contact_name)}{unread}"), key=f"open_{row.id}", width="stretch", icon=icon,
                  type="primary" if row.id == opened else "secondary",
                  help=f"{row.phone} — {labels.CONVERSATION_STATUS[ConversationStatus(row.status)]}"):
-        st.session_state[OPEN_KEY] = row.id
+        st.session_state[OPEN_KEY] = st.session_state[SEEN_KEY] = row.id
         st.session_state.pop("inbox_notice", None)
         st.rerun(scope="app")
     st.caption(as_text(f"{labels.CONVERSATION_STATUS[ConversationStatus(row.status)]}{holder} · "
@@ -151,6 +156,7 @@ def message_block(message) -> None:  # noqa: ANN001
 
 
 @st.fragment(run_every=timedelta(seconds=5))
+@_shell.guarded
 def thread_view(conversation_id: int) -> None:
     """The messages, refreshed: new questions come in, and what was sent moves from « en attente
     d'envoi » to « envoyé » (or « échec », with its reason) once the outbox has sent it. What an
@@ -216,24 +222,27 @@ def conversation(conversation_id: int) -> None:
             status, assigned_to = conv.status, conv.assigned_to
             handoff_reason = conv.handoff_reason
             person = inbox.person(session, contact_id)
-            now = state_of(conv, person)
-            # What the agent had on screen while writing: their reply is refused if a colleague closed or
-            # took the conversation since (the state now is drawn below, the draft kept).
-            seen = st.session_state.get(f"inbox_state_{conversation_id}") or now
-            st.session_state[f"inbox_state_{conversation_id}"] = now
-            if can_edit:  # opened, or drawn again after an action: what is on screen is read
+            now = st.session_state[f"inbox_state_{conversation_id}"] = state_of(conv, person)
+            # Read: what the agent has just chosen in the list, and what they hold (not what a tab shows
+            # on its own, nor a colleague's conversation they glance at).
+            if can_edit and (st.session_state.pop(SEEN_KEY, None) == conversation_id or conv.assigned_to == user.id):
                 inbox.mark_seen(session, conv)
             approved = {t.id: f"{t.name} ({t.language})" for t in templates.approved(session)}
-            others = {i: n for i, n in inbox.colleagues(session).items() if i != assigned_to}
+            others = {i: n for i, n in inbox.colleagues(session).items() if i not in (assigned_to, user.id)}
             handing_to = st.session_state.get(f"hand_to_{conversation_id}")
             if handing_to is not None and handing_to not in others:  # disabled meanwhile: kept chosen, so that
                 others[handing_to] = inbox.user_name(session, handing_to)  # « Confier » says why it is refused
             holder = inbox.holder_name(session, conv)
             saved = inbox.saved_replies(session)
             reply_titles = {r.id: r.title for r in saved}
-    except Exception as err:  # noqa: BLE001 - erased meanwhile: say so, keep the agent where they are
+    except NotFound as err:  # erased meanwhile: said, and the agent chooses the next one
         st.session_state[OPEN_KEY] = None
-        st.info(f"Cette conversation n'est plus disponible ({as_text(err)}).")
+        st.info(as_text(f"Cette conversation n'est plus disponible : {err}"))
+        return
+    except Exception:  # noqa: BLE001 - the database busy or away: the agent stays on this person
+        log.exception("The inbox could not read conversation %s", conversation_id)
+        st.warning("Cette conversation ne peut pas être affichée pour l'instant (base de données occupée ou "
+                   "injoignable). Réessayez dans un instant : vous restez sur cette conversation.")
         return
     thread_col, person_col = st.columns([3, 1])
     with person_col:
@@ -247,29 +256,44 @@ def conversation(conversation_id: int) -> None:
             details.append(f"suivie par {holder}")
         st.caption(as_text(" · ".join(details)))
         thread_view(conversation_id)
-        if can_edit:
-            actions(conversation_id, name, status, assigned_to, others)
-            reply_box(conversation_id, name, now, seen, approved, reply_titles)
+        if can_edit:  # two fixed boxes: the reply box keeps its place (and what is typed in it) whatever the buttons
+            with st.container():
+                actions(conversation_id, name, status, assigned_to, others)
+            with st.container():
+                reply_box(conversation_id, name, now, approved, reply_titles)
 
 
 def actions(conversation_id: int, name: str, status: str, assigned_to: int | None, others: dict[int, str]) -> None:
     if status == ConversationStatus.CLOSED:
-        st.caption("Conversation traitée. Un nouveau message de la personne la rouvrira.")
+        st.caption("Conversation traitée. Si la personne écrit à nouveau, une nouvelle conversation s'ouvre.")
+        if st.button("Rouvrir la conversation", key=f"reopen_{conversation_id}", icon=":material/replay:"):
+            done = act(inbox.reopen, conversation_id)
+            if done:
+                opened, _ = done
+                st.session_state[OPEN_KEY] = opened.id
+                confirm(as_text(f"Conversation de {short(name)} rouverte : vous pouvez lui écrire." if opened.id ==
+                                conversation_id else f"{short(name)} a écrit depuis : sa conversation en cours est "
+                                                     "ouverte."))
         return
-    row = st.container(horizontal=True)
-    if assigned_to is not None and assigned_to != user.id and status == ConversationStatus.AGENT:
+    colleague_holds = status == ConversationStatus.AGENT and assigned_to not in (None, user.id)
+    if colleague_holds:
         st.caption("Un collègue suit cette conversation : il peut vous la confier.")
-    elif (assigned_to != user.id or status != ConversationStatus.AGENT) and \
+    row = st.container(horizontal=True)
+    # Drawn also when a colleague holds it: an agent who clicks at the moment a colleague took it is
+    # told who has it (a button no longer drawn would swallow the click).
+    if (assigned_to != user.id or status != ConversationStatus.AGENT) and \
             row.button("Prendre en charge", key=f"take_{conversation_id}", icon=":material/front_hand:"):
         if act(inbox.assign_to_me, conversation_id):
-            confirm(as_text(f"Conversation de {name} prise en charge."))
+            confirm(as_text(f"Conversation de {short(name)} prise en charge."))
+    if colleague_holds and user.role not in ("admin", "manager"):
+        return  # closing it, giving it back or passing it on is the holder's (or a manager's) call
     if row.button("Marquer comme traitée", key=f"done_{conversation_id}", icon=":material/task_alt:"):
         if act(inbox.mark_handled, conversation_id):
-            confirm(as_text(f"Conversation de {name} marquée comme traitée."))
+            confirm(as_text(f"Conversation de {short(name)} marquée comme traitée."))
     if status != ConversationStatus.BOT and \
             row.button("Rendre à l'assistant", key=f"bot_{conversation_id}", icon=":material/smart_toy:"):
         if act(inbox.give_back_to_bot, conversation_id):
-            confirm(as_text(f"Conversation de {name} rendue à l'assistant virtuel."))
+            confirm(as_text(f"Conversation de {short(name)} rendue à l'assistant virtuel."))
     if others:
         h1, h2 = st.columns([3, 1])
         colleague = h1.selectbox("Confier à un collègue", list(others), format_func=others.get,
@@ -277,49 +301,41 @@ def actions(conversation_id: int, name: str, status: str, assigned_to: int | Non
         if h2.button("Confier", key=f"hand_{conversation_id}", disabled=colleague is None):
             done = act(inbox.hand_to, conversation_id, colleague)
             if done:
-                confirm(as_text(f"Conversation de {name} confiée à {done[0].name}."))
+                confirm(as_text(f"Conversation de {short(name)} confiée à {short(done[0].name)}."))
 
 
-def unsent_draft(conversation_id: int, why: str) -> None:
-    """The window closed or the person opted out while the agent was writing: their text is shown
-    (to copy into a template request or a note), never silently dropped."""
-    draft = st.session_state.get(f"reply_draft_{conversation_id}")
-    if draft:
-        st.warning(f"Votre réponse n'est pas partie : {why}. Votre texte est ci-dessous.")
-        st.text_area("Texte non envoyé", draft, disabled=True, key=f"unsent_{conversation_id}")
-
-
-def reply_box(conversation_id: int, name: str, now: tuple, seen: tuple, approved: dict[int, str],
+def reply_box(conversation_id: int, name: str, now: tuple, approved: dict[int, str],
               reply_titles: dict[int, str]) -> None:
+    """The text box comes first and stays whatever happens (the window closing, the person opting
+    out): what the agent is typing, even not yet sent to the server, is never taken off the screen."""
     _, _, window, opted_out = now
-    key = f"reply_text_{conversation_id}"
-    if st.session_state.get(key):  # what the agent has typed so far, kept should the box disappear
-        st.session_state[f"reply_draft_{conversation_id}"] = st.session_state[key]
+    key, drawn = f"reply_text_{conversation_id}", f"reply_box_{conversation_id}"
+    if st.session_state.pop(f"reply_sent_{conversation_id}", False):
+        st.session_state[key] = ""  # sent: the box is emptied (kept as typed when it did not leave)
+    text = ""
+    if (window and not opted_out) or st.session_state.get(drawn):  # once drawn, it stays with its text
+        st.session_state[drawn] = True
+        text = st.text_area(f"Votre réponse à {as_text(short(name))}", key=key, max_chars=4096)
     if opted_out:
         st.warning("Cette personne s'est désinscrite : aucun message ne peut lui être envoyé.")
-        unsent_draft(conversation_id, "la personne s'est désinscrite entre-temps")
         return
     if window:
+        row = st.container(horizontal=True)
+        if row.button("Envoyer", type="primary", key=f"send_{conversation_id}"):
+            if act(inbox.reply, conversation_id, text):
+                st.session_state[f"reply_sent_{conversation_id}"] = True
+                confirm(as_text(f"Réponse à {short(name)} enregistrée : elle part dans un instant."))
         if reply_titles:
-            s1, s2 = st.columns([3, 1])
-            s1.selectbox("Réponse enregistrée", list(reply_titles), format_func=reply_titles.get, index=None,
-                         placeholder="Choisir une réponse enregistrée", key=f"saved_{conversation_id}")
-            s2.button("Insérer", key=f"insert_{conversation_id}", on_click=insert_saved_reply,
-                      args=(conversation_id,), help="Ajoutée après votre texte ; elle reste modifiable avant l'envoi.")
+            row.selectbox("Réponse enregistrée", list(reply_titles), format_func=reply_titles.get, index=None,
+                          placeholder="Choisir une réponse enregistrée", key=f"saved_{conversation_id}",
+                          label_visibility="collapsed")
+            row.button("Insérer", key=f"insert_{conversation_id}", on_click=insert_saved_reply,
+                       args=(conversation_id,), help="Ajoutée après votre texte ; elle reste modifiable avant l'envoi.")
         if refused := st.session_state.pop(f"insert_refused_{conversation_id}", None):
             st.warning(as_text(refused))
-        if st.session_state.pop(f"reply_sent_{conversation_id}", False):
-            st.session_state[key] = ""  # sent: the box is emptied (kept as typed when it did not leave)
-            st.session_state.pop(f"reply_draft_{conversation_id}", None)
-        text = st.text_area(f"Votre réponse à {as_text(short(name))}", key=key, max_chars=4096)
-        if st.button("Envoyer", type="primary", key=f"send_{conversation_id}"):
-            if act(inbox.reply, conversation_id, text, shown=seen[:2]):
-                st.session_state[f"reply_sent_{conversation_id}"] = True
-                confirm(as_text(f"Réponse à {name} enregistrée : elle part dans un instant."))
         return
     st.info("La fenêtre de 24 heures est fermée : WhatsApp n'accepte plus de texte libre. Seul un modèle approuvé "
             "peut relancer la personne ; sa réponse rouvrira la fenêtre.")
-    unsent_draft(conversation_id, "la fenêtre de 24 heures s'est fermée pendant que vous écriviez")
     if not approved:
         st.caption("Aucun modèle approuvé n'est disponible.")
         return
@@ -327,8 +343,8 @@ def reply_box(conversation_id: int, name: str, now: tuple, seen: tuple, approved
     chosen = st.selectbox("Modèle à envoyer", options, format_func=approved.get, key=f"tpl_{conversation_id}")
     if st.button("Envoyer le modèle", key=f"send_tpl_{conversation_id}"):
         if act(inbox.send_template, conversation_id, chosen):
-            st.success(as_text(f"Modèle pour {name} enregistré : il part dans un instant, son état s'affiche dans "
-                               "la conversation."))
+            confirm(as_text(f"Modèle pour {short(name)} enregistré : il part dans un instant, son état s'affiche dans "
+                            "la conversation."))
 
 
 def saved_replies_manager() -> None:
@@ -362,7 +378,7 @@ left, right = st.columns([1, 3])
 with left:
     scope = st.radio("Afficher", [s for s in SCOPES if can_edit or s != "mine"], format_func=SCOPES.get,
                      key="inbox_scope")
-    search = st.text_input("Rechercher une personne (nom ou numéro)", key="inbox_search")
+    search = st.text_input("Rechercher une personne (nom ou numéro)", key="inbox_search", max_chars=80)
     conversation_list(scope, search)
 with right:
     opened = st.session_state.get(OPEN_KEY)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from core import inbox, users
 from core.errors import UserError
@@ -185,22 +185,44 @@ def test_only_those_who_answer_may_act_on_a_conversation(session, people) -> Non
     assert not session.scalars(select(Message).where(Message.author == "agent")).all()
 
 
-def test_a_reply_written_before_a_colleague_closed_or_took_it_does_not_leave(session, people) -> None:  # noqa: ANN001
+def test_no_message_leaves_on_a_colleagues_or_a_handled_conversation(session, people) -> None:  # noqa: ANN001
     agent, other = people["agent"], people["other"]
     waiting = people["waiting"]
-    shown = (waiting.status, waiting.assigned_to)  # what the agent's screen showed when they wrote
-    inbox.assign_to_me(session, waiting, other)  # meanwhile a colleague takes it
-    with pytest.raises(UserError, match="Test agent vient de prendre cette conversation en charge"):
-        inbox.reply(session, waiting, "Bonjour", agent, shown=shown)
-    inbox.mark_handled(session, waiting, other)  # and closes it
-    with pytest.raises(UserError, match="vient d'être marquée comme traitée"):
-        inbox.reply(session, waiting, "Bonjour", agent, shown=("agent", other.id))
+    inbox.assign_to_me(session, waiting, other)  # a colleague takes it while the agent writes
+    with pytest.raises(UserError, match="Test agent suit cette conversation : votre message n'est pas parti"):
+        inbox.reply(session, waiting, "Bonjour", agent)
+    for action in (inbox.mark_handled, inbox.give_back_to_bot):  # nor may an agent close or undo it
+        with pytest.raises(UserError, match="seul lui, ou un responsable"):
+            action(session, waiting, agent)
+    with pytest.raises(UserError, match="seul lui, ou un responsable"):
+        inbox.hand_to(session, waiting, agent.id, agent)  # nor hand it to themselves
+    inbox.mark_handled(session, waiting, other)  # the holder closes it
+    with pytest.raises(UserError, match="marquée comme traitée : votre message n'est pas parti"):
+        inbox.reply(session, waiting, "Bonjour", other)
     assert not session.scalars(select(Message).where(Message.author == "agent")).all()  # nothing left
-    # Sent again from a screen that shows it closed: the agent means it, and the conversation reopens.
-    inbox.reply(session, waiting, "Bonjour", agent, shown=("closed", other.id))
-    assert waiting.status == "agent"
-    # A colleague's conversation the screen showed as theirs: the agent may still add a word.
-    inbox.reply(session, waiting, "Je complète", agent, shown=(waiting.status, waiting.assigned_to))
+    assert inbox.reopen(session, waiting, agent) is waiting  # on purpose, then the reply goes
+    assert (waiting.status, waiting.assigned_to) == ("agent", agent.id)
+    inbox.reply(session, waiting, "Bonjour", agent)
+    assert session.scalar(select(AuditLog.action).where(AuditLog.action == "conversation_reopened"))
+
+
+def test_reopening_when_the_person_wrote_since_gives_their_current_conversation(session, people) -> None:  # noqa: ANN001
+    agent, mine = people["agent"], people["mine"]
+    inbox.mark_handled(session, mine, agent)
+    newer = Conversation(contact_id=mine.contact_id, status="bot", last_message_at=utcnow())  # they wrote again
+    session.add(newer)
+    session.flush()
+    assert inbox.reopen(session, mine, agent) is newer
+    assert mine.status == "closed"  # one person, one open thread
+
+
+def test_a_double_click_sends_once(session, people) -> None:  # noqa: ANN001
+    agent, waiting = people["agent"], people["waiting"]
+    inbox.reply(session, waiting, "Votre dossier est complet.", agent)
+    with pytest.raises(UserError, match="vient déjà de partir"):
+        inbox.reply(session, waiting, " Votre dossier est complet. ", agent)
+    inbox.reply(session, waiting, "Autre chose ?", agent)  # another text goes
+    assert session.scalar(select(func.count()).select_from(Message).where(Message.author == "agent")) == 2
 
 
 def test_every_agent_is_in_the_loads_even_with_nothing_in_hand(session, people) -> None:  # noqa: ANN001

@@ -12,7 +12,8 @@ from core.text import as_text
 HOSTILE = ["![x](http://evil.example/a.png)", "[ici](https://phishing.example)", "**gras** _it_ ~~barré~~",
            "<img src=x onerror=alert(1)>", "$x^2$ et $$\\int f$$", "# Titre", "1. liste", "> citation",
            "| a | b |", "`code`", "https://nu.example www.exemple.ga", "\\*déjà échappé\\*", "&lt;entité&gt;",
-           "écrivez à fraude@exemple.ga", ":material/warning: :red[rouge] :smile: :100:", "===\n---\n+ plus\n2) deux"]
+           "écrivez à fraude@exemple.ga", ":material/warning: :red[rouge] :smile: :100:",
+           "a -> b <- c -- d", "===\n---\n+ plus\n2) deux"]
 
 
 def test_bare_addresses_are_broken_by_an_invisible_joiner() -> None:

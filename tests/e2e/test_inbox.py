@@ -102,7 +102,8 @@ def test_two_agents_and_messages_arriving_while_one_types(running_app, browser) 
     awa_page.get_by_role("button", name="Marquer comme traitée").click()
     awa.visible("Conversation de Marie Obiang marquée comme traitée.")
     # Paul still has her on screen: his header and buttons follow without a click of his.
-    paul.visible("Conversation traitée. Un nouveau message de la personne la rouvrira.", timeout=20_000)
+    paul.visible("Conversation traitée. Si la personne écrit à nouveau, une nouvelle conversation s'ouvre.",
+                 timeout=20_000)
     with db.session_scope(url) as session:
         assert session.get(Conversation, obiang).status == "closed"
         assert session.get(Conversation, nze).status == "waiting_agent"  # untouched
@@ -110,3 +111,31 @@ def test_two_agents_and_messages_arriving_while_one_types(running_app, browser) 
                                                                                       timeout=20_000)
     awa_page.close()
     paul_page.close()
+
+
+def test_the_window_closing_while_an_agent_types_takes_nothing_off_the_screen(running_app, browser) -> None:  # noqa: ANN001, F811
+    """What is typed but not yet sent to the server (no click elsewhere) lives only in the browser: the
+    screen redrawn when the window closes keeps the box, and the text in it."""
+    url = running_app.database_url
+    with db.session_scope(url) as session:
+        users.create(session, email="agent.eve@cnss.ga", name="Ève Agent", role="agent", password=PASSWORD)
+        conversation_id = waiting_person(session, "+24177300103", "Rose", "Mba", "Ma pension est en retard.")
+    page = browser.new_page(viewport={"width": 1500, "height": 1100}, locale="fr-FR")
+    eve = Journey(page, running_app.base)
+    eve.sign_in("agent.eve@cnss.ga", PASSWORD)
+    eve.open("Conversations")
+    page.get_by_test_id("stMain").get_by_role("button", name="Rose Mba", exact=False).first.click()
+    box = page.get_by_label("Votre réponse à Rose Mba")
+    box.wait_for()
+    eve.idle()
+    box.click()
+    box.press_sequentially("Madame Mba, votre pension part demain")
+    with db.session_scope(url) as session:  # the window closes while she types
+        contact_id = session.get(Conversation, conversation_id).contact_id
+        session.get(Contact, contact_id).window_expires_at = utcnow() - timedelta(seconds=1)
+    eve.visible("La fenêtre de 24 heures est fermée", timeout=20_000)  # the screen followed on its own
+    assert box.input_value() == "Madame Mba, votre pension part demain"  # and her text is still there
+    assert page.get_by_role("button", name="Envoyer", exact=True).count() == 0  # it cannot leave as free text
+    assert "Press" not in page.get_by_test_id("stMain").inner_text()  # (Streamlit's English hint, hidden)
+    eve.shot("inbox-window-closed-while-typing")
+    page.close()

@@ -38,7 +38,7 @@ def test_markdown_html_and_latex_from_a_person_are_shown_as_typed(running_app, b
     name = f"**Awa** <img src='{leak}'> _Hostile_"
     text = (f"# Titre\n![photo]({leak}) [cliquez ici](https://phishing.example/cnss) **gras** "
             f"<b>html</b> <img src=\"{leak}?html\"> $x^2$ $$\\int_0^1 f$$ www.exemple.ga `code`\n"
-            "1. liste\n> citation :material/warning: :smile: \u202eesrever\u202c")
+            "1. liste\n> citation :material/warning: :smile: \u202eesrever\u202c a -> b <- c -- d")
     with db.session_scope(running_app.database_url) as session:
         users.create(session, email="agent.hostile@cnss.ga", name="Agent <b>Test</b>", role="agent",
                      password=PASSWORD)
@@ -71,7 +71,8 @@ def test_markdown_html_and_latex_from_a_person_are_shown_as_typed(running_app, b
     assert "\u202e" not in shown  # no letters shown in another order than they were typed
     for typed in ("# Titre", f"![photo]({leak})", "[cliquez ici](https://phishing.example/cnss)", "<b>html</b>",
                   "$x^2$", "$$\\int_0^1 f$$", "www.exemple.ga", "`code`", "1. liste", "> citation", "**Awa**",
-                  "_Hostile_", f"<img src='{leak}'>", ":material/warning:", ":smile:", "esrever"):
+                  "_Hostile_", f"<img src='{leak}'>", ":material/warning:", ":smile:", "esrever",
+                  "a -> b <- c -- d"):
         assert typed in shown, typed
     page.get_by_test_id("stSidebar").get_by_text("Agent <b>Test</b>").wait_for()
     page.wait_for_timeout(1000)

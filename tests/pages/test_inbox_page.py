@@ -115,6 +115,8 @@ def test_hand_to_a_colleague_then_back_to_the_chatbot(seeded) -> None:  # noqa: 
         handed = session.scalar(select(AuditLog).where(AuditLog.action == "conversation_handed"))
         assert handed.details["to"] == users.get(session, seeded["manager"]).email
     assert any("confiée à" in t.value for t in at.success)
+    assert f"bot_{conv_id}" not in {b.key for b in at.button}  # the manager's now: theirs to give back
+    at = open_conversation(open_inbox(seeded["manager"]), conv_id)
     at.button(key=f"bot_{conv_id}").click().run()
     with db.session_scope() as session:
         conversation = session.get(Conversation, conv_id)
@@ -222,18 +224,25 @@ def test_a_reply_that_cannot_leave_stays_in_the_box_and_the_agent_is_told(seeded
     with db.session_scope() as session:  # a colleague closes it while the agent writes
         inbox.mark_handled(session, session.get(Conversation, conv_id), users.get(session, seeded["manager"]))
     send(at, conv_id)
-    assert any("vient d'être marquée comme traitée" in e.value for e in at.error), [e.value for e in at.error]
+    assert any("marquée comme traitée : votre message n'est pas parti" in e.value for e in at.error), \
+        [e.value for e in at.error]
     assert at.text_area(key=f"reply_text_{conv_id}").value == "Votre dossier est complet."  # nothing lost
+    send(at, conv_id)  # again, a few seconds later: still refused (handled is handled)
+    assert any("Rouvrir la conversation" in e.value for e in at.error)
     with db.session_scope() as session:
         assert not session.scalars(select(Message).where(Message.conversation_id == conv_id,
                                                          Message.author == "agent")).all()
-    send(at, conv_id)  # the screen now shows it handled: sent again on purpose, it reopens it
+    at.button(key=f"reopen_{conv_id}").click().run()
+    assert any("rouverte" in s.value for s in at.success)
+    send(at, conv_id)
     assert not at.error, [e.value for e in at.error]
     assert at.text_area(key=f"reply_text_{conv_id}").value == ""  # sent: the box is empty again
+    send(at, conv_id)  # a double click: an empty box, nothing more goes
     with db.session_scope() as session:
         assert session.get(Conversation, conv_id).status == "agent"
-        assert session.scalar(select(Message.text).where(Message.conversation_id == conv_id,
-                                                         Message.author == "agent")) == "Votre dossier est complet."
+        assert session.scalars(select(Message.text).where(Message.conversation_id == conv_id,
+                                                          Message.author == "agent")).all() == \
+            ["Votre dossier est complet."]
 
 
 def test_the_window_closing_while_the_agent_types_keeps_the_text_and_offers_a_template(seeded) -> None:  # noqa: ANN001
@@ -245,9 +254,20 @@ def test_the_window_closing_while_the_agent_types_keeps_the_text_and_offers_a_te
         contact.window_expires_at = utcnow()
     at.run()  # the screen is drawn again (the thread notices the change on its own)
     assert any("Seul un modèle approuvé" in i.value for i in at.info)  # what the agent can do now
-    assert any("Votre réponse n'est pas partie : la fenêtre de 24 heures s'est fermée" in w.value
-               for w in at.warning)
-    assert at.text_area(key=f"unsent_{conv_id}").value == "Bonjour, je regarde votre dossier."  # kept, shown
+    assert at.text_area(key=f"reply_text_{conv_id}").value == "Bonjour, je regarde votre dossier."  # still there
+    assert not [b for b in at.button if b.key == f"send_{conv_id}"]  # but it cannot leave as free text
+
+
+def test_an_agent_leaves_a_colleagues_conversation_to_them(seeded) -> None:  # noqa: ANN001
+    conv_id = in_window()
+    with db.session_scope() as session:
+        inbox.assign_to_me(session, session.get(Conversation, conv_id), users.get(session, seeded["manager"]))
+    at = open_conversation(open_inbox(seeded["agent"]), conv_id)
+    keys = {b.key for b in at.button}
+    assert f"take_{conv_id}" in keys  # a click says who has it
+    assert not {f"done_{conv_id}", f"bot_{conv_id}", f"hand_{conv_id}"} & keys
+    at.button(key=f"take_{conv_id}").click().run()
+    assert any("suit déjà cette conversation" in e.value for e in at.error)
 
 
 def test_a_saved_reply_is_added_after_the_typed_text_and_a_deleted_one_is_said_gone(seeded) -> None:  # noqa: ANN001
