@@ -348,22 +348,39 @@ def reply_box(conversation_id: int, name: str, now: tuple, approved: dict[int, s
 
 
 def saved_replies_manager() -> None:
-    """Managers and administrators write the replies every agent may insert."""
+    """Managers and administrators write the replies every agent may insert. What a manager types is
+    kept in the form until it is saved; a reply changed or deleted by someone else meanwhile is said,
+    never overwritten nor lost in silence."""
     with st.expander("Gérer les réponses enregistrées"):
+        if st.session_state.pop("saved_edit_reset", False):  # after a save or a delete: a blank new reply
+            for key in ("saved_edit_choice", "saved_title_None", "saved_body_None"):
+                st.session_state.pop(key, None)
         with db.session_scope() as session:
             existing = {r.id: (r.title, r.body) for r in inbox.saved_replies(session)}
+        editing = st.session_state.get("saved_edit_choice")
+        if editing is not None and editing not in existing:  # deleted meanwhile: kept chosen, to say so
+            existing[editing] = st.session_state.get(f"saved_base_{editing}", ("(supprimée)", ""))
         choice = st.selectbox("Réponse", [None, *existing], key="saved_edit_choice", placeholder="Choisir une réponse",
                               format_func=lambda i: "➕ Nouvelle réponse" if i is None else existing[i][0])
-        title, body = existing.get(choice, ("", ""))
+        base = st.session_state.setdefault(f"saved_base_{choice}", existing.get(choice, ("", "")))
         with st.form(f"saved_reply_form_{choice}"):
-            new_title = st.text_input("Titre", title, max_chars=80)
-            new_body = st.text_area("Texte", body, max_chars=4096)
+            new_title = st.text_input("Titre", base[0], max_chars=80, key=f"saved_title_{choice}")
+            new_body = st.text_area("Texte", base[1], max_chars=4096, key=f"saved_body_{choice}")
             if st.form_submit_button("Enregistrer"):
-                if _shell.act(lambda s: inbox.save_reply(s, new_title, new_body, _shell.me(s), reply_id=choice)):
+                if choice is not None and existing.get(choice) != base:
+                    theirs = existing.get(choice, ("", ""))[1]
+                    st.error(as_text("Cette réponse a été modifiée par quelqu'un d'autre pendant que vous l'écriviez : "
+                                     "votre version n'est pas enregistrée (elle reste ci-dessus). La leur : « "
+                                     f"{theirs} ». Enregistrez à nouveau pour la remplacer par la vôtre."))
+                    st.session_state.pop(f"saved_base_{choice}", None)  # the next save starts from theirs
+                elif _shell.act(lambda s: inbox.save_reply(s, new_title, new_body, _shell.me(s), reply_id=choice)):
+                    st.session_state.pop(f"saved_base_{choice}", None)
+                    st.session_state["saved_edit_reset"] = choice is None
                     confirm(as_text(f"Réponse « {' '.join(new_title.split())} » enregistrée."))
         if choice is not None and st.button("Supprimer cette réponse", key=f"saved_delete_{choice}"):
             if _shell.act(lambda s: inbox.delete_reply(s, choice, _shell.me(s))):
-                confirm(as_text(f"Réponse « {title} » supprimée."))
+                st.session_state["saved_edit_reset"] = True
+                confirm(as_text(f"Réponse « {base[0]} » supprimée."))
 
 
 # --- screen ------------------------------------------------------------------------------------

@@ -319,3 +319,33 @@ def test_the_saved_reply_manager_speaks_french(seeded) -> None:  # noqa: ANN001
     chooser = at.selectbox(key="saved_edit_choice")
     assert chooser.proto.placeholder == "Choisir une réponse"
     assert chooser.options == ["➕ Nouvelle réponse"]
+
+
+def test_a_saved_reply_changed_by_someone_else_meanwhile_is_not_overwritten(seeded) -> None:  # noqa: ANN001
+    with db.session_scope() as session:
+        reply_id = inbox.save_reply(session, "Horaires", "De 7 h 30 à 15 h 30.", users.get(session, seeded["admin"])).id
+    at = open_inbox(seeded["manager"])
+    at.selectbox(key="saved_edit_choice").set_value(reply_id).run()
+    at.text_area(key=f"saved_body_{reply_id}").input("De 7 h à 15 h, le samedi de 8 h à 12 h.")
+    with db.session_scope() as session:  # an administrator changes it meanwhile
+        inbox.save_reply(session, "Horaires", "De 7 h 30 à 16 h.", users.get(session, seeded["admin"]),
+                         reply_id=reply_id)
+    next(b for b in at.button if b.label == "Enregistrer").click().run()
+    assert any("modifiée par quelqu'un d'autre" in e.value and "16 h" in e.value for e in at.error)
+    assert at.text_area(key=f"saved_body_{reply_id}").value == "De 7 h à 15 h, le samedi de 8 h à 12 h."  # kept
+    with db.session_scope() as session:
+        assert session.get(SavedReply, reply_id).body == "De 7 h 30 à 16 h."  # theirs, not overwritten
+        inbox.delete_reply(session, reply_id, users.get(session, seeded["admin"]))  # then deletes it
+    at.run()
+    next(b for b in at.button if b.label == "Enregistrer").click().run()
+    assert any("n'existe plus" in e.value for e in at.error), [e.value for e in at.error]
+    assert at.text_area(key=f"saved_body_{reply_id}").value == "De 7 h à 15 h, le samedi de 8 h à 12 h."
+
+
+def test_a_new_saved_reply_leaves_a_blank_form(seeded) -> None:  # noqa: ANN001
+    at = open_inbox(seeded["manager"])
+    at.text_input(key="saved_title_None").input("Pièces à fournir")
+    at.text_area(key="saved_body_None").input("Une pièce d'identité et le RIB.")
+    next(b for b in at.button if b.label == "Enregistrer").click().run()
+    assert not at.error and any("Pièces à fournir" in s.value for s in at.success)
+    assert at.text_input(key="saved_title_None").value == "" and at.text_area(key="saved_body_None").value == ""
