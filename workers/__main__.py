@@ -16,7 +16,6 @@ import time
 from core import db, exporter, queue
 from core.config import get_settings
 from core.logs import setup_logging
-from rag import answer
 from workers.scheduler import tick
 
 log = logging.getLogger("workers")
@@ -51,9 +50,15 @@ def main(argv: list[str] | None = None) -> int:
     # What is loaded by now lives as long as the process: out of the collector's way, so that a full
     # collection (100,000 objects, tens of milliseconds with every sender stopped) scans only the rest.
     gc.freeze()
+    if not args.burst and get_settings().rag_warm_up:
+        # A long-lived worker answers people: the chatbot is loaded before it takes any job (a few
+        # seconds at start, rather than the first person's wait), and never alongside a campaign's
+        # sending (loading torch in a thread beside a dispatcher slowed its sends into timeouts).
+        # Here, not at the top: chromadb and torch only in a worker that answers.
+        from rag import answer
+
+        answer.warm_up()
     stop = threading.Event()
-    if not args.burst:  # a long-lived worker answers people: its first answer as fast as the others
-        answer.warm_up_in_background()
     if not args.no_scheduler:
         threading.Thread(target=scheduler_loop, args=(stop,), name="scheduler", daemon=True).start()
     if not queue.uses_redis():
