@@ -50,9 +50,26 @@ def _sqlite_savepoint_writes(conn, _name) -> None:  # type: ignore[no-untyped-de
     savepoints write, so they take the write lock first and wait their turn like any other writer (a
     savepoint that only reads would wait too: none does). Without a savepoint, the driver begins just
     before the first write: nothing stale to upgrade."""
+    _begin_immediate(conn)
+
+
+def _begin_immediate(conn: Any) -> None:
     driver = conn.connection.dbapi_connection
     if driver is not None and not driver.in_transaction:
         driver.execute("BEGIN IMMEDIATE")
+
+
+def lock_for_write(session: Session, row: Any) -> None:
+    """Read `row` again as it is now, and keep anyone else from changing it until this transaction
+    ends: a check followed by a write (is this conversation still free?) cannot be raced. PostgreSQL
+    locks the row (SELECT … FOR UPDATE); SQLite, which has one writer, takes the write lock first
+    (BEGIN IMMEDIATE), so that the read sees the last commit and no other writer comes in between.
+    This session's own pending changes are written first, so that none is lost to the reload."""
+    session.flush()
+    connection = session.connection()
+    if connection.dialect.name == "sqlite":
+        _begin_immediate(connection)
+    session.refresh(row, with_for_update=True)
 
 
 def _after_fork_in_child() -> None:

@@ -115,10 +115,17 @@ def user_name(session: Session, user_id: int) -> str:
     return found.name if found is not None else "Compte supprimé"
 
 
+def screen_state(session: Session, conversation: Conversation) -> tuple[str, int | None, bool, bool]:
+    """What the inbox's header, buttons and reply box depend on (status, holder, window open, opted
+    out): read every few seconds per open screen, so one row each, no segments nor campaigns."""
+    contact = session.get(Contact, conversation.contact_id)
+    return (conversation.status, conversation.assigned_to, contact is not None and messaging.window_open(contact),
+            contact is not None and contact.consent_status == ConsentStatus.OPTED_OUT)
+
+
 def holder_name(session: Session, conversation: Conversation) -> str | None:
     """The name of whoever holds the conversation, if anyone."""
-    holder = session.get(User, conversation.assigned_to) if conversation.assigned_to else None
-    return holder.name if holder is not None else None
+    return user_name(session, conversation.assigned_to) if conversation.assigned_to else None
 
 
 def _unread() -> Any:
@@ -187,13 +194,6 @@ def assign_to_me(session: Session, conversation: Conversation, actor: User) -> N
                  target_id=conversation.id)
 
 
-def _current(session: Session, conversation: Conversation) -> None:
-    """The conversation as it is now in the database (a colleague may have changed it since the screen
-    read it); this session's own changes are written first, so that none is lost to the reload."""
-    session.flush()
-    session.refresh(conversation)
-
-
 # The same text sent twice by a double click, or from two tabs, within this time is sent once.
 REPEAT_SECONDS = 30
 
@@ -223,7 +223,7 @@ def reply(session: Session, conversation: Conversation, text: str, actor: User) 
     """An agent's text; only while the person's 24-hour window is open, on a conversation that is
     open and not a colleague's; the same text twice in a row within 30 s is sent once."""
     _may_answer(actor)
-    _current(session, conversation)
+    db.lock_for_write(session, conversation)
     _may_write(session, conversation, actor)
     if _repeated(session, conversation, actor, text):
         raise UserError("Cette réponse vient déjà de partir : elle n'est pas envoyée une seconde fois.")
@@ -242,6 +242,7 @@ def reopen(session: Session, conversation: Conversation, actor: User) -> Convers
     """A handled conversation opened again by an agent, to write to the person. If the person has a
     newer open conversation (they wrote since), that one is returned instead: one person, one thread."""
     _may_answer(actor)
+    db.lock_for_write(session, conversation)  # two agents reopening at once: one audit line
     newer = session.scalar(select(Conversation).where(Conversation.contact_id == conversation.contact_id,
                                                       Conversation.status != C.CLOSED,
                                                       Conversation.id != conversation.id)
@@ -260,7 +261,7 @@ def send_template(session: Session, conversation: Conversation, template_id: int
     """Outside the window, only an approved template reaches the person (the same one twice within
     30 s, a double click, is sent once)."""
     _may_answer(actor)
-    _current(session, conversation)
+    db.lock_for_write(session, conversation)
     _may_write(session, conversation, actor)
     contact = session.get(Contact, conversation.contact_id)
     template = session.get(Template, template_id)
@@ -288,7 +289,7 @@ def send_template(session: Session, conversation: Conversation, template_id: int
 def _holder_or_manager(session: Session, conversation: Conversation, actor: User, what: str) -> None:
     """A conversation a colleague holds is theirs: only they, or a manager or an administrator, may
     close it, give it back to the chatbot or hand it on (an agent asks them to hand it over)."""
-    _current(session, conversation)
+    db.lock_for_write(session, conversation)
     if conversation.status == C.AGENT and conversation.assigned_to not in (None, actor.id) and \
             actor.role not in (Role.MANAGER, Role.ADMIN):
         raise UserError(f"{holder_name(session, conversation) or 'Un collègue'} suit cette conversation : "

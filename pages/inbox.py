@@ -46,13 +46,6 @@ def short(name: str, length: int = NAME_LENGTH) -> str:
     return name if len(name) <= length else name[:length - 1].rstrip() + "…"
 
 
-def state_of(conversation, person) -> tuple:  # noqa: ANN001
-    """What the header, the buttons and the reply box depend on: when it changes under the agent's
-    eyes (a colleague took or closed it, the window closed, the person opted out), the screen is
-    drawn again; otherwise only the list and the thread refresh."""
-    return conversation.status, conversation.assigned_to, person.window_open, person.opted_out
-
-
 def confirm(message: str) -> None:
     """Shown above the thread after the rerun that follows the action (a toast would not survive it)."""
     st.session_state["inbox_notice"] = message
@@ -166,7 +159,10 @@ def thread_view(conversation_id: int) -> None:
     with db.session_scope() as session:
         conversation = inbox.get(session, conversation_id)
         messages = inbox.thread(session, conversation)
-        now = state_of(conversation, inbox.person(session, conversation.contact_id, campaigns_limit=0))
+        # What the header, the buttons and the reply box depend on: when it changes under the agent's
+        # eyes (a colleague took or closed it, the window closed, the person opted out), the screen is
+        # drawn again; otherwise only the list and the thread refresh.
+        now = inbox.screen_state(session, conversation)
         if can_edit and conversation.assigned_to == user.id:  # theirs: what comes in while it is on screen
             inbox.mark_seen(session, conversation)        # is read (a tab left open elsewhere reads nothing)
     if now != st.session_state.get(f"inbox_state_{conversation_id}"):
@@ -222,7 +218,7 @@ def conversation(conversation_id: int) -> None:
             status, assigned_to = conv.status, conv.assigned_to
             handoff_reason = conv.handoff_reason
             person = inbox.person(session, contact_id)
-            now = st.session_state[f"inbox_state_{conversation_id}"] = state_of(conv, person)
+            now = st.session_state[f"inbox_state_{conversation_id}"] = inbox.screen_state(session, conv)
             # Read: what the agent has just chosen in the list, and what they hold (not what a tab shows
             # on its own, nor a colleague's conversation they glance at).
             if can_edit and (st.session_state.pop(SEEN_KEY, None) == conversation_id or conv.assigned_to == user.id):

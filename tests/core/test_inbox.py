@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from core import inbox, users
+from core import db, inbox, users
 from core.errors import UserError
 from core.models import AuditLog, Contact, Conversation, Message, Segment, SegmentMember
 from core.timeutil import utcnow
@@ -249,3 +249,40 @@ def test_saved_reply_titles_are_unique_whatever_the_case_and_a_deleted_one_is_sa
     inbox.delete_reply(session, saved.id, manager)
     with pytest.raises(UserError, match="vient d'être supprimée"):
         inbox.saved_reply(session, saved.id)
+
+
+def test_two_agents_replying_at_the_same_moment_one_message_leaves(db_url) -> None:  # noqa: ANN001
+    """Two agents (or two tabs) press « Envoyer » on the same waiting conversation at once: the row is
+    locked while the first reply is written, the second sees it held and is told; one message leaves."""
+    import threading
+
+    from core.errors import UserError as Refused
+
+    with db.session_scope(db_url) as session:
+        first, second = make_user(session, "agent"), make_user(session, "agent", email="agent2@test.cnss.ga")
+        ids = (first.id, second.id)
+        conversation_id = conversation_with(session, "+24177100009", "Deux clics", "waiting_agent").id
+    barrier, outcomes = threading.Barrier(2), []
+
+    def press(agent_id: int) -> None:
+        barrier.wait()
+        try:
+            with db.session_scope(db_url) as session:
+                inbox.reply(session, inbox.get(session, conversation_id), "Bonjour, je m'en occupe.",
+                            users.get(session, agent_id))
+            outcomes.append("sent")
+        except Refused as err:
+            outcomes.append(str(err))
+        except Exception as err:  # noqa: BLE001 - SQLite's one writer: the other waits or is turned away
+            outcomes.append(type(err).__name__)
+
+    threads = [threading.Thread(target=press, args=(agent_id,)) for agent_id in ids]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    with db.session_scope(db_url) as session:
+        sent = session.scalars(select(Message).where(Message.conversation_id == conversation_id,
+                                                     Message.author == "agent")).all()
+    assert len(sent) == 1, outcomes  # exactly one, whoever won
+    assert outcomes.count("sent") == 1 and any("suit cette conversation" in o for o in outcomes), outcomes
