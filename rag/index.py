@@ -1,25 +1,27 @@
-"""Indexing and hybrid retrieval over one vector store: dense search and BM25 (French stems),
-fused by weighted reciprocal ranks, with a confidence below which the bot refuses."""
+"""Indexing and hybrid retrieval over one vector store: dense search and BM25 (French stems, typos
+folded), fused by weighted reciprocal ranks, with a confidence (`rag.refusal`) below which the bot
+refuses. Sentences repeated across documents (disclaimers, footers) are boilerplate: never a source."""
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import math
+import re
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import bm25s
 
 from core.config import get_settings
-from rag import embeddings
+from core.text import fold
+from rag import embeddings, refusal
 from rag.chunking import chunk
 from rag.loaders import Section, load, title_of
 from rag.store import Record, VectorStore
-from rag.text import tokens
+from rag.text import deletions, normalize_query, query_tokens, tokens
 
 log = logging.getLogger(__name__)
 CANDIDATES = 30  # taken from each retriever before fusion
@@ -57,25 +59,12 @@ class Retrieval:
     details: dict[str, float] = field(default_factory=dict)
 
 
-def confidence(dense_top: float, bm25_top: float, query_terms: int, coverage: float) -> float:
-    """0..1 from three signals: the best BM25 score per query term, the best cosine similarity, and
-    the share of the question's stems found in the best passage. Weights and scales were tuned on
-    the evaluation set (`bench/rag_eval.py` prints every question's figures): out-of-scope questions
-    share almost no stems with the documents, in-scope ones share several."""
-    if query_terms == 0:
-        return 0.0
-    lexical = 1.0 - math.exp(-bm25_top / math.sqrt(query_terms))
-    semantic = min(1.0, max(0.0, (dense_top - 0.15) / 0.5))
-    return round(0.6 * lexical + 0.2 * semantic + 0.2 * coverage, 4)
-
-
 class Index:
     """Documents chunked, embedded and stored; BM25 kept in step with the store."""
 
     def __init__(self, store: VectorStore) -> None:
         self.store = store
         self._bm25: Any = None
-        self._bm25_records: list[Record] = []
         self._lock = threading.Lock()
 
     # --- writing -------------------------------------------------------------------------------
@@ -90,7 +79,7 @@ class Index:
         records = [Record(f"{document}::{c.index}", c.text,
                           {"document": document, "title": title, "location": c.location, "source": source or path.name,
                            "chunk": c.index}) for c in pieces]
-        vectors = embeddings.embed([r.text for r in records])
+        vectors = embeddings.embed([r.text for r in records], "passage")
         self.store.delete_document(document)
         self.store.add(records, vectors)
         self.invalidate()
@@ -107,31 +96,40 @@ class Index:
 
     # --- reading -------------------------------------------------------------------------------
 
-    def _keyword_index(self) -> tuple[Any, list[Record]]:
+    def _keyword_index(self) -> _Keywords:
         with self._lock:
             if self._bm25 is None:
                 started = time.perf_counter()
-                records = self.store.records()
-                retriever = bm25s.BM25(k1=1.2, b=0.75)
-                corpus = [tokens(f"{r.metadata.get('title', '')} {r.text}") or ["_"] for r in records]
-                if records:
-                    retriever.index(corpus, show_progress=False)
-                self._bm25, self._bm25_records = retriever, records
-                log.info("BM25 index of %d chunks built in %.2f s", len(records), time.perf_counter() - started)
-            return self._bm25, self._bm25_records
+                self._bm25 = _Keywords.build(self.store.records())
+                log.info("BM25 index of %d chunks built in %.2f s", len(self._bm25.records),
+                         time.perf_counter() - started)
+            return cast(_Keywords, self._bm25)
+
+    def mentions(self, word: str) -> bool:
+        """Whether some document uses `word` (a name such as CNAMGS)."""
+        return all(t in self._keyword_index().vocabulary for t in tokens(word))
+
+    def boilerplate_sentences(self) -> frozenset[str]:
+        return frozenset(self._keyword_index().boilerplate_sentences)
 
     def search(self, question: str, *, k: int | None = None) -> Retrieval:
         settings = get_settings()
         k = k or settings.rag_top_k
         started = time.perf_counter()
-        query_tokens = tokens(question)
-        dense_hits = self.store.query(embeddings.embed([question])[0], CANDIDATES) if question.strip() else []
-        retriever, records = self._keyword_index()
+        question = normalize_query(question)
+        keywords = self._keyword_index()
+        asked = query_tokens(question)
+        query = [keywords.known(t) for t in asked]  # a typo (`alocation`) read as the word it misses by a letter
+        query = [t for n, t in enumerate(query) if t not in query[:n]]
+        dense_hits = [h for h in self.store.query(embeddings.embed([question], "query")[0], CANDIDATES)
+                      if h.id not in keywords.boilerplate] if question.strip() else []
         keyword: list[tuple[Record, float]] = []
-        if query_tokens and records:
-            ids, scores = retriever.retrieve([query_tokens], k=min(CANDIDATES, len(records)), show_progress=False,
-                                             n_threads=1)
-            keyword = [(records[int(i)], float(s)) for i, s in zip(ids[0], scores[0], strict=True) if s > 0]
+        records = keywords.records
+        if query and records:
+            ids, scores = keywords.retriever.retrieve([query], k=min(CANDIDATES, len(records)), show_progress=False,
+                                                      n_threads=1)
+            keyword = [(records[int(i)], float(s)) for i, s in zip(ids[0], scores[0], strict=True)
+                       if s > 0 and records[int(i)].id not in keywords.boilerplate]
         fused: dict[str, dict[str, Any]] = {}
         for rank, hit in enumerate(dense_hits):
             entry = fused.setdefault(hit.id, {"text": hit.text, "meta": hit.metadata, "dense": 0.0, "bm25": 0.0,
@@ -148,17 +146,88 @@ class Index:
                             str(e["meta"].get("location", "")), int(e["meta"].get("chunk", 0)),
                             str(e["meta"].get("source", "")), e["dense"], e["bm25"],
                             e["score"]) for pid, e in ranked]
-        dense_top = dense_hits[0].score if dense_hits else 0.0
-        bm25_top = keyword[0][1] if keyword else 0.0
-        wanted = set(query_tokens)
-        coverage = len(wanted & set(tokens(f"{passages[0].title} {passages[0].text}"))) / len(wanted) \
-            if wanted and passages else 0.0
-        return Retrieval(passages, confidence(dense_top, bm25_top, len(query_tokens), coverage),
-                         (time.perf_counter() - started) * 1000,
-                         {"dense_top": round(dense_top, 4), "bm25_top": round(bm25_top, 4),
-                          "query_terms": len(query_tokens), "coverage": round(coverage, 3)})
+        own = set(query[:len(tokens(question))]) or set(query)  # the question's own stems, not the expansions
+        signals = refusal.signals(
+            own_terms=own, unknown=sum(1 for t in own if t not in keywords.vocabulary),
+            dense=[(h.metadata.get("document"), h.score) for h in dense_hits],
+            keyword_top=keyword[0][1] if keyword else 0.0,
+            passages=[set(tokens(f"{p.title} {p.text}")) for p in passages],
+            question=question)
+        return Retrieval(passages, refusal.confidence(signals), (time.perf_counter() - started) * 1000, signals)
 
 
+@dataclass
+class _Keywords:
+    """BM25 over every chunk (title with text), the vocabulary for typo folding, and the chunks
+    that are boilerplate."""
+
+    retriever: Any
+    records: list[Record]
+    vocabulary: set[str]
+    by_deletion: dict[str, str]
+    boilerplate: set[str]
+    boilerplate_sentences: set[str]
+
+    @classmethod
+    def build(cls, records: list[Record]) -> _Keywords:
+        retriever = bm25s.BM25(k1=1.2, b=0.75)
+        corpus = [tokens(f"{r.metadata.get('title', '')} {r.text}") or ["_"] for r in records]
+        if records:
+            retriever.index(corpus, show_progress=False)
+        counts: dict[str, int] = {}
+        for stems in corpus:
+            for stem in set(stems):
+                counts[stem] = counts.get(stem, 0) + 1
+        by_deletion: dict[str, str] = {}
+        for stem in sorted(counts, key=lambda w: -counts[w]):  # the commonest word wins a shared form
+            if len(stem) >= 4 and not stem.isdigit():
+                for form in deletions(stem):
+                    by_deletion.setdefault(form, stem)
+        repeated = boilerplate_sentences(records)
+        return cls(retriever, records, set(counts), by_deletion, boilerplate_chunks(records, repeated), repeated)
+
+    def known(self, stem: str) -> str:
+        if stem in self.vocabulary or len(stem) < 4 or stem.isdigit():
+            return stem
+        for form in sorted(deletions(stem)):
+            if form in self.by_deletion:
+                return self.by_deletion[form]
+        return stem
+
+
+_SENTENCES = re.compile(r"(?<=[.!?])\s+|\n+")
+# Sentences that say where a document comes from or what it is worth, not what the CNSS does
+# (matched on folded text).
+BOILERPLATE = re.compile(r"document de demonstration|seuls? (les )?textes? (reglementaires?|officiels?) font foi|"
+                         r"fourni (uniquement )?a titre (indicatif|d['’]information|informatif)|"
+                         r"tous droits reserves|ne saurait engager|n['’]a pas de valeur (juridique|contractuelle)")
+
+
+def boilerplate_sentences(records: list[Record]) -> set[str]:
+    """Folded sentences found in more than one document, or saying what a document is worth."""
+    seen: dict[str, set[str]] = {}
+    for record in records:
+        for sentence in _SENTENCES.split(record.text):
+            key = " ".join(fold(sentence).split())
+            if len(key) >= 40:
+                seen.setdefault(key, set()).add(str(record.metadata.get("document", "")))
+    repeated = {key for key, documents in seen.items() if len(documents) > 1}
+    return repeated | {key for key in seen if BOILERPLATE.search(key)}
+
+
+def boilerplate_chunks(records: list[Record], repeated: set[str]) -> set[str]:
+    """Chunks whose text, heading aside, is boilerplate through and through."""
+    out = set()
+    for record in records:
+        body = record.text
+        location = str(record.metadata.get("location", ""))
+        if location and body.startswith(location + "\n"):
+            body = body[len(location) + 1:]
+        sentences = [" ".join(fold(x).split()) for x in _SENTENCES.split(body) if x.strip()]
+        kept = [x for x in sentences if x not in repeated and not BOILERPLATE.search(x)]
+        if sentences and sum(len(x) for x in kept) < 40:
+            out.add(record.id)
+    return out
 def documents_ranked(retrieval: Retrieval) -> list[str]:
     """Documents in the order their best passage comes (for hit@k and MRR)."""
     seen: list[str] = []

@@ -23,6 +23,7 @@ from core.errors import NotFound, UserError
 from core.models import KnowledgeDocument, User
 from core.timeutil import utcnow
 from rag import answer as answering
+from rag import embeddings
 from rag import store as store_mod
 from rag.index import Index, content_hash
 from rag.loaders import SUPPORTED, LoadError, load, title_of
@@ -215,6 +216,36 @@ def seed_demo(session: Session) -> int:
     for path in sorted(CORPUS.glob("*.md")):
         added += ingest_path(session, path).status != "unchanged"
     return added
+
+
+def reindex_missing(session: Session) -> int:
+    """Index again every enabled document whose passages the vector store lacks (the embedding
+    model changed, so its collection is new, or the store was lost); returns how many. Idempotent:
+    two processes doing it at once write the same passages."""
+    store = current_index(session).store
+    done = 0
+    for document in session.scalars(select(KnowledgeDocument).where(KnowledgeDocument.enabled.is_(True))):
+        if store.count({"document": str(document.id)}) == document.chunk_count and document.chunk_count:
+            continue
+        try:
+            reindex(session, document)
+            done += 1
+        except UserError as err:
+            log.warning("Knowledge base: %s could not be indexed again: %s", document.filename, err)
+    if done:
+        log.info("Knowledge base: %d documents indexed again for the model %s", done, embeddings.model_name())
+    return done
+
+
+def warm_up() -> float | None:
+    """At a process's start: the documents indexed for the current model, then the chatbot loaded
+    (`answer.warm_up`)."""
+    try:
+        with db.session_scope() as session:
+            reindex_missing(session)
+    except Exception:  # a broken knowledge base is reported by the health check and by the answer itself
+        log.exception("Knowledge base check at start failed")
+    return answering.warm_up()
 
 
 def ask(question: str, history: list[dict[str, str]] | None = None) -> answering.Answer:

@@ -48,12 +48,110 @@ class Section:
     location: str  # "page 3", a heading, or "" for the whole document
 
 
+_LEVEL1 = re.compile(r"^#\s+(.+?)\s*#*\s*$", re.M)
+_LIST_ITEM = re.compile(r"^\s*(?:[-*•–]|\d{1,2}[.)°]|[a-z][.)])\s+")
+_SENTENCE_END = re.compile(r"[.!?:;»)]\s*$")
+
+
 def title_of(path: Path, sections: list[Section]) -> str:
-    """The first Markdown heading, or the file name made readable."""
-    for section in sections:
-        if section.location and not section.location.startswith("page "):
-            return section.location
+    """The document's own title: a Markdown file's first level-1 heading (even after a preamble,
+    and before any sub-heading), an HTML page's `<h1>` (read into the first section's location),
+    the first short line of a text, Word or PDF document; else the file name made readable."""
+    suffix = path.suffix.lower()
+    if suffix in (".md", ".markdown"):
+        try:
+            match = _LEVEL1.search(path.read_text(encoding="utf-8", errors="replace"))
+        except OSError:
+            match = None
+        if match:
+            return match.group(1).strip()[:200]
+    if suffix in (".html", ".htm"):
+        for section in sections:
+            if section.location:
+                return section.location[:200]
+    if suffix in (".md", ".markdown"):
+        for section in sections:
+            if section.location and not section.location.startswith("page "):
+                return section.location[:200]
+    if sections and suffix in (".txt", ".docx", ".pdf"):
+        for line in sections[0].text.splitlines():
+            line = " ".join(line.split())
+            if line:
+                if len(line) <= 120 and not line.endswith(".") and not _LIST_ITEM.match(line):
+                    return line
+                break
     return path.stem.replace("_", " ").replace("-", " ").strip().capitalize()
+
+
+def join_wrapped(text: str) -> str:
+    """Lines that continue the one before joined to it: a list item's indented continuation
+    (`- la part salariale : 2,5 %,` / `  dans la limite du plafond`), and a line cut in the middle
+    of a sentence (PDF and text files wrap at a width). An item or a sentence then reads whole."""
+    out: list[str] = []
+    for raw in text.splitlines():
+        line = raw.rstrip()
+        stripped = line.strip()
+        if out and stripped and out[-1].strip():
+            previous = out[-1]
+            indented = line[:1] in (" ", "\t") and not _LIST_ITEM.match(line) and not stripped.startswith(("#", "|"))
+            cut = (not _SENTENCE_END.search(previous) and (stripped[0].islower() or stripped[0].isdigit())
+                   and not _LIST_ITEM.match(line) and not previous.lstrip().startswith(("#", "|"))
+                   and " | " not in previous and " | " not in line)
+            if indented and (_LIST_ITEM.match(previous) or not _SENTENCE_END.search(previous)) or cut:
+                out[-1] = f"{previous} {stripped}"
+                continue
+        out.append(line)
+    return "\n".join(out)
+
+
+_CHROME = re.compile(r"cookie|menu|nav|breadcrumb|fil-ariane|footer|pied|sidebar|social|banner|bandeau|header|"
+                     r"skip|share|partage|newsletter|related|liens", re.I)
+
+
+def _html(text: str) -> list[Section]:
+    """A saved web page's content without its chrome (header, menus, breadcrumbs, cookie banner,
+    sidebars, footer, scripts), cut into sections at its h1-h3 headings, list items one per line.
+    The first section's location is the page's `<h1>` (its title)."""
+    # Here, not at the top: the HTML parser only where a page is read.
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(text, "html.parser")
+    for tag in soup(["script", "style", "noscript", "template", "nav", "header", "footer", "aside", "form",
+                     "iframe", "svg", "button", "select"]):
+        tag.decompose()
+    for tag in list(soup.find_all(True)):
+        if tag.decomposed:
+            continue
+        classes = [str(c) for c in tag.get("class") or []]
+        marks = " ".join([str(tag.get("id") or ""), *classes, str(tag.get("role") or "")])
+        if marks.strip() and _CHROME.search(marks) and tag.name not in ("main", "article", "body", "html"):
+            tag.decompose()
+    root = soup.find("main") or soup.find("article") or soup.body or soup
+    sections: list[Section] = []
+    heading, lines = "", list[str]()
+    title = soup.find("h1")
+    for element in root.find_all(["h1", "h2", "h3", "h4", "p", "li", "tr", "dt", "dd", "pre", "blockquote"]):
+        if element.find_parent(["li", "tr", "p", "blockquote", "pre"]) is not None:
+            continue  # read with its parent (a nested list item with its item)
+        if element.name == "tr":
+            words = " | ".join(" ".join(c.get_text(" ", strip=True).split()) for c in element.find_all(["td", "th"]))
+        else:
+            words = " ".join(element.get_text(" ", strip=True).split())
+        if not words.strip(" |"):
+            continue
+        if element.name in ("h1", "h2", "h3"):
+            if lines:
+                sections.append(Section("\n".join(lines), heading))
+            heading, lines = words, []
+        elif element.name == "li":
+            lines.append(f"- {words}")
+        else:
+            lines.append(words)
+    if lines:
+        sections.append(Section("\n".join(lines), heading))
+    if title is not None and sections and not sections[0].location:
+        sections[0] = Section(sections[0].text, " ".join(title.get_text(" ", strip=True).split()))
+    return sections
 
 
 def _markdown(text: str) -> list[Section]:
@@ -121,17 +219,16 @@ def parse(path: Path, name: str | None = None, *, max_pages: int | None = None,
             sections = [Section(d.page_content, "") for d in Docx2txtLoader(str(path)).load()]
         elif suffix in (".html", ".htm"):
             # Here, not at the top: the document parsers only where a document is parsed (the bounded child process).
-            from langchain_community.document_loaders import BSHTMLLoader
+            from langchain_community.document_loaders import TextLoader
 
-            docs = BSHTMLLoader(str(path), open_encoding="utf-8", bs_kwargs={"features": "html.parser"},
-                                get_text_separator="\n").load()
-            sections = [Section(d.page_content, str(d.metadata.get("title") or "")) for d in docs]
+            sections = _html(TextLoader(str(path), autodetect_encoding=True).load()[0].page_content)
         else:
             # Here, not at the top: the document parsers only where a document is parsed (the bounded child process).
             from langchain_community.document_loaders import TextLoader
 
             text = TextLoader(str(path), autodetect_encoding=True).load()[0].page_content
             sections = _markdown(text) if suffix in (".md", ".markdown") else [Section(text, "")]
+        sections = [Section(join_wrapped(s.text), s.location) for s in sections]
     except (LoadError, MemoryError, ImportError):
         raise  # ours, or the process's (out of memory, a library that cannot load): not the file's fault
     except Exception as err:  # noqa: BLE001 - every library fails its own way

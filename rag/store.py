@@ -13,7 +13,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from core.config import get_settings
-from rag.embeddings import ChromaEmbeddings
+from rag.embeddings import ChromaEmbeddings, model_key
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ class ChromaStore:
 
     name = "chroma"
 
-    def __init__(self, path: Path, collection: str = "cnss_kb") -> None:
+    def __init__(self, path: Path, collection: str | None = None) -> None:
         # Here, not at the top: Chroma (seconds to load) only when the vector store opens.
         import chromadb
 
@@ -126,8 +126,10 @@ class ChromaStore:
         path.mkdir(parents=True, exist_ok=True)
         self.client = chromadb.PersistentClient(path=str(path), settings=ChromaSettings(anonymized_telemetry=False,
                                                                                           allow_reset=True))
+        # One collection per embedding model: vectors of another model are never compared with these
+        # (a changed model starts an empty collection, which `kb.reindex_missing` fills).
         self.collection = self.client.get_or_create_collection(
-            collection, embedding_function=ChromaEmbeddings(),  # type: ignore[arg-type]
+            collection or f"cnss_kb_{model_key()}", embedding_function=ChromaEmbeddings(),  # type: ignore[arg-type]
             metadata={"hnsw:space": "cosine"})
 
     def add(self, records: list[Record], embeddings: np.ndarray) -> None:

@@ -55,9 +55,9 @@ def main(argv: list[str] | None = None) -> int:
         # seconds at start, rather than the first person's wait), and never alongside a campaign's
         # sending (loading torch in a thread beside a dispatcher slowed its sends into timeouts).
         # Here, not at the top: chromadb and torch only in a worker that answers.
-        from rag import answer
+        from rag import kb
 
-        answer.warm_up()
+        kb.warm_up()
     stop = threading.Event()
     if not args.no_scheduler:
         threading.Thread(target=scheduler_loop, args=(stop,), name="scheduler", daemon=True).start()

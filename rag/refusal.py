@@ -1,0 +1,105 @@
+"""When the chatbot must refuse: a decision from several signals rather than one threshold, and
+whom a refused person should turn to.
+
+Signals of one retrieval (`signals`): how much of the question the best passages cover, how many
+of its words the documents never use, the dense similarity and its margin over the next document,
+the keyword score, and whether the question names something another body handles (health
+insurance, taxes, civil-service pensions...). A logistic model turns them into the probability
+that the documents answer the question (`confidence`); its weights are fitted on the development
+split only (`python -m rag tune`) and kept in `refusal_model.json`."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from core.text import fold
+
+MODEL_PATH = Path(__file__).resolve().parent / "refusal_model.json"
+FEATURES = ("dense_top", "dense_margin", "lexical", "coverage", "coverage_top3", "unknown", "elsewhere", "terms")
+
+# Topics other bodies handle, as people name them (folded words and phrases). A question naming one
+# leans towards a refusal that says where to go.
+HEALTH = re.compile(r"\b(cnamgs|gef|medicaments?|pharmacie|pharmacien|hopital|hopitaux|hospitalis\w*|ordonnances?|"
+                    r"mutuelles?|consultations?|clinique|assurance maladie|carte (d'assure )?cnamgs|"
+                    r"lunettes|dentiste|analyses? (medicales|de sang)|vaccin\w*|"
+                    r"rembourse\w* (de )?(mes |les )?soins)\b")
+ELSEWHERE = re.compile(r"\b(impots?|irpp|fiscal\w*|taxes?|fonctionnaires?|fonction publique|solde|tresor|"
+                       r"smig|salaire minimum|smic|cameroun|senegal|cote d'ivoire|congo|france|francais|"
+                       r"cnps|securite sociale (francaise|en france)|assurance (vie|auto|voiture|habitation)|"
+                       r"pret|credit|banque (me|nous)|visa|passeport|permis|police|election\w*|meteo|"
+                       r"football|recette|capitale)\b")
+REFERRALS = {
+    "CNAMGS": ("La CNSS ne gère pas l'assurance maladie (soins, médicaments, hospitalisation, carte d'assuré "
+               "maladie) : adressez-vous à la CNAMGS."),
+}
+
+
+def elsewhere(question: str) -> str | None:
+    """`CNAMGS` when the question is about health insurance, `other` when it names another body's
+    topic, else None."""
+    folded = fold(question)
+    if HEALTH.search(folded):
+        return "CNAMGS"
+    return "other" if ELSEWHERE.search(folded) else None
+
+
+def signals(*, own_terms: set[str], unknown: int, dense: list[tuple[Any, float]], keyword_top: float,
+            passages: list[set[str]], question: str) -> dict[str, float]:
+    terms = len(own_terms)
+    dense_top = dense[0][1] if dense else 0.0
+    other = next((score for document, score in dense[1:] if document != dense[0][0]), 0.0) if dense else 0.0
+    top3: set[str] = set().union(*passages[:3]) if passages else set()
+    return {
+        "terms": float(terms),
+        "unknown": round(unknown / terms, 4) if terms else 1.0,
+        "dense_top": round(dense_top, 4),
+        "dense_margin": round(dense_top - other, 4),
+        "lexical": round(1.0 - math.exp(-keyword_top / math.sqrt(terms)), 4) if terms else 0.0,
+        "coverage": round(len(own_terms & passages[0]) / terms, 4) if terms and passages else 0.0,
+        "coverage_top3": round(len(own_terms & top3) / terms, 4) if terms else 0.0,
+        "elsewhere": 1.0 if elsewhere(question) else 0.0,
+    }
+
+
+@lru_cache(maxsize=1)
+def _model() -> dict[str, Any]:
+    return dict(json.loads(MODEL_PATH.read_text(encoding="utf-8")))
+
+
+def confidence(values: dict[str, float]) -> float:
+    """The probability (0..1) that the documents answer the question."""
+    if not values.get("terms"):
+        return 0.0
+    model = _model()
+    z = float(model["intercept"])
+    for name in FEATURES:
+        mean, scale = model["mean"][name], model["scale"][name] or 1.0
+        z += float(model["weights"][name]) * (float(values.get(name, 0.0)) - mean) / scale
+    return round(1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z)))), 4)
+
+
+def fit(rows: list[dict[str, Any]], *, path: Path = MODEL_PATH) -> dict[str, Any]:
+    """Fit the weights on evaluation rows (each with the signals and `gold`, None when out of scope)
+    and write them to `path`. Only ever given the development split."""
+    # Here, not at the top: scikit-learn only when the weights are fitted again.
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    x = np.array([[float(r[name]) for name in FEATURES] for r in rows])
+    y = np.array([1 if r["gold"] else 0 for r in rows])
+    mean, scale = x.mean(axis=0), x.std(axis=0)
+    scale[scale == 0] = 1.0
+    model = LogisticRegression(C=1.0, class_weight="balanced", max_iter=1000).fit((x - mean) / scale, y)
+    data = {"features": list(FEATURES), "intercept": round(float(model.intercept_[0]), 6),
+            "weights": {n: round(float(w), 6) for n, w in zip(FEATURES, model.coef_[0], strict=True)},
+            "mean": {n: round(float(v), 6) for n, v in zip(FEATURES, mean, strict=True)},
+            "scale": {n: round(float(v), 6) for n, v in zip(FEATURES, scale, strict=True)},
+            "trained_on": len(rows)}
+    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    _model.cache_clear()
+    return data
