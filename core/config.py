@@ -110,7 +110,8 @@ class Settings(BaseSettings):
     rag_dense_weight: float = Field(default=0.4, ge=0)  # weights of the reciprocal rank fusion
     rag_bm25_weight: float = Field(default=1.0, ge=0)
     rag_rrf_k: int = Field(default=20, ge=1)
-    rag_min_confidence: float = Field(default=0.5, ge=0, le=1)  # probability the documents answer (rag.refusal); below: refused
+    # The probability that the documents answer (rag.refusal), below which the bot refuses and hands over
+    rag_min_confidence: float = Field(default=0.5, ge=0, le=1)
 
     # Logs
     log_level: str = "INFO"

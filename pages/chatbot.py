@@ -1,17 +1,16 @@
 """Assistant virtuel: the playground where agents try the chatbot before trusting it: a chat with
 each answer's sources, scores, latency and refusals; thumbs up / down with a comment; and the
-evaluation on the shipped question set."""
+latest evaluation of the live base (run as a background job)."""
 
 from __future__ import annotations
 
-import pandas as pd
 import streamlit as st
 
 from core import db
 from core.config import get_settings
 from core.text import as_text
-from pages import _shell
-from rag import evaluation, feedback, kb
+from pages import _evaluation, _shell
+from rag import feedback, kb
 
 user, can_edit = _shell.require("chatbot")
 _shell.header("chatbot", "L'assistant virtuel répond aux questions à partir des documents de la CNSS : testez-le "
@@ -75,23 +74,4 @@ with chat_tab:
         st.rerun()
 
 with eval_tab:
-    st.markdown("Le jeu d'évaluation livré avec l'application : des questions reformulées, chacune avec le document "
-                "qui y répond, et des questions hors sujet que l'assistant doit refuser. Les documents de "
-                "démonstration sont indexés à part, pour mesurer sans toucher à la base.")
-    if st.button("Lancer l'évaluation", key="eval_run", icon=":material/play_arrow:"):
-        with st.spinner("Évaluation en cours…"):
-            result = evaluation.evaluate(evaluation.index_folder(evaluation.CORPUS),
-                                         evaluation.read_questions(evaluation.QUESTIONS))
-        st.session_state["eval_result"] = result
-    result = st.session_state.get("eval_result")
-    if result:
-        c1, c2, c3, c4, c5 = st.columns(5)
-        c1.metric("Bon document en 1er", f"{result['hit@1']:.0%}")
-        c2.metric("Dans les 3 premiers", f"{result['hit@3']:.0%}")
-        c3.metric("MRR", f"{result['mrr']:.2f}")
-        c4.metric("Hors sujet refusés", f"{result['refusal_recall']:.0%}")
-        c5.metric("Questions légitimes refusées", f"{result['in_scope_refused']:.0%}")
-        st.dataframe(pd.DataFrame([{"Question": r["question"], "Document attendu": r["gold"] or "(hors sujet)",
-                                    "Documents trouvés": ", ".join(r["ranked"]), "Confiance": r["confidence"],
-                                    "Refusée": "oui" if r["refused"] else "non"} for r in result["rows"]]),
-                     hide_index=True, width="stretch")
+    _evaluation.show(can_run=user.role in ("admin", "manager"), key="chatbot")

@@ -9,7 +9,7 @@ import streamlit as st
 from core import db
 from core.text import as_text
 from core.timeutil import format_dt
-from pages import _shell
+from pages import _evaluation, _shell
 from rag import kb
 from rag.loaders import SUPPORTED
 
@@ -58,6 +58,9 @@ st.dataframe(pd.DataFrame([{"Titre": d.title, "Fichier": d.filename, "Format": d
                             "Passages": d.chunk_count, "Actif": "oui" if d.enabled else "non",
                             "Taille (Ko)": round(d.size_bytes / 1024, 1), "Indexé le": format_dt(d.indexed_at)}
                            for d in documents]), hide_index=True, width="stretch")
+
+with st.expander("Qualité des réponses : dernière évaluation", icon=":material/fact_check:"):
+    _evaluation.show(can_run=can_edit, key="kb")
 
 titles = {d.id: f"{d.title} ({d.filename})" for d in documents}
 chosen = st.selectbox("Ouvrir un document", list(titles), format_func=titles.get, key="kb_choice")

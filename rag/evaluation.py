@@ -72,7 +72,8 @@ def index_folder(folder: Path, index: Index | None = None) -> Index:
     return index
 
 
-def evaluate(index: Index, cases: list[Case], progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+def evaluate(index: Index, cases: list[Case], progress: Callable[[int, int], None] | None = None, *,
+             key: str = "document") -> dict[str, Any]:
     threshold = get_settings().rag_min_confidence
     rows = []
     latencies = []
@@ -81,7 +82,7 @@ def evaluate(index: Index, cases: list[Case], progress: Callable[[int, int], Non
             progress(n, len(cases))
         retrieval = index.search(case.question)
         latencies.append(retrieval.latency_ms)
-        ranked = documents_ranked(retrieval)
+        ranked = documents_ranked(retrieval, key)
         refused = not retrieval.passages or retrieval.confidence < threshold
         rows.append({"question": case.question, "gold": case.gold, "kind": case.kind, "ranked": ranked[:3],
                      "confidence": retrieval.confidence, "refused": refused, **retrieval.details})

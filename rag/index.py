@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import re
 import threading
 import time
@@ -148,7 +149,7 @@ class Index:
                             e["score"]) for pid, e in ranked]
         own = set(query[:len(tokens(question))]) or set(query)  # the question's own stems, not the expansions
         signals = refusal.signals(
-            own_terms=own, unknown=sum(1 for t in own if t not in keywords.vocabulary),
+            own_terms=own, unknown=sum(1 for t in own if t not in keywords.vocabulary), idf=keywords.idf,
             dense=[(h.metadata.get("document"), h.score) for h in dense_hits],
             keyword_top=keyword[0][1] if keyword else 0.0,
             passages=[set(tokens(f"{p.title} {p.text}")) for p in passages],
@@ -167,6 +168,12 @@ class _Keywords:
     by_deletion: dict[str, str]
     boilerplate: set[str]
     boilerplate_sentences: set[str]
+    counts: dict[str, int]
+
+    def idf(self, stem: str) -> float:
+        """How rare a stem is in the chunks (a word no chunk uses is rarest)."""
+        total = max(1, len(self.records))
+        return math.log((total + 1) / (self.counts.get(stem, 0) + 0.5))
 
     @classmethod
     def build(cls, records: list[Record]) -> _Keywords:
@@ -184,7 +191,8 @@ class _Keywords:
                 for form in deletions(stem):
                     by_deletion.setdefault(form, stem)
         repeated = boilerplate_sentences(records)
-        return cls(retriever, records, set(counts), by_deletion, boilerplate_chunks(records, repeated), repeated)
+        return cls(retriever, records, set(counts), by_deletion, boilerplate_chunks(records, repeated), repeated,
+                   counts)
 
     def known(self, stem: str) -> str:
         if stem in self.vocabulary or len(stem) < 4 or stem.isdigit():
@@ -228,11 +236,12 @@ def boilerplate_chunks(records: list[Record], repeated: set[str]) -> set[str]:
         if sentences and sum(len(x) for x in kept) < 40:
             out.add(record.id)
     return out
-def documents_ranked(retrieval: Retrieval) -> list[str]:
-    """Documents in the order their best passage comes (for hit@k and MRR)."""
+def documents_ranked(retrieval: Retrieval, key: str = "document") -> list[str]:
+    """Documents in the order their best passage comes (for hit@k and MRR); `key="source"` names
+    them by file name (the live base's documents are numbered)."""
     seen: list[str] = []
     for passage in retrieval.passages:
-        if passage.document not in seen:
-            seen.append(passage.document)
+        name = passage.source if key == "source" else passage.document
+        if name not in seen:
+            seen.append(name)
     return seen
-

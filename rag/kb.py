@@ -11,19 +11,20 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
-from core import audit, db
+from core import audit, db, queue
 from core.config import get_settings
 from core.errors import NotFound, UserError
-from core.models import KnowledgeDocument, User
+from core.models import KnowledgeDocument, Setting, User
 from core.timeutil import utcnow
 from rag import answer as answering
-from rag import embeddings
+from rag import embeddings, evaluation
 from rag import store as store_mod
 from rag.index import Index, content_hash
 from rag.loaders import SUPPORTED, LoadError, load, title_of
@@ -246,6 +247,82 @@ def warm_up() -> float | None:
     except Exception:  # a broken knowledge base is reported by the health check and by the answer itself
         log.exception("Knowledge base check at start failed")
     return answering.warm_up()
+
+
+# --- the latest evaluation of the live base ------------------------------------------------------
+
+EVALUATION_KEY = "kb_evaluation"
+EVALUATION_STALE_SECONDS = 900  # a run silent this long is taken as dead (its worker stopped)
+
+
+def latest_evaluation(session: Session) -> dict[str, Any] | None:
+    row = session.get(Setting, EVALUATION_KEY)
+    return dict(row.value) if row is not None and row.value else None
+
+
+def _evaluation_state(value: dict[str, Any]) -> None:
+    with db.session_scope() as session:
+        row = session.get(Setting, EVALUATION_KEY)
+        if row is None:
+            session.add(Setting(key=EVALUATION_KEY, value=value))
+        else:
+            row.value = value
+
+
+def start_evaluation(session: Session, *, actor: User | None = None) -> None:
+    """Queue an evaluation of the live base (the demo questions against the documents the chatbot
+    uses now); one at a time. Its progress and figures are read with `latest_evaluation`."""
+    row = session.get(Setting, EVALUATION_KEY)
+    if row is not None and row.value.get("status") == "running":
+        beat = datetime.fromisoformat(str(row.value.get("updated_at")))
+        if (utcnow() - beat).total_seconds() < EVALUATION_STALE_SECONDS:
+            raise UserError("Une évaluation est déjà en cours : attendez qu'elle se termine.")
+    cases = evaluation.read_questions(evaluation.QUESTIONS)
+    value = {"status": "running", "done": 0, "total": len(cases), "started_at": utcnow().isoformat(),
+             "updated_at": utcnow().isoformat(), "by": actor.name if actor else "cli",
+             "previous": (row.value.get("figures") if row is not None and row.value else None)}
+    if row is None:
+        session.add(Setting(key=EVALUATION_KEY, value=value, updated_by=actor.id if actor else None))
+    else:
+        row.value = value
+        row.updated_by = actor.id if actor else None
+    session.flush()
+    audit.record(session, "kb_evaluation_started", actor=actor, actor_email=None if actor else "cli",
+                 target_type="kb", details={"questions": len(cases)})
+    # Queued once the "running" state is committed (the job reads it); if the queue is away, the
+    # state goes stale and a new run can be asked for.
+    event.listen(session, "after_commit", lambda _: queue.enqueue("rag.kb.run_evaluation", job_timeout=3600),
+                 once=True)
+
+
+def run_evaluation() -> dict[str, Any]:
+    """The job: every question of the evaluation set against the live base, progress written every
+    few questions, then the figures and each question's result (or the failure)."""
+    state: dict[str, Any] = {}
+    with db.session_scope() as session:
+        state = latest_evaluation(session) or {}
+    started = time.perf_counter()
+
+    def progress(n: int, total: int) -> None:
+        if n % 5 == 0:
+            _evaluation_state({**state, "done": n, "total": total, "updated_at": utcnow().isoformat()})
+
+    try:
+        result = evaluation.evaluate(current_index(), evaluation.read_questions(evaluation.QUESTIONS), progress,
+                                     key="source")
+    except Exception as err:
+        log.exception("Knowledge base evaluation failed")
+        _evaluation_state({**state, "status": "failed", "error": type(err).__name__,
+                           "updated_at": utcnow().isoformat(), "finished_at": utcnow().isoformat()})
+        raise
+    rows = [{k: r[k] for k in ("question", "gold", "ranked", "confidence", "refused")} for r in result.pop("rows")]
+    value = {**state, "status": "done", "done": result["n"], "total": result["n"], "figures": result, "rows": rows,
+             "seconds": round(time.perf_counter() - started, 1), "updated_at": utcnow().isoformat(),
+             "finished_at": utcnow().isoformat()}
+    _evaluation_state(value)
+    log.info("Knowledge base evaluated: hit@3 %s, MRR %s, refusals %s / %s", result["hit@3"], result["mrr"],
+             result["refusal_precision"], result["refusal_recall"])
+    return value
 
 
 def ask(question: str, history: list[dict[str, str]] | None = None) -> answering.Answer:

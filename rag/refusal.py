@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -20,19 +21,22 @@ from typing import Any
 from core.text import fold
 
 MODEL_PATH = Path(__file__).resolve().parent / "refusal_model.json"
-FEATURES = ("dense_top", "dense_margin", "lexical", "coverage", "coverage_top3", "unknown", "elsewhere", "terms")
+# Chosen on the development split by leaving one corpus out (the demo base against the insured
+# workers' one and back): these four carried over from one to the other, the other signals did not.
+FEATURES = ("dense_top", "coverage_idf_top3", "missing_idf", "elsewhere")
 
 # Topics other bodies handle, as people name them (folded words and phrases). A question naming one
 # leans towards a refusal that says where to go.
 HEALTH = re.compile(r"\b(cnamgs|gef|medicaments?|pharmacie|pharmacien|hopital|hopitaux|hospitalis\w*|ordonnances?|"
                     r"mutuelles?|consultations?|clinique|assurance maladie|carte (d'assure )?cnamgs|"
-                    r"lunettes|dentiste|analyses? (medicales|de sang)|vaccin\w*|"
+                    r"lunettes|dentiste|analyses? (medicales|de sang)|vaccin\w*|arrets? (de )?maladie|"
                     r"rembourse\w* (de )?(mes |les )?soins)\b")
 ELSEWHERE = re.compile(r"\b(impots?|irpp|fiscal\w*|taxes?|fonctionnaires?|fonction publique|solde|tresor|"
                        r"smig|salaire minimum|smic|cameroun|senegal|cote d'ivoire|congo|france|francais|"
                        r"cnps|securite sociale (francaise|en france)|assurance (vie|auto|voiture|habitation)|"
-                       r"pret|credit|banque (me|nous)|visa|passeport|permis|police|election\w*|meteo|"
-                       r"football|recette|capitale)\b")
+                       r"pret|credit|banque (me|nous)|visa|passeport|permis de conduire|election\w*|meteo|"
+                       r"football|recette|capitale|conges? payes?|paternite|licenci\w*|preavis|demission\w*|"
+                       r"heures? sup\w*|chomage|forfait|internet|loyer)\b")
 REFERRALS = {
     "CNAMGS": ("La CNSS ne gère pas l'assurance maladie (soins, médicaments, hospitalisation, carte d'assuré "
                "maladie) : adressez-vous à la CNAMGS."),
@@ -49,11 +53,14 @@ def elsewhere(question: str) -> str | None:
 
 
 def signals(*, own_terms: set[str], unknown: int, dense: list[tuple[Any, float]], keyword_top: float,
-            passages: list[set[str]], question: str) -> dict[str, float]:
+            passages: list[set[str]], question: str, idf: Callable[[str], float]) -> dict[str, float]:
     terms = len(own_terms)
     dense_top = dense[0][1] if dense else 0.0
     other = next((score for document, score in dense[1:] if document != dense[0][0]), 0.0) if dense else 0.0
     top3: set[str] = set().union(*passages[:3]) if passages else set()
+    weights = {t: idf(t) for t in own_terms}
+    weight = sum(weights.values())
+    best = passages[0] if passages else set()
     return {
         "terms": float(terms),
         "unknown": round(unknown / terms, 4) if terms else 1.0,
@@ -63,6 +70,11 @@ def signals(*, own_terms: set[str], unknown: int, dense: list[tuple[Any, float]]
         "coverage": round(len(own_terms & passages[0]) / terms, 4) if terms and passages else 0.0,
         "coverage_top3": round(len(own_terms & top3) / terms, 4) if terms else 0.0,
         "elsewhere": 1.0 if elsewhere(question) else 0.0,
+        # The question's words weighted by rarity: a rare word the passages lack (`paternité`,
+        # `forfait`) says more than a common one they have (`congé`, `salarié`).
+        "coverage_idf": round(sum(w for t, w in weights.items() if t in best) / weight, 4) if weight else 0.0,
+        "coverage_idf_top3": round(sum(w for t, w in weights.items() if t in top3) / weight, 4) if weight else 0.0,
+        "missing_idf": round(max((w for t, w in weights.items() if t not in top3), default=0.0), 4),
     }
 
 
@@ -94,7 +106,7 @@ def fit(rows: list[dict[str, Any]], *, path: Path = MODEL_PATH) -> dict[str, Any
     y = np.array([1 if r["gold"] else 0 for r in rows])
     mean, scale = x.mean(axis=0), x.std(axis=0)
     scale[scale == 0] = 1.0
-    model = LogisticRegression(C=1.0, class_weight="balanced", max_iter=1000).fit((x - mean) / scale, y)
+    model = LogisticRegression(C=0.1, class_weight="balanced", max_iter=1000).fit((x - mean) / scale, y)
     data = {"features": list(FEATURES), "intercept": round(float(model.intercept_[0]), 6),
             "weights": {n: round(float(w), 6) for n, w in zip(FEATURES, model.coef_[0], strict=True)},
             "mean": {n: round(float(v), 6) for n, v in zip(FEATURES, mean, strict=True)},

@@ -3,11 +3,14 @@ not open them are refused."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from sqlalchemy import select
 
 from core import db
 from core.models import ChatbotInteraction, KnowledgeDocument
+from core.timeutil import utcnow
 from rag import kb
 from tests.pages.conftest import ROOT, app_as
 
@@ -37,7 +40,8 @@ def test_manager_lists_previews_disables_and_deletes(with_kb) -> None:  # noqa: 
     assert not at.exception
     assert int(at.metric[0].value) == 6 and int(at.metric[2].value) > 6
     document_id = at.selectbox(key="kb_choice").value
-    assert at.expander and at.expander[0].label.startswith("Passage 1")
+    labels = [e.label for e in at.expander]
+    assert labels[0] == "Qualité des réponses : dernière évaluation" and labels[1].startswith("Passage 1")
     at.button(key=f"kb_toggle_{document_id}").click().run()
     with db.session_scope() as session:
         assert not session.get(KnowledgeDocument, document_id).enabled
@@ -71,11 +75,48 @@ def test_agent_chats_sees_sources_and_rates_an_answer(with_kb) -> None:  # noqa:
     assert any(c.value.startswith("Refus") for c in at.caption), [c.value for c in at.caption if "confiance" in c.value]
 
 
-def test_the_evaluation_tab_shows_the_metrics(with_kb) -> None:  # noqa: ANN001
+def _evaluated() -> dict:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        with db.session_scope() as session:
+            state = kb.latest_evaluation(session)
+        if state and state["status"] != "running":
+            return state
+        time.sleep(0.5)
+    raise AssertionError("the evaluation job did not finish")
+
+
+def test_an_evaluation_of_the_live_base_runs_as_a_job_and_every_screen_shows_it(with_kb) -> None:  # noqa: ANN001
+    agent = open_page(with_kb["agent"], "chatbot")
+    assert not agent.exception and not [b for b in agent.button if b.key == "chatbot_eval_run"]  # agents read it
+    assert any("Aucune évaluation" in i.value for i in agent.info)
     at = open_page(with_kb["manager"], "chatbot")
-    at.button(key="eval_run").click().run()
-    metrics = {m.label: m.value for m in at.metric}
-    assert int(metrics["Dans les 3 premiers"].rstrip("%\u00a0 ")) >= 95
+    at.button(key="chatbot_eval_run").click().run()
+    assert not at.exception
+    assert [p for p in at.get("progress")] or _evaluated()  # the bar while it runs (it may be done already)
+    state = _evaluated()
+    assert state["status"] == "done" and state["by"] and state["figures"]["n"] >= 75
+    for page, user in (("chatbot", "agent"), ("knowledge", "manager")):
+        shown = open_page(with_kb[user], page)
+        metrics = {m.label: m.value for m in shown.metric}
+        assert int(metrics["Dans les 3 premiers"].rstrip("%\u202f ")) >= 95, metrics
+        assert any("Dernière évaluation" in c.value for c in shown.caption)
+    with db.session_scope() as session:
+        from core.models import AuditLog
+
+        assert session.scalar(select(AuditLog).where(AuditLog.action == "kb_evaluation_started")) is not None
+
+
+def test_a_second_evaluation_is_refused_while_one_runs(with_kb) -> None:  # noqa: ANN001
+    from core.errors import UserError
+
+    kb._evaluation_state({"status": "running", "done": 3, "total": 79, "by": "Awa",
+                          "started_at": "2026-12-03T10:00:00+00:00", "updated_at": utcnow().isoformat()})
+    with db.session_scope() as session, pytest.raises(UserError, match="déjà en cours"):
+        kb.start_evaluation(session)
+    at = open_page(with_kb["manager"], "knowledge")
+    assert not at.exception and not [b for b in at.button if b.key == "kb_eval_run"]
+    assert any("3 questions sur 79" in p.proto.text for p in at.get("progress"))
 
 
 @pytest.mark.parametrize("page, role", [("knowledge", "agent"), ("knowledge", "supervisor"),

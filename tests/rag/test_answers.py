@@ -32,13 +32,59 @@ def test_fusion_keeps_what_only_keywords_find(tmp_path, memory_store) -> None:  
 
 
 def test_confidence_is_bounded_and_grows_with_evidence() -> None:
-    base = {"terms": 3.0, "unknown": 0.0, "dense_top": 0.84, "dense_margin": 0.01, "lexical": 0.5, "coverage": 0.5,
-            "coverage_top3": 0.6, "elsewhere": 0.0}
+    base = {"terms": 3.0, "dense_top": 0.84, "coverage_idf_top3": 0.6, "missing_idf": 1.0, "elsewhere": 0.0}
     assert refusal.confidence({**base, "terms": 0.0}) == 0.0  # nothing to look for
-    weak = refusal.confidence({**base, "coverage": 0.0, "coverage_top3": 0.0, "lexical": 0.0, "unknown": 1.0})
-    strong = refusal.confidence({**base, "coverage": 1.0, "coverage_top3": 1.0, "lexical": 0.9, "dense_top": 0.9})
+    weak = refusal.confidence({**base, "dense_top": 0.78, "coverage_idf_top3": 0.0, "missing_idf": 4.0})
+    strong = refusal.confidence({**base, "dense_top": 0.9, "coverage_idf_top3": 1.0, "missing_idf": 0.0})
     assert 0 <= weak < refusal.confidence(base) < strong <= 1
     assert refusal.confidence({**base, "elsewhere": 1.0}) < refusal.confidence(base)  # another body's topic
+
+
+def test_whatsapp_french_is_read_as_written_french(corpus_index) -> None:  # noqa: ANN001
+    from rag.text import normalize_query
+
+    assert normalize_query("bjr cmt je fais pr toucher l'alloc prenatal stp") == \
+        "comment je fais pour toucher l'allocation prenatal"
+    typed = corpus_index.search("cmt toucher l alocation prenatale svp")  # a letter missing, no accent
+    assert documents_ranked(typed)[0] == "prestations_familiales.md"
+    assert typed.details["coverage_idf_top3"] > 0.5
+
+
+def test_a_health_insurance_question_is_sent_to_the_cnamgs(corpus_index, tmp_path) -> None:  # noqa: ANN001
+    result = answering.answer("cmt me faire rembourser mes médicaments à la pharmacie", index=corpus_index)
+    assert result.refused and "CNAMGS" in result.text and "1432" in result.text
+    # A base that never names the CNAMGS does not send people there.
+    (tmp_path / "a.md").write_text("# Retraite\n\nLa pension de vieillesse demande 20 ans.\n", encoding="utf-8")
+    (tmp_path / "b.md").write_text("# Naissance\n\nLa prime de naissance vaut 8 000 FCFA.\n", encoding="utf-8")
+    bare = Index(MemoryStore())
+    bare.add_document("a", tmp_path / "a.md")
+    bare.add_document("b", tmp_path / "b.md")
+    plain = answering.answer("cmt me faire rembourser mes médicaments à la pharmacie", index=bare)
+    assert plain.refused and plain.text == answering.REFUSAL
+
+
+DISCLAIMER = ("Ce document est fourni à titre d'information et ne remplace pas les textes en vigueur, "
+              "qui seuls font foi en cas de litige devant les juridictions compétentes.")
+
+
+def test_boilerplate_is_never_a_source_and_list_items_are_quoted_whole(tmp_path) -> None:  # noqa: ANN001
+    (tmp_path / "taux.md").write_text(
+        "# Les cotisations\n\n## Les taux\n\n- la part salariale : 2,5 % du salaire brut,\n"
+        "  dans la limite du plafond mensuel de 1 500 000 FCFA ;\n- la part patronale : 16 %.\n\n"
+        f"## Avertissement\n\n{DISCLAIMER}\n", encoding="utf-8")
+    (tmp_path / "pension.md").write_text(
+        "# La pension\n\nLa pension de vieillesse est due à 55 ans après 240 mois de cotisations.\n\n"
+        f"## Avertissement\n\n{DISCLAIMER}\n", encoding="utf-8")
+    index = Index(MemoryStore())
+    index.add_document("taux.md", tmp_path / "taux.md")
+    index.add_document("pension.md", tmp_path / "pension.md")
+    result = answering.answer("quelle est la part salariale des cotisations", index=index)
+    assert not result.refused
+    assert "2,5 % du salaire brut, dans la limite du plafond mensuel de 1 500 000 FCFA" in result.text
+    assert "font foi" not in result.text and "Avertissement" not in result.text
+    assert "« Les cotisations », Les taux" in result.text  # title and section cited
+    litigation = index.search("les textes en vigueur font foi en cas de litige devant les juridictions")
+    assert all("font foi" not in p.text for p in litigation.passages)  # the disclaimer is never retrieved
 
 
 def test_in_scope_question_gets_an_extractive_answer_with_sources(corpus_index) -> None:  # noqa: ANN001
@@ -73,6 +119,18 @@ def test_llm_answer_cites_its_passages(corpus_index, fake_llm) -> None:  # noqa:
     assert "[1]" in request["messages"][1]["content"] and "8 000 FCFA" in request["messages"][1]["content"]
 
 
+@pytest.mark.parametrize("reply", [
+    "La prime de naissance est de 50 000 FCFA [1].",  # a figure the passages do not give
+    "La prime de naissance est de 8 000 FCFA.",  # no citation
+    "Le gouvernement a doublé la prime l'année dernière grâce au nouveau budget national voté par les députés [1].",
+])
+def test_an_llm_answer_its_passages_do_not_support_is_refused(corpus_index, fake_llm, reply, caplog) -> None:  # noqa: ANN001
+    fake_llm.script.append(("reply", reply))
+    result = answering.answer("Combien vaut la prime de naissance ?", index=corpus_index)
+    assert result.refused and result.text == answering.REFUSAL and result.sources == []
+    assert "not supported by its passages" in caplog.text
+
+
 def test_llm_not_found_is_a_refusal(corpus_index, fake_llm) -> None:  # noqa: ANN001
     fake_llm.script.append(("reply", answering.NOT_FOUND))
     result = answering.answer("Combien vaut la prime de naissance ?", index=corpus_index)
@@ -105,8 +163,30 @@ def test_the_evaluation_command_meets_the_targets(capsys) -> None:  # noqa: ANN0
     result = json.loads(capsys.readouterr().out)
     assert set(result) >= {"hit@1", "hit@3", "mrr", "refusal_precision", "refusal_recall", "n"}
     assert result["n"] >= 75
-    assert result["hit@3"] >= 0.95 and result["mrr"] >= 0.85
+    assert result["hit@3"] >= 0.95 and result["mrr"] >= 0.90
     assert result["refusal_recall"] >= 0.9 and result["in_scope_refused"] <= 0.05
+
+
+def test_the_evaluation_reports_both_splits_and_each_corpus(tmp_path, monkeypatch, capsys) -> None:  # noqa: ANN001
+    from rag import evaluation
+    from rag.__main__ import main
+
+    assert evaluation.splits() == {"dev": ["demo", "assures"], "test": ["employeurs", "pensionnes"]}
+    for name in ("assures", "employeurs", "pensionnes"):  # the held-out corpora exist, in mixed formats
+        folder, questions = evaluation.corpus_paths(name)
+        assert {p.suffix for p in folder.iterdir()} >= {".txt", ".md", ".html", ".pdf", ".docx"}
+        cases = evaluation.read_questions(questions)
+        assert len(cases) >= 100 and sum(1 for c in cases if c.gold is None) >= 25
+        assert all(c.gold is None or (folder / c.gold).is_file() for c in cases)
+    splits = tmp_path / "splits.json"
+    splits.write_text('{"dev": ["demo"], "test": ["demo"]}', encoding="utf-8")  # one small corpus, twice
+    monkeypatch.setattr(evaluation, "SPLITS", splits)
+    assert main(["eval", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert set(result) == {"dev", "test"} and result["test"]["corpora"]["demo"]["chunks"] > 0
+    assert result["test"]["hit@3"] >= 0.95 and result["test"]["questions"] >= 75
+    assert main(["eval"]) == 0
+    assert "test (jamais vu pendant les réglages)" in capsys.readouterr().out
 
 
 def test_the_evaluation_command_refuses_a_bad_questions_file(tmp_path, capsys) -> None:  # noqa: ANN001

@@ -102,6 +102,19 @@ def store(request, tmp_path):  # noqa: ANN001, ANN201
     return MemoryStore() if request.param == "memory" else ChromaStore(tmp_path / "chroma")
 
 
+def test_each_embedding_model_has_its_own_collection(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    from core import config
+
+    assert ChromaStore(tmp_path / "chroma").collection.name == "cnss_kb_multilingual_e5_small"
+    monkeypatch.setenv("EMBEDDING_MODEL", "minilm")
+    config.reload_settings()
+    try:
+        assert ChromaStore(tmp_path / "chroma").collection.name == "cnss_kb_minilm"
+    finally:
+        monkeypatch.delenv("EMBEDDING_MODEL")
+        config.reload_settings()
+
+
 def test_vector_store_contract(store) -> None:  # noqa: ANN001
     texts = ["Prime de naissance de 8 000 FCFA.", "Layette de 45 000 FCFA.", "Pension de vieillesse après 20 ans.",
              "Déclaration d'accident sous 48 heures."]

@@ -56,6 +56,18 @@ def test_disable_enable_and_delete(session, knowledge) -> None:  # noqa: ANN001
     assert kb.current_index(session).store.count() == 2
 
 
+def test_documents_the_store_lacks_are_indexed_again_at_start(session, knowledge) -> None:  # noqa: ANN001
+    """A changed embedding model opens an empty collection (one per model): the start fills it."""
+    for name, text in OTHERS.items():
+        kb.ingest(session, name, text.encode())
+    result = kb.ingest(session, "naissance.md", DOC)
+    store = kb.current_index(session).store
+    store.delete_document(str(result.document_id))  # as if indexed for another model
+    assert kb.reindex_missing(session) == 1 and kb.reindex_missing(session) == 0
+    assert store.count({"document": str(result.document_id)}) == 1
+    assert not kb.ask("Combien vaut la prime de naissance ?").refused
+
+
 @pytest.mark.parametrize("name, data, message", [
     ("virus.exe", b"MZ", "format non pris en charge"),
     ("vide.md", b"", "est vide"),
