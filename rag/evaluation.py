@@ -81,7 +81,7 @@ def evaluate(index: Index, cases: list[Case], progress: Callable[[int, int], Non
         if progress is not None:
             progress(n, len(cases))
         retrieval = index.search(case.question)
-        latencies.append(retrieval.latency_ms)
+        latencies.append(retrieval.latency_ms + retrieval.details.get("judge_ms", 0.0))
         ranked = documents_ranked(retrieval, key)
         refused = not retrieval.passages or retrieval.confidence < threshold
         rows.append({"question": case.question, "gold": case.gold, "kind": case.kind, "ranked": ranked[:3],

@@ -1,12 +1,14 @@
 """When the chatbot must refuse: a decision from several signals rather than one threshold, and
 whom a refused person should turn to.
 
-Signals of one retrieval (`signals`): how much of the question the best passages cover, how many
-of its words the documents never use, the dense similarity and its margin over the next document,
-the keyword score, and whether the question names something another body handles (health
-insurance, taxes, civil-service pensions...). A logistic model turns them into the probability
-that the documents answer the question (`confidence`); its weights are fitted on the development
-split only (`python -m rag tune`) and kept in `refusal_model.json`."""
+Signals of one retrieval (`signals`, and the sentence-level one `Index.judge` adds): the closest
+sentence of the best passages to the question, the dense similarity of the best passage and its
+margin over the next document, how much of the question the best passages cover (plain and
+weighted by rarity), the rarest word they lack, the keyword score, and whether the question names
+something another body handles (health insurance, taxes, civil-service pensions...). A logistic
+model over those of them listed in FEATURES turns them into the probability that the documents
+answer the question (`confidence`); its weights are fitted on the development split only
+(`python -m rag tune`) and kept in `refusal_model.json`."""
 
 from __future__ import annotations
 
@@ -22,8 +24,9 @@ from core.text import fold
 
 MODEL_PATH = Path(__file__).resolve().parent / "refusal_model.json"
 # Chosen on the development split by leaving one corpus out (the demo base against the insured
-# workers' one and back): these four carried over from one to the other, the other signals did not.
-FEATURES = ("dense_top", "coverage_idf_top3", "missing_idf", "elsewhere")
+# workers' one and back): these three carried over from one to the other; the keyword scores and
+# coverages, signals of the first version, did not (they learn one corpus's vocabulary).
+FEATURES = ("sentence_top", "dense_top", "elsewhere")
 
 # Topics other bodies handle, as people name them (folded words and phrases). A question naming one
 # leans towards a refusal that says where to go.
@@ -89,7 +92,7 @@ def confidence(values: dict[str, float]) -> float:
         return 0.0
     model = _model()
     z = float(model["intercept"])
-    for name in FEATURES:
+    for name in model["features"]:  # the fitted model's own list (FEATURES is what the next fit uses)
         mean, scale = model["mean"][name], model["scale"][name] or 1.0
         z += float(model["weights"][name]) * (float(values.get(name, 0.0)) - mean) / scale
     return round(1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z)))), 4)

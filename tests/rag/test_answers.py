@@ -32,10 +32,10 @@ def test_fusion_keeps_what_only_keywords_find(tmp_path, memory_store) -> None:  
 
 
 def test_confidence_is_bounded_and_grows_with_evidence() -> None:
-    base = {"terms": 3.0, "dense_top": 0.84, "coverage_idf_top3": 0.6, "missing_idf": 1.0, "elsewhere": 0.0}
+    base = {"terms": 3.0, "dense_top": 0.87, "sentence_top": 0.86, "elsewhere": 0.0}
     assert refusal.confidence({**base, "terms": 0.0}) == 0.0  # nothing to look for
-    weak = refusal.confidence({**base, "dense_top": 0.78, "coverage_idf_top3": 0.0, "missing_idf": 4.0})
-    strong = refusal.confidence({**base, "dense_top": 0.9, "coverage_idf_top3": 1.0, "missing_idf": 0.0})
+    weak = refusal.confidence({**base, "dense_top": 0.82, "sentence_top": 0.81})
+    strong = refusal.confidence({**base, "dense_top": 0.9, "sentence_top": 0.9})
     assert 0 <= weak < refusal.confidence(base) < strong <= 1
     assert refusal.confidence({**base, "elsewhere": 1.0}) < refusal.confidence(base)  # another body's topic
 
@@ -65,26 +65,42 @@ def test_a_health_insurance_question_is_sent_to_the_cnamgs(corpus_index, tmp_pat
 
 DISCLAIMER = ("Ce document est fourni à titre d'information et ne remplace pas les textes en vigueur, "
               "qui seuls font foi en cas de litige devant les juridictions compétentes.")
+FOOTER = "Rédigé par la Direction des prestations sociales pour les agences de Libreville et de l'intérieur du pays."
 
 
 def test_boilerplate_is_never_a_source_and_list_items_are_quoted_whole(tmp_path) -> None:  # noqa: ANN001
     (tmp_path / "taux.md").write_text(
         "# Les cotisations\n\n## Les taux\n\n- la part salariale : 2,5 % du salaire brut,\n"
         "  dans la limite du plafond mensuel de 1 500 000 FCFA ;\n- la part patronale : 16 %.\n\n"
-        f"## Avertissement\n\n{DISCLAIMER}\n", encoding="utf-8")
+        f"## Avertissement\n\n{DISCLAIMER}\n\n## Rédaction\n\n{FOOTER}\n", encoding="utf-8")
     (tmp_path / "pension.md").write_text(
         "# La pension\n\nLa pension de vieillesse est due à 55 ans après 240 mois de cotisations.\n\n"
-        f"## Avertissement\n\n{DISCLAIMER}\n", encoding="utf-8")
+        f"## Rédaction\n\n{FOOTER}\n", encoding="utf-8")
+    (tmp_path / "naissance.md").write_text(
+        "# La naissance\n\nLa prime de naissance vaut 8 000 FCFA par enfant.\n\n"
+        f"## Rédaction\n\n{FOOTER}\n", encoding="utf-8")
     index = Index(MemoryStore())
-    index.add_document("taux.md", tmp_path / "taux.md")
-    index.add_document("pension.md", tmp_path / "pension.md")
+    for name in ("taux.md", "pension.md", "naissance.md"):
+        index.add_document(name, tmp_path / name)
     result = answering.answer("quelle est la part salariale des cotisations", index=index)
     assert not result.refused
     assert "2,5 % du salaire brut, dans la limite du plafond mensuel de 1 500 000 FCFA" in result.text
-    assert "font foi" not in result.text and "Avertissement" not in result.text
+    assert "font foi" not in result.text and "Direction des prestations" not in result.text
     assert "« Les cotisations », Les taux" in result.text  # title and section cited
-    litigation = index.search("les textes en vigueur font foi en cas de litige devant les juridictions")
-    assert all("font foi" not in p.text for p in litigation.passages)  # the disclaimer is never retrieved
+    for question in ("les textes en vigueur font foi en cas de litige devant les juridictions",  # says what it is worth
+                     "qui a rédigé ce document pour les agences de Libreville et de l'intérieur"):  # in every document
+        assert all("font foi" not in p.text and FOOTER not in p.text for p in index.search(question).passages)
+
+
+def test_a_sentence_two_documents_share_is_not_boilerplate(tmp_path) -> None:  # noqa: ANN001
+    rule = "La pension de vieillesse est due à 55 ans après 240 mois de cotisations à la caisse."
+    (tmp_path / "a.md").write_text(f"# Guide\n\n{rule}\n", encoding="utf-8")
+    (tmp_path / "b.md").write_text(f"# Foire aux questions\n\n{rule}\n", encoding="utf-8")
+    (tmp_path / "c.md").write_text("# Naissance\n\nLa prime de naissance vaut 8 000 FCFA.\n", encoding="utf-8")
+    index = Index(MemoryStore())
+    for name in ("a.md", "b.md", "c.md"):
+        index.add_document(name, tmp_path / name)
+    assert index.search("à quel âge la pension de vieillesse").passages[0].text.endswith(rule)
 
 
 def test_in_scope_question_gets_an_extractive_answer_with_sources(corpus_index) -> None:  # noqa: ANN001
