@@ -20,6 +20,7 @@ import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from core import archives
 from core.errors import UserError
@@ -104,8 +105,23 @@ def join_wrapped(text: str) -> str:
     return "\n".join(out)
 
 
-_CHROME = re.compile(r"cookie|menu|nav|breadcrumb|fil-ariane|footer|pied|sidebar|social|banner|bandeau|header|"
-                     r"skip|share|partage|newsletter|related|liens", re.I)
+# Class or id words that mark a page's chrome (whole words: `card-header` or `menu-du-jour` stay).
+_CHROME = re.compile(r"(site|page|main|global|top|bottom)?[-_]?(header|footer|nav|navbar|navigation|menu|"
+                     r"breadcrumbs?|fil[-_]ariane|sidebar|cookies?([-_](banner|notice|consent|bar))?|"
+                     r"social([-_]links)?|share|partage|newsletter|skip[-_]link|bandeau[-_]cookies?)", re.I)
+
+
+def _is_chrome(tag: Any) -> bool:
+    """A menu, banner, sidebar, header or footer of the page, never what holds its content."""
+    if tag.find(["main", "article", "h1"]) is not None or tag.name in ("main", "article", "body", "html"):
+        return False
+    if tag.name in ("header", "footer"):
+        return tag.find_parent(["main", "article"]) is None  # an article's own header is content
+    if tag.name in ("nav", "aside"):
+        return True
+    words = [str(tag.get("id") or ""), *(str(c) for c in tag.get("class") or []), str(tag.get("role") or "")]
+    return any(_CHROME.fullmatch(w) for w in words if w) or str(tag.get("role") or "") in ("navigation", "banner",
+                                                                                          "contentinfo")
 
 
 def _html(text: str) -> list[Section]:
@@ -116,23 +132,21 @@ def _html(text: str) -> list[Section]:
     from bs4 import BeautifulSoup
 
     soup = BeautifulSoup(text, "html.parser")
-    for tag in soup(["script", "style", "noscript", "template", "nav", "header", "footer", "aside", "form",
-                     "iframe", "svg", "button", "select"]):
+    for tag in soup(["script", "style", "noscript", "template", "form", "iframe", "svg", "button", "select"]):
         tag.decompose()
     for tag in list(soup.find_all(True)):
-        if tag.decomposed:
-            continue
-        classes = [str(c) for c in tag.get("class") or []]
-        marks = " ".join([str(tag.get("id") or ""), *classes, str(tag.get("role") or "")])
-        if marks.strip() and _CHROME.search(marks) and tag.name not in ("main", "article", "body", "html"):
+        if not tag.decomposed and _is_chrome(tag):
             tag.decompose()
     root = soup.find("main") or soup.find("article") or soup.body or soup
     sections: list[Section] = []
     heading, lines = "", list[str]()
     title = soup.find("h1")
-    for element in root.find_all(["h1", "h2", "h3", "h4", "p", "li", "tr", "dt", "dd", "pre", "blockquote"]):
+    blocks = ["h1", "h2", "h3", "h4", "p", "li", "tr", "dt", "dd", "pre", "blockquote"]
+    for element in root.find_all([*blocks, "div", "section"]):
         if element.find_parent(["li", "tr", "p", "blockquote", "pre"]) is not None:
             continue  # read with its parent (a nested list item with its item)
+        if element.name in ("div", "section") and element.find([*blocks, "div", "section", "ul", "ol", "table"]):
+            continue  # a container: its blocks are read one by one (a div of bare text is a paragraph)
         if element.name == "tr":
             words = " | ".join(" ".join(c.get_text(" ", strip=True).split()) for c in element.find_all(["td", "th"]))
         else:

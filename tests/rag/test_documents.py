@@ -61,6 +61,18 @@ def test_a_saved_web_page_keeps_its_content_without_menus_banners_or_footer(tmp_
         assert chrome not in text
 
 
+def test_an_articles_own_header_and_bare_text_are_content_not_chrome(tmp_path) -> None:  # noqa: ANN001
+    path = tmp_path / "article.html"
+    path.write_text('<body><header class="site-header"><nav>Accueil</nav></header><main><article>'
+                    '<header class="entry-header"><h1>Le titre</h1></header>'
+                    '<div class="card-header">Montant : 4 000 FCFA</div><p class="menu-du-jour">Le menu du jour.</p>'
+                    '<div><div>Du texte <b>nu</b>.</div><ul><li>un point</li></ul></div></article></main>'
+                    '<footer class="site-footer">BP 134</footer></body>', encoding="utf-8")
+    sections = load(path)
+    assert title_of(path, sections) == "Le titre"
+    assert sections[0].text == "Montant : 4 000 FCFA\nLe menu du jour.\nDu texte nu.\n- un point"
+
+
 def test_list_items_read_whole_and_the_title_is_the_first_level_one_heading(tmp_path) -> None:  # noqa: ANN001
     path = tmp_path / "taux.md"
     path.write_text("Réf. : DPS/2025/014 — mise à jour mars 2026\n\n# Les cotisations\n\n## Les taux\n\n"
