@@ -111,6 +111,9 @@ _CHROME = re.compile(r"(site|page|main|global|top|bottom)?[-_]?(header|footer|na
                      r"social([-_]links)?|share|partage|newsletter|skip[-_]link|bandeau[-_]cookies?)", re.I)
 
 
+_BEFORE_STOP = re.compile(r"\s+([.,)…])")
+
+
 def _is_chrome(tag: Any) -> bool:
     """A menu, banner, sidebar, header or footer of the page, never what holds its content."""
     if tag.find(["main", "article", "h1"]) is not None or tag.name in ("main", "article", "body", "html"):
@@ -150,7 +153,8 @@ def _html(text: str) -> list[Section]:
         if element.name == "tr":
             words = " | ".join(" ".join(c.get_text(" ", strip=True).split()) for c in element.find_all(["td", "th"]))
         else:
-            words = " ".join(element.get_text(" ", strip=True).split())
+            # Words of inline tags are joined with a space (`<b>nu</b>.` would read `nu .`: put back).
+            words = _BEFORE_STOP.sub(r"\1", " ".join(element.get_text(" ", strip=True).split()))
         if not words.strip(" |"):
             continue
         if element.name in ("h1", "h2", "h3"):
