@@ -50,9 +50,9 @@ def _running() -> None:
     st.progress(min(1.0, done / total), text=f"Évaluation en cours : {done} questions sur {total} "
                                              f"(lancée par {state.get('by', '')} le {_when(state.get('started_at'))}).")
     age = (utcnow() - datetime.fromisoformat(str(state.get("updated_at")))).total_seconds()
-    if age > 120:
-        st.warning("L'évaluation n'avance plus depuis plus de deux minutes : le service de tâches est peut-être "
-                   "arrêté. Prévenez un administrateur.")
+    if age > kb.EVALUATION_STALE_SECONDS:
+        st.warning("L'évaluation n'avance plus depuis plus de trois minutes : le service de tâches s'est peut-être "
+                   "arrêté. Rechargez la page pour en lancer une nouvelle, ou prévenez un administrateur.")
 
 
 def show(*, can_run: bool, key: str) -> None:
@@ -61,7 +61,8 @@ def show(*, can_run: bool, key: str) -> None:
                 "posées à la base **telle que l'assistant l'utilise maintenant**.")
     with db.session_scope() as session:
         state = kb.latest_evaluation(session)
-    running = bool(state and state.get("status") == "running")
+    running = bool(state and state.get("status") == "running" and (
+        utcnow() - datetime.fromisoformat(str(state.get("updated_at")))).total_seconds() < kb.EVALUATION_STALE_SECONDS)
     if can_run and not running and st.button("Évaluer la base actuelle", key=f"{key}_eval_run",
                                              icon=":material/play_arrow:"):
         if _shell.act(lambda s: kb.start_evaluation(s, actor=_shell.me(s))):

@@ -252,7 +252,7 @@ def warm_up() -> float | None:
 # --- the latest evaluation of the live base ------------------------------------------------------
 
 EVALUATION_KEY = "kb_evaluation"
-EVALUATION_STALE_SECONDS = 900  # a run silent this long is taken as dead (its worker stopped)
+EVALUATION_STALE_SECONDS = 180  # a run silent this long is taken as dead (its process stopped): a new one may start
 
 
 def latest_evaluation(session: Session) -> dict[str, Any] | None:
