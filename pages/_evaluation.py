@@ -77,6 +77,13 @@ def show(*, can_run: bool, key: str) -> None:
             st.caption("Résultats de l'évaluation précédente :")
             _figures(state["previous"])
         return
+    if state.get("status") == "running":  # silent for too long: its process stopped
+        st.warning(f"L'évaluation lancée le {_when(state.get('started_at'))} s'est interrompue (le service de tâches "
+                   "s'est arrêté)." + (" Relancez-la." if can_run else ""))
+        if state.get("previous"):
+            st.caption("Résultats de l'évaluation précédente :")
+            _figures(state["previous"])
+        return
     if state.get("status") == "failed":
         st.error(f"La dernière évaluation (lancée le {_when(state.get('started_at'))}) a échoué. Le détail est dans "
                  "le journal de l'application ; relancez-la ou prévenez un administrateur.")
