@@ -87,6 +87,9 @@ def show(*, can_run: bool, key: str) -> None:
     if state.get("status") == "failed":
         st.error(f"La dernière évaluation (lancée le {_when(state.get('started_at'))}) a échoué. Le détail est dans "
                  "le journal de l'application ; relancez-la ou prévenez un administrateur.")
+        if state.get("previous"):
+            st.caption("Résultats de l'évaluation précédente :")
+            _figures(state["previous"])
         return
     figures = state.get("figures") or {}
     st.caption(f"Dernière évaluation : le {_when(state.get('finished_at'))}, lancée par {state.get('by', '')}, "

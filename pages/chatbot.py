@@ -59,7 +59,7 @@ with chat_tab:
     if history and st.button("Nouvelle discussion", key="pg_reset", icon=":material/restart_alt:"):
         st.session_state["playground"] = []
         st.rerun()
-    question = st.chat_input("Posez une question comme le ferait un assuré…", key="pg_question")
+    question = st.chat_input("Posez une question comme le ferait un assuré…", key="pg_question", max_chars=600)
     if question:
         past = [m for t in history for m in ({"role": "user", "content": t["question"]},
                                              {"role": "assistant", "content": t["text"]})]

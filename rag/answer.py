@@ -37,6 +37,7 @@ def refusal_text(question: str, index: Index | None) -> str:
         return (f"{refusal.REFERRALS['CNAMGS']} Pour une question sur vos droits à la CNSS, appelez le "
                 f"{CALL_CENTRE}, ou écrivez « conseiller » pour parler à un agent.")
     return REFUSAL
+MAX_QUESTION_CHARS = 600
 EXTRACTIVE_HEADER = "Voici ce que disent les documents de la CNSS (extraits, sans reformulation) :"
 NOT_FOUND = "NON_TROUVE"
 SYSTEM_PROMPT = f"""Tu es l'assistant virtuel de la CNSS du Gabon (Caisse Nationale de Sécurité Sociale).
@@ -217,7 +218,21 @@ ANSWER_WORDS = ("appelez centre appel conseiller agent agence document vaut valo
                 "devez doit faut permet recevoir obtenir bénéficier demander présenter fournir joindre selon ainsi "
                 "également oui non aussi donc vous votre vos droit cas question réponse informations précise indique")
 SUPPORTED_SHARE = 0.6  # of an answer's words found in its passages, the question or the words above
-_NUMBER = re.compile(r"\d[\d\s\u00a0\u202f.,]*\d|\d")
+# A number: thousands grouped by a space, a no-break space or a dot (`8 000`, `8.000`), an optional
+# decimal part after a comma or a point (`2,5`); `6 000, 7 500` is two numbers.
+_NUMBER = re.compile(r"\d{1,3}(?:[ \u00a0\u202f.]\d{3})+(?:,\d+)?(?!\d)|\d+(?:[.,]\d+)?")
+
+
+def _numbers(text: str) -> set[str]:
+    """The numbers of a text as values (`8 000` = `8000` = `8.000`; `2,5` = `2.5`, not `25`)."""
+    found = set()
+    for match in _NUMBER.findall(text):
+        grouped = re.fullmatch(r"\d{1,3}(?:[ \u00a0\u202f.]\d{3})+(?:,\d+)?", match)
+        value = re.sub(r"[ \u00a0\u202f.]", "", match) if grouped else match
+        found.add(value.replace(",", ".").rstrip("0").rstrip(".") if "," in value or "." in value else value)
+    return found
+
+
 _CITATION = re.compile(r"\[(\d+)\]")
 
 
@@ -228,10 +243,9 @@ def supported(text: str, passages: list[Passage], question: str = "") -> bool:
     if not cited:
         return False
     source = " ".join(f"{p.title} {p.location} {p.text}" for p in passages)
-    digits = {re.sub(r"\D", "", m) for m in _NUMBER.findall(f"{source} {question} {CALL_CENTRE}")}
-    for number in _NUMBER.findall(_CITATION.sub(" ", text)):
-        if re.sub(r"\D", "", number) not in digits:
-            return False
+    # Only the passages vouch for a number (one the person wrote in the question does not).
+    if not _numbers(_CITATION.sub(" ", text)) <= _numbers(f"{source} {CALL_CENTRE}"):
+        return False
     known = set(tokens(f"{source} {question} {ANSWER_WORDS}"))
     said = [t for t in tokens(_CITATION.sub(" ", text)) if not t.isdigit()]
     return not said or sum(1 for t in said if t in known) / len(said) >= SUPPORTED_SHARE
@@ -242,6 +256,8 @@ def answer(question: str, history: list[dict[str, str]] | None = None, *, index:
     started = time.perf_counter()
     settings = get_settings()
     question = " ".join((question or "").split())
+    if len(question) > MAX_QUESTION_CHARS:  # a pasted document: its head is the question (embedding costs per token)
+        question = question[:MAX_QUESTION_CHARS].rsplit(" ", 1)[0]
     index = index or default_index()
     if not question:
         return Answer(REFUSAL, [], True, {"confidence": 0.0}, 0, True, question)

@@ -170,8 +170,10 @@ class Index:
         question: a passage on the right topic that does not say what is asked scores lower than
         its whole), then the confidence."""
         started = time.perf_counter()
+        skip = self._keyword_index().boilerplate_sentences  # what is never quoted never vouches for an answer
         found = [x[:JUDGED_CHARS] for p in retrieval.passages[:3] for x in _SENTENCES.split(p.text)
-                 if len(x.strip()) > 20][:JUDGED_SENTENCES]
+                 if len(x.strip()) > 20 and " ".join(fold(x).split()) not in skip
+                 and not BOILERPLATE.search(fold(x))][:JUDGED_SENTENCES]
         closest = 0.0
         if found and question.strip():
             question_vector = embeddings.embed([normalize_query(question)], "query")[0]
@@ -236,8 +238,8 @@ BOILERPLATE = re.compile(r"document de demonstration|seuls? (les )?textes? (regl
                          r"\bfont foi\b")
 
 
-BOILERPLATE_DOCUMENTS = 3  # a sentence in this many documents at least,
-BOILERPLATE_SHARE = 0.2  # and in this share of them, is a footer (two guides restating a rule are not)
+BOILERPLATE_DOCUMENTS = 4  # a sentence in this many documents at least,
+BOILERPLATE_SHARE = 0.5  # and in half of them, is a footer (a rule restated in three guides is not)
 
 
 def boilerplate_sentences(records: list[Record]) -> frozenset[str]:

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from core import audit, db, queue
 from core.config import get_settings
 from core.errors import NotFound, UserError
-from core.models import KnowledgeDocument, Setting, User
+from core.models import KnowledgeDocument, Role, Setting, User
 from core.timeutil import utcnow
 from rag import answer as answering
 from rag import embeddings, evaluation
@@ -226,13 +226,15 @@ def reindex_missing(session: Session) -> int:
     store = current_index(session).store
     done = 0
     for document in session.scalars(select(KnowledgeDocument).where(KnowledgeDocument.enabled.is_(True))):
-        if store.count({"document": str(document.id)}) == document.chunk_count and document.chunk_count:
+        if store.count({"document": str(document.id)}) == document.chunk_count:
             continue
         try:
-            reindex(session, document)
+            with session.begin_nested():
+                reindex(session, document)
             done += 1
-        except UserError as err:
-            log.warning("Knowledge base: %s could not be indexed again: %s", document.filename, err)
+        except Exception as err:  # noqa: BLE001 - one unreadable file must not keep the others unindexed
+            log.warning("Knowledge base: %s could not be indexed again: %s: %s", document.filename,
+                        type(err).__name__, err)
     if done:
         log.info("Knowledge base: %d documents indexed again for the model %s", done, embeddings.model_name())
     return done
@@ -272,7 +274,11 @@ def _evaluation_state(value: dict[str, Any]) -> None:
 def start_evaluation(session: Session, *, actor: User | None = None) -> None:
     """Queue an evaluation of the live base (the demo questions against the documents the chatbot
     uses now); one at a time. Its progress and figures are read with `latest_evaluation`."""
+    if actor is not None and actor.role not in (Role.ADMIN, Role.MANAGER):
+        raise UserError("Seuls les responsables et les administrateurs lancent une évaluation.")
     row = session.get(Setting, EVALUATION_KEY)
+    if row is not None:
+        db.lock_for_write(session, row)  # two clicks at once: the second sees the first's run
     if row is not None and row.value.get("status") == "running":
         beat = datetime.fromisoformat(str(row.value.get("updated_at")))
         if (utcnow() - beat).total_seconds() < EVALUATION_STALE_SECONDS:
@@ -280,7 +286,8 @@ def start_evaluation(session: Session, *, actor: User | None = None) -> None:
     cases = evaluation.read_questions(evaluation.QUESTIONS)
     value = {"status": "running", "done": 0, "total": len(cases), "started_at": utcnow().isoformat(),
              "updated_at": utcnow().isoformat(), "by": actor.name if actor else "cli",
-             "previous": (row.value.get("figures") if row is not None and row.value else None)}
+             "previous": (row.value.get("figures") or row.value.get("previous")) if row is not None and row.value
+             else None}
     if row is None:
         session.add(Setting(key=EVALUATION_KEY, value=value, updated_by=actor.id if actor else None))
     else:

@@ -31,7 +31,7 @@ warnings.filterwarnings("ignore", message=".*langchain-community.*", category=De
 SUPPORTED = {".pdf": "PDF", ".docx": "Word", ".txt": "Texte", ".md": "Markdown", ".markdown": "Markdown",
              ".html": "HTML", ".htm": "HTML"}
 _HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$", re.M)
-ISOLATED = {".pdf", ".docx"}  # parsed in a child process with the limits below
+ISOLATED = {".pdf", ".docx", ".html", ".htm"}  # parsed in a child process with the limits below (HTML: nesting)
 PARSE_SECONDS = 60  # wall clock, per file
 PARSE_MEMORY = 768 * 1024 * 1024  # address space of the child (the interpreter and the PDF/Word libraries take ~500 MB)
 MAX_PDF_PAGES = 2000
@@ -78,7 +78,7 @@ def title_of(path: Path, sections: list[Section]) -> str:
         for line in sections[0].text.splitlines():
             line = " ".join(line.split())
             if line:
-                if len(line) <= 120 and not line.endswith(".") and not _LIST_ITEM.match(line):
+                if len(line) <= 120 and not line.endswith((".", ":")) and not _LIST_ITEM.match(line):
                     return line
                 break
     return path.stem.replace("_", " ").replace("-", " ").strip().capitalize()
@@ -95,7 +95,7 @@ def join_wrapped(text: str) -> str:
         if out and stripped and out[-1].strip():
             previous = out[-1]
             indented = line[:1] in (" ", "\t") and not _LIST_ITEM.match(line) and not stripped.startswith(("#", "|"))
-            cut = (not _SENTENCE_END.search(previous) and (stripped[0].islower() or stripped[0].isdigit())
+            cut = (not _SENTENCE_END.search(previous) and stripped[0].islower() and not _LIST_ITEM.match(previous)
                    and not _LIST_ITEM.match(line) and not previous.lstrip().startswith(("#", "|"))
                    and " | " not in previous and " | " not in line)
             if indented and (_LIST_ITEM.match(previous) or not _SENTENCE_END.search(previous)) or cut:
@@ -118,9 +118,9 @@ def _is_chrome(tag: Any) -> bool:
     """A menu, banner, sidebar, header or footer of the page, never what holds its content."""
     if tag.find(["main", "article", "h1"]) is not None or tag.name in ("main", "article", "body", "html"):
         return False
-    if tag.name in ("header", "footer"):
-        return tag.find_parent(["main", "article"]) is None  # an article's own header is content
-    if tag.name in ("nav", "aside"):
+    if tag.name in ("header", "footer", "aside") and tag.find_parent(["main", "article"]) is None:
+        return True  # the page's; an article's own header, footer or « À savoir » box is content
+    if tag.name == "nav":
         return True
     words = [str(tag.get("id") or ""), *(str(c) for c in tag.get("class") or []), str(tag.get("role") or "")]
     return any(_CHROME.fullmatch(w) for w in words if w) or str(tag.get("role") or "") in ("navigation", "banner",

@@ -40,6 +40,8 @@ ELSEWHERE = re.compile(r"\b(impots?|irpp|fiscal\w*|taxes?|fonctionnaires?|foncti
                        r"pret|credit|banque (me|nous)|visa|passeport|permis de conduire|election\w*|meteo|"
                        r"football|recette|capitale|conges? payes?|paternite|licenci\w*|preavis|demission\w*|"
                        r"heures? sup\w*|chomage|forfait|internet|loyer)\b")
+WORK_RISKS = re.compile(r"\b(accidents? (du|de|au) (travail|trajet)|maladies? professionnelles?|"
+                        r"risques? professionnels?|atmp|at/mp|rentes?)\b")
 REFERRALS = {
     "CNAMGS": ("La CNSS ne gère pas l'assurance maladie (soins, médicaments, hospitalisation, carte d'assuré "
                "maladie) : adressez-vous à la CNAMGS."),
@@ -50,6 +52,8 @@ def elsewhere(question: str) -> str | None:
     """`CNAMGS` when the question is about health insurance, `other` when it names another body's
     topic, else None."""
     folded = fold(question)
+    if WORK_RISKS.search(folded):
+        return None  # care after a work accident or for an occupational disease is the CNSS's
     if HEALTH.search(folded):
         return "CNAMGS"
     return "other" if ELSEWHERE.search(folded) else None

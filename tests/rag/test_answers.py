@@ -79,8 +79,11 @@ def test_boilerplate_is_never_a_source_and_list_items_are_quoted_whole(tmp_path)
     (tmp_path / "naissance.md").write_text(
         "# La naissance\n\nLa prime de naissance vaut 8 000 FCFA par enfant.\n\n"
         f"## Rédaction\n\n{FOOTER}\n", encoding="utf-8")
+    (tmp_path / "accident.md").write_text(
+        "# L'accident\n\nL'employeur déclare l'accident du travail sous 48 heures.\n\n"
+        f"## Rédaction\n\n{FOOTER}\n", encoding="utf-8")
     index = Index(MemoryStore())
-    for name in ("taux.md", "pension.md", "naissance.md"):
+    for name in ("taux.md", "pension.md", "naissance.md", "accident.md"):  # the footer is in all four
         index.add_document(name, tmp_path / name)
     result = answering.answer("quelle est la part salariale des cotisations", index=index)
     assert not result.refused
@@ -92,13 +95,15 @@ def test_boilerplate_is_never_a_source_and_list_items_are_quoted_whole(tmp_path)
         assert all("font foi" not in p.text and FOOTER not in p.text for p in index.search(question).passages)
 
 
-def test_a_sentence_two_documents_share_is_not_boilerplate(tmp_path) -> None:  # noqa: ANN001
+def test_a_rule_three_documents_restate_is_not_boilerplate(tmp_path) -> None:  # noqa: ANN001
     rule = "La pension de vieillesse est due à 55 ans après 240 mois de cotisations à la caisse."
     (tmp_path / "a.md").write_text(f"# Guide\n\n{rule}\n", encoding="utf-8")
     (tmp_path / "b.md").write_text(f"# Foire aux questions\n\n{rule}\n", encoding="utf-8")
-    (tmp_path / "c.md").write_text("# Naissance\n\nLa prime de naissance vaut 8 000 FCFA.\n", encoding="utf-8")
+    (tmp_path / "c.md").write_text(f"# Retraite\n\n{rule}\n", encoding="utf-8")
+    (tmp_path / "d.md").write_text("# Naissance\n\nLa prime de naissance vaut 8 000 FCFA.\n", encoding="utf-8")
+    (tmp_path / "e.md").write_text("# Accident\n\nL'employeur déclare l'accident sous 48 heures.\n", encoding="utf-8")
     index = Index(MemoryStore())
-    for name in ("a.md", "b.md", "c.md"):
+    for name in ("a.md", "b.md", "c.md", "d.md", "e.md"):
         index.add_document(name, tmp_path / name)
     assert index.search("à quel âge la pension de vieillesse").passages[0].text.endswith(rule)
 
@@ -145,6 +150,30 @@ def test_an_llm_answer_its_passages_do_not_support_is_refused(corpus_index, fake
     result = answering.answer("Combien vaut la prime de naissance ?", index=corpus_index)
     assert result.refused and result.text == answering.REFUSAL and result.sources == []
     assert "not supported by its passages" in caplog.text
+
+
+def test_the_support_check_reads_numbers_as_numbers() -> None:
+    from rag.index import Passage
+
+    passage = Passage("p", "Le taux est de 2,5 %. Les montants sont de 6 000, 7 500 et 9 000 FCFA par enfant.", "d",
+                      "Taux", "", 0, "d.md", 0.9, 1.0, 1.0)
+    assert answering.supported("Le montant est de 7 500 FCFA par enfant [1].", [passage])  # one of a list
+    assert answering.supported("Le taux est de 2.5 % [1].", [passage])
+    assert not answering.supported("Le taux est de 25 % [1].", [passage])  # not 2,5
+    # A figure the person wrote in the question is not vouched for by it.
+    assert not answering.supported("Oui, le montant est de 50 000 FCFA [1].", [passage],
+                                   "Le montant est-il de 50 000 FCFA ?")
+
+
+def test_a_pasted_document_is_read_by_its_head(corpus_index) -> None:  # noqa: ANN001
+    result = answering.answer("prime de naissance " + "x" * 10_000, index=corpus_index)
+    assert len(result.question_used) <= answering.MAX_QUESTION_CHARS
+
+
+def test_care_after_a_work_accident_is_not_sent_to_the_cnamgs() -> None:
+    assert refusal.elsewhere("qui paie mes médicaments après un accident du travail ?") is None
+    assert refusal.elsewhere("consultation médicale pour maladie professionnelle") is None
+    assert refusal.elsewhere("rembourser mes médicaments à la pharmacie") == "CNAMGS"
 
 
 def test_llm_not_found_is_a_refusal(corpus_index, fake_llm) -> None:  # noqa: ANN001

@@ -73,6 +73,21 @@ def test_an_articles_own_header_and_bare_text_are_content_not_chrome(tmp_path) -
     assert sections[0].text == "Montant : 4 000 FCFA\nLe menu du jour.\nDu texte nu.\n- un point"
 
 
+def test_an_articles_own_aside_is_kept_and_a_list_ends_before_a_new_paragraph(tmp_path) -> None:  # noqa: ANN001
+    page = tmp_path / "note.html"
+    page.write_text('<body><aside class="x">Pub</aside><main><article><h1>Note</h1><p>Texte.</p>'
+                    '<aside class="note"><p>Important : toute déclaration tardive est majorée de 10 %.</p></aside>'
+                    '</article></main></body>', encoding="utf-8")
+    text = "\n".join(s.text for s in load(page))
+    assert "majorée de 10 %" in text and "Pub" not in text
+    listed = tmp_path / "pieces.txt"
+    listed.write_text("Pièces à fournir :\n- la copie de la CNI\nle dossier est ensuite transmis à l'agence.\n",
+                      encoding="utf-8")
+    sections = load(listed)
+    assert sections[0].text.splitlines()[1:] == ["- la copie de la CNI", "le dossier est ensuite transmis à l'agence."]
+    assert title_of(listed, sections) == "Pieces"  # a line ending in a colon is not a title
+
+
 def test_list_items_read_whole_and_the_title_is_the_first_level_one_heading(tmp_path) -> None:  # noqa: ANN001
     path = tmp_path / "taux.md"
     path.write_text("Réf. : DPS/2025/014 — mise à jour mars 2026\n\n# Les cotisations\n\n## Les taux\n\n"

@@ -66,6 +66,22 @@ def test_documents_the_store_lacks_are_indexed_again_at_start(session, knowledge
     assert kb.reindex_missing(session) == 1 and kb.reindex_missing(session) == 0
     assert store.count({"document": str(result.document_id)}) == 1
     assert not kb.ask("Combien vaut la prime de naissance ?").refused
+    # A stored file that no longer reads does not keep the others from being indexed again.
+    broken = session.scalar(select(KnowledgeDocument).where(KnowledgeDocument.filename == "retraite.md"))
+    kb._stored_path(broken).unlink()
+    for document in session.scalars(select(KnowledgeDocument)):
+        store.delete_document(str(document.id))
+    assert kb.reindex_missing(session) == 2
+
+
+def test_only_managers_and_administrators_start_an_evaluation(session, knowledge) -> None:  # noqa: ANN001
+    from core.models import Role, User
+
+    agent = User(email="a@cnss.ga", name="Agent", role=Role.AGENT, password_hash="x", is_active=True)
+    session.add(agent)
+    session.flush()
+    with pytest.raises(UserError, match="Seuls les responsables"):
+        kb.start_evaluation(session, actor=agent)
 
 
 @pytest.mark.parametrize("name, data, message", [
