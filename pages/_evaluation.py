@@ -38,6 +38,12 @@ def _figures(figures: dict[str, Any]) -> None:
               help="Part des refus qui portaient bien sur une question hors sujet.")
 
 
+def _previous(state: dict[str, Any]) -> None:
+    if state.get("previous"):
+        st.caption("Résultats de l'évaluation précédente :")
+        _figures(state["previous"])
+
+
 @st.fragment(run_every=2)
 @_shell.guarded
 def _running() -> None:
@@ -73,23 +79,17 @@ def show(*, can_run: bool, key: str) -> None:
         return
     if running:
         _running()
-        if state.get("previous"):
-            st.caption("Résultats de l'évaluation précédente :")
-            _figures(state["previous"])
+        _previous(state)
         return
     if state.get("status") == "running":  # silent for too long: its process stopped
         st.warning(f"L'évaluation lancée le {_when(state.get('started_at'))} s'est interrompue (le service de tâches "
                    "s'est arrêté)." + (" Relancez-la." if can_run else ""))
-        if state.get("previous"):
-            st.caption("Résultats de l'évaluation précédente :")
-            _figures(state["previous"])
+        _previous(state)
         return
     if state.get("status") == "failed":
         st.error(f"La dernière évaluation (lancée le {_when(state.get('started_at'))}) a échoué. Le détail est dans "
                  "le journal de l'application ; relancez-la ou prévenez un administrateur.")
-        if state.get("previous"):
-            st.caption("Résultats de l'évaluation précédente :")
-            _figures(state["previous"])
+        _previous(state)
         return
     figures = state.get("figures") or {}
     st.caption(f"Dernière évaluation : le {_when(state.get('finished_at'))}, lancée par {state.get('by', '')}, "
