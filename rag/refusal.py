@@ -107,6 +107,8 @@ def fit(rows: list[dict[str, Any]], *, path: Path = MODEL_PATH) -> dict[str, Any
     and write them to `path`. Only ever given the development split."""
     # Here, not at the top: scikit-learn only when the weights are fitted again.
     import numpy as np
+
+    # Here, not at the top: scikit-learn only when the weights are fitted again.
     from sklearn.linear_model import LogisticRegression
 
     x = np.array([[float(r[name]) for name in FEATURES] for r in rows])

@@ -25,7 +25,7 @@ NEVER = {"core": {"streamlit"}, "rag": {"streamlit"}, "workers": {"streamlit"}, 
 # rag reaches core for its configuration and the database, and the few leaf helpers every layer
 # shares (errors, times, text, logs, the audit entry, the zip check): never a domain module.
 RAG_MAY_USE = {"core.config", "core.db", "core.models", "core.errors", "core.timeutil", "core.text", "core.logs",
-               "core.audit", "core.archives"}
+               "core.audit", "core.archives", "core.queue"}  # queue: the live base's evaluation is a job
 # `python -m core` is the command line's old name, kept for users: the one import of a layer above.
 ALIASES = {("core.__main__", "cli")}
 
@@ -48,7 +48,8 @@ def module_name(path: Path) -> str:
 
 def sources() -> dict[str, Path]:
     files = [ROOT / "app.py", ROOT / "cli.py", *[p for layer in LAYERS[2:] for p in (ROOT / layer).rglob("*.py")]]
-    return {module_name(p): p for p in files if p.exists() and "migrations" not in p.parts}
+    # Not the product: generated migrations, and the evaluation corpora's one-off generators.
+    return {module_name(p): p for p in files if p.exists() and "migrations" not in p.parts and "_build" not in p.parts}
 
 
 MODULES = sources()
