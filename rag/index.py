@@ -10,6 +10,8 @@ import math
 import re
 import threading
 import time
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -27,6 +29,7 @@ from rag.text import deletions, normalize_query, query_tokens, tokens
 
 log = logging.getLogger(__name__)
 CANDIDATES = 30  # taken from each retriever before fusion
+_EMBEDDER = ThreadPoolExecutor(max_workers=2, thread_name_prefix="query-embedding")
 JUDGED_SENTENCES = 24  # sentences of the best passages compared with the question for the refusal
 JUDGED_CHARS = 300
 
@@ -61,6 +64,7 @@ class Retrieval:
     confidence: float
     latency_ms: float
     details: dict[str, float] = field(default_factory=dict)
+    vector: np.ndarray | None = None  # the question's, kept for the sentence-level judgement
 
 
 class Index:
@@ -124,12 +128,13 @@ class Index:
         k = k or settings.rag_top_k
         started = time.perf_counter()
         question = normalize_query(question)
+        # The question's vector is computed in the C engine, which lets the GIL go: the keyword side
+        # runs meanwhile.
+        vector = _EMBEDDER.submit(embeddings.embed, [question], "query") if question.strip() else None
         keywords = self._keyword_index()
         asked = query_tokens(question)
         query = [keywords.known(t) for t in asked]  # a typo (`alocation`) read as the word it misses by a letter
         query = [t for n, t in enumerate(query) if t not in query[:n]]
-        dense_hits = [h for h in self.store.query(embeddings.embed([question], "query")[0], CANDIDATES)
-                      if h.id not in keywords.boilerplate] if question.strip() else []
         keyword: list[tuple[Record, float]] = []
         records = keywords.records
         if query and records:
@@ -137,6 +142,9 @@ class Index:
                                                       n_threads=1)
             keyword = [(records[int(i)], float(s)) for i, s in zip(ids[0], scores[0], strict=True)
                        if s > 0 and records[int(i)].id not in keywords.boilerplate]
+        question_vector = vector.result()[0] if vector is not None else None
+        dense_hits = [h for h in self.store.query(question_vector, CANDIDATES)
+                      if h.id not in keywords.boilerplate] if question_vector is not None else []
         fused: dict[str, dict[str, Any]] = {}
         for rank, hit in enumerate(dense_hits):
             entry = fused.setdefault(hit.id, {"text": hit.text, "meta": hit.metadata, "dense": 0.0, "bm25": 0.0,
@@ -160,7 +168,7 @@ class Index:
             keyword_top=keyword[0][1] if keyword else 0.0,
             passages=[set(tokens(f"{p.title} {p.text}")) for p in passages],
             question=question)
-        retrieval = Retrieval(passages, 0.0, (time.perf_counter() - started) * 1000, signals)
+        retrieval = Retrieval(passages, 0.0, (time.perf_counter() - started) * 1000, signals, question_vector)
         if judge:
             self.judge(retrieval, question)
         return retrieval
@@ -176,11 +184,37 @@ class Index:
                  and not BOILERPLATE.search(fold(x))][:JUDGED_SENTENCES]
         closest = 0.0
         if found and question.strip():
-            question_vector = embeddings.embed([normalize_query(question)], "query")[0]
-            closest = float(np.max(embeddings.embed(found, "passage") @ question_vector))
+            question_vector = retrieval.vector if retrieval.vector is not None else \
+                embeddings.embed([normalize_query(question)], "query")[0]
+            closest = float(np.max(_sentence_vectors(found) @ question_vector))
         retrieval.details["sentence_top"] = round(closest, 4)
         retrieval.confidence = refusal.confidence(retrieval.details)
         retrieval.details["judge_ms"] = round((time.perf_counter() - started) * 1000, 1)
+
+
+_SENTENCE_CACHE: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
+_SENTENCE_CACHE_SIZE = 20_000  # some 30 MB of vectors: the sentences of the passages people ask about most
+_sentence_lock = threading.Lock()
+
+
+def _sentence_vectors(sentences: list[str]) -> np.ndarray:
+    """The passages' sentences embedded, each once per process while it stays among the most
+    recently judged (the same passages come back question after question)."""
+    key = embeddings.model_key()
+    with _sentence_lock:
+        known = {x: _SENTENCE_CACHE[(key, x)] for x in sentences if (key, x) in _SENTENCE_CACHE}
+        for x in known:
+            _SENTENCE_CACHE.move_to_end((key, x))
+    missing = sorted({x for x in sentences if x not in known})
+    if missing:
+        fresh = dict(zip(missing, embeddings.embed(missing, "passage"), strict=True))
+        with _sentence_lock:
+            for x, vector in fresh.items():
+                _SENTENCE_CACHE[(key, x)] = vector
+            while len(_SENTENCE_CACHE) > _SENTENCE_CACHE_SIZE:
+                _SENTENCE_CACHE.popitem(last=False)
+        known.update(fresh)
+    return np.array([known[x] for x in sentences], dtype=np.float32)
 
 
 @dataclass

@@ -34,12 +34,21 @@ HEALTH = re.compile(r"\b(cnamgs|gef|medicaments?|pharmacie|pharmacien|hopital|ho
                     r"mutuelles?|consultations?|clinique|assurance maladie|carte (d'assure )?cnamgs|"
                     r"lunettes|dentiste|analyses? (medicales|de sang)|vaccin\w*|arrets? (de )?maladie|"
                     r"rembourse\w* (de )?(mes |les )?soins)\b")
-ELSEWHERE = re.compile(r"\b(impots?|irpp|fiscal\w*|taxes?|fonctionnaires?|fonction publique|solde|tresor|"
-                       r"smig|salaire minimum|smic|cameroun|senegal|cote d'ivoire|congo|france|francais|"
-                       r"cnps|securite sociale (francaise|en france)|assurance (vie|auto|voiture|habitation)|"
-                       r"pret|credit|banque (me|nous)|visa|passeport|permis de conduire|election\w*|meteo|"
-                       r"football|recette|capitale|conges? payes?|paternite|licenci\w*|preavis|demission\w*|"
-                       r"heures? sup\w*|chomage|forfait|internet|loyer)\b")
+ELSEWHERE = re.compile(r"\b(impots?|irpp|fiscal\w*|taxes?|patente|fonctionnaires?|fonction publique|solde|tresor|"
+                       r"smig|salaire minimum|smic|cameroun|senegal|cote d'ivoire|congo|france|francaise?s?|canada|"
+                       r"cnps|securite sociale (francaise|en france)|"
+                       r"(assurance|assureur|compagnie d'assurance) (vie|auto|voiture|habitation|taxi|moto)|"
+                       r"compagnies? d'assurances?|pret|credit|micro ?credits?|"
+                       r"visa (pour|de sejour|d'entree)|demande de visa|passeport|permis de conduire|election\w*|"
+                       r"meteo|football|recette|capitale|bourses? (d'etudes?|scolaires?)|bac|baccalaureat|"
+                       r"registre du commerce|rccm|anpi|sarl|creer (une|mon|ma) (entreprise|societe)|"
+                       r"douanes?|dedouan\w*|logements? sociaux|logement social|cdd|cdi|contrat de travail|"
+                       r"conges? payes?|paternite|indemnites? de licenciement|licenci\w* abusi\w*|preavis|"
+                       r"demission\w*|heures? sup\w*|chomage|forfait|internet|loyer|cppf|pension alimentaire|dgi|"
+                       r"anbg|seeg|"
+                       r"titre de sejour|carte de sejour|casier judiciaire|nationalite|concours|offres? d'emploi|"
+                       r"retraite complementaire|inspection du travail|inspecteur du travail|syndicat\w*|greve|"
+                       r"code du travail|divorce)\b")
 WORK_RISKS = re.compile(r"\b(accidents? (du|de|au) (travail|trajet)|maladies? professionnelles?|"
                         r"risques? professionnels?|atmp|at/mp|rentes?)\b")
 REFERRALS = {
@@ -105,10 +114,8 @@ def confidence(values: dict[str, float]) -> float:
 def fit(rows: list[dict[str, Any]], *, path: Path = MODEL_PATH) -> dict[str, Any]:
     """Fit the weights on evaluation rows (each with the signals and `gold`, None when out of scope)
     and write them to `path`. Only ever given the development split."""
-    # Here, not at the top: scikit-learn only when the weights are fitted again.
+    # Here, not at the top: numpy and scikit-learn only when the weights are fitted again.
     import numpy as np
-
-    # Here, not at the top: scikit-learn only when the weights are fitted again.
     from sklearn.linear_model import LogisticRegression
 
     x = np.array([[float(r[name]) for name in FEATURES] for r in rows])

@@ -216,8 +216,8 @@ def test_the_evaluation_reports_both_splits_and_each_corpus(tmp_path, monkeypatc
     from rag import evaluation
     from rag.__main__ import main
 
-    assert evaluation.splits() == {"dev": ["demo", "assures"], "test": ["employeurs", "pensionnes"]}
-    for name in ("assures", "employeurs", "pensionnes"):  # the held-out corpora exist, in mixed formats
+    assert evaluation.splits() == {"dev": ["demo", "assures", "independants"], "test": ["employeurs", "pensionnes"]}
+    for name in ("assures", "independants", "employeurs", "pensionnes"):  # the held-out corpora exist, in mixed formats
         folder, questions = evaluation.corpus_paths(name)
         assert {p.suffix for p in folder.iterdir()} >= {".txt", ".md", ".html", ".pdf", ".docx"}
         cases = evaluation.read_questions(questions)

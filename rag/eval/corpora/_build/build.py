@@ -199,7 +199,7 @@ def _fix_zip_times(path: Path) -> None:
 def main(names: list[str]) -> None:
     sys.dont_write_bytecode = True  # no __pycache__ beside the committed files
     sys.path.insert(0, str(HERE))
-    for corpus in names or ["assures", "employeurs", "pensionnes"]:
+    for corpus in names or ["assures", "employeurs", "pensionnes", "independants"]:
         module = importlib.import_module(f"content_{corpus}")
         for spec in module.DOCUMENTS:
             target = CORPORA / corpus / spec["file"]
