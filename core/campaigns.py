@@ -160,6 +160,18 @@ class CampaignInput:
     variable_mapping: dict[str, Any] | None = None  # None: the template's default
 
 
+DUPLICATE_WINDOW = timedelta(minutes=10)  # an identical campaign by the same person within this: a second click
+PAST_TOLERANCE = timedelta(minutes=1)  # a start "now" typed as the current minute is not in the past
+
+
+def past_start_error(scheduled_at: datetime | None, now: datetime | None = None) -> str | None:
+    """The French message for a start date already gone, or None."""
+    if scheduled_at is None or scheduled_at >= (now or utcnow()) - PAST_TOLERANCE:
+        return None
+    return (f"La date de départ ({scheduled_at.astimezone(local_tz()):%d/%m/%Y à %H:%M}) est passée : choisissez "
+            "une date et une heure à venir, ou un départ « Dès le lancement ».")
+
+
 def _validate(session: Session, data: CampaignInput) -> tuple[Template, tuple[str, str] | None, dict[str, Any]]:
     if not data.name.strip():
         raise UserError("Le nom de la campagne est obligatoire.")
@@ -181,6 +193,8 @@ def _validate(session: Session, data: CampaignInput) -> tuple[Template, tuple[st
                             "(limite du numéro WhatsApp).")
     if data.scheduled_at is not None and data.scheduled_at.tzinfo is None:
         raise UserError("La date de programmation doit préciser son fuseau horaire.")
+    if error := past_start_error(data.scheduled_at):
+        raise UserError(error)
     quiet = parse_quiet_hours(data.quiet_hours)
     mapping = data.variable_mapping if data.variable_mapping is not None else (template.variable_mapping or {})
     problems = templates.validate_mapping(templates.as_dict(template), mapping)
@@ -189,8 +203,38 @@ def _validate(session: Session, data: CampaignInput) -> tuple[Template, tuple[st
     return template, quiet, mapping
 
 
+def recent_duplicate(session: Session, data: CampaignInput, actor: User, *,
+                     now: datetime | None = None) -> Campaign | None:
+    """A campaign `actor` created within DUPLICATE_WINDOW with the same name, template, audience
+    and start, not cancelled: what a double click, a rerun or a second tab would create again."""
+    since = (now or utcnow()) - DUPLICATE_WINDOW
+    candidates = session.scalars(select(Campaign).where(
+        Campaign.created_by == actor.id, Campaign.created_at >= since, Campaign.status != S.CANCELLED,
+        Campaign.name == " ".join(data.name.split()), Campaign.template_id == data.template_id,
+        Campaign.parent_campaign_id.is_(None)).order_by(Campaign.id.desc())).all()
+    for campaign in candidates:
+        if campaign.scheduled_at is None or data.scheduled_at is None:
+            same_start = campaign.scheduled_at is None and data.scheduled_at is None
+        else:
+            same_start = abs((campaign.scheduled_at - data.scheduled_at).total_seconds()) < 1
+        if (sorted(campaign.include_segment_ids) == sorted(data.include_segment_ids)
+                and sorted(campaign.exclude_segment_ids or []) == sorted(data.exclude_segment_ids or [])
+                and same_start):
+            return campaign
+    return None
+
+
 def create(session: Session, data: CampaignInput, *, actor: User | None = None) -> Campaign:
+    """A new draft. Created by a person (`actor`), it is refused when the same person has just
+    created the same campaign (`recent_duplicate`): creations are serialised, so two tabs or a
+    double click racing each other make one campaign."""
     template, quiet, mapping = _validate(session, data)
+    if actor is not None:
+        db.serialize(session, "campaign-create")
+        if (twin := recent_duplicate(session, data, actor)) is not None:
+            raise UserError(f"Cette campagne vient d'être créée (n° {twin.id}, « {twin.name} », "
+                            f"{labels.CAMPAIGN_STATUS.get(twin.status, twin.status).lower()}) : elle n'est pas "
+                            "créée une seconde fois. Retrouvez-la dans l'onglet « Campagnes ».")
     campaign = Campaign(name=" ".join(data.name.split()), template_id=template.id, variable_mapping=mapping,
                         include_segment_ids=list(data.include_segment_ids),
                         exclude_segment_ids=list(data.exclude_segment_ids or []), rate_limit=data.rate_limit,
@@ -256,6 +300,8 @@ def launch(session: Session, campaign: Campaign, *, actor: User | None = None, n
     now = now or utcnow()
     if campaign.status != S.DRAFT:
         raise UserError("Seul un brouillon peut être lancé.")
+    if error := past_start_error(campaign.scheduled_at, now):
+        raise UserError(error + " Modifiez le brouillon avant de le lancer.")
     template = session.get(Template, campaign.template_id)
     if template is None or template.status != TemplateStatus.APPROVED:
         raise UserError("Le modèle de cette campagne n'est plus approuvé : elle ne peut pas partir.")

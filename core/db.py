@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import threading
@@ -10,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Engine, Executable, create_engine, event, inspect
+from sqlalchemy import CursorResult, Engine, Executable, create_engine, event, inspect, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -70,6 +71,19 @@ def lock_for_write(session: Session, row: Any) -> None:
     if connection.dialect.name == "sqlite":
         _begin_immediate(connection)
     session.refresh(row, with_for_update=True)
+
+
+def serialize(session: Session, name: str) -> None:
+    """Keep any other transaction that calls this with the same `name` waiting until this one ends:
+    a check followed by a write that has no row to lock (is there already an identical campaign?)
+    cannot be raced. PostgreSQL takes a transaction-level advisory lock; SQLite, which has one
+    writer, takes the write lock (BEGIN IMMEDIATE) before the check reads."""
+    connection = session.connection()
+    if connection.dialect.name == "sqlite":
+        _begin_immediate(connection)
+        return
+    key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+    connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
 
 
 def _after_fork_in_child() -> None:

@@ -123,7 +123,7 @@ def controls(campaign: Campaign) -> None:
                                                                        key=f"cancel_{campaign.id}"):
         st.session_state[key] = "cancel"
     if campaign.status == CampaignStatus.DRAFT and c3.button("Modifier le brouillon", key=f"edit_{campaign.id}"):
-        st.session_state["wizard"] = wizard_from(campaign)
+        _restart_wizard(wizard_from(campaign))
         st.session_state["campaigns_tab_hint"] = True
         st.info("Le brouillon est chargé dans l'onglet « Nouvelle campagne ».")
     action = st.session_state.get(key)
@@ -202,9 +202,30 @@ class TemplateChoice:
     sample: Contact | None
 
 
+WIZARD_GENERATION = "wizard_generation"
+
+
+def _wz(name: str) -> str:
+    """A wizard widget's key. A launch starts a new generation of keys: the browser keeps a widget's
+    value as long as its key lives, so new keys are what empties the form."""
+    generation = st.session_state.get(WIZARD_GENERATION, 0)
+    return f"wz_{name}" if generation == 0 else f"wz{generation}_{name}"
+
+
+def _restart_wizard(state: dict[str, Any]) -> None:
+    """The wizard shows `state` (empty: a blank form), whatever the browser's widgets held."""
+    old = _wz("")
+    st.session_state["wizard"] = state
+    st.session_state[WIZARD_GENERATION] = st.session_state.get(WIZARD_GENERATION, 0) + 1
+    for key in [k for k in st.session_state if str(k).startswith(old)]:
+        del st.session_state[key]
+
+
 def wizard() -> None:
     """The new campaign, step by step; each step reads and keeps its answers in `st.session_state`."""
     state = st.session_state.setdefault("wizard", {})
+    if done := st.session_state.pop("wizard_done", None):
+        st.success(done)
     with db.session_scope() as session:
         segs = {s.id: s.name for s in segments.list_all(session)}
         approved = {t.id: f"{t.name} ({t.language}, {labels.TEMPLATE_CATEGORY[t.category]})"
@@ -214,7 +235,7 @@ def wizard() -> None:
         return
     if state.get("id"):
         st.caption(f"Modification du brouillon n° {state['id']}.")
-    name = st.text_input("Nom de la campagne", state.get("name", ""), key="wz_name")
+    name = st.text_input("Nom de la campagne", state.get("name", ""), key=_wz("name"))
     include, exclude, audience = audience_step(state, segs)
     choice = template_step(state, approved, include, exclude)
     scheduled, quiet_hours, rate = schedule_step(state)
@@ -229,9 +250,9 @@ def wizard() -> None:
 def audience_step(state: dict[str, Any], segs: dict[int, str]) -> tuple[list[int], list[int], Any]:
     st.markdown("#### 1. Audience")
     include = st.multiselect("Segments inclus", list(segs), default=[i for i in state.get("include", []) if i in segs],
-                             format_func=segs.get, key="wz_include")
+                             format_func=segs.get, key=_wz("include"))
     exclude = st.multiselect("Segments exclus", list(segs), default=[i for i in state.get("exclude", []) if i in segs],
-                             format_func=segs.get, key="wz_exclude")
+                             format_func=segs.get, key=_wz("exclude"))
     audience = None
     if include:
         with db.session_scope() as session:
@@ -249,17 +270,17 @@ def template_step(state: dict[str, Any], approved: dict[int, str], include: list
                   exclude: list[int]) -> TemplateChoice:
     st.markdown("#### 2. Modèle")
     options = list(approved)
-    template_id = st.selectbox("Modèle approuvé", options, format_func=approved.get, key="wz_template",
+    template_id = st.selectbox("Modèle approuvé", options, format_func=approved.get, key=_wz("template"),
                                index=options.index(state["template_id"]) if state.get("template_id") in options else 0)
     with db.session_scope() as session:
         template = session.get(Template, template_id)
         data, default_mapping = templates.as_dict(template), template.variable_mapping or {}
     saved = state.get("mapping") if state.get("template_id") == template_id else None
-    own = st.checkbox("Adapter les variables pour cette campagne", key=f"wz_own_{template_id}",
+    own = st.checkbox("Adapter les variables pour cette campagne", key=_wz(f"own_{template_id}"),
                       value=saved is not None and saved != default_mapping,
                       help="Par défaut, la correspondance enregistrée avec le modèle. Cochez pour la changer pour "
                            "cette campagne seulement ; le modèle n'est pas modifié.")
-    mapping = mapping_editor(f"wz_m{template_id}_", data, saved or default_mapping) if own else default_mapping
+    mapping = mapping_editor(_wz(f"m{template_id}_"), data, saved or default_mapping) if own else default_mapping
     with db.session_scope() as session:
         sample = segments.first_of_audience(session, include, exclude) if include else None
         rendered = templates.render(data, mapping, templates.contact_values(sample)) if sample else None
@@ -278,27 +299,29 @@ def template_step(state: dict[str, Any], approved: dict[int, str], include: list
 
 def schedule_step(state: dict[str, Any]) -> tuple[datetime | None, str | None, int]:
     st.markdown("#### 3. Programmation et cadence")
-    when = st.radio("Départ", ["now", "later"], horizontal=True, key="wz_when",
+    when = st.radio("Départ", ["now", "later"], horizontal=True, key=_wz("when"),
                     index=0 if state.get("when", "now") == "now" else 1,
                     format_func=lambda w: {"now": "Dès le lancement", "later": "À une date (heure de Libreville)"}[w])
     scheduled = None
     if when == "later":
         c1, c2 = st.columns(2)
         tomorrow = (utcnow().astimezone(local_tz()) + timedelta(days=1)).date()
-        day = c1.date_input("Date", state.get("date") or tomorrow, key="wz_date", format="DD/MM/YYYY")
-        hour = c2.time_input("Heure", state.get("time") or time(9, 0), key="wz_time")
+        day = c1.date_input("Date", state.get("date") or tomorrow, key=_wz("date"), format="DD/MM/YYYY")
+        hour = c2.time_input("Heure", state.get("time") or time(9, 0), key=_wz("time"))
         scheduled = datetime.combine(day, hour, tzinfo=local_tz())
+        if error := campaigns.past_start_error(scheduled):
+            st.error(error)
     quiet = st.checkbox("Respecter des heures calmes (aucun envoi la nuit)", value=state.get("quiet", True),
-                        key="wz_quiet")
+                        key=_wz("quiet"))
     quiet_hours = None
     if quiet:
         c1, c2 = st.columns(2)
-        start = c1.text_input("Début (HH:MM)", state.get("quiet_start", "20:00"), key="wz_quiet_start")
-        end = c2.text_input("Fin (HH:MM)", state.get("quiet_end", "08:00"), key="wz_quiet_end")
+        start = c1.text_input("Début (HH:MM)", state.get("quiet_start", "20:00"), key=_wz("quiet_start"))
+        end = c2.text_input("Fin (HH:MM)", state.get("quiet_end", "08:00"), key=_wz("quiet_end"))
         quiet_hours = f"{start}-{end}"
     cap = get_settings().max_send_rate
     rate = st.number_input(f"Cadence maximale (messages par seconde, {cap:g} au plus)", 1, int(cap),
-                           int(state.get("rate") or min(cap, 20)), key="wz_rate")
+                           int(state.get("rate") or min(cap, 20)), key=_wz("rate"))
     return scheduled, quiet_hours, int(rate)
 
 
@@ -316,8 +339,8 @@ def estimate_step(audience: Any, choice: TemplateChoice, rate: int) -> None:
 def test_step(choice: TemplateChoice) -> None:
     st.markdown("#### 5. Envoi de test")
     c1, c2 = st.columns([2, 1])
-    test_to = c1.text_input("Numéro qui reçoit le test (valeurs du contact de l'aperçu)", key="wz_test_to")
-    if c2.button("Envoyer le test", key="wz_test"):
+    test_to = c1.text_input("Numéro qui reçoit le test (valeurs du contact de l'aperçu)", key=_wz("test_to"))
+    if c2.button("Envoyer le test", key=_wz("test")):
         sample_id = choice.sample.id if choice.sample else None
         done = _shell.act(lambda s: messaging.send_test(s, s.get(Template, choice.id), to=test_to,
                                                         contact=s.get(Contact, sample_id) if sample_id else None,
@@ -329,8 +352,8 @@ def test_step(choice: TemplateChoice) -> None:
 def launch_step(state: dict[str, Any], payload: campaigns.CampaignInput) -> None:
     st.markdown("#### 6. Vérification et lancement")
     c1, c2 = st.columns(2)
-    save = c1.button("Enregistrer le brouillon", key="wz_save")
-    go = c2.button("Lancer la campagne", type="primary", key="wz_launch")
+    save = c1.button("Enregistrer le brouillon", key=_wz("save"))
+    go = c2.button("Lancer la campagne", type="primary", key=_wz("launch"))
     if not (save or go):
         return
 
@@ -348,10 +371,15 @@ def launch_step(state: dict[str, Any], payload: campaigns.CampaignInput) -> None
     if done is None:
         return
     created_id, status = done.value
-    st.session_state["wizard"] = {}
+    # The form empties itself, so that a second click has nothing left to launch (the core refuses
+    # an identical campaign anyway: two tabs, a rerun).
+    _restart_wizard({})
     st.session_state["campaign_choice_next"] = created_id
-    st.success("Campagne lancée." if status == CampaignStatus.RUNNING else
-               "Campagne programmée." if status == CampaignStatus.SCHEDULED else "Brouillon enregistré.")
+    st.session_state["wizard_done"] = (
+        "Campagne lancée." if status == CampaignStatus.RUNNING else
+        "Campagne programmée." if status == CampaignStatus.SCHEDULED else
+        "Brouillon enregistré.") + f" Elle porte le n° {created_id} dans l'onglet « Campagnes »."
+    st.rerun()
 
 
 # --- screen ------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from core import campaigns, ledger, templates
 from core.errors import UserError
-from core.models import AuditLog, Campaign, Contact, Recipient, StatusEvent, Template
+from core.models import AuditLog, Campaign, Contact, Recipient, StatusEvent, Template, User
 from core.respondio import Sandbox
 from core.timeutil import utcnow
 from tests.campaign_fixtures import TEMPLATE, make_audience, make_campaign
@@ -175,3 +175,80 @@ def test_completion_and_retarget(session, audience) -> None:  # noqa: ANN001
     assert campaigns.estimate(session, draft).audience.reachable == len(claimed[::4])
     with pytest.raises(UserError, match="Aucun destinataire"):
         campaigns.retarget(session, session.get(Campaign, draft.id), "not_read")
+
+
+def test_a_start_date_in_the_past_is_refused_in_french(session, audience) -> None:  # noqa: ANN001
+    yesterday = utcnow() - timedelta(days=1)
+    with pytest.raises(UserError, match=r"La date de départ \(\d\d/\d\d/\d{4} à \d\d:\d\d\) est passée"):
+        make_campaign(session, audience, scheduled_at=yesterday)
+    assert session.scalar(select(func.count()).select_from(Campaign)) == 0  # nothing half-written
+    # The current minute is "now", not the past.
+    assert make_campaign(session, audience, scheduled_at=utcnow() - timedelta(seconds=20)).status == "draft"
+    # A draft saved for a time that has gone by is not launched as if nothing happened.
+    draft = make_campaign(session, audience, name="Brouillon d'hier", scheduled_at=utcnow() + timedelta(minutes=5))
+    with pytest.raises(UserError, match="est passée.*Modifiez le brouillon"):
+        campaigns.launch(session, draft, now=utcnow() + timedelta(hours=1))
+    assert draft.status == "draft" and rows(session, draft.id) == []
+
+
+def test_the_same_campaign_by_the_same_person_is_created_once(session, audience) -> None:  # noqa: ANN001
+    from tests.factories import make_user
+
+    manager, other = make_user(session, "manager"), make_user(session, "manager", email="autre@cnss.ga")
+    data = campaigns.CampaignInput(name="Paiement  des pensions", template_id=audience.template_id,
+                                   include_segment_ids=[audience.segment_id], quiet_hours=None)
+    first = campaigns.create(session, data, actor=manager)
+    campaigns.launch(session, first, actor=manager)
+    again = campaigns.CampaignInput(**{**data.__dict__, "name": "Paiement des pensions "})  # same once trimmed
+    with pytest.raises(UserError, match=rf"vient d'être créée \(n° {first.id}, « Paiement des pensions », en cours\)"):
+        campaigns.create(session, again, actor=manager)
+    # What is not a second click goes through: another audience, another name, another person,
+    # the command line, or after the first was cancelled.
+    other_audience = {**data.__dict__, "exclude_segment_ids": [audience.segment_id]}
+    campaigns.create(session, campaigns.CampaignInput(**other_audience), actor=manager)
+    campaigns.create(session, campaigns.CampaignInput(**{**data.__dict__, "name": "Paiement (2)"}), actor=manager)
+    campaigns.create(session, data, actor=other)
+    campaigns.create(session, data)
+    campaigns.cancel(session, first, actor=manager)
+    campaigns.create(session, data, actor=manager)
+    # ... or long after.
+    assert campaigns.recent_duplicate(session, data, manager, now=utcnow() + campaigns.DUPLICATE_WINDOW * 2) is None
+
+
+def test_two_tabs_launching_the_same_campaign_at_once_make_one(db_url) -> None:  # noqa: ANN001
+    """Eight sessions of the same person create and launch the same campaign at the same instant:
+    creations are serialised, one campaign is created and started, the others are told why."""
+    import threading
+
+    from core import db
+    from tests.factories import make_user
+
+    with db.session_scope() as session:
+        audience = make_audience(session)
+        manager_id = make_user(session, "manager").id
+    data = campaigns.CampaignInput(name="Double clic", template_id=audience.template_id,
+                                   include_segment_ids=[audience.segment_id], quiet_hours=None)
+    start = threading.Barrier(8)
+    outcomes: list[str] = []
+
+    def click() -> None:
+        start.wait()
+        try:
+            with db.session_scope() as session:
+                actor = session.get(User, manager_id)
+                campaigns.launch(session, campaigns.create(session, data, actor=actor), actor=actor)
+            outcomes.append("launched")
+        except UserError as err:
+            outcomes.append(str(err))
+
+    threads = [threading.Thread(target=click) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert outcomes.count("launched") == 1 and len(outcomes) == 8
+    assert all("vient d'être créée" in o for o in outcomes if o != "launched")
+    with db.session_scope() as session:
+        made = session.scalars(select(Campaign).where(Campaign.name == "Double clic")).all()
+        assert [c.status for c in made] == ["running"]
+        assert len(rows(session, made[0].id)) == audience.reachable

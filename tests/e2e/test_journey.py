@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
 
 from tests.conftest import REQUIRE_SERVICES
 
@@ -155,8 +156,15 @@ def test_the_whole_journey_in_chromium(running_app, browser, tmp_path: Path) -> 
     me.idle()
     me.visible("Coût estimé")
     me.shot("assistant-campagne")
-    page.get_by_role("button", name="Lancer la campagne").click()
+    # An impatient double click: one campaign, and the form empties itself.
+    page.get_by_role("button", name="Lancer la campagne").dblclick()
     me.visible("Campagne lancée.")
+    me.idle()
+    engine = create_engine(running_app.database_url)
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM campaigns WHERE name = :n"), {"n": CAMPAIGN}).scalar() == 1
+    engine.dispose()
+    assert page.get_by_label("Nom de la campagne").input_value() == ""
 
     # Watch it complete: the new campaign is open in the list, its progress refreshes every 2 s.
     me.open("Campagnes")

@@ -41,7 +41,12 @@ def test_wizard_creates_and_launches_a_campaign(seeded, monkeypatch) -> None:  #
     at.button(key="wz_launch").click().run()
     assert not at.error, [e.value for e in at.error]
     assert any("Campagne lancée" in s.value for s in at.success)
+    # The form has emptied itself: a second click launches nothing.
+    assert at.text_input(key="wz1_name").value == "" and not at.multiselect(key="wz1_include").value
+    at.button(key="wz1_launch").click().run()
+    assert at.error and not any("Campagne lancée" in s.value for s in at.success)
     with db.session_scope() as session:
+        assert len(session.scalars(select(Campaign).where(Campaign.name == "Taux 2026 — employeurs")).all()) == 1
         campaign = session.scalar(select(Campaign).where(Campaign.name == "Taux 2026 — employeurs"))
         assert campaign.status == "running" and campaign.total_recipients > 0
         assert campaign.created_by == seeded["manager"]
@@ -65,6 +70,25 @@ def test_wizard_refuses_a_bad_campaign_in_french(seeded) -> None:  # noqa: ANN00
     at = open_campaigns(seeded["manager"])
     at.button(key="wz_save").click().run()
     assert at.error and "segment" in at.error[0].value or "nom" in at.error[0].value.lower()
+
+
+def test_a_past_start_date_is_refused_next_to_the_field(seeded) -> None:  # noqa: ANN001
+    from datetime import date
+
+    with db.session_scope() as session:
+        segment_id = session.scalar(select(Segment.id).where(Segment.name == "Employeurs"))
+    at = open_campaigns(seeded["manager"])
+    at.text_input(key="wz_name").input("Rappel du 1er janvier")
+    at.multiselect(key="wz_include").select(segment_id).run()
+    at.radio(key="wz_when").set_value("later").run()
+    at.date_input(key="wz_date").set_value(date(2026, 1, 1)).run()
+    assert [e.value for e in at.error] == [
+        "La date de départ (01/01/2026 à 09:00) est passée : choisissez une date et une heure à venir, ou un départ "
+        "« Dès le lancement »."]
+    at.button(key="wz_launch").click().run()
+    assert any("est passée" in e.value for e in at.error) and not at.success
+    with db.session_scope() as session:
+        assert session.scalar(select(Campaign).where(Campaign.name == "Rappel du 1er janvier")) is None
 
 
 def test_pause_needs_confirmation_and_is_audited(seeded) -> None:  # noqa: ANN001
@@ -124,6 +148,12 @@ def test_wizard_overrides_the_variable_mapping_for_one_campaign(seeded) -> None:
         override = campaign.variable_mapping[first_key]
         assert (override["source"], override["text"]) == ("text", "Cher partenaire")
         assert session.get(Template, template_id).variable_mapping == default_mapping  # the template is untouched
+        campaign_id = campaign.id
+    assert at.text_input(key="wz1_name").value == ""  # saved: the form is blank again
+    at.selectbox(key="campaign_choice").select(campaign_id).run()
+    at.button(key=f"edit_{campaign_id}").click().run()
+    assert at.text_input(key="wz2_name").value == "Taux 2026 — formule de politesse"  # the draft, in new widgets
+    assert at.multiselect(key="wz2_include").value == [segment_id]
 
 
 def test_the_detail_shows_sends_being_verified_and_unverified_ones(seeded) -> None:  # noqa: ANN001
