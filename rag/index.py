@@ -122,8 +122,8 @@ class Index:
 
     def search(self, question: str, *, k: int | None = None, judge: bool = True) -> Retrieval:
         """The best passages for `question` and, with `judge`, the confidence that they answer it
-        (`rag.refusal`: it embeds the best passages' sentences, some 0.3-0.6 s on two cores; its
-        time is in `details["judge_ms"]`, not in the retrieval's latency)."""
+        (`rag.refusal`: it embeds the best passages' sentences not embedded before, up to 0.5 s on
+        two cores; its time is in `details["judge_ms"]`, not in the retrieval's latency)."""
         settings = get_settings()
         k = k or settings.rag_top_k
         started = time.perf_counter()
