@@ -124,12 +124,35 @@ def parse_quiet_hours(value: str | None) -> tuple[str, str] | None:
     return start, end
 
 
+def quiet_time_error(value: str) -> str | None:
+    """The French message for one bound of the quiet hours that is not a time of day, or None."""
+    if re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value.strip()):
+        return None
+    return (f"« {value.strip()} » n'est pas une heure : écrivez-la au format HH:MM, de 00:00 à 23:59 "
+            "(par exemple 20:00).")
+
+
+def _quiet(start: str, end: str, local: time) -> bool:
+    begins, ends = time.fromisoformat(start), time.fromisoformat(end)
+    return (begins <= local or local < ends) if begins > ends else (begins <= local < ends)
+
+
+def first_send_at(quiet: tuple[str, str] | None, at: datetime) -> datetime:
+    """When the first message of a campaign starting at `at` may leave: `at`, or the end of the
+    quiet hours (Libreville time) when `at` falls inside them."""
+    local = at.astimezone(local_tz())
+    if quiet is None or not _quiet(quiet[0], quiet[1], local.time()):
+        return at
+    end = time.fromisoformat(quiet[1])
+    candidate = local.replace(hour=end.hour, minute=end.minute, second=0, microsecond=0)
+    return candidate + timedelta(days=1) if candidate <= local else candidate
+
+
 def in_quiet_hours(campaign: Campaign, now: datetime | None = None) -> bool:
     if not campaign.quiet_hours_start or not campaign.quiet_hours_end:
         return False
-    local = (now or utcnow()).astimezone(local_tz()).time()
-    start, end = time.fromisoformat(campaign.quiet_hours_start), time.fromisoformat(campaign.quiet_hours_end)
-    return (start <= local or local < end) if start > end else (start <= local < end)
+    return _quiet(campaign.quiet_hours_start, campaign.quiet_hours_end,
+                  (now or utcnow()).astimezone(local_tz()).time())
 
 
 def quiet_hours_end(campaign: Campaign, now: datetime | None = None) -> datetime | None:
@@ -137,12 +160,7 @@ def quiet_hours_end(campaign: Campaign, now: datetime | None = None) -> datetime
     now = now or utcnow()
     if not in_quiet_hours(campaign, now):
         return None
-    local = now.astimezone(local_tz())
-    end = time.fromisoformat(campaign.quiet_hours_end or "08:00")
-    candidate = local.replace(hour=end.hour, minute=end.minute, second=0, microsecond=0)
-    if candidate <= local:
-        candidate += timedelta(days=1)
-    return candidate
+    return first_send_at((campaign.quiet_hours_start or "20:00", campaign.quiet_hours_end or "08:00"), now)
 
 
 # --- drafts ------------------------------------------------------------------------------------

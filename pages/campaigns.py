@@ -318,7 +318,23 @@ def schedule_step(state: dict[str, Any]) -> tuple[datetime | None, str | None, i
         c1, c2 = st.columns(2)
         start = c1.text_input("Début (HH:MM)", state.get("quiet_start", "20:00"), key=_wz("quiet_start"))
         end = c2.text_input("Fin (HH:MM)", state.get("quiet_end", "08:00"), key=_wz("quiet_end"))
-        quiet_hours = f"{start}-{end}"
+        quiet_hours = f"{start.strip()}-{end.strip()}"
+        errors = [(column, campaigns.quiet_time_error(value)) for column, value in ((c1, start), (c2, end))]
+        for column, error in errors:
+            if error:
+                column.error(error)
+        if not any(error for _, error in errors):
+            if start.strip() == end.strip():
+                st.error("Le début et la fin des heures calmes sont identiques : donnez-leur une durée, ou décochez "
+                         "la case.")
+            else:
+                departure = scheduled or utcnow()
+                first = campaigns.first_send_at((start.strip(), end.strip()), departure)
+                if first != departure:
+                    st.info(f"Départ réel : {format_dt(first)}. "
+                            f"{'Le départ choisi' if scheduled else 'Un lancement maintenant'} tombe dans les heures "
+                            f"calmes ({start.strip()}–{end.strip()}) : la campagne attendra jusque-là, sans rien "
+                            "envoyer.")
     cap = get_settings().max_send_rate
     rate = st.number_input(f"Cadence maximale (messages par seconde, {cap:g} au plus)", 1, int(cap),
                            int(state.get("rate") or min(cap, 20)), key=_wz("rate"))

@@ -116,7 +116,7 @@ def fit(rows: list[dict[str, Any]], *, path: Path = MODEL_PATH) -> dict[str, Any
     and write them to `path`. Only ever given the development split."""
     # Here, not at the top: numpy and scikit-learn only when the weights are fitted again.
     import numpy as np
-    from sklearn.linear_model import LogisticRegression
+    from sklearn.linear_model import LogisticRegression  # same reason as numpy above
 
     x = np.array([[float(r[name]) for name in FEATURES] for r in rows])
     y = np.array([1 if r["gold"] else 0 for r in rows])

@@ -252,3 +252,24 @@ def test_two_tabs_launching_the_same_campaign_at_once_make_one(db_url) -> None: 
         made = session.scalars(select(Campaign).where(Campaign.name == "Double clic")).all()
         assert [c.status for c in made] == ["running"]
         assert len(rows(session, made[0].id)) == audience.reachable
+
+
+@pytest.mark.parametrize("local_time, quiet, expected", [
+    ("06:16", ("20:00", "08:00"), "2026-12-03 08:00"),  # launched at dawn: waits for 08:00 the same day
+    ("21:30", ("20:00", "08:00"), "2026-12-04 08:00"),  # in the evening: the next morning
+    ("09:00", ("20:00", "08:00"), "2026-12-03 09:00"),  # outside: at once
+    ("13:00", ("12:00", "14:00"), "2026-12-03 14:00"),  # a midday break
+    ("06:16", None, "2026-12-03 06:16"),
+])
+def test_the_first_send_waits_for_the_end_of_the_quiet_hours(local_time, quiet, expected) -> None:  # noqa: ANN001
+    from core.timeutil import local_tz
+
+    at = datetime.fromisoformat(f"2026-12-03 {local_time}").replace(tzinfo=local_tz())
+    assert campaigns.first_send_at(quiet, at.astimezone(UTC)).astimezone(local_tz()).strftime(
+        "%Y-%m-%d %H:%M") == expected
+
+
+def test_a_quiet_hour_that_is_not_a_time_is_named() -> None:
+    assert campaigns.quiet_time_error("20:00") is None and campaigns.quiet_time_error(" 08:00 ") is None
+    for bad in ("25:00", "8h", "20:60", "", "2000"):
+        assert f"« {bad} » n'est pas une heure" in campaigns.quiet_time_error(bad)

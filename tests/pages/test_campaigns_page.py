@@ -91,6 +91,24 @@ def test_a_past_start_date_is_refused_next_to_the_field(seeded) -> None:  # noqa
         assert session.scalar(select(Campaign).where(Campaign.name == "Rappel du 1er janvier")) is None
 
 
+def test_quiet_hours_are_checked_next_to_their_fields_and_delay_the_start(seeded) -> None:  # noqa: ANN001
+    from datetime import timedelta
+
+    from core.timeutil import local_tz, utcnow
+
+    at = open_campaigns(seeded["manager"])
+    at.text_input(key="wz_quiet_start").input("25:00").run()
+    assert [e.value for e in at.error] == [
+        "« 25:00 » n'est pas une heure : écrivez-la au format HH:MM, de 00:00 à 23:59 (par exemple 20:00)."]
+    # Quiet hours around the present moment: launching now waits for their end, and the wizard says so.
+    now = utcnow().astimezone(local_tz())
+    start, end = (now - timedelta(hours=1)).strftime("%H:%M"), (now + timedelta(hours=2)).strftime("%H:%M")
+    at.text_input(key="wz_quiet_start").input(start).run()
+    at.text_input(key="wz_quiet_end").input(end).run()
+    assert not at.error
+    assert any(i.value.startswith("Départ réel : ") and f"({start}–{end})" in i.value for i in at.info)
+
+
 def test_pause_needs_confirmation_and_is_audited(seeded) -> None:  # noqa: ANN001
     with db.session_scope() as session:
         segment_id = session.scalar(select(Segment.id).where(Segment.name == "Pensionnés"))
