@@ -30,6 +30,7 @@ from core.models import (
     table,
 )
 from core.respondio import UNVERIFIED
+from core.text import fold, one_line
 from core.timeutil import local_tz, utcnow
 
 S = CampaignStatus
@@ -190,8 +191,17 @@ def past_start_error(scheduled_at: datetime | None, now: datetime | None = None)
             "une date et une heure à venir, ou un départ « Dès le lancement ».")
 
 
+class DuplicateCampaign(UserError):
+    """The campaign a person is creating (or a draft they are editing into) is one they have just
+    created: `campaign_id` is that one."""
+
+    def __init__(self, message: str, campaign_id: int) -> None:
+        super().__init__(message)
+        self.campaign_id = campaign_id
+
+
 def _validate(session: Session, data: CampaignInput) -> tuple[Template, tuple[str, str] | None, dict[str, Any]]:
-    if not data.name.strip():
+    if not one_line(data.name):
         raise UserError("Le nom de la campagne est obligatoire.")
     template = session.get(Template, data.template_id)
     if template is None:
@@ -221,16 +231,21 @@ def _validate(session: Session, data: CampaignInput) -> tuple[Template, tuple[st
     return template, quiet, mapping
 
 
-def recent_duplicate(session: Session, data: CampaignInput, actor: User, *,
-                     now: datetime | None = None) -> Campaign | None:
-    """A campaign `actor` created within DUPLICATE_WINDOW with the same name, template, audience
-    and start, not cancelled: what a double click, a rerun or a second tab would create again."""
+def recent_duplicate(session: Session, data: CampaignInput, actor: User, *, now: datetime | None = None,
+                     other_than: int | None = None) -> Campaign | None:
+    """A campaign `actor` created within DUPLICATE_WINDOW with the same name (whatever the case,
+    accents and invisible characters), template, audience and start, not cancelled: what a double
+    click, a rerun or a second tab would create again. `other_than`: the draft being edited."""
     since = (now or utcnow()) - DUPLICATE_WINDOW
-    candidates = session.scalars(select(Campaign).where(
+    query = select(Campaign).where(
         Campaign.created_by == actor.id, Campaign.created_at >= since, Campaign.status != S.CANCELLED,
-        Campaign.name == " ".join(data.name.split()), Campaign.template_id == data.template_id,
-        Campaign.parent_campaign_id.is_(None)).order_by(Campaign.id.desc())).all()
-    for campaign in candidates:
+        Campaign.template_id == data.template_id, Campaign.parent_campaign_id.is_(None))
+    if other_than is not None:
+        query = query.where(Campaign.id != other_than)
+    name = fold(one_line(data.name))
+    for campaign in session.scalars(query.order_by(Campaign.id.desc())):
+        if fold(one_line(campaign.name)) != name:
+            continue
         if campaign.scheduled_at is None or data.scheduled_at is None:
             same_start = campaign.scheduled_at is None and data.scheduled_at is None
         else:
@@ -242,18 +257,25 @@ def recent_duplicate(session: Session, data: CampaignInput, actor: User, *,
     return None
 
 
+def _refuse_duplicate(session: Session, data: CampaignInput, actor: User, *, other_than: int | None) -> None:
+    """Serialises creations and edits (two tabs, a double click), then refuses a recent twin."""
+    db.serialize(session, "campaign-create")
+    if (twin := recent_duplicate(session, data, actor, other_than=other_than)) is not None:
+        raise DuplicateCampaign(
+            f"Cette campagne vient d'être créée (n° {twin.id}, « {twin.name} », "
+            f"{labels.CAMPAIGN_STATUS.get(twin.status, twin.status).lower()}) : elle n'est pas "
+            f"{'créée' if other_than is None else 'enregistrée'} une seconde fois. Retrouvez-la dans l'onglet "
+            "« Campagnes ».", twin.id)
+
+
 def create(session: Session, data: CampaignInput, *, actor: User | None = None) -> Campaign:
     """A new draft. Created by a person (`actor`), it is refused when the same person has just
     created the same campaign (`recent_duplicate`): creations are serialised, so two tabs or a
     double click racing each other make one campaign."""
     template, quiet, mapping = _validate(session, data)
     if actor is not None:
-        db.serialize(session, "campaign-create")
-        if (twin := recent_duplicate(session, data, actor)) is not None:
-            raise UserError(f"Cette campagne vient d'être créée (n° {twin.id}, « {twin.name} », "
-                            f"{labels.CAMPAIGN_STATUS.get(twin.status, twin.status).lower()}) : elle n'est pas "
-                            "créée une seconde fois. Retrouvez-la dans l'onglet « Campagnes ».")
-    campaign = Campaign(name=" ".join(data.name.split()), template_id=template.id, variable_mapping=mapping,
+        _refuse_duplicate(session, data, actor, other_than=None)
+    campaign = Campaign(name=one_line(data.name), template_id=template.id, variable_mapping=mapping,
                         include_segment_ids=list(data.include_segment_ids),
                         exclude_segment_ids=list(data.exclude_segment_ids or []), rate_limit=data.rate_limit,
                         scheduled_at=data.scheduled_at, quiet_hours_start=quiet[0] if quiet else None,
@@ -270,7 +292,9 @@ def update_draft(session: Session, campaign: Campaign, data: CampaignInput, *, a
     if campaign.status != S.DRAFT:
         raise UserError("Seul un brouillon peut être modifié.")
     template, quiet, mapping = _validate(session, data)
-    campaign.name = " ".join(data.name.split())
+    if actor is not None:
+        _refuse_duplicate(session, data, actor, other_than=campaign.id)
+    campaign.name = one_line(data.name)
     campaign.template_id = template.id
     campaign.variable_mapping = mapping
     campaign.include_segment_ids = list(data.include_segment_ids)

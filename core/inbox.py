@@ -29,7 +29,7 @@ from core.models import (
     Template,
     User,
 )
-from core.text import fold
+from core.text import fold, one_line
 from core.timeutil import utcnow
 
 C = ConversationStatus
@@ -436,7 +436,7 @@ def save_reply(session: Session, title: str, body: str, actor: User, *, reply_id
     """Written by managers and administrators, for every agent."""
     if actor.role not in (Role.MANAGER, Role.ADMIN) or not actor.is_active:
         raise UserError("Seuls les responsables et les administrateurs gèrent les réponses enregistrées.")
-    title, body = " ".join((title or "").split()), (body or "").strip()
+    title, body = one_line(title), (body or "").strip()
     if not title or not body:
         raise UserError("Une réponse enregistrée a un titre et un texte.")
     if len(title) > 80:

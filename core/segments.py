@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from core import audit, db, labels
 from core.errors import NotFound, UserError
 from core.models import Contact, Recipient, RecipientStatus, Segment, SegmentKind, SegmentMember, User, table
+from core.text import one_line
 from core.timeutil import local_tz
 
 STRING_OPS = ("equals", "not_equals", "contains", "starts_with", "in", "is_empty", "is_not_empty")
@@ -239,7 +240,7 @@ def first_of_audience(session: Session, include_ids: list[int], exclude_ids: lis
 
 
 def _check_name(session: Session, name: str, *, exclude_id: int | None = None) -> str:
-    name = " ".join((name or "").split())
+    name = one_line(name)
     if not name:
         raise UserError("Le nom du segment est obligatoire.")
     if len(name) > 120:

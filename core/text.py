@@ -19,6 +19,16 @@ def slug(text: str) -> str:
     return _NON_ALNUM.sub("_", fold(text)).strip("_")
 
 
+def one_line(text: str | None) -> str:
+    """A name as typed, made comparable: composed (NFC), without control and invisible format
+    characters (zero-width spaces and joiners, bidirectional marks, soft hyphens), blanks collapsed.
+    `"Rappel\u200b  mars"` -> `"Rappel mars"`; a name of invisible characters only -> `""`."""
+    composed = unicodedata.normalize("NFC", text or "")
+    visible = "".join(" " if c in "\t\n\r\x0b\x0c" else c for c in composed
+                      if c in "\t\n\r\x0b\x0c" or unicodedata.category(c) not in ("Cc", "Cf"))
+    return " ".join(visible.split())
+
+
 # What starts Markdown (and Streamlit's extensions) inside a line: emphasis, code, links and images
 # (brackets), raw HTML and autolinks (angle brackets), LaTeX ($), strikethrough, tables, entities.
 # Dots, commas and parentheses start nothing and stay as they are.

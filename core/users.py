@@ -21,6 +21,7 @@ from core.auth import (
 )
 from core.errors import NotFound, UserError
 from core.models import Role, User
+from core.text import one_line
 from core.timeutil import utcnow
 
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -40,7 +41,7 @@ def _validate(email: str, name: str, role: str) -> tuple[str, str, str]:
     email_n = normalize_email(email)
     if not _EMAIL_RE.match(email_n):
         raise UserError(f"Adresse e-mail invalide : « {email.strip()} ».")
-    name_n = " ".join(name.split())
+    name_n = one_line(name)
     if not name_n:
         raise UserError("Le nom est obligatoire.")
     if len(name_n) > 120:

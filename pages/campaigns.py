@@ -124,6 +124,7 @@ def controls(campaign: Campaign) -> None:
         st.session_state[key] = "cancel"
     if campaign.status == CampaignStatus.DRAFT and c3.button("Modifier le brouillon", key=f"edit_{campaign.id}"):
         _restart_wizard(wizard_from(campaign))
+        st.session_state.pop(WIZARD_DONE, None)
         st.session_state["campaigns_tab_hint"] = True
         st.info("Le brouillon est chargé dans l'onglet « Nouvelle campagne ».")
     action = st.session_state.get(key)
@@ -203,6 +204,7 @@ class TemplateChoice:
 
 
 WIZARD_GENERATION = "wizard_generation"
+WIZARD_DONE = "wizard_done"  # (kind, French message) of the last save or launch
 
 
 def _wz(name: str) -> str:
@@ -224,8 +226,12 @@ def _restart_wizard(state: dict[str, Any]) -> None:
 def wizard() -> None:
     """The new campaign, step by step; each step reads and keeps its answers in `st.session_state`."""
     state = st.session_state.setdefault("wizard", {})
-    if done := st.session_state.pop("wizard_done", None):
-        st.success(done)
+    if WIZARD_DONE in st.session_state:
+        if st.session_state.get(_wz("name")):  # a new campaign is being written: the last one's message goes
+            del st.session_state[WIZARD_DONE]
+        else:
+            kind, message = st.session_state[WIZARD_DONE]
+            (st.warning if kind == "warning" else st.success)(as_text(message))
     with db.session_scope() as session:
         segs = {s.id: s.name for s in segments.list_all(session)}
         approved = {t.id: f"{t.name} ({t.language}, {labels.TEMPLATE_CATEGORY[t.category]})"
@@ -250,9 +256,9 @@ def wizard() -> None:
 def audience_step(state: dict[str, Any], segs: dict[int, str]) -> tuple[list[int], list[int], Any]:
     st.markdown("#### 1. Audience")
     include = st.multiselect("Segments inclus", list(segs), default=[i for i in state.get("include", []) if i in segs],
-                             format_func=segs.get, key=_wz("include"))
+                             format_func=segs.get, key=_wz("include"), placeholder="Choisir un ou plusieurs segments")
     exclude = st.multiselect("Segments exclus", list(segs), default=[i for i in state.get("exclude", []) if i in segs],
-                             format_func=segs.get, key=_wz("exclude"))
+                             format_func=segs.get, key=_wz("exclude"), placeholder="Aucun")
     audience = None
     if include:
         with db.session_scope() as session:
@@ -373,28 +379,37 @@ def launch_step(state: dict[str, Any], payload: campaigns.CampaignInput) -> None
     if not (save or go):
         return
 
-    def save_or_launch(session: Any) -> tuple[int, str]:
-        if state.get("id"):
-            campaign = campaigns.update_draft(session, campaigns.get(session, state["id"]), payload,
-                                              actor=_shell.me(session))
-        else:
-            campaign = campaigns.create(session, payload, actor=_shell.me(session))
+    def save_or_launch(session: Any) -> tuple[int, str, str | None]:
+        """(campaign id, its status, why nothing was done: None when this click did it)."""
+        try:
+            if state.get("id"):
+                campaign = campaigns.get(session, state["id"])
+                if campaign.status != CampaignStatus.DRAFT:  # a click that arrived after the one that launched it
+                    return campaign.id, campaign.status, "Ce brouillon a déjà quitté l'état de brouillon."
+                campaign = campaigns.update_draft(session, campaign, payload, actor=_shell.me(session))
+            else:
+                campaign = campaigns.create(session, payload, actor=_shell.me(session))
+        except campaigns.DuplicateCampaign as twin:  # a second click, a rerun, another tab: already done
+            existing = campaigns.get(session, twin.campaign_id)
+            return existing.id, existing.status, str(twin)
         if go:
             campaigns.launch(session, campaign, actor=_shell.me(session))
-        return campaign.id, campaign.status
+        return campaign.id, campaign.status, None
 
     done = _shell.act(save_or_launch)
     if done is None:
         return
-    created_id, status = done.value
+    campaign_id, status, already = done.value
     # The form empties itself, so that a second click has nothing left to launch (the core refuses
-    # an identical campaign anyway: two tabs, a rerun).
+    # an identical campaign anyway: two tabs, a rerun). The confirmation is kept in the session
+    # until a new campaign is started: a click arriving meanwhile interrupts the run that would show
+    # it, not the message.
     _restart_wizard({})
-    st.session_state["campaign_choice_next"] = created_id
-    st.session_state["wizard_done"] = (
+    st.session_state["campaign_choice_next"] = campaign_id
+    st.session_state[WIZARD_DONE] = ("warning", already) if already else ("success", (
         "Campagne lancée." if status == CampaignStatus.RUNNING else
         "Campagne programmée." if status == CampaignStatus.SCHEDULED else
-        "Brouillon enregistré.") + f" Elle porte le n° {created_id} dans l'onglet « Campagnes »."
+        "Brouillon enregistré.") + f" Elle porte le n° {campaign_id} dans l'onglet « Campagnes ».")
     st.rerun()
 
 

@@ -215,6 +215,42 @@ def test_the_same_campaign_by_the_same_person_is_created_once(session, audience)
     assert campaigns.recent_duplicate(session, data, manager, now=utcnow() + campaigns.DUPLICATE_WINDOW * 2) is None
 
 
+def test_invisible_characters_and_case_do_not_make_another_campaign(session, audience) -> None:  # noqa: ANN001
+    from tests.factories import make_user
+
+    manager = make_user(session, "manager")
+    data = campaigns.CampaignInput(name="Rappel mars", template_id=audience.template_id,
+                                   include_segment_ids=[audience.segment_id], quiet_hours=None)
+    first = campaigns.create(session, data, actor=manager)
+    for twin in ("Rappel\u200b mars", "\u2066RAPPEL MARS\u2069", "Rappel \u00admars", "rappel\tmars"):
+        with pytest.raises(campaigns.DuplicateCampaign, match=f"n° {first.id}") as refused:
+            campaigns.create(session, campaigns.CampaignInput(**{**data.__dict__, "name": twin}), actor=manager)
+        assert refused.value.campaign_id == first.id
+    # A name of invisible characters only is no name; what is kept is what can be read.
+    for invisible in ("\u200b", "\u200d\u2060", "\u202e", "\x00\x07"):
+        with pytest.raises(UserError, match="nom de la campagne est obligatoire"):
+            campaigns.create(session, campaigns.CampaignInput(**{**data.__dict__, "name": invisible}), actor=manager)
+    other = campaigns.create(session, campaigns.CampaignInput(**{**data.__dict__, "name": "Rappel\u200b avril\u202e"}),
+                             actor=manager)
+    assert other.name == "Rappel avril"
+
+
+def test_a_draft_edited_into_a_campaign_just_made_is_refused(session, audience) -> None:  # noqa: ANN001
+    from tests.factories import make_user
+
+    manager = make_user(session, "manager")
+    data = campaigns.CampaignInput(name="Paiement avril", template_id=audience.template_id,
+                                   include_segment_ids=[audience.segment_id], quiet_hours=None)
+    launched = campaigns.launch(session, campaigns.create(session, data, actor=manager), actor=manager)
+    draft = campaigns.create(session, campaigns.CampaignInput(**{**data.__dict__, "name": "Brouillon"}), actor=manager)
+    with pytest.raises(campaigns.DuplicateCampaign, match=f"n° {launched.id}.*pas enregistrée une seconde fois"):
+        campaigns.update_draft(session, draft, data, actor=manager)
+    assert draft.name == "Brouillon"
+    # Saving a draft again as it is is not a duplicate of itself.
+    same = campaigns.CampaignInput(**{**data.__dict__, "name": "Brouillon"})
+    assert campaigns.update_draft(session, draft, same, actor=manager).name == "Brouillon"
+
+
 def test_two_tabs_launching_the_same_campaign_at_once_make_one(db_url) -> None:  # noqa: ANN001
     """Eight sessions of the same person create and launch the same campaign at the same instant:
     creations are serialised, one campaign is created and started, the others are told why."""

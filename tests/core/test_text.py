@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from core.text import as_text
+from core.text import as_text, one_line
 
 HOSTILE = ["![x](http://evil.example/a.png)", "[ici](https://phishing.example)", "**gras** _it_ ~~barré~~",
            "<img src=x onerror=alert(1)>", "$x^2$ et $$\\int f$$", "# Titre", "1. liste", "> citation",
@@ -44,3 +44,15 @@ def test_lines_control_characters_and_leading_blanks() -> None:
     assert as_text("Awa \u202eenilorac\u202c \u2067x\u2069") == "Awa enilorac x"  # no letters shown reordered
     assert as_text("    indenté") == "\u00a0" * 4 + "indenté"  # not a code block
     assert as_text(None) == ""
+
+
+@pytest.mark.parametrize("typed, kept", [
+    ("Rappel\u200b  mars", "Rappel mars"),          # zero-width space
+    ("\u2066Paiement\u2069 avril\u202e", "Paiement avril"),  # bidirectional isolates and override
+    ("Cotisa\u00adtions", "Cotisations"),            # soft hyphen
+    ("Cafe\u0301", "Café"),                          # composed as one letter
+    ("a\tb\nc\x00", "a b c"),                         # blanks collapsed, controls removed
+    ("\u200b\u200d\u2060\ufeff", ""),                # nothing visible: nothing
+])
+def test_a_name_keeps_only_what_can_be_read(typed, kept) -> None:  # noqa: ANN001
+    assert one_line(typed) == kept

@@ -20,6 +20,10 @@ def test_page_access_by_role(spec, role, seeded) -> None:  # noqa: ANN001
         assert not at.exception, at.exception
         assert [t.value for t in at.title] == [spec.title]
         assert not [e.value for e in at.error]
+        # An empty choice shows its placeholder: Streamlit's own is English (« Choose options »).
+        english = [w.label for w in [*at.multiselect, *at.selectbox]
+                   if not w.proto.placeholder.strip() and (w.type == "multiselect" or not w.proto.HasField("default"))]
+        assert english == [], f"{spec.key}: French placeholders needed for {english}"
         if not spec.can_edit(role):
             assert any("Consultation seule" in i.value for i in at.info)
     else:

@@ -44,7 +44,7 @@ def test_wizard_creates_and_launches_a_campaign(seeded, monkeypatch) -> None:  #
     # The form has emptied itself: a second click launches nothing.
     assert at.text_input(key="wz1_name").value == "" and not at.multiselect(key="wz1_include").value
     at.button(key="wz1_launch").click().run()
-    assert at.error and not any("Campagne lancée" in s.value for s in at.success)
+    assert any("nom de la campagne est obligatoire" in e.value for e in at.error)
     with db.session_scope() as session:
         assert len(session.scalars(select(Campaign).where(Campaign.name == "Taux 2026 — employeurs")).all()) == 1
         campaign = session.scalar(select(Campaign).where(Campaign.name == "Taux 2026 — employeurs"))
@@ -70,6 +70,52 @@ def test_wizard_refuses_a_bad_campaign_in_french(seeded) -> None:  # noqa: ANN00
     at = open_campaigns(seeded["manager"])
     at.button(key="wz_save").click().run()
     assert at.error and "segment" in at.error[0].value or "nom" in at.error[0].value.lower()
+
+
+def test_a_click_that_comes_after_the_launch_is_told_and_creates_nothing(seeded) -> None:  # noqa: ANN001
+    """A run interrupted by a second click can leave the form as it was: the same campaign launched
+    again is then reported as the one already launched, and the form empties itself."""
+    with db.session_scope() as session:
+        segment_id = session.scalar(select(Segment.id).where(Segment.name == "Employeurs"))
+    at = open_campaigns(seeded["manager"])
+    for generation in ("wz_", "wz1_"):
+        at.text_input(key=f"{generation}name").input("Rappel\u200b des cotisations")
+        at.multiselect(key=f"{generation}include").select(segment_id).run()
+        at.checkbox(key=f"{generation}quiet").uncheck().run()
+        at.button(key=f"{generation}launch").click().run()
+        assert not at.error and not at.exception, [e.value for e in at.error]
+    assert [w.value for w in at.warning if "vient d'être créée" in w.value], [w.value for w in at.warning]
+    assert not at.success and at.text_input(key="wz2_name").value == ""
+    with db.session_scope() as session:
+        made = session.scalars(select(Campaign).where(Campaign.name == "Rappel des cotisations")).all()
+        assert [c.status for c in made] == ["running"]
+    # The message stays through other reruns until a new campaign is begun.
+    at.run()
+    assert any("vient d'être créée" in w.value for w in at.warning)
+    at.text_input(key="wz2_name").input("Autre campagne").run()
+    assert not any("vient d'être créée" in w.value for w in at.warning) and not at.success
+
+
+def test_a_draft_launched_elsewhere_is_not_launched_again(seeded) -> None:  # noqa: ANN001
+    with db.session_scope() as session:
+        segment_id = session.scalar(select(Segment.id).where(Segment.name == "Employeurs"))
+    at = open_campaigns(seeded["manager"])
+    at.text_input(key="wz_name").input("Brouillon partagé")
+    at.multiselect(key="wz_include").select(segment_id).run()
+    at.button(key="wz_save").click().run()
+    assert any("Brouillon enregistré" in s.value for s in at.success)
+    with db.session_scope() as session:
+        draft_id = session.scalar(select(Campaign.id).where(Campaign.name == "Brouillon partagé"))
+    at.selectbox(key="campaign_choice").select(draft_id).run()
+    at.button(key=f"edit_{draft_id}").click().run()
+    assert not at.success  # the last save's message is not the draft's
+    with db.session_scope() as session:  # launched from another tab meanwhile
+        campaigns.launch(session, campaigns.get(session, draft_id))
+    at.button(key="wz2_launch").click().run()
+    assert any("déjà quitté l'état de brouillon" in w.value for w in at.warning), [w.value for w in at.warning]
+    assert not at.error and at.text_input(key="wz3_name").value == ""
+    with db.session_scope() as session:
+        assert len(session.scalars(select(Campaign).where(Campaign.name == "Brouillon partagé")).all()) == 1
 
 
 def test_a_past_start_date_is_refused_next_to_the_field(seeded) -> None:  # noqa: ANN001
