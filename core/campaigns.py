@@ -501,20 +501,64 @@ def failures_by_code(session: Session, campaign_id: int) -> list[tuple[str, int]
         .group_by(Recipient.error_code).order_by(func.count().desc())).all()]
 
 
-def retarget(session: Session, campaign: Campaign, which: str, *, actor: User | None = None) -> Campaign:
-    """A new draft for the recipients who did not get, did not read, or failed to receive a campaign."""
+@dataclass(frozen=True)
+class RetargetCount:
+    """Who a retargeting would take (`settled`) and who it leaves out for now (`recent`: sent less
+    than the settling time ago, their delivery or read status may still arrive)."""
+    settled: int
+    recent: int
+    cutoff: datetime  # sent before this: settled
+
+
+def _retarget_conditions(cutoff: datetime) -> dict[str, tuple[Any, Any]]:
+    """For each retargeting, (who it concerns, who among them has settled). A failure is final; a
+    message still "sent" or not yet read is only counted once it has had time to be delivered or read."""
+    old_enough = and_(Recipient.sent_at.is_not(None), Recipient.sent_at <= cutoff)
+    failed = Recipient.status == RecipientStatus.FAILED
+    return {
+        "not_delivered": (Recipient.status.in_([RecipientStatus.SENT, RecipientStatus.FAILED]),
+                          or_(failed, old_enough)),
+        "not_read": (and_(Recipient.status.in_([RecipientStatus.SENT, RecipientStatus.DELIVERED]),
+                          Recipient.read_at.is_(None)), old_enough),
+        "failed": (failed, literal(True)),
+        "unverified": (and_(failed, Recipient.error_code == UNVERIFIED), literal(True)),
+    }
+
+
+def retarget_cutoff(now: datetime | None = None) -> datetime:
+    return (now or utcnow()) - timedelta(hours=get_settings().retarget_settle_hours)
+
+
+def retarget_counts(session: Session, campaign_id: int, *, now: datetime | None = None) -> dict[str, RetargetCount]:
+    """What each retargeting of the campaign would take now, and what it would leave out."""
+    cutoff = retarget_cutoff(now)
+    counts = {}
+    for which, (concerned, settled) in _retarget_conditions(cutoff).items():
+        row = session.execute(select(func.count(), func.coalesce(func.sum(case((settled, 1), else_=0)), 0))
+                              .where(Recipient.campaign_id == campaign_id, concerned)).one()
+        counts[which] = RetargetCount(settled=int(row[1]), recent=int(row[0]) - int(row[1]), cutoff=cutoff)
+    return counts
+
+
+def retarget(session: Session, campaign: Campaign, which: str, *, actor: User | None = None,
+             now: datetime | None = None) -> Campaign:
+    """A new draft for the recipients who did not get, did not read, or failed to receive a campaign,
+    among those whose status has settled (RETARGET_SETTLE_HOURS): a message sent a minute ago is not
+    "not delivered" yet. How many were left out for that reason is in the audit log."""
     if which not in labels.RETARGET:
         raise UserError("Relance inconnue.")
-    conditions = {
-        "not_delivered": Recipient.status.in_([RecipientStatus.SENT, RecipientStatus.FAILED]),
-        "not_read": and_(Recipient.status.in_([RecipientStatus.SENT, RecipientStatus.DELIVERED]),
-                         Recipient.read_at.is_(None)),
-        "failed": Recipient.status == RecipientStatus.FAILED,
-        "unverified": and_(Recipient.status == RecipientStatus.FAILED, Recipient.error_code == UNVERIFIED),
-    }
-    ids = session.scalars(select(Recipient.contact_id).where(Recipient.campaign_id == campaign.id,
-                                                             conditions[which])).all()
+    cutoff = retarget_cutoff(now)
+    concerned, settled = _retarget_conditions(cutoff)[which]
+    ids = session.scalars(select(Recipient.contact_id).where(Recipient.campaign_id == campaign.id, concerned,
+                                                             settled)).all()
+    recent = session.scalar(select(func.count()).where(Recipient.campaign_id == campaign.id, concerned,
+                                                       ~settled)) or 0
     if not ids:
+        if recent:
+            hours = f"{get_settings().retarget_settle_hours:g}"
+            raise UserError(f"Aucun destinataire {labels.RETARGET[which]} depuis plus de {hours} h : les {recent} "
+                            f"envois plus récents peuvent encore changer de statut. Réessayez après le "
+                            f"{_settles_at(session, campaign.id, concerned, cutoff):%d/%m/%Y à %H:%M}.")
         raise UserError(f"Aucun destinataire {labels.RETARGET[which]} dans cette campagne.")
     base = f"{campaign.name} — relance {labels.RETARGET[which]}"[:110]
     name, n = base, 2
@@ -533,5 +577,14 @@ def retarget(session: Session, campaign: Campaign, which: str, *, actor: User | 
     session.add(draft)
     session.flush()
     audit.record(session, "campaign_created", actor=actor, target_type="campaign", target_id=draft.id,
-                 details={"name": draft.name, "retarget_of": campaign.id, "recipients": len(ids)})
+                 details={"name": draft.name, "retarget_of": campaign.id, "recipients": len(ids),
+                          "left_out_recent": recent})
     return draft
+
+
+def _settles_at(session: Session, campaign_id: int, concerned: Any, cutoff: datetime) -> datetime:
+    """When the first message left out of a retargeting will have settled (Libreville time)."""
+    first = session.scalar(select(func.min(Recipient.sent_at)).where(
+        Recipient.campaign_id == campaign_id, concerned, Recipient.sent_at > cutoff))
+    settle = timedelta(hours=get_settings().retarget_settle_hours)
+    return ((first or utcnow()) + settle).astimezone(local_tz())

@@ -42,6 +42,9 @@ class Settings(BaseSettings):
 
     # Campaigns
     max_send_rate: float = Field(default=80.0, gt=0)  # messages/s for the WhatsApp number (provider tier)
+    # A retargeting ("not delivered", "not read") only takes messages sent at least this long ago:
+    # before that, their delivery or read status may still arrive.
+    retarget_settle_hours: float = Field(default=24.0, ge=0, le=24 * 30)
     price_marketing_fcfa: float = Field(default=45.0, ge=0)  # per delivered template, by category
     price_utility_fcfa: float = Field(default=12.0, ge=0)
     price_authentication_fcfa: float = Field(default=12.0, ge=0)

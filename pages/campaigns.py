@@ -144,14 +144,31 @@ def controls(campaign: Campaign) -> None:
             st.session_state.pop(key, None)
             st.rerun()
     if campaign.status in (CampaignStatus.COMPLETED, CampaignStatus.CANCELLED, CampaignStatus.PAUSED):
-        st.markdown("**Nouvelle campagne pour les destinataires…**")
-        cols = st.columns(len(labels.RETARGET))
-        for col, (which, label) in zip(cols, labels.RETARGET.items(), strict=True):
-            if col.button(label, key=f"retarget_{which}_{campaign.id}"):
-                done = _shell.act(lambda s, w=which: campaigns.retarget(s, campaigns.get(s, campaign.id), w,
-                                                                         actor=_shell.me(s)).name)
-                if done:
-                    st.success(f"Brouillon « {as_text(done.value)} » créé.")
+        retarget_step(campaign)
+
+
+def retarget_step(campaign: Campaign) -> None:
+    """« Nouvelle campagne pour… »: each choice with how many it takes, and how many it leaves out
+    because their status may still arrive."""
+    with db.session_scope() as session:
+        counts = campaigns.retarget_counts(session, campaign.id)
+    hours = f"{get_settings().retarget_settle_hours:g}"
+    st.markdown("**Nouvelle campagne pour les destinataires…**")
+    st.caption(f"« Non remis » et « non lus » ne reprennent que les messages partis depuis plus de {hours} h "
+               f"(avant le {format_dt(next(iter(counts.values())).cutoff)}) : les statuts plus récents peuvent "
+               "encore arriver. Les échecs sont repris tout de suite.")
+    cols = st.columns(len(labels.RETARGET))
+    for col, (which, label) in zip(cols, labels.RETARGET.items(), strict=True):
+        count = counts[which]
+        if col.button(f"{label} ({_shell.nf(count.settled)})", key=f"retarget_{which}_{campaign.id}"):
+            done = _shell.act(lambda s, w=which: campaigns.retarget(s, campaigns.get(s, campaign.id), w,
+                                                                     actor=_shell.me(s)).name)
+            if done:
+                st.success(f"Brouillon « {as_text(done.value)} » créé pour {_shell.nf(count.settled)} "
+                           f"destinataire{'s' if count.settled > 1 else ''}.")
+        if count.recent:
+            col.caption(f"{_shell.nf(count.recent)} envoi{'s' if count.recent > 1 else ''} de moins de {hours} h "
+                        "laissé" + ("s" if count.recent > 1 else "") + " de côté.")
 
 
 def detail(campaign_id: int) -> None:

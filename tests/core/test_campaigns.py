@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from core import campaigns, ledger, templates
 from core.errors import UserError
-from core.models import AuditLog, Campaign, Contact, Recipient, StatusEvent, Template, User
+from core.models import AuditLog, Campaign, Contact, Recipient, SegmentMember, StatusEvent, Template, User
 from core.respondio import Sandbox
 from core.timeutil import utcnow
 from tests.campaign_fixtures import TEMPLATE, make_audience, make_campaign
@@ -175,6 +175,41 @@ def test_completion_and_retarget(session, audience) -> None:  # noqa: ANN001
     assert campaigns.estimate(session, draft).audience.reachable == len(claimed[::4])
     with pytest.raises(UserError, match="Aucun destinataire"):
         campaigns.retarget(session, session.get(Campaign, draft.id), "not_read")
+
+
+def test_retargeting_waits_for_statuses_to_settle(session, audience) -> None:  # noqa: ANN001
+    """Right after sending, "sent" is not "not delivered": only messages sent more than
+    RETARGET_SETTLE_HOURS ago are retargeted, failures at once; the others are counted as left out."""
+    campaign = make_campaign(session, audience)
+    campaigns.launch(session, campaign)
+    claimed = ledger.claim(session, campaign.id, owner="a", limit=1000, lease_seconds=60)
+    assert len(claimed) >= 6
+    failed, old, recent = claimed[:2], claimed[2:4], claimed[4:]
+    ledger.record(session, [ledger.Outcome(r.id, "failed" if r in failed else "sent", message_id=str(r.id),
+                                           error_code="131026" if r in failed else None) for r in claimed],
+                  owner="a")
+    two_days_ago = utcnow() - timedelta(days=2)
+    session.execute(update(Recipient).where(Recipient.id.in_([r.id for r in [*failed, *old]]))
+                    .values(sent_at=two_days_ago))
+    counts = campaigns.retarget_counts(session, campaign.id)
+    assert (counts["not_delivered"].settled, counts["not_delivered"].recent) == (4, len(recent))
+    assert (counts["not_read"].settled, counts["not_read"].recent) == (2, len(recent))
+    assert (counts["failed"].settled, counts["failed"].recent) == (2, 0)
+    draft = campaigns.retarget(session, campaign, "not_delivered")
+    taken = set(session.scalars(select(SegmentMember.contact_id).where(
+        SegmentMember.segment_id == draft.include_segment_ids[0])))
+    assert taken == {r.contact_id for r in [*failed, *old]}
+    details = session.scalar(select(AuditLog.details).where(AuditLog.target_id == str(draft.id),
+                                                            AuditLog.action == "campaign_created"))
+    assert details["left_out_recent"] == len(recent)
+    # A day later everything has settled.
+    later = campaigns.retarget_counts(session, campaign.id, now=utcnow() + timedelta(days=1, minutes=1))
+    assert (later["not_delivered"].settled, later["not_delivered"].recent) == (len(claimed), 0)
+    # When only recent messages remain, the refusal says until when to wait.
+    session.execute(update(Recipient).where(Recipient.campaign_id == campaign.id).values(sent_at=utcnow()))
+    with pytest.raises(UserError, match=r"Aucun destinataire non lus depuis plus de 24 h : les \d+ envois plus "
+                                        r"récents peuvent encore changer de statut\. Réessayez après le \d\d/"):
+        campaigns.retarget(session, campaign, "not_read")
 
 
 def test_a_start_date_in_the_past_is_refused_in_french(session, audience) -> None:  # noqa: ANN001

@@ -259,3 +259,37 @@ def respondio_down():  # noqa: ANN201
 
     return respondio.RespondIO("jeton", base_url=f"http://127.0.0.1:{free_port()}/v2", channel_id=1, timeout=0.5,
                                max_retries=0)
+
+
+def test_retargeting_says_what_it_takes_and_what_it_leaves_out(seeded) -> None:  # noqa: ANN001
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from core.models import Recipient
+    from core.timeutil import utcnow
+
+    with db.session_scope() as session:
+        campaign = session.scalars(select(Campaign).where(Campaign.status == "completed")
+                                   .order_by(Campaign.id)).first()
+        campaign_id = campaign.id
+        # Some of its messages left an hour ago: their status may still arrive.
+        recent = session.scalars(select(Recipient.id).where(Recipient.campaign_id == campaign_id,
+                                                            Recipient.status == "delivered").limit(3)).all()
+        session.execute(update(Recipient).where(Recipient.id.in_(recent)).values(
+            status="sent", delivered_at=None, read_at=None, sent_at=utcnow() - timedelta(hours=1)))
+        counts = campaigns.retarget_counts(session, campaign_id)
+    assert counts["not_delivered"].recent == len(recent) > 0
+    at = open_campaigns(seeded["manager"])
+    at.selectbox(key="campaign_choice").select(campaign_id).run()
+    assert any("ne reprennent que les messages partis depuis plus de 24 h" in c.value for c in at.caption)
+    assert any(c.value.startswith(f"{len(recent)} envois de moins de 24 h laissés de côté") for c in at.caption)
+    button = at.button(key=f"retarget_not_delivered_{campaign_id}")
+    assert button.label == f"non remis ({counts['not_delivered'].settled})"
+    button.click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert any(f"créé pour {counts['not_delivered'].settled} destinataires" in s.value for s in at.success)
+    # The supervisor sees the campaign but no retargeting buttons.
+    at = open_campaigns(seeded["supervisor"])
+    at.selectbox(key="campaign_choice").select(campaign_id).run()
+    assert not [b for b in at.button if b.key and b.key.startswith("retarget_")]
