@@ -375,7 +375,7 @@ def start_due(session: Session, *, now: datetime | None = None) -> list[int]:
     return started
 
 
-def _value(spec: dict[str, Any]) -> Any:
+def variable_sql(spec: dict[str, Any]) -> Any:
     """One template variable for every contact at once, as SQL; NULL when empty and no fallback."""
     source = spec.get("source")
     if source == "field":
@@ -397,7 +397,7 @@ def materialize(session: Session, campaign: Campaign, *, now: datetime | None = 
     data = templates.as_dict(template)
     mapping = campaign.variable_mapping or {}
     keys = templates.variable_keys(data)
-    values = {key: _value(mapping[key]) for key in keys}
+    values = {key: variable_sql(mapping[key]) for key in keys}
     pg = session.get_bind().dialect.name == "postgresql"
     obj, arr = (func.jsonb_build_object, func.jsonb_build_array) if pg else (func.json_object, func.json_array)
     parts: list[Any] = ["body", arr(*[values[k] for k in keys if k.isdigit()])]

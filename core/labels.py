@@ -295,3 +295,13 @@ MAPPING_SOURCE: dict[str, str] = {"field": "Champ du contact", "attribute": "Att
 # --- Segment editor -------------------------------------------------------------------------------
 
 SEGMENT_MATCH: dict[str, str] = {"all": "toutes les règles", "any": "au moins une règle"}
+
+
+def skip_reason(reason: str | None) -> str:
+    """Why a recipient was left out at launch, in French: `missing_variable:1` -> `la variable {{1}}
+    du modèle n'a pas de valeur pour ce contact`."""
+    kind, _, detail = (reason or "").partition(":")
+    if kind == "missing_variable":
+        name = f"{{{{{detail}}}}}" if detail.isdigit() else detail
+        return f"la variable {name} du modèle n'a pas de valeur pour ce contact"
+    return reason or ""

@@ -9,8 +9,9 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from core import campaigns, db, labels, messaging, respondio, segments, templates
+from core import campaign_review, campaigns, db, labels, messaging, respondio, segments, templates
 from core.config import get_settings
+from core.errors import UserError
 from core.models import Campaign, CampaignStatus, Contact, Template
 from core.text import as_text
 from core.timeutil import format_dt, local_tz, utcnow
@@ -92,13 +93,17 @@ def failures(campaign_id: int) -> None:
                                     "Destinataires": n} for code, n in rows]), hide_index=True, width="stretch")
 
 
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
 def recipients_table(campaign_id: int) -> None:
     status = st.selectbox("Destinataires", ["", *STATUS_ORDER], key=f"rcpt_filter_{campaign_id}",
                           format_func=lambda s: "Tous" if not s else labels.RECIPIENT_STATUS[s])
     with db.session_scope() as session:
         data = [{"Téléphone": r.phone, "Nom": f"{row.first_name or ''} {row.last_name or ''}".strip(),
-                 "Statut": labels.RECIPIENT_STATUS[r.status], "Motif / erreur": r.skip_reason or (
-                     "Envoi non vérifiable" if r.error_code == respondio.UNVERIFIED
+                 "Statut": labels.RECIPIENT_STATUS[r.status], "Motif / erreur": _sentence(labels.skip_reason(
+                     r.skip_reason)) or ("Envoi non vérifiable" if r.error_code == respondio.UNVERIFIED
                      else respondio.code_label(r.error_code) if r.error_code else ""),
                  "Envoyé le": format_dt(r.sent_at), "Remis le": format_dt(r.delivered_at),
                  "Lu le": format_dt(r.read_at)}
@@ -265,8 +270,8 @@ def wizard() -> None:
     payload = campaigns.CampaignInput(name=name, template_id=choice.id, include_segment_ids=include,
                                       exclude_segment_ids=exclude, rate_limit=rate, scheduled_at=scheduled,
                                       quiet_hours=quiet_hours, variable_mapping=choice.mapping if choice.own else None)
-    estimate_step(audience, choice, rate)
     test_step(choice)
+    review_step(payload, state.get("id"))
     launch_step(state, payload)
 
 
@@ -364,19 +369,53 @@ def schedule_step(state: dict[str, Any]) -> tuple[datetime | None, str | None, i
     return scheduled, quiet_hours, int(rate)
 
 
-def estimate_step(audience: Any, choice: TemplateChoice, rate: int) -> None:
-    st.markdown("#### 4. Estimation")
-    if audience is None:
+def review_step(payload: campaigns.CampaignInput, draft_id: int | None) -> None:
+    """The final review: what the launch will do, computed by the same rules as the launch."""
+    st.markdown("#### 5. Vérification et lancement")
+    if not payload.include_segment_ids:
+        st.info("Choisissez au moins un segment à l'étape 1 : la vérification s'affiche ici.")
         return
-    price = campaigns.price_per_message(choice.category)
+    try:
+        with db.session_scope() as session:
+            review = campaign_review.review(session, payload, actor=_shell.me(session), draft_id=draft_id)
+    except UserError as err:
+        st.error(as_text(err))
+        return
+    c1, c2, c3 = st.columns(3)
+    c1.metric("À envoyer", _shell.nf(review.recipients),
+              help="Les destinataires joignables, moins ceux à qui il manque une variable du modèle.")
+    c2.metric("Coût estimé", f"{_shell.nf(review.cost_fcfa)} FCFA",
+              help=f"{review.price:g} FCFA par message remis, si tous le sont.")
+    c3.metric("Durée d'envoi estimée", duration(review.duration_seconds))
     c1, c2 = st.columns(2)
-    c1.metric("Coût estimé", f"{_shell.nf(audience.reachable * price)} FCFA",
-              help=f"{price:g} FCFA par modèle {labels.TEMPLATE_CATEGORY[choice.category].lower()} remis.")
-    c2.metric("Durée estimée à la cadence choisie", duration(audience.reachable / rate))
+    c1.metric("Départ réel", format_dt(review.start))
+    c2.metric("Dernier envoi vers", format_dt(review.finish))
+    observed = (f" ; le fournisseur a accepté au mieux {review.observed_rate:g} messages/s ces "
+                f"{campaign_review.OBSERVED_DAYS} derniers jours, la durée en tient compte"
+                if review.observed_rate and review.observed_rate < review.rate else "")
+    st.caption(f"Cadence : {review.rate:g} messages/s au plus{observed}. Les heures calmes interrompent l'envoi, "
+               "qui reprend à leur fin.")
+    rows = [{"Segment": f"Inclus : {name}", "Personnes": n} for name, n in review.included]
+    rows += [{"Segment": f"Exclu : {name}", "Personnes": -n} for name, n in review.excluded]
+    rows += [{"Segment": "Désinscrits, écartés d'office", "Personnes": -review.audience.opted_out}]
+    rows += [{"Segment": f"Variable « {key} » sans valeur, écartés", "Personnes": -n} for key, n in review.missing]
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    st.caption("Une personne présente dans plusieurs segments inclus ne reçoit qu'un message.")
+    st.markdown("**Le message tel que le liront les premiers destinataires**")
+    for sample in review.samples:
+        st.markdown(f"{as_text(sample.name)} ({as_text(sample.phone)})")
+        if sample.message is not None:
+            st.info(as_text(sample.message))
+        else:
+            st.warning(f"Écarté : {as_text(labels.skip_reason(sample.skip_reason))}.")
+    st.markdown("**Contrôles**")
+    for guard in review.guards:
+        mark = ":green[✔]" if guard.ok else (":red[✘]" if guard.blocking else ":orange[⚠]")
+        st.markdown(f"{mark} {as_text(guard.text)}")
 
 
 def test_step(choice: TemplateChoice) -> None:
-    st.markdown("#### 5. Envoi de test")
+    st.markdown("#### 4. Envoi de test")
     c1, c2 = st.columns([2, 1])
     test_to = c1.text_input("Numéro qui reçoit le test (valeurs du contact de l'aperçu)", key=_wz("test_to"))
     if c2.button("Envoyer le test", key=_wz("test")):
@@ -389,7 +428,6 @@ def test_step(choice: TemplateChoice) -> None:
 
 
 def launch_step(state: dict[str, Any], payload: campaigns.CampaignInput) -> None:
-    st.markdown("#### 6. Vérification et lancement")
     c1, c2 = st.columns(2)
     save = c1.button("Enregistrer le brouillon", key=_wz("save"))
     go = c2.button("Lancer la campagne", type="primary", key=_wz("launch"))

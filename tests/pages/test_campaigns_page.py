@@ -293,3 +293,26 @@ def test_retargeting_says_what_it_takes_and_what_it_leaves_out(seeded) -> None: 
     at = open_campaigns(seeded["supervisor"])
     at.selectbox(key="campaign_choice").select(campaign_id).run()
     assert not [b for b in at.button if b.key and b.key.startswith("retarget_")]
+
+
+def test_the_review_before_launch(seeded) -> None:  # noqa: ANN001
+    with db.session_scope() as session:
+        segment_id = session.scalar(select(Segment.id).where(Segment.name == "Employeurs"))
+        template_id = session.scalar(select(Template.id).where(Template.name == "nouveaux_taux_2026"))
+    at = open_campaigns(seeded["manager"])
+    assert any("Choisissez au moins un segment à l'étape 1" in i.value for i in at.info)
+    at.text_input(key="wz_name").input("Revue <b>avant</b> lancement")
+    at.multiselect(key="wz_include").select(segment_id).run()
+    at.selectbox(key="wz_template").select(template_id).run()
+    metrics = {m.label: m.value for m in at.metric}
+    to_send = int(metrics["À envoyer"].replace("\u202f", ""))
+    assert to_send > 0 and "FCFA" in metrics["Coût estimé"] and metrics["Départ réel"]
+    table = at.dataframe[-1].value
+    assert table.iloc[0]["Segment"] == "Inclus : Employeurs"
+    assert any(m.value.startswith(":green[✔]") and "Départ dès le lancement" in m.value for m in at.markdown)
+    assert any("Aucun envoi de test de ce modèle depuis 24 h" in m.value for m in at.markdown)
+    # After a test send, the guard holds.
+    at.text_input(key="wz_test_to").input("077 28 01 50")
+    at.button(key="wz_test").click().run()
+    assert any("Envoi de test de ce modèle le " in m.value for m in at.markdown)
+    assert not at.exception and not at.error, [e.value for e in at.error]

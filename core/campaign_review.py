@@ -1,0 +1,192 @@
+"""The final review of a campaign before it leaves: who receives it and who does not (and why), the
+message as its first recipients will read it, when it really starts and ends, at what rate, what it
+costs, and the guards that hold or do not. The wizard shows it above « Lancer la campagne »; it is
+computed from the same rules as the launch (segments.audience_condition, the variables' SQL)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from core import campaigns, segments, templates
+from core.config import get_settings
+from core.errors import UserError
+from core.models import AuditLog, Campaign, CampaignStatus, Contact, Recipient, Template, User
+from core.timeutil import local_tz, utcnow
+
+SAMPLES = 3  # recipients whose message is shown as they will read it
+TEST_RECENT = timedelta(hours=24)  # a test send of the template within this counts for the review
+OBSERVED_DAYS = 7  # the provider's real rate is the best minute of the sends of this period
+OBSERVED_MIN_PER_MINUTE = 60  # fewer sends in the best minute: not enough to tell a rate
+
+
+@dataclass(frozen=True)
+class Sample:
+    name: str
+    phone: str
+    message: str | None  # None: the contact is skipped (`skip_reason`)
+    skip_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Guard:
+    ok: bool
+    text: str  # French
+    blocking: bool = False  # the launch is refused while it does not hold
+
+
+@dataclass(frozen=True)
+class Review:
+    audience: segments.AudienceCount
+    included: list[tuple[str, int]]  # each included segment: its reachable contacts (before overlaps)
+    excluded: list[tuple[str, int]]  # each excluded segment: the included contacts it removes
+    missing: list[tuple[str, int]]  # each template variable: reachable contacts with no value (skipped)
+    recipients: int  # what will be sent: reachable minus skipped
+    samples: list[Sample]
+    start: datetime  # when the first message may leave (quiet hours applied)
+    rate: float  # messages per second chosen (capped by the number's throughput)
+    observed_rate: float | None  # the best the provider did lately, when known
+    duration_seconds: float  # sending time, at the lower of the two rates
+    finish: datetime  # the last message, quiet hours included
+    price: float  # FCFA per delivered message of this category
+    cost_fcfa: float
+    guards: list[Guard] = field(default_factory=list)
+
+    @property
+    def blocked(self) -> bool:
+        return any(g.blocking and not g.ok for g in self.guards)
+
+
+def finish_at(quiet: tuple[str, str] | None, start: datetime, seconds: float) -> datetime:
+    """When `seconds` of sending that begin at `start` end, pausing through every quiet period."""
+    at, left = campaigns.first_send_at(quiet, start), max(0.0, seconds)
+    if quiet is None:
+        return at + timedelta(seconds=left)
+    begins = time.fromisoformat(quiet[0])
+    for _ in range(3660):  # ten years of days: the loop ends long before
+        local = at.astimezone(local_tz())
+        next_quiet = local.replace(hour=begins.hour, minute=begins.minute, second=0, microsecond=0)
+        if next_quiet <= local:
+            next_quiet += timedelta(days=1)
+        window = (next_quiet - local).total_seconds()
+        if left <= window:
+            return at + timedelta(seconds=left)
+        left -= window
+        at = campaigns.first_send_at(quiet, next_quiet)
+    raise UserError("Durée d'envoi impossible à estimer.")
+
+
+def observed_rate(session: Session, *, at_least: float, now: datetime | None = None) -> float | None:
+    """Messages per second the provider accepted in the best minute of the last OBSERVED_DAYS, over
+    campaigns allowed to go at least `at_least` per second (a slower campaign says nothing of the
+    provider); None when too little was sent to tell."""
+    since = (now or utcnow()) - timedelta(days=OBSERVED_DAYS)
+    cap = get_settings().max_send_rate
+    recent = [c for c in session.scalars(select(Campaign).where(Campaign.started_at >= since))
+              if min(c.rate_limit or cap, cap) >= at_least]
+    if not recent:
+        return None
+    pg = session.get_bind().dialect.name == "postgresql"
+    minute = func.date_trunc("minute", Recipient.sent_at) if pg else func.strftime("%Y-%m-%d %H:%M", Recipient.sent_at)
+    per_minute = (select(func.count().label("n")).where(Recipient.campaign_id.in_([c.id for c in recent]),
+                                                        Recipient.sent_at >= since)
+                  .group_by(minute).subquery())
+    best = session.scalar(select(func.max(per_minute.c.n)))
+    if not best or best < OBSERVED_MIN_PER_MINUTE:
+        return None
+    return round(float(best) / 60.0, 1)
+
+
+def review(session: Session, data: campaigns.CampaignInput, *, actor: User | None = None,
+           draft_id: int | None = None, now: datetime | None = None) -> Review:
+    """The review of the campaign described by `data` (a new one, or the draft `draft_id`)."""
+    now = now or utcnow()
+    template = session.get(Template, data.template_id)
+    if template is None:
+        raise UserError("Modèle introuvable.")
+    include, exclude = list(data.include_segment_ids), list(data.exclude_segment_ids or [])
+    audience = segments.count_audience(session, include, exclude)
+    reachable = segments.audience_condition(session, include, exclude)
+    names = {s.id: s.name for s in segments.list_all(session)}
+    included = [(names.get(sid, f"n° {sid}"), segments.count_audience(session, [sid]).reachable) for sid in include]
+    before_exclusions = segments.audience_condition(session, include)
+    excluded = [(names.get(sid, f"n° {sid}"), session.scalar(select(func.count()).select_from(Contact).where(
+        before_exclusions, segments.membership_condition(session, sid))) or 0) for sid in exclude]
+    data_t = templates.as_dict(template)
+    mapping = data.variable_mapping if data.variable_mapping is not None else (template.variable_mapping or {})
+    keys = templates.variable_keys(data_t)
+    missing = []
+    if not templates.validate_mapping(data_t, mapping):
+        for key in keys:
+            n = session.scalar(select(func.count()).select_from(Contact).where(
+                reachable, campaigns.variable_sql(mapping[key]).is_(None))) or 0
+            if n:
+                missing.append((key, n))
+        skipped = (session.scalar(select(func.count()).select_from(Contact).where(
+            reachable, or_(*[campaigns.variable_sql(mapping[k]).is_(None) for k in keys]))) or 0) if keys else 0
+    else:
+        skipped = audience.reachable
+    samples = []
+    for contact in session.scalars(select(Contact).where(reachable).order_by(Contact.id).limit(SAMPLES)):
+        rendered = templates.render(data_t, mapping, templates.contact_values(contact))
+        name = " ".join(p for p in (contact.first_name, contact.last_name) if p) or "(sans nom)"
+        samples.append(Sample(name, contact.phone, templates.fill(data_t["body"], rendered.parameters.get("body", []))
+                              if rendered.ok else None, rendered.skip_reason))
+    quiet = campaigns.parse_quiet_hours(data.quiet_hours)
+    cap = get_settings().max_send_rate
+    rate = float(min(data.rate_limit or cap, cap))
+    seen = observed_rate(session, at_least=rate, now=now)
+    recipients = audience.reachable - skipped
+    seconds = recipients / min(rate, seen or rate)
+    start = campaigns.first_send_at(quiet, max(data.scheduled_at or now, now))
+    price = campaigns.price_per_message(template.category)
+    guards = _guards(session, data, template, actor=actor, draft_id=draft_id, recipients=recipients, now=now)
+    return Review(audience, included, excluded, missing, recipients, samples, start, rate, seen, seconds,
+                  finish_at(quiet, start, seconds), price, recipients * price, guards)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'s' if n > 1 else ''}"
+
+
+def _guards(session: Session, data: campaigns.CampaignInput, template: Template, *, actor: User | None,
+            draft_id: int | None, recipients: int, now: datetime) -> list[Guard]:
+    guards = []
+    past = campaigns.past_start_error(data.scheduled_at, now)
+    if past:
+        guards.append(Guard(False, past, blocking=True))
+    else:
+        guards.append(Guard(True, "Départ dès le lancement." if data.scheduled_at is None else
+                            "Date de départ à venir."))
+    if recipients:
+        guards.append(Guard(True, f"{_plural(recipients, 'destinataire')} à qui envoyer le message."))
+    else:
+        guards.append(Guard(False, "Personne ne recevrait ce message : vérifiez les segments et les variables.",
+                            blocking=True))
+    if template.status != "APPROVED":
+        guards.append(Guard(False, f"Le modèle « {template.name} » n'est plus approuvé par WhatsApp.", blocking=True))
+    if actor is not None:
+        twin = campaigns.recent_duplicate(session, data, actor, now=now, other_than=draft_id)
+        if twin is None:
+            guards.append(Guard(True, "Aucune campagne identique créée par vous dans les 10 dernières minutes."))
+        else:
+            guards.append(Guard(False, f"Vous venez de créer cette campagne (n° {twin.id}, « {twin.name} ») : elle "
+                                "ne sera pas créée une seconde fois.", blocking=True))
+    tested = session.scalar(select(func.max(AuditLog.at)).where(
+        AuditLog.action == "template_test_sent", AuditLog.target_type == "template",
+        AuditLog.target_id == str(template.id), AuditLog.at >= now - TEST_RECENT))
+    if tested is not None:
+        guards.append(Guard(True, f"Envoi de test de ce modèle le {tested.astimezone(local_tz()):%d/%m/%Y à %H:%M}."))
+    else:
+        guards.append(Guard(False, "Aucun envoi de test de ce modèle depuis 24 h : envoyez-en un à l'étape 4 pour "
+                            "voir le message sur un téléphone."))
+    busy = session.scalar(select(func.count()).select_from(Campaign).where(
+        Campaign.template_id == template.id, Campaign.status.in_([CampaignStatus.RUNNING, CampaignStatus.SCHEDULED]),
+        Campaign.id != (draft_id or -1))) or 0
+    if busy:
+        guards.append(Guard(False, f"Ce modèle est déjà utilisé par {_plural(busy, 'campagne')} en cours ou "
+                            "programmée" + ("s." if busy > 1 else ".")))
+    return guards
