@@ -111,24 +111,25 @@ def review(session: Session, data: campaigns.CampaignInput, *, actor: User | Non
     audience = segments.count_audience(session, include, exclude)
     reachable = segments.audience_condition(session, include, exclude)
     names = {s.id: s.name for s in segments.list_all(session)}
-    included = [(names.get(sid, f"n° {sid}"), segments.count_audience(session, [sid]).reachable) for sid in include]
+    included = [(names.get(sid, f"n° {sid}"), audience.reachable if include == [sid] and not exclude else
+                 segments.count_audience(session, [sid]).reachable) for sid in include]
     before_exclusions = segments.audience_condition(session, include)
     excluded = [(names.get(sid, f"n° {sid}"), session.scalar(select(func.count()).select_from(Contact).where(
         before_exclusions, segments.membership_condition(session, sid))) or 0) for sid in exclude]
     data_t = templates.as_dict(template)
     mapping = data.variable_mapping if data.variable_mapping is not None else (template.variable_mapping or {})
     keys = templates.variable_keys(data_t)
-    missing = []
-    if not templates.validate_mapping(data_t, mapping):
-        for key in keys:
-            n = session.scalar(select(func.count()).select_from(Contact).where(
-                reachable, campaigns.variable_sql(mapping[key]).is_(None))) or 0
-            if n:
-                missing.append((key, n))
-        skipped = (session.scalar(select(func.count()).select_from(Contact).where(
-            reachable, or_(*[campaigns.variable_sql(mapping[k]).is_(None) for k in keys]))) or 0) if keys else 0
+    missing: list[tuple[str, int]] = []
+    if templates.validate_mapping(data_t, mapping):
+        skipped = audience.reachable  # an incomplete mapping: the launch is refused anyway
+    elif keys:  # one scan: per variable, and any of them (what the launch skips)
+        empty = [campaigns.variable_sql(mapping[k]).is_(None) for k in keys]
+        counts = session.execute(select(*[func.count().filter(e) for e in empty], func.count().filter(or_(*empty)))
+                                 .select_from(Contact).where(reachable)).one()
+        missing = [(key, int(n)) for key, n in zip(keys, counts[:-1], strict=True) if n]
+        skipped = int(counts[-1])
     else:
-        skipped = audience.reachable
+        skipped = 0
     samples = []
     for contact in session.scalars(select(Contact).where(reachable).order_by(Contact.id).limit(SAMPLES)):
         rendered = templates.render(data_t, mapping, templates.contact_values(contact))
