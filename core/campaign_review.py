@@ -108,12 +108,13 @@ def review(session: Session, data: campaigns.CampaignInput, *, actor: User | Non
     if template is None:
         raise UserError("Modèle introuvable.")
     include, exclude = list(data.include_segment_ids), list(data.exclude_segment_ids or [])
-    audience = segments.count_audience(session, include, exclude)
-    reachable = segments.audience_condition(session, include, exclude)
+    marketing = campaigns.is_marketing(template)
+    audience = segments.count_audience(session, include, exclude, marketing=marketing)
+    reachable = segments.audience_condition(session, include, exclude, marketing=marketing)
     names = {s.id: s.name for s in segments.list_all(session)}
     included = [(names.get(sid, f"n° {sid}"), audience.reachable if include == [sid] and not exclude else
-                 segments.count_audience(session, [sid]).reachable) for sid in include]
-    before_exclusions = segments.audience_condition(session, include)
+                 segments.count_audience(session, [sid], marketing=marketing).reachable) for sid in include]
+    before_exclusions = segments.audience_condition(session, include, marketing=marketing)
     excluded = [(names.get(sid, f"n° {sid}"), session.scalar(select(func.count()).select_from(Contact).where(
         before_exclusions, segments.membership_condition(session, sid))) or 0) for sid in exclude]
     data_t = templates.as_dict(template)

@@ -24,6 +24,7 @@ from core.models import (
     SegmentKind,
     SegmentMember,
     Template,
+    TemplateCategory,
     TemplateStatus,
     User,
     UTCDateTime,
@@ -314,6 +315,11 @@ class Estimate:
     rate: float
 
 
+def is_marketing(template: Template | None) -> bool:
+    """A marketing template: the people who refuse marketing (131050) are left out of it."""
+    return template is not None and template.category == TemplateCategory.MARKETING
+
+
 def price_per_message(category: str) -> float:
     s = get_settings()
     return {"MARKETING": s.price_marketing_fcfa, "UTILITY": s.price_utility_fcfa,
@@ -327,8 +333,9 @@ def effective_rate(campaign: Campaign) -> float:
 
 def estimate(session: Session, campaign: Campaign) -> Estimate:
     """Audience, the cost if every reachable person receives it, and the sending time at the cap."""
-    audience = segments.count_audience(session, campaign.include_segment_ids, campaign.exclude_segment_ids)
     template = session.get(Template, campaign.template_id)
+    audience = segments.count_audience(session, campaign.include_segment_ids, campaign.exclude_segment_ids,
+                                       marketing=is_marketing(template))
     rate = effective_rate(campaign)
     return Estimate(audience, audience.reachable * price_per_message(template.category if template else ""),
                     audience.reachable / rate, rate)
@@ -412,7 +419,8 @@ def materialize(session: Session, campaign: Campaign, *, now: datetime | None = 
     skip_reason = case(*missing, else_=None) if missing else literal(None)
     stamp = literal(now, UTCDateTime())
     source = select(literal(campaign.id), Contact.id, Contact.phone, obj(*parts), status, skip_reason, stamp, stamp) \
-        .where(segments.audience_condition(session, campaign.include_segment_ids, campaign.exclude_segment_ids))
+        .where(segments.audience_condition(session, campaign.include_segment_ids, campaign.exclude_segment_ids,
+                                           marketing=is_marketing(template)))
     inserted = db.changed(session, insert(table(Recipient)).from_select(
         ["campaign_id", "contact_id", "phone", "parameters", "status", "skip_reason", "created_at", "updated_at"],
         source))

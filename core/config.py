@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     # A retargeting ("not delivered", "not read") only takes messages sent at least this long ago:
     # before that, their delivery or read status may still arrive.
     retarget_settle_hours: float = Field(default=24.0, ge=0, le=24 * 30)
+    # A message refused for the person's marketing cap (131049) is tried again once, this much later.
+    marketing_cap_retry_hours: float = Field(default=24.0, gt=0, le=24 * 7)
     price_marketing_fcfa: float = Field(default=45.0, ge=0)  # per delivered template, by category
     price_utility_fcfa: float = Field(default=12.0, ge=0)
     price_authentication_fcfa: float = Field(default=12.0, ge=0)

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.orm import Session
 
-from core import campaigns, db, metrics, queue, ratelimit, respondio
+from core import campaigns, db, metrics, policies, queue, ratelimit, respondio
 from core.config import get_settings
 from core.models import (
     Campaign,
@@ -193,6 +193,7 @@ def record(session: Session, outcomes: list[Outcome], *, owner: str, now: dateti
                "received_at": now} for o in outcomes if o.kind == Kind.FAILED or (o.kind == Kind.SENT and not pg)]
     if events:
         session.execute(table(StatusEvent).insert(), events)
+        policies.on_failures(session, [(o.id, o.error_code) for o in outcomes if o.kind == Kind.FAILED], now=now)
     return done
 
 

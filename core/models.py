@@ -266,6 +266,10 @@ class Contact(Timestamped, Base):
     provider_contact_id: Mapped[str | None] = mapped_column(String(64))
     last_inbound_at: Mapped[datetime | None]
     erased_at: Mapped[datetime | None]
+    # WhatsApp's verdicts (core/policies.py): undeliverable twice (131026), left out of campaigns
+    # until cleared; refuses marketing messages (131050), left out of marketing campaigns only.
+    not_on_whatsapp_at: Mapped[datetime | None]
+    marketing_refused_at: Mapped[datetime | None]
     # Names, phone forms and attribute values, lower-cased and accent-folded, for substring search
     # (a trigram index on PostgreSQL).
     search_text: Mapped[str] = mapped_column(Text, default="", server_default="")

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Any
 
-from sqlalchemy import Float, String, and_, cast, exists, false, func, or_, select, true
+from sqlalchemy import Float, String, and_, cast, exists, false, func, literal, or_, select, true
 from sqlalchemy.orm import Session
 
 from core import audit, db, labels
@@ -342,28 +342,46 @@ class AudienceCount:
     selected: int  # contacts in the included segments, not in the excluded ones
     opted_out: int  # removed: opted out
     reachable: int  # what a campaign will be sent to
+    not_on_whatsapp: int = 0  # removed: WhatsApp said twice they cannot receive (131026)
+    marketing_refused: int = 0  # removed from a marketing campaign: they refuse marketing (131050)
 
     @property
     def excluded(self) -> int:
         return self.selected - self.reachable
 
 
+def _reachable(marketing: bool) -> list[Any]:
+    """Who a campaign may write to: not opted out, not known to be off WhatsApp, and for a
+    marketing template, not refusing marketing messages."""
+    conditions = [Contact.consent_status != "opted_out", Contact.not_on_whatsapp_at.is_(None)]
+    if marketing:
+        conditions.append(Contact.marketing_refused_at.is_(None))
+    return conditions
+
+
 def audience_condition(session: Session, include_ids: list[int], exclude_ids: list[int] | None = None,
-                       *, reachable_only: bool = True) -> Any:
-    """Contacts in any included segment and in no excluded one; never erased, never opted out."""
+                       *, reachable_only: bool = True, marketing: bool = False) -> Any:
+    """Contacts in any included segment and in no excluded one; never erased; when `reachable_only`,
+    only those a campaign may write to (`_reachable`)."""
     if not include_ids:
         raise UserError("Choisissez au moins un segment à inclure.")
     included = or_(*(membership_condition(session, sid) for sid in include_ids))
     conditions = [Contact.erased_at.is_(None), included]
     conditions += [~membership_condition(session, sid) for sid in exclude_ids or []]
     if reachable_only:
-        conditions.append(Contact.consent_status != "opted_out")
+        conditions += _reachable(marketing)
     return and_(*conditions)
 
 
-def count_audience(session: Session, include_ids: list[int], exclude_ids: list[int] | None = None) -> AudienceCount:
+def count_audience(session: Session, include_ids: list[int], exclude_ids: list[int] | None = None, *,
+                   marketing: bool = False) -> AudienceCount:
     condition = audience_condition(session, include_ids, exclude_ids, reachable_only=False)
-    selected, opted_out = session.execute(
-        select(func.count(), func.count().filter(Contact.consent_status == "opted_out"))
+    subscribed = Contact.consent_status != "opted_out"
+    on_whatsapp = and_(subscribed, Contact.not_on_whatsapp_at.is_(None))
+    selected, opted_out, off, refused, reachable = session.execute(
+        select(func.count(), func.count().filter(~subscribed),
+               func.count().filter(subscribed, Contact.not_on_whatsapp_at.is_not(None)),
+               func.count().filter(on_whatsapp, Contact.marketing_refused_at.is_not(None)) if marketing
+               else literal(0), func.count().filter(*_reachable(marketing)))
         .select_from(Contact).where(condition)).one()
-    return AudienceCount(selected or 0, opted_out or 0, (selected or 0) - (opted_out or 0))
+    return AudienceCount(selected or 0, opted_out or 0, reachable or 0, off or 0, refused or 0)

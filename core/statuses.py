@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import bindparam, select, text
 from sqlalchemy.orm import Session
 
-from core import ratelimit, respondio
+from core import policies, ratelimit, respondio
 from core.models import Recipient, RecipientStatus, StatusEvent, UTCDateTime
 from core.timeutil import utcnow
 
@@ -61,6 +61,8 @@ def apply(session: Session, recipient: Recipient, status: str, *, at: datetime |
     session.add(StatusEvent(recipient_id=recipient.id, provider_message_id=recipient.provider_message_id,
                             status=status, error_code=error_code, error_message=error_message, source=source,
                             occurred_at=at))
+    if status == "failed":
+        policies.on_failures(session, [(recipient.id, error_code)])
     return True
 
 
@@ -124,6 +126,7 @@ def apply_many(session: Session, arrivals: dict[str, list[Arrival]], *, source: 
              "m": [e["provider_message_id"] for e in events], "s": [e["status"] for e in events],
              "c": [e["error_code"] for e in events], "e": [e["error_message"] for e in events],
              "o": [e["occurred_at"] for e in events]})
+        policies.on_failures(session, [(e["recipient_id"], e["error_code"]) for e in events if e["status"] == "failed"])
     return len(events), {row.provider_message_id for row in rows}
 
 

@@ -398,6 +398,12 @@ def review_step(payload: campaigns.CampaignInput, draft_id: int | None) -> None:
     rows = [{"Segment": f"Inclus : {name}", "Personnes": n} for name, n in review.included]
     rows += [{"Segment": f"Exclu : {name}", "Personnes": -n} for name, n in review.excluded]
     rows += [{"Segment": "Désinscrits, écartés d'office", "Personnes": -review.audience.opted_out}]
+    if review.audience.not_on_whatsapp:
+        rows += [{"Segment": "« Pas sur WhatsApp » (deux échecs 131026), écartés",
+                  "Personnes": -review.audience.not_on_whatsapp}]
+    if review.audience.marketing_refused:
+        rows += [{"Segment": "Refusent le marketing (131050), écartés de ce modèle marketing",
+                  "Personnes": -review.audience.marketing_refused}]
     rows += [{"Segment": f"Variable « {key} » sans valeur, écartés", "Personnes": -n} for key, n in review.missing]
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
     st.caption("Une personne présente dans plusieurs segments inclus ne reçoit qu'un message.")

@@ -101,6 +101,13 @@ def contact_panel(contact_id: int) -> None:
         window = format_dt(c.window_expires_at) if c.window_expires_at else "fermée"
         c3.markdown(f"**Fenêtre de 24 h** : {window}  \n**Segments** : "
                     f"{as_text(', '.join(s.name for s in rec.segments) or 'aucun')}")
+        marks = {mark: getattr(c, f"{mark}_at") for mark in service.WHATSAPP_MARKS}
+        for mark, since in marks.items():
+            if since is not None:
+                st.warning(f"WhatsApp : {service.WHATSAPP_MARKS[mark]} depuis le {format_dt(since)}"
+                           + (" (deux envois refusés, code 131026) : ce contact est écarté des campagnes."
+                              if mark == "not_on_whatsapp" else
+                              " (code 131050) : ce contact est écarté des campagnes marketing."))
         if c.attributes:
             st.table(pd.DataFrame({"Attribut": list(c.attributes), "Valeur": [str(v) for v in c.attributes.values()]}))
         tabs = st.tabs(["Messages", "Historique du consentement"])
@@ -119,6 +126,13 @@ def contact_panel(contact_id: int) -> None:
         status, phone = c.consent_status, c.phone
     if not can_edit:
         return
+    for mark, since in marks.items():
+        if since is not None and st.button(f"Retirer la mention « {service.WHATSAPP_MARKS[mark]} »",
+                                           key=f"clear_{mark}_{contact_id}"):
+            if _shell.act(lambda s, m=mark: service.clear_whatsapp_mark(s, service.get(s, contact_id), m,
+                                                                       actor=_shell.me(s))):
+                st.toast("Mention retirée.")
+                st.rerun()
     with st.form(f"consent_{contact_id}"):
         st.markdown("**Modifier le consentement**")
         target = ConsentStatus.OPTED_IN if status != ConsentStatus.OPTED_IN else ConsentStatus.OPTED_OUT

@@ -159,3 +159,16 @@ def test_the_rules_see_what_they_check() -> None:
         any(i.source == "pages.contacts" and i.target.startswith("core") for i in ALL)
     assert any(not i.at_top for i in ALL)  # some imports are inside functions, with their reason
     assert len(MODULES) > 60
+
+
+def test_every_audited_action_has_a_french_label() -> None:
+    """The audit screen shows `labels.AUDIT_ACTION`; an action missing there would show its code."""
+    import re
+
+    from core import labels
+
+    recorded = set()
+    for path in (ROOT / "core").rglob("*.py"):
+        recorded |= set(re.findall(r'audit\.record\(\s*session,\s*"([a-z_]+)"', path.read_text(encoding="utf-8")))
+    assert len(recorded) > 30
+    assert sorted(recorded - set(labels.AUDIT_ACTION)) == []

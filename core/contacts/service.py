@@ -20,6 +20,7 @@ from core.models import (
     Contact,
     Message,
     Recipient,
+    Role,
     Segment,
     SegmentMember,
     User,
@@ -146,6 +147,26 @@ def set_consent(session: Session, contact: Contact, status: str, *, reason: str,
     audit.record(session, "consent_opt_out" if status == ConsentStatus.OPTED_OUT else "consent_opt_in",
                  actor=actor, target_type="contact", target_id=contact.id,
                  details={"from": previous, "to": status, "reason": reason})
+    return contact
+
+
+WHATSAPP_MARKS = {"not_on_whatsapp": "pas sur WhatsApp", "marketing_refused": "refuse le marketing"}
+
+
+def clear_whatsapp_mark(session: Session, contact: Contact, mark: str, *, actor: User) -> Contact:
+    """Take back WhatsApp's verdict on a contact (core/policies.py): the person has installed WhatsApp,
+    or asked for the offers again. Managers and administrators; audited."""
+    if actor.role not in (Role.MANAGER, Role.ADMIN) or not actor.is_active:
+        raise UserError("Seuls les responsables et les administrateurs peuvent retirer cette mention.")
+    if mark not in WHATSAPP_MARKS:
+        raise UserError("Mention inconnue.")
+    column = f"{mark}_at"
+    since = getattr(contact, column)
+    if since is None:
+        raise UserError(f"Ce contact n'est pas marqué « {WHATSAPP_MARKS[mark]} ».")
+    setattr(contact, column, None)
+    audit.record(session, f"contact_{mark}_cleared", actor=actor, target_type="contact", target_id=contact.id,
+                 details={"since": since.isoformat()})
     return contact
 
 

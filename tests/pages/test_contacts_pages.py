@@ -114,3 +114,29 @@ def test_bad_rule_value_is_explained(seeded) -> None:  # noqa: ANN001
     at.text_input(key="r0_0_v").input("demain").run()
     assert any("AAAA-MM-JJ" in w.value for w in at.warning)
     assert at.button(key="dyn_save").disabled
+
+
+def test_whatsapp_marks_are_shown_and_cleared_by_a_manager(seeded) -> None:  # noqa: ANN001
+    from core.timeutil import utcnow
+
+    with db.session_scope() as session:
+        contact_id = session.scalar(select(func.max(Contact.id)))
+        contact = session.get(Contact, contact_id)
+        contact.not_on_whatsapp_at = contact.marketing_refused_at = utcnow()
+    # A supervisor reads the marks and cannot clear them.
+    at = open_page(seeded["supervisor"], "pages/contacts.py")
+    at.selectbox(key="open_contact").select(contact_id).run()
+    warnings = [w.value for w in at.warning]
+    assert any(w.startswith("WhatsApp : pas sur WhatsApp depuis le ") and "écarté des campagnes." in w
+               for w in warnings)
+    assert any("refuse le marketing" in w and "écarté des campagnes marketing" in w for w in warnings)
+    assert not [b for b in at.button if b.key and b.key.startswith("clear_")]
+    # A manager clears one; the other stays.
+    at = open_page(seeded["manager"], "pages/contacts.py")
+    at.selectbox(key="open_contact").select(contact_id).run()
+    at.button(key=f"clear_not_on_whatsapp_{contact_id}").click().run()
+    assert not at.exception and not at.error
+    with db.session_scope() as session:
+        contact = session.get(Contact, contact_id)
+        assert contact.not_on_whatsapp_at is None and contact.marketing_refused_at is not None
+    assert not [w for w in at.warning if "pas sur WhatsApp depuis" in w.value]

@@ -1,0 +1,152 @@
+"""WhatsApp's failure codes as policies (core/policies.py), on both databases, through the paths a
+failure really takes: the answer to a send (ledger.record) and a status polled later (statuses)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from core import campaign_review, campaigns, ledger, segments, statuses, templates
+from core.models import AuditLog, Campaign, Contact, Recipient, Template
+from core.timeutil import utcnow
+from tests.campaign_fixtures import TEMPLATE, make_audience, make_campaign
+
+
+@pytest.fixture
+def audience(session):  # noqa: ANN001, ANN201
+    return make_audience(session, size=12)
+
+
+def send(session, campaign: Campaign, failures: dict[int, str], *, now: datetime | None = None) -> list:  # noqa: ANN001
+    """Claim every due row and answer: the n-th claimed row fails with `failures[n]`, the others are sent."""
+    claimed = ledger.claim(session, campaign.id, owner="w", limit=1000, lease_seconds=60, now=now)
+    ledger.record(session, [ledger.Outcome(r.id, "failed", error_code=failures[i]) if i in failures else
+                            ledger.Outcome(r.id, "sent", message_id=f"m{campaign.id}-{r.id}")
+                            for i, r in enumerate(claimed)], owner="w", now=now)
+    return claimed
+
+
+def launched(session, audience, **kw) -> Campaign:  # noqa: ANN001, ANN003
+    return campaigns.launch(session, make_campaign(session, audience, **kw))
+
+
+def actions(session, action: str) -> list[AuditLog]:  # noqa: ANN001
+    return list(session.scalars(select(AuditLog).where(AuditLog.action == action)))
+
+
+def test_the_marketing_cap_is_tried_again_once_a_day_later(session, audience) -> None:  # noqa: ANN001
+    campaign = launched(session, audience)
+    claimed = send(session, campaign, {0: "131049"})
+    row = session.get(Recipient, claimed[0].id)
+    session.refresh(row)
+    assert row.status == "pending" and row.error_code == "131049"
+    assert row.next_attempt_at - utcnow() == pytest.approx(timedelta(hours=24), abs=timedelta(minutes=1))
+    assert not campaigns.complete_if_done(session, campaign.id)  # the campaign waits for it
+    assert ledger.claim(session, campaign.id, owner="w", limit=10, lease_seconds=60) == []  # not before its time
+    tomorrow = utcnow() + timedelta(hours=24, minutes=1)
+    again = send(session, campaign, {0: "131049"}, now=tomorrow)
+    assert [r.id for r in again] == [row.id]
+    session.refresh(row)
+    assert row.status == "failed" and row.attempts == 2  # twice capped: final
+    assert campaigns.complete_if_done(session, campaign.id)
+    assert [a.details["recipients"] for a in actions(session, "campaign_marketing_cap_retry")] == [1]
+
+
+def test_a_cap_polled_after_completion_reopens_the_campaign(session, audience) -> None:  # noqa: ANN001
+    campaign = launched(session, audience)
+    claimed = send(session, campaign, {})
+    assert campaigns.complete_if_done(session, campaign.id)
+    row = session.get(Recipient, claimed[3].id)
+    assert statuses.apply(session, row, "failed", error_code="131049", error_message="cap")
+    session.refresh(campaign)
+    assert campaign.status == "running" and "plafond marketing de WhatsApp (131049)" in campaign.status_reason
+    assert row.status == "pending" and actions(session, "campaign_reopened")
+
+
+def test_a_person_who_refuses_marketing_still_gets_utility_messages(session, audience) -> None:  # noqa: ANN001
+    marketing = templates.save(session, {**TEMPLATE, "name": "offre", "category": "MARKETING"})
+    campaign = launched(session, audience)
+    claimed = send(session, campaign, {})
+    refuser = session.get(Recipient, claimed[1].id)
+    # The status arrives later, by the poller's bulk path.
+    changed, _ = statuses.apply_many(session, {refuser.provider_message_id: [
+        ("failed", utcnow(), "131050", "Marketing refusé")]}, source="poll")
+    assert changed == 1
+    contact = session.get(Contact, refuser.contact_id)
+    session.refresh(contact)
+    assert contact.marketing_refused_at is not None and actions(session, "contact_marketing_refused")
+    utility = segments.count_audience(session, [audience.segment_id])
+    promo = segments.count_audience(session, [audience.segment_id], marketing=True)
+    assert utility.reachable == audience.reachable and utility.marketing_refused == 0
+    assert promo.reachable == audience.reachable - 1 and promo.marketing_refused == 1
+    data = campaigns.CampaignInput(name="Offre", template_id=marketing.id, include_segment_ids=[audience.segment_id],
+                                   quiet_hours=None)
+    review = campaign_review.review(session, data)
+    assert review.audience.marketing_refused == 1
+    offer = campaigns.launch(session, campaigns.create(session, data))
+    sent_to = set(session.scalars(select(Recipient.contact_id).where(Recipient.campaign_id == offer.id)))
+    assert contact.id not in sent_to and len(sent_to) == audience.reachable - 1
+
+
+def test_undeliverable_twice_marks_the_contact_not_on_whatsapp(session, audience) -> None:  # noqa: ANN001
+    first = launched(session, audience)
+    claimed = send(session, first, {0: "131026"})
+    contact_id = session.get(Recipient, claimed[0].id).contact_id
+    assert session.get(Contact, contact_id).not_on_whatsapp_at is None  # once is not enough
+    second = launched(session, audience, name="Deuxième")
+    second_rows = ledger.claim(session, second.id, owner="w", limit=1000, lease_seconds=60)
+    target = next(r for r in second_rows if r.contact_id == contact_id)
+    ledger.record(session, [ledger.Outcome(r.id, "failed", error_code="131026") if r.id == target.id else
+                            ledger.Outcome(r.id, "sent", message_id=f"x{r.id}") for r in second_rows], owner="w")
+    contact = session.get(Contact, contact_id)
+    session.refresh(contact)
+    assert contact.not_on_whatsapp_at is not None
+    [marked] = actions(session, "contact_not_on_whatsapp")
+    assert marked.details == {"code": "131026", "failures": 2}
+    counted = segments.count_audience(session, [audience.segment_id])
+    assert counted.not_on_whatsapp == 1 and counted.reachable == audience.reachable - 1
+    third = launched(session, audience, name="Troisième")
+    assert contact_id not in set(session.scalars(select(Recipient.contact_id).where(Recipient.campaign_id == third.id)))
+
+
+def test_a_template_paused_by_whatsapp_pauses_its_campaigns(session, audience) -> None:  # noqa: ANN001
+    campaign = launched(session, audience)
+    other = launched(session, audience, name="Même modèle")
+    send(session, campaign, {0: "132015"})
+    template = session.get(Template, audience.template_id)
+    for c in (campaign, other):
+        session.refresh(c)
+        assert c.status == "paused" and "mis en pause par WhatsApp (132015)" in c.status_reason
+    assert template.status == "PAUSED"
+    with pytest.raises(Exception, match="pas approuvé"):
+        campaigns.create(session, campaigns.CampaignInput(name="Après", template_id=template.id,
+                                                          include_segment_ids=[audience.segment_id]))
+
+
+def test_other_codes_change_nothing(session, audience) -> None:  # noqa: ANN001
+    campaign = launched(session, audience)
+    claimed = send(session, campaign, {0: "131047", 1: "470"})
+    assert {session.get(Recipient, r.id).status for r in claimed[:2]} == {"failed"}
+    assert session.scalar(select(Contact).where(Contact.not_on_whatsapp_at.is_not(None))) is None
+    assert session.scalar(select(Contact).where(Contact.marketing_refused_at.is_not(None))) is None
+
+
+def test_only_a_manager_or_an_administrator_clears_a_mark(session, audience) -> None:  # noqa: ANN001
+    from core.contacts import service
+    from core.errors import UserError
+    from tests.factories import make_user
+
+    contact = session.scalar(select(Contact).limit(1))
+    with pytest.raises(UserError, match="n'est pas marqué « pas sur WhatsApp »"):
+        service.clear_whatsapp_mark(session, contact, "not_on_whatsapp", actor=make_user(session, "manager"))
+    contact.not_on_whatsapp_at = utcnow()
+    for role in ("agent", "supervisor"):
+        with pytest.raises(UserError, match="Seuls les responsables"):
+            service.clear_whatsapp_mark(session, contact, "not_on_whatsapp",
+                                        actor=make_user(session, role, email=f"{role}@cnss.ga"))
+    assert contact.not_on_whatsapp_at is not None
+    service.clear_whatsapp_mark(session, contact, "not_on_whatsapp", actor=make_user(session, "admin",
+                                                                                     email="admin@cnss.ga"))
+    assert contact.not_on_whatsapp_at is None and actions(session, "contact_not_on_whatsapp_cleared")
