@@ -104,8 +104,9 @@ def _contacts_of(session: Session, ids: set[int]) -> list[int]:
 
 
 def _refuse_marketing(session: Session, ids: set[int], now: datetime) -> None:
-    contact_ids = list(session.scalars(select(Contact.id).where(
-        Contact.id.in_(_contacts_of(session, ids)), Contact.marketing_refused_at.is_(None))))
+    contact_ids = list(session.scalars(select(Contact.id).where(  # locked in id order: no deadlock between workers
+        Contact.id.in_(_contacts_of(session, ids)), Contact.marketing_refused_at.is_(None))
+        .order_by(Contact.id).with_for_update()))
     if not contact_ids:
         return
     session.execute(update(Contact).where(Contact.id.in_(contact_ids)).values(marketing_refused_at=now))
@@ -115,8 +116,11 @@ def _refuse_marketing(session: Session, ids: set[int], now: datetime) -> None:
 
 
 def _not_on_whatsapp(session: Session, ids: set[int], now: datetime) -> None:
+    # Locked in id order, as above; a worker recording the other failure of the same person waits
+    # here, then counts it (each statement sees what has committed): "twice" is not missed.
     candidates = list(session.scalars(select(Contact.id).where(
-        Contact.id.in_(_contacts_of(session, ids)), Contact.not_on_whatsapp_at.is_(None))))
+        Contact.id.in_(_contacts_of(session, ids)), Contact.not_on_whatsapp_at.is_(None))
+        .order_by(Contact.id).with_for_update()))
     if not candidates:
         return
     times = dict(session.execute(select(Recipient.contact_id, func.count()).where(
