@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from core import campaign_review, campaigns, ledger, segments, statuses, templates
 from core.models import AuditLog, Campaign, Contact, Recipient, Template
@@ -150,3 +150,51 @@ def test_only_a_manager_or_an_administrator_clears_a_mark(session, audience) -> 
     service.clear_whatsapp_mark(session, contact, "not_on_whatsapp", actor=make_user(session, "admin",
                                                                                      email="admin@cnss.ga"))
     assert contact.not_on_whatsapp_at is None and actions(session, "contact_not_on_whatsapp_cleared")
+
+
+def test_two_workers_recording_the_two_failures_at_once_still_mark_the_contact(db_url, monkeypatch) -> None:  # noqa: ANN001
+    """Each worker has written its failure and not committed when both judge the person: the second
+    to judge must see the first's failure (on PostgreSQL, by waiting for its lock on the contact)."""
+    import threading
+
+    from core import db, policies
+
+    with db.session_scope() as session:
+        audience = make_audience(session, size=6)
+        rows = []
+        for name in ("Un", "Deux"):
+            campaign = launched(session, audience, name=name)
+            rows.append(ledger.claim(session, campaign.id, owner=name, limit=100, lease_seconds=600))
+    pairs = list(zip(rows[0], rows[1], strict=True))  # the same person in both campaigns
+    start = threading.Barrier(2)
+    if db_url.startswith("postgresql"):  # SQLite has one writer: the second waits at its first write
+        judging = threading.Barrier(2, timeout=20)
+        contacts_of = policies._contacts_of
+
+        def both_written(session, ids):  # noqa: ANN001, ANN202
+            judging.wait()
+            return contacts_of(session, ids)
+
+        monkeypatch.setattr(policies, "_contacts_of", both_written)
+    errors: list[BaseException] = []
+
+    def worker(owner: str, claimed: list) -> None:  # noqa: ANN001
+        try:
+            start.wait()
+            with db.session_scope() as session:
+                ledger.record(session, [ledger.Outcome(r.id, "failed", error_code="131026") for r in claimed],
+                              owner=owner)
+        except BaseException as err:  # noqa: BLE001
+            errors.append(err)
+
+    threads = [threading.Thread(target=worker, args=(owner, [p[i] for p in pairs]))
+               for i, owner in enumerate(("Un", "Deux"))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert errors == []
+    with db.session_scope() as session:
+        marked = session.scalar(select(func.count()).select_from(Contact)
+                                .where(Contact.not_on_whatsapp_at.is_not(None)))
+        assert marked == len(pairs)
