@@ -183,8 +183,8 @@ def _guards(session: Session, data: campaigns.CampaignInput, template: Template,
     if tested is not None:
         guards.append(Guard(True, f"Envoi de test de ce modèle le {tested.astimezone(local_tz()):%d/%m/%Y à %H:%M}."))
     else:
-        guards.append(Guard(False, "Aucun envoi de test de ce modèle depuis 24 h : envoyez-en un à l'étape 4 pour "
-                            "voir le message sur un téléphone."))
+        guards.append(Guard(False, "Aucun envoi de test de ce modèle depuis 24 h : un envoi de test (étape 4 de "
+                            "l'assistant) montre le message sur un vrai téléphone."))
     busy = session.scalar(select(func.count()).select_from(Campaign).where(
         Campaign.template_id == template.id, Campaign.status.in_([CampaignStatus.RUNNING, CampaignStatus.SCHEDULED]),
         Campaign.id != (draft_id or -1))) or 0

@@ -104,6 +104,8 @@ def transition(session: Session, campaign: Campaign, to: str, *, actor: User | N
         campaign.started_at = now
     if to in (S.COMPLETED, S.CANCELLED, S.FAILED):
         campaign.completed_at = now
+    if to == S.DRAFT:  # a scheduled campaign taken back: approved as it was, not as it will be
+        _reset_approval(session, campaign, actor)
     audit.record(session, f"campaign_{to}", actor=actor, actor_email=actor_email or (None if actor else "system"),
                  target_type="campaign", target_id=campaign.id,
                  details={"from": previous, "to": to, **({"reason": reason} if reason else {})})
@@ -232,6 +234,16 @@ def _validate(session: Session, data: CampaignInput) -> tuple[Template, tuple[st
     return template, quiet, mapping
 
 
+def as_input(campaign: Campaign) -> CampaignInput:
+    """What the campaign was made from, for its review."""
+    quiet = f"{campaign.quiet_hours_start}-{campaign.quiet_hours_end}" if campaign.quiet_hours_start else None
+    return CampaignInput(name=campaign.name, template_id=campaign.template_id or 0,
+                         include_segment_ids=list(campaign.include_segment_ids),
+                         exclude_segment_ids=list(campaign.exclude_segment_ids or []), rate_limit=campaign.rate_limit,
+                         scheduled_at=campaign.scheduled_at, quiet_hours=quiet,
+                         variable_mapping=campaign.variable_mapping)
+
+
 def recent_duplicate(session: Session, data: CampaignInput, actor: User, *, now: datetime | None = None,
                      other_than: int | None = None) -> Campaign | None:
     """A campaign `actor` created within DUPLICATE_WINDOW with the same name (whatever the case,
@@ -303,6 +315,7 @@ def update_draft(session: Session, campaign: Campaign, data: CampaignInput, *, a
     campaign.rate_limit = data.rate_limit
     campaign.scheduled_at = data.scheduled_at
     campaign.quiet_hours_start, campaign.quiet_hours_end = quiet if quiet else (None, None)
+    _reset_approval(session, campaign, actor)
     audit.record(session, "campaign_updated", actor=actor, target_type="campaign", target_id=campaign.id)
     return campaign
 
@@ -344,11 +357,37 @@ def estimate(session: Session, campaign: Campaign) -> Estimate:
 # --- launch ------------------------------------------------------------------------------------
 
 
+def approval_threshold() -> int | None:
+    """Recipients above which a campaign needs approval (CAMPAIGN_APPROVAL): None (never), 0 (always) or N."""
+    value = get_settings().campaign_approval.strip()
+    return None if value == "never" else 0 if value == "always" else int(value)
+
+
+def approval_required_for(recipients: int) -> bool:
+    limit = approval_threshold()
+    return limit is not None and (limit == 0 or recipients > limit)
+
+
+def _reset_approval(session: Session, campaign: Campaign, actor: User | None) -> None:
+    """A submitted or approved draft that is edited must be submitted again (core/approval.py)."""
+    if campaign.approval_status in ("submitted", "approved"):
+        audit.record(session, "campaign_approval_reset", actor=actor, target_type="campaign", target_id=campaign.id,
+                     details={"was": campaign.approval_status})
+        campaign.approval_status = None
+        campaign.submitted_by = campaign.submitted_at = None
+
+
 def launch(session: Session, campaign: Campaign, *, actor: User | None = None, now: datetime | None = None) -> Campaign:
     """Schedule the campaign, or start it now if its time has come."""
     now = now or utcnow()
     if campaign.status != S.DRAFT:
         raise UserError("Seul un brouillon peut être lancé.")
+    if campaign.approval_status != "approved" and approval_threshold() is not None \
+            and approval_required_for(estimate(session, campaign).audience.reachable):
+        raise UserError("Cette campagne doit être validée par un superviseur ou un administrateur qui ne l'a pas "
+                        "préparée : soumettez-la à validation." if campaign.approval_status != "submitted" else
+                        "Cette campagne attend la validation d'un superviseur ou d'un administrateur : elle partira "
+                        "quand elle sera approuvée.")
     if error := past_start_error(campaign.scheduled_at, now):
         raise UserError(error + " Modifiez le brouillon avant de le lancer.")
     template = session.get(Template, campaign.template_id)

@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     # A retargeting ("not delivered", "not read") only takes messages sent at least this long ago:
     # before that, their delivery or read status may still arrive.
     retarget_settle_hours: float = Field(default=24.0, ge=0, le=24 * 30)
+    # Campaign approval by a second person (core/approval.py): "never", "always", or a number N
+    # (campaigns of more than N recipients).
+    campaign_approval: str = Field(default="never", pattern=r"^\s*(never|always|\d{1,9})\s*$")
     # A message refused for the person's marketing cap (131049) is tried again once, this much later.
     marketing_cap_retry_hours: float = Field(default=24.0, gt=0, le=24 * 7)
     price_marketing_fcfa: float = Field(default=45.0, ge=0)  # per delivered template, by category

@@ -369,6 +369,13 @@ class Campaign(Timestamped, Base):
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     stats_refreshed_at: Mapped[datetime | None]  # analytics summaries (core/stats.py) last recomputed
     stats_refresh_seconds: Mapped[float | None]  # and what that took
+    # Approval (core/approval.py): submitted by one person, decided by another; None when not asked.
+    approval_status: Mapped[str | None] = mapped_column(String(16))  # submitted | approved | rejected
+    submitted_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    submitted_at: Mapped[datetime | None]
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    decided_at: Mapped[datetime | None]
+    approval_comment: Mapped[str | None] = mapped_column(Text)
 
     template: Mapped[Template | None] = relationship(lazy="joined")
 

@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from core import campaign_review, campaigns, db, labels, messaging, respondio, segments, templates
+from core import approval, campaign_review, campaigns, db, labels, messaging, respondio, segments, templates
 from core.config import get_settings
 from core.errors import UserError
 from core.models import Campaign, CampaignStatus, Contact, Template
@@ -37,10 +37,18 @@ def duration(seconds: float) -> str:
 
 # --- list --------------------------------------------------------------------------------------
 
+def status_label(campaign: Campaign) -> str:
+    if campaign.status == CampaignStatus.DRAFT and campaign.approval_status == approval.SUBMITTED:
+        return "En attente de validation"
+    if campaign.status == CampaignStatus.DRAFT and campaign.approval_status == approval.REJECTED:
+        return "Refusée (brouillon)"
+    return labels.CAMPAIGN_STATUS[CampaignStatus(campaign.status)]
+
+
 def campaign_rows() -> list[dict]:
     with db.session_scope() as session:
         sent = campaigns.sent_counts(session)
-        return [{"id": c.id, "Campagne": c.name, "Statut": labels.CAMPAIGN_STATUS[CampaignStatus(c.status)],
+        return [{"id": c.id, "Campagne": c.name, "Statut": status_label(c),
                  "Modèle": c.template.name if c.template else "", "Destinataires": c.total_recipients,
                  "Envoyés": sent.get(c.id, 0), "Programmée pour": format_dt(c.scheduled_at),
                  "Créée le": format_dt(c.created_at)} for c in campaigns.list_all(session)]
@@ -118,8 +126,11 @@ def recipients_table(campaign_id: int) -> None:
 def controls(campaign: Campaign) -> None:
     key = f"confirm_{campaign.id}"
     c1, c2, c3, c4 = st.columns(4)
-    if campaign.status == CampaignStatus.DRAFT and c1.button("Lancer", type="primary", key=f"launch_{campaign.id}"):
-        st.session_state[key] = "launch"
+    if campaign.status == CampaignStatus.DRAFT and campaign.approval_status != approval.SUBMITTED:
+        with db.session_scope() as session:
+            needs = approval.required(session, campaign) and campaign.approval_status != approval.APPROVED
+        if c1.button("Soumettre à validation" if needs else "Lancer", type="primary", key=f"launch_{campaign.id}"):
+            st.session_state[key] = "submit" if needs else "launch"
     if campaign.status == CampaignStatus.RUNNING and c1.button("Mettre en pause", key=f"pause_{campaign.id}"):
         st.session_state[key] = "pause"
     if campaign.status == CampaignStatus.PAUSED and c1.button("Reprendre", type="primary", key=f"resume_{campaign.id}"):
@@ -135,14 +146,15 @@ def controls(campaign: Campaign) -> None:
     action = st.session_state.get(key)
     if action:
         messages = {"launch": "Lancer l'envoi maintenant (ou à l'heure programmée) ?",
+                    "submit": "Soumettre la campagne à validation ? Elle partira quand elle sera approuvée.",
                     "pause": "Mettre la campagne en pause ? Les envois en cours se terminent, rien de nouveau ne part.",
                     "resume": "Reprendre les envois restants ?",
                     "cancel": "Annuler définitivement ? Les destinataires en attente ne recevront rien."}
         st.warning(messages[action])
         y, n = st.columns(2)
         if y.button("Confirmer", type="primary", key=f"yes_{campaign.id}"):
-            if _shell.act(lambda s: getattr(campaigns, action)(s, campaigns.get(s, campaign.id),
-                                                               actor=_shell.me(s))):
+            act = approval.submit if action == "submit" else getattr(campaigns, action)
+            if _shell.act(lambda s: act(s, campaigns.get(s, campaign.id), actor=_shell.me(s))):
                 st.session_state.pop(key, None)
                 st.rerun()
         if n.button("Ne rien faire", key=f"no_{campaign.id}"):
@@ -192,14 +204,66 @@ def detail(campaign_id: int) -> None:
     if campaign.status_reason and campaign.status in (CampaignStatus.PAUSED, CampaignStatus.FAILED,
                                                       CampaignStatus.CANCELLED):
         st.warning(f"Motif : {as_text(campaign.status_reason)}")
+    if campaign.status_reason and campaign.status == CampaignStatus.RUNNING:
+        st.info(as_text(campaign.status_reason))
     if campaign.status == CampaignStatus.SCHEDULED:
         st.info(f"Départ programmé le {format_dt(campaign.scheduled_at)} (heure de Libreville).")
+    approval_state(campaign)
     if campaign.status != CampaignStatus.DRAFT:
         live_progress(campaign_id)
         failures(campaign_id)
         recipients_table(campaign_id)
     if can_edit:
         controls(campaign)
+    approval_panel(campaign)
+
+
+def approval_state(campaign: Campaign) -> None:
+    """Where the campaign is in its approval, for everyone who opens it."""
+    with db.session_scope() as session:
+        who = approval.people(session, campaign)
+    if campaign.approval_status == approval.SUBMITTED:
+        st.info(f"En attente de validation depuis le {format_dt(campaign.submitted_at)}, soumise par "
+                f"{as_text(who.get(campaign.submitted_by or 0, '?'))}.")
+    elif campaign.approval_status == approval.REJECTED:
+        st.warning(f"Refusée le {format_dt(campaign.decided_at)} par {as_text(who.get(campaign.decided_by or 0, '?'))} "
+                   f": « {as_text(campaign.approval_comment or '')} ». Modifiez le brouillon puis soumettez-le à "
+                   "nouveau.")
+    elif campaign.approval_status == approval.APPROVED:
+        st.caption(f"Approuvée le {format_dt(campaign.decided_at)} par "
+                   f"{as_text(who.get(campaign.decided_by or 0, '?'))}"
+                   + (f" : « {as_text(campaign.approval_comment)} »" if campaign.approval_comment else "") + ".")
+
+
+def approval_panel(campaign: Campaign) -> None:
+    """For a supervisor or an administrator who did not prepare it: the review, then approve or reject."""
+    if campaign.approval_status != approval.SUBMITTED or campaign.status != CampaignStatus.DRAFT:
+        return
+    with db.session_scope() as session:
+        me = _shell.me(session)
+        refusal = approval.can_decide(campaign, me)
+        if refusal is None:
+            review = campaign_review.review(session, campaigns.as_input(campaign), draft_id=campaign.id)
+    if refusal is not None:
+        if me.role in approval.APPROVERS:
+            st.caption(as_text(refusal))
+        return
+    st.markdown("#### Validation")
+    show_review(review)
+    comment = st.text_area("Commentaire (obligatoire pour refuser ; l'auteur le lira)", key=f"appr_note_{campaign.id}")
+    c1, c2 = st.columns(2)
+    if c1.button("Approuver et lancer", type="primary", key=f"approve_{campaign.id}"):
+        done = _shell.act(lambda s: approval.approve(s, campaigns.get(s, campaign.id), actor=_shell.me(s),
+                                                     comment=comment).status)
+        if done:
+            st.session_state["campaign_flash"] = "Campagne approuvée : " + (
+                "elle part maintenant." if done.value == CampaignStatus.RUNNING else "elle partira à l'heure prévue.")
+            st.rerun()
+    if c2.button("Refuser", key=f"reject_{campaign.id}"):
+        if _shell.act(lambda s: approval.reject(s, campaigns.get(s, campaign.id), actor=_shell.me(s),
+                                                comment=comment)):
+            st.session_state["campaign_flash"] = "Campagne refusée : son auteur verra votre commentaire."
+            st.rerun()
 
 
 # --- wizard ------------------------------------------------------------------------------------
@@ -271,8 +335,9 @@ def wizard() -> None:
                                       exclude_segment_ids=exclude, rate_limit=rate, scheduled_at=scheduled,
                                       quiet_hours=quiet_hours, variable_mapping=choice.mapping if choice.own else None)
     test_step(choice)
-    review_step(payload, state.get("id"))
-    launch_step(state, payload)
+    review = review_step(payload, state.get("id"))
+    launch_step(state, payload, needs_approval=review is not None
+                and campaigns.approval_required_for(review.audience.reachable))
 
 
 def audience_step(state: dict[str, Any], segs: dict[int, str]) -> tuple[list[int], list[int], Any]:
@@ -369,18 +434,24 @@ def schedule_step(state: dict[str, Any]) -> tuple[datetime | None, str | None, i
     return scheduled, quiet_hours, int(rate)
 
 
-def review_step(payload: campaigns.CampaignInput, draft_id: int | None) -> None:
+def review_step(payload: campaigns.CampaignInput, draft_id: int | None) -> campaign_review.Review | None:
     """The final review: what the launch will do, computed by the same rules as the launch."""
     st.markdown("#### 5. Vérification et lancement")
     if not payload.include_segment_ids:
         st.info("Choisissez au moins un segment à l'étape 1 : la vérification s'affiche ici.")
-        return
+        return None
     try:
         with db.session_scope() as session:
             review = campaign_review.review(session, payload, actor=_shell.me(session), draft_id=draft_id)
     except UserError as err:
         st.error(as_text(err))
-        return
+        return None
+    show_review(review)
+    return review
+
+
+def show_review(review: campaign_review.Review) -> None:
+    """The review, as the author sees it before launching and the approver before deciding."""
     c1, c2, c3 = st.columns(3)
     c1.metric("À envoyer", _shell.nf(review.recipients),
               help="Les destinataires joignables, moins ceux à qui il manque une variable du modèle.")
@@ -433,10 +504,13 @@ def test_step(choice: TemplateChoice) -> None:
             _shell.show_send_result(done.value)
 
 
-def launch_step(state: dict[str, Any], payload: campaigns.CampaignInput) -> None:
+def launch_step(state: dict[str, Any], payload: campaigns.CampaignInput, *, needs_approval: bool) -> None:
+    if needs_approval:
+        st.info(approval.rule() + " Celle-ci lui sera soumise ; elle partira quand elle sera approuvée.")
     c1, c2 = st.columns(2)
     save = c1.button("Enregistrer le brouillon", key=_wz("save"))
-    go = c2.button("Lancer la campagne", type="primary", key=_wz("launch"))
+    go = c2.button("Soumettre à validation" if needs_approval else "Lancer la campagne", type="primary",
+                   key=_wz("launch"))
     if not (save or go):
         return
 
@@ -453,7 +527,9 @@ def launch_step(state: dict[str, Any], payload: campaigns.CampaignInput) -> None
         except campaigns.DuplicateCampaign as twin:  # a second click, a rerun, another tab: already done
             existing = campaigns.get(session, twin.campaign_id)
             return existing.id, existing.status, str(twin)
-        if go:
+        if go and approval.required(session, campaign):  # decided here, on what is saved, not on the screen
+            approval.submit(session, campaign, actor=_shell.me(session))
+        elif go:
             campaigns.launch(session, campaign, actor=_shell.me(session))
         return campaign.id, campaign.status, None
 
@@ -470,6 +546,8 @@ def launch_step(state: dict[str, Any], payload: campaigns.CampaignInput) -> None
     st.session_state[WIZARD_DONE] = ("warning", already) if already else ("success", (
         "Campagne lancée." if status == CampaignStatus.RUNNING else
         "Campagne programmée." if status == CampaignStatus.SCHEDULED else
+        "Campagne soumise à validation : un superviseur ou un administrateur qui ne l'a pas préparée doit "
+        "l'approuver, elle partira à ce moment-là." if go else
         "Brouillon enregistré.") + f" Elle porte le n° {campaign_id} dans l'onglet « Campagnes ».")
     st.rerun()
 
@@ -487,6 +565,8 @@ with tabs[0]:
         titles = {r["id"]: f"{r['Campagne']} — {r['Statut']}" for r in rows}
         if st.session_state.get("campaign_choice_next") in titles:
             st.session_state["campaign_choice"] = st.session_state.pop("campaign_choice_next")
+        if flash := st.session_state.pop("campaign_flash", None):
+            st.success(flash)
         chosen = st.selectbox("Ouvrir la campagne", list(titles), format_func=titles.get, key="campaign_choice")
         detail(chosen)
 if can_edit:

@@ -316,3 +316,71 @@ def test_the_review_before_launch(seeded) -> None:  # noqa: ANN001
     at.button(key="wz_test").click().run()
     assert any("Envoi de test de ce modèle le " in m.value for m in at.markdown)
     assert not at.exception and not at.error, [e.value for e in at.error]
+
+
+def test_approval_from_submission_to_launch_for_each_role(seeded, monkeypatch) -> None:  # noqa: ANN001
+    from core.config import reload_settings
+
+    monkeypatch.setenv("CAMPAIGN_APPROVAL", "always")
+    reload_settings()
+    with db.session_scope() as session:
+        segment_id = session.scalar(select(Segment.id).where(Segment.name == "Employeurs"))
+    # The manager prepares it: the button says what will happen.
+    at = open_campaigns(seeded["manager"])
+    at.text_input(key="wz_name").input("À valider")
+    at.multiselect(key="wz_include").select(segment_id).run()
+    at.checkbox(key="wz_quiet").uncheck().run()
+    assert at.button(key="wz_launch").label == "Soumettre à validation"
+    assert any("Toute campagne est validée" in i.value for i in at.info)
+    at.button(key="wz_launch").click().run()
+    assert any("Campagne soumise à validation" in s.value for s in at.success), [e.value for e in at.error]
+    with db.session_scope() as session:
+        campaign = session.scalar(select(Campaign).where(Campaign.name == "À valider"))
+        campaign_id = campaign.id
+        assert campaign.status == "draft" and campaign.approval_status == "submitted"
+    # Its author sees it waiting, and has neither a launch button nor the approval panel.
+    at.selectbox(key="campaign_choice").select(campaign_id).run()
+    assert any("En attente de validation depuis le" in i.value for i in at.info)
+    assert not [b for b in at.button if b.key in (f"launch_{campaign_id}", f"approve_{campaign_id}")]
+    # An agent cannot open the screen at all (tests/pages/test_access.py); a supervisor approves after the review.
+    at = open_campaigns(seeded["supervisor"])
+    at.selectbox(key="campaign_choice").select(campaign_id).run()
+    assert any(m.label == "À envoyer" for m in at.metric)  # the same review as the author's
+    at.button(key=f"reject_{campaign_id}").click().run()
+    assert any("Dites pourquoi" in e.value for e in at.error)
+    at.text_area(key=f"appr_note_{campaign_id}").input("Vérifié avec la direction.")
+    at.button(key=f"approve_{campaign_id}").click().run()
+    assert not at.exception and any("Campagne approuvée : elle part maintenant." in s.value for s in at.success)
+    with db.session_scope() as session:
+        campaign = session.get(Campaign, campaign_id)
+        assert campaign.status == "running" and campaign.approval_comment == "Vérifié avec la direction."
+        assert campaign.decided_by == seeded["supervisor"]
+    at.run()
+    assert any("Approuvée le" in c.value and "Vérifié avec la direction." in c.value for c in at.caption)
+
+
+def test_a_rejected_campaign_tells_its_author_why(seeded, monkeypatch) -> None:  # noqa: ANN001
+    from core import approval, users
+    from core.config import reload_settings
+
+    monkeypatch.setenv("CAMPAIGN_APPROVAL", "always")
+    reload_settings()
+    with db.session_scope() as session:
+        segment_id = session.scalar(select(Segment.id).where(Segment.name == "Employeurs"))
+        template_id = session.scalar(select(Template.id).where(Template.name == "nouveaux_taux_2026"))
+        author = users.get(session, seeded["manager"])
+        campaign = campaigns.create(session, campaigns.CampaignInput(
+            name="<b>Refusée</b>", template_id=template_id, include_segment_ids=[segment_id], quiet_hours=None),
+            actor=author)
+        approval.submit(session, campaign, actor=author)
+        campaign_id = campaign.id
+    at = open_campaigns(seeded["admin"])
+    at.selectbox(key="campaign_choice").select(campaign_id).run()
+    at.text_area(key=f"appr_note_{campaign_id}").input("Le taux **16 %** est faux")
+    at.button(key=f"reject_{campaign_id}").click().run()
+    assert any("Campagne refusée" in s.value for s in at.success)
+    at = open_campaigns(seeded["manager"])
+    at.selectbox(key="campaign_choice").select(campaign_id).run()
+    [refused] = [w.value for w in at.warning if w.value.startswith("Refusée le")]
+    assert "Le taux \\*\\*16 %\\*\\* est faux" in refused  # shown as typed, not rendered
+    assert at.button(key=f"launch_{campaign_id}").label == "Soumettre à validation"

@@ -45,7 +45,10 @@ def start_app(folder: Path, *, contacts: int = 200) -> RunningApp:
     env.update({"DATABASE_URL": database_url, "DATA_DIR": str(data_dir), "EMBEDDED_SCHEDULER": "true",
                 "OUTBOX_DELIVER_AFTER_COMMIT": "true",
                 "SCHEDULER_INTERVAL_SECONDS": "1", "STATUS_POLL_DELAY_SECONDS": "1", "STATUS_POLL_RATE": "50",
-                "LOG_LEVEL": "INFO", "HF_HUB_OFFLINE": "1", "RAG_WARM_UP": "true"})
+                "LOG_LEVEL": "INFO", "HF_HUB_OFFLINE": "1", "RAG_WARM_UP": "true",
+                # Campaigns of more than 100 people are approved by a second person (tests/e2e/test_approval.py);
+                # the journey's campaign of 5 leaves at once.
+                "CAMPAIGN_APPROVAL": "100"})
     run = {"cwd": ROOT, "env": env, "capture_output": True, "text": True, "timeout": 600}
     upgraded = subprocess.run([sys.executable, "-m", "core", "db", "upgrade"], **run)
     assert upgraded.returncode == 0, upgraded.stderr

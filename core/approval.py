@@ -1,0 +1,102 @@
+"""Approval of a campaign by a second person before it leaves (CAMPAIGN_APPROVAL: never, always,
+or above N recipients). A manager submits; a supervisor or an administrator who neither created
+nor submitted it approves (which launches it) or rejects it with a comment; editing a submitted or
+approved draft sends it back. Every step is audited; the approver sees the same review as the author."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core import audit, campaigns
+from core.errors import UserError
+from core.models import Campaign, CampaignStatus, Role, User
+from core.text import one_line
+from core.timeutil import utcnow
+
+SUBMITTED, APPROVED, REJECTED = "submitted", "approved", "rejected"
+APPROVERS = (Role.SUPERVISOR, Role.ADMIN)
+SUBMITTERS = (Role.MANAGER, Role.ADMIN)
+
+
+threshold = campaigns.approval_threshold
+required_for = campaigns.approval_required_for
+
+
+def required(session: Session, campaign: Campaign) -> bool:
+    if threshold() is None:
+        return False
+    return required_for(campaigns.estimate(session, campaign).audience.reachable)
+
+
+def rule() -> str:
+    """The setting, in French, for the screens."""
+    limit = threshold()
+    if limit is None:
+        return "Les campagnes partent sans validation."
+    if limit == 0:
+        return "Toute campagne est validée par un superviseur ou un administrateur avant de partir."
+    return (f"Une campagne de plus de {limit} destinataires est validée par un superviseur ou un administrateur "
+            "avant de partir.")
+
+
+def submit(session: Session, campaign: Campaign, *, actor: User, now: datetime | None = None) -> Campaign:
+    if actor.role not in SUBMITTERS or not actor.is_active:
+        raise UserError("Seuls les responsables et les administrateurs soumettent une campagne.")
+    if campaign.status != CampaignStatus.DRAFT:
+        raise UserError("Seul un brouillon peut être soumis à validation.")
+    if campaign.approval_status == SUBMITTED:
+        raise UserError("Cette campagne attend déjà une validation.")
+    now = now or utcnow()
+    if error := campaigns.past_start_error(campaign.scheduled_at, now):
+        raise UserError(error + " Modifiez le brouillon avant de le soumettre.")
+    campaign.approval_status, campaign.submitted_by, campaign.submitted_at = SUBMITTED, actor.id, now
+    campaign.decided_by = campaign.decided_at = campaign.approval_comment = None
+    audit.record(session, "campaign_submitted", actor=actor, target_type="campaign", target_id=campaign.id,
+                 details={"name": campaign.name})
+    return campaign
+
+
+def can_decide(campaign: Campaign, actor: User) -> str | None:
+    """Why `actor` may not decide on this campaign (French), or None."""
+    if actor.role not in APPROVERS or not actor.is_active:
+        return "Seuls les superviseurs et les administrateurs valident une campagne."
+    if campaign.approval_status != SUBMITTED or campaign.status != CampaignStatus.DRAFT:
+        return "Cette campagne n'attend pas de validation."
+    if actor.id in (campaign.created_by, campaign.submitted_by):
+        return "Vous avez préparé cette campagne : une autre personne doit la valider."
+    return None
+
+
+def approve(session: Session, campaign: Campaign, *, actor: User, comment: str = "",
+            now: datetime | None = None) -> Campaign:
+    """Approved, then launched at once (or scheduled for its start) in the same transaction."""
+    if reason := can_decide(campaign, actor):
+        raise UserError(reason)
+    now = now or utcnow()
+    campaign.approval_status, campaign.decided_by, campaign.decided_at = APPROVED, actor.id, now
+    campaign.approval_comment = one_line(comment)[:1000] or None
+    audit.record(session, "campaign_approved", actor=actor, target_type="campaign", target_id=campaign.id,
+                 details={"comment": campaign.approval_comment})
+    return campaigns.launch(session, campaign, actor=actor, now=now)
+
+
+def reject(session: Session, campaign: Campaign, *, actor: User, comment: str, now: datetime | None = None) -> Campaign:
+    if reason := can_decide(campaign, actor):
+        raise UserError(reason)
+    text = (comment or "").strip()
+    if not one_line(text):
+        raise UserError("Dites pourquoi la campagne est refusée : l'auteur lira ce commentaire.")
+    campaign.approval_status, campaign.decided_by, campaign.decided_at = REJECTED, actor.id, now or utcnow()
+    campaign.approval_comment = text[:1000]
+    audit.record(session, "campaign_rejected", actor=actor, target_type="campaign", target_id=campaign.id,
+                 details={"comment": campaign.approval_comment})
+    return campaign
+
+
+def people(session: Session, campaign: Campaign) -> dict[int, str]:
+    """The names of who submitted and who decided, by id."""
+    ids = [i for i in (campaign.submitted_by, campaign.decided_by) if i]
+    return {u.id: u.name for u in session.scalars(select(User).where(User.id.in_(ids)))} if ids else {}

@@ -1,0 +1,120 @@
+"""Approval by a second person before a campaign leaves (core/approval.py), on both databases."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from core import approval, campaigns
+from core.config import reload_settings
+from core.errors import UserError
+from core.models import AuditLog, Recipient
+from tests.campaign_fixtures import make_audience
+from tests.factories import make_user
+
+
+@pytest.fixture
+def audience(session):  # noqa: ANN001, ANN201
+    return make_audience(session, size=20)
+
+
+@pytest.fixture
+def people(session):  # noqa: ANN001, ANN201
+    return {"author": make_user(session, "manager"), "colleague": make_user(session, "manager", email="m2@cnss.ga"),
+            "supervisor": make_user(session, "supervisor", email="sup@cnss.ga"),
+            "admin": make_user(session, "admin", email="adm@cnss.ga"),
+            "agent": make_user(session, "agent", email="ag@cnss.ga")}
+
+
+def setting(monkeypatch, value: str) -> None:  # noqa: ANN001
+    monkeypatch.setenv("CAMPAIGN_APPROVAL", value)
+    reload_settings()
+
+
+def draft(session, audience, author, name: str = "Paiement des pensions"):  # noqa: ANN001, ANN201
+    data = campaigns.CampaignInput(name=name, template_id=audience.template_id,
+                                   include_segment_ids=[audience.segment_id], quiet_hours=None)
+    return campaigns.create(session, data, actor=author)
+
+
+def actions(session, campaign_id: int) -> list[str]:  # noqa: ANN001
+    return list(session.scalars(select(AuditLog.action).where(AuditLog.target_type == "campaign",
+                                                              AuditLog.target_id == str(campaign_id))
+                                .order_by(AuditLog.id)))
+
+
+def test_without_the_setting_nothing_changes(session, audience, people, monkeypatch) -> None:  # noqa: ANN001
+    setting(monkeypatch, "never")
+    campaign = draft(session, audience, people["author"])
+    assert campaigns.launch(session, campaign, actor=people["author"]).status == "running"
+
+
+def test_a_second_person_approves_and_that_launches_it(session, audience, people, monkeypatch) -> None:  # noqa: ANN001
+    setting(monkeypatch, "always")
+    campaign = draft(session, audience, people["author"])
+    with pytest.raises(UserError, match="doit être validée .* soumettez-la"):
+        campaigns.launch(session, campaign, actor=people["author"])
+    approval.submit(session, campaign, actor=people["author"])
+    with pytest.raises(UserError, match="attend la validation"):
+        campaigns.launch(session, campaign, actor=people["author"])
+    with pytest.raises(UserError, match="attend déjà une validation"):
+        approval.submit(session, campaign, actor=people["author"])
+    # Not the author, not an agent, not a manager.
+    for who, message in (("author", "Seuls les superviseurs"), ("agent", "Seuls les superviseurs"),
+                         ("colleague", "Seuls les superviseurs")):
+        with pytest.raises(UserError, match=message):
+            approval.approve(session, campaign, actor=people[who])
+    author_admin = make_user(session, "admin", email="auteur-admin@cnss.ga")
+    own = draft(session, audience, author_admin, name="Préparée par un administrateur")
+    approval.submit(session, own, actor=author_admin)
+    with pytest.raises(UserError, match="Vous avez préparé cette campagne"):
+        approval.approve(session, own, actor=author_admin)
+    assert campaign.status == "draft"
+    approval.approve(session, campaign, actor=people["supervisor"], comment="Relu, dates vérifiées.")
+    assert campaign.status == "running" and campaign.approval_status == "approved"
+    assert campaign.decided_by == people["supervisor"].id and campaign.approval_comment == "Relu, dates vérifiées."
+    assert session.scalar(select(Recipient.id).where(Recipient.campaign_id == campaign.id).limit(1)) is not None
+    assert actions(session, campaign.id) == ["campaign_created", "campaign_submitted", "campaign_approved",
+                                             "campaign_running"]
+    with pytest.raises(UserError, match="n'attend pas de validation"):
+        approval.approve(session, campaign, actor=people["admin"])
+
+
+def test_a_rejection_says_why_and_an_edit_sends_it_back(session, audience, people, monkeypatch) -> None:  # noqa: ANN001
+    setting(monkeypatch, "always")
+    campaign = draft(session, audience, people["author"])
+    approval.submit(session, campaign, actor=people["author"])
+    with pytest.raises(UserError, match="Dites pourquoi"):
+        approval.reject(session, campaign, actor=people["admin"], comment=" \u200b ")
+    approval.reject(session, campaign, actor=people["admin"], comment="La date du 15 est fausse.")
+    assert campaign.approval_status == "rejected" and campaign.status == "draft"
+    with pytest.raises(UserError, match="soumettez-la"):
+        campaigns.launch(session, campaign, actor=people["author"])
+    # Submitted again, then edited while it waits: the approval has to be asked again.
+    approval.submit(session, campaign, actor=people["author"])
+    data = campaigns.CampaignInput(name="Paiement des pensions (corrigé)", template_id=audience.template_id,
+                                   include_segment_ids=[audience.segment_id], quiet_hours=None)
+    campaigns.update_draft(session, campaign, data, actor=people["author"])
+    assert campaign.approval_status is None
+    with pytest.raises(UserError, match="n'attend pas de validation"):
+        approval.approve(session, campaign, actor=people["supervisor"])
+    assert "campaign_approval_reset" in actions(session, campaign.id)
+    # A colleague who submits it cannot approve it either (an administrator who prepared it).
+    approval.submit(session, campaign, actor=people["admin"])
+    with pytest.raises(UserError, match="Vous avez préparé cette campagne"):
+        approval.approve(session, campaign, actor=people["admin"])
+    approval.approve(session, campaign, actor=people["supervisor"])
+    assert campaign.status == "running"
+
+
+def test_above_a_number_of_recipients(session, audience, people, monkeypatch) -> None:  # noqa: ANN001
+    setting(monkeypatch, str(audience.reachable))  # exactly as many: no approval
+    small = draft(session, audience, people["author"])
+    assert not approval.required(session, small)
+    assert campaigns.launch(session, small, actor=people["author"]).status == "running"
+    setting(monkeypatch, str(audience.reachable - 1))
+    big = draft(session, audience, people["author"], name="Plus grande")
+    assert approval.required(session, big)
+    with pytest.raises(UserError, match="soumettez-la"):
+        campaigns.launch(session, big, actor=people["author"])
+    assert approval.rule().startswith(f"Une campagne de plus de {audience.reachable - 1} destinataires")
