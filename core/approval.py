@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core import audit, campaigns
+from core import audit, campaigns, db
 from core.errors import UserError
 from core.models import Campaign, CampaignStatus, Role, User
 from core.text import one_line
@@ -45,6 +45,7 @@ def rule() -> str:
 def submit(session: Session, campaign: Campaign, *, actor: User, now: datetime | None = None) -> Campaign:
     if actor.role not in SUBMITTERS or not actor.is_active:
         raise UserError("Seuls les responsables et les administrateurs soumettent une campagne.")
+    db.lock_for_write(session, campaign)
     if campaign.status != CampaignStatus.DRAFT:
         raise UserError("Seul un brouillon peut être soumis à validation.")
     if campaign.approval_status == SUBMITTED:
@@ -72,7 +73,9 @@ def can_decide(campaign: Campaign, actor: User) -> str | None:
 
 def approve(session: Session, campaign: Campaign, *, actor: User, comment: str = "",
             now: datetime | None = None) -> Campaign:
-    """Approved, then launched at once (or scheduled for its start) in the same transaction."""
+    """Approved, then launched at once (or scheduled for its start) in the same transaction; read
+    again under a lock, so that two approvers clicking at once launch it once."""
+    db.lock_for_write(session, campaign)
     if reason := can_decide(campaign, actor):
         raise UserError(reason)
     now = now or utcnow()
@@ -84,6 +87,7 @@ def approve(session: Session, campaign: Campaign, *, actor: User, comment: str =
 
 
 def reject(session: Session, campaign: Campaign, *, actor: User, comment: str, now: datetime | None = None) -> Campaign:
+    db.lock_for_write(session, campaign)
     if reason := can_decide(campaign, actor):
         raise UserError(reason)
     text = (comment or "").strip()

@@ -378,8 +378,10 @@ def _reset_approval(session: Session, campaign: Campaign, actor: User | None) ->
 
 
 def launch(session: Session, campaign: Campaign, *, actor: User | None = None, now: datetime | None = None) -> Campaign:
-    """Schedule the campaign, or start it now if its time has come."""
+    """Schedule the campaign, or start it now if its time has come. The campaign is read again under a
+    lock: two tabs (or two approvers) launching the same draft start it once."""
     now = now or utcnow()
+    db.lock_for_write(session, campaign)
     if campaign.status != S.DRAFT:
         raise UserError("Seul un brouillon peut être lancé.")
     if campaign.approval_status != "approved" and approval_threshold() is not None \

@@ -70,7 +70,7 @@ def lock_for_write(session: Session, row: Any) -> None:
     connection = session.connection()
     if connection.dialect.name == "sqlite":
         _begin_immediate(connection)
-    session.refresh(row, with_for_update=True)
+    session.refresh(row, with_for_update={"of": type(row)})  # its own table: not a joined relationship's
 
 
 def serialize(session: Session, name: str) -> None:

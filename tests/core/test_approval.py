@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from core import approval, campaigns
 from core.config import reload_settings
@@ -118,3 +118,42 @@ def test_above_a_number_of_recipients(session, audience, people, monkeypatch) ->
     with pytest.raises(UserError, match="soumettez-la"):
         campaigns.launch(session, big, actor=people["author"])
     assert approval.rule().startswith(f"Une campagne de plus de {audience.reachable - 1} destinataires")
+
+
+def test_two_approvers_at_once_launch_it_once(db_url, monkeypatch) -> None:  # noqa: ANN001
+    import threading
+
+    from core import db
+    from core.models import Campaign, User
+
+    setting(monkeypatch, "always")
+    with db.session_scope() as session:
+        audience = make_audience(session, size=20)
+        author = make_user(session, "manager")
+        approvers = [make_user(session, "supervisor", email="s1@cnss.ga").id,
+                     make_user(session, "admin", email="a1@cnss.ga").id]
+        campaign = draft(session, audience, author)
+        approval.submit(session, campaign, actor=author)
+        campaign_id = campaign.id
+    start = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def click(user_id: int) -> None:
+        start.wait()
+        try:
+            with db.session_scope() as session:
+                approval.approve(session, session.get(Campaign, campaign_id), actor=session.get(User, user_id))
+            outcomes.append("approved")
+        except UserError as err:
+            outcomes.append(str(err))
+
+    threads = [threading.Thread(target=click, args=(user_id,)) for user_id in approvers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert sorted(outcomes) == ["Cette campagne n'attend pas de validation.", "approved"]
+    with db.session_scope() as session:
+        assert session.get(Campaign, campaign_id).status == "running"
+        rows = session.scalar(select(func.count()).select_from(Recipient).where(Recipient.campaign_id == campaign_id))
+        assert rows == audience.reachable
