@@ -11,7 +11,7 @@ from datetime import datetime, time, timedelta
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from core import campaigns, segments, templates
+from core import campaigns, limits, segments, templates
 from core.config import get_settings
 from core.errors import UserError
 from core.models import AuditLog, Campaign, CampaignStatus, Contact, Recipient, Template, User
@@ -146,8 +146,32 @@ def review(session: Session, data: campaigns.CampaignInput, *, actor: User | Non
     start = campaigns.first_send_at(quiet, max(data.scheduled_at or now, now))
     price = campaigns.price_per_message(template.category)
     guards = _guards(session, data, template, actor=actor, draft_id=draft_id, recipients=recipients, now=now)
+    guards += _spending(session, data, recipients, price, start)
     return Review(audience, included, excluded, missing, recipients, samples, start, rate, seen, seconds,
                   finish_at(quiet, start, seconds), price, recipients * price, guards)
+
+
+def _fcfa(value: float) -> str:
+    return f"{value:,.0f}".replace(",", "\u202f") + " FCFA"
+
+
+def _spending(session: Session, data: campaigns.CampaignInput, recipients: int, price: float,
+              start: datetime) -> list[Guard]:
+    """The spending cap and WhatsApp's messaging limit, as they will hold this campaign back."""
+    guards = []
+    if data.budget_fcfa is not None and price > 0:
+        covered = int(data.budget_fcfa // price)
+        if covered >= recipients:
+            guards.append(Guard(True, f"Plafond de dépense de {_fcfa(data.budget_fcfa)} : la campagne entière "
+                                f"({_fcfa(recipients * price)}) tient dessous."))
+        else:
+            guards.append(Guard(False, f"Plafond de dépense de {_fcfa(data.budget_fcfa)} : il couvre {covered} "
+                                f"messages sur {recipients} ; l'envoi se mettra en pause après {covered}."))
+    note = limits.plan(session, recipients, start)
+    if note is not None:
+        current = limits.window(session, now=start)
+        guards.append(Guard(current is not None and recipients <= current.remaining, note))
+    return guards
 
 
 def _plural(n: int, word: str) -> str:

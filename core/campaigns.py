@@ -180,6 +180,7 @@ class CampaignInput:
     scheduled_at: datetime | None = None
     quiet_hours: str | None = "20:00-08:00"
     variable_mapping: dict[str, Any] | None = None  # None: the template's default
+    budget_fcfa: float | None = None  # spending cap; None: none
 
 
 DUPLICATE_WINDOW = timedelta(minutes=10)  # an identical campaign by the same person within this: a second click
@@ -222,6 +223,8 @@ def _validate(session: Session, data: CampaignInput) -> tuple[Template, tuple[st
         if data.rate_limit > get_settings().max_send_rate:
             raise UserError(f"La cadence ne peut pas dépasser {get_settings().max_send_rate:g} messages par seconde "
                             "(limite du numéro WhatsApp).")
+    if data.budget_fcfa is not None and not 0 < data.budget_fcfa < 10**12:
+        raise UserError("Le plafond de dépense doit être un montant positif en FCFA (ou aucun plafond).")
     if data.scheduled_at is not None and data.scheduled_at.tzinfo is None:
         raise UserError("La date de programmation doit préciser son fuseau horaire.")
     if error := past_start_error(data.scheduled_at):
@@ -241,7 +244,7 @@ def as_input(campaign: Campaign) -> CampaignInput:
                          include_segment_ids=list(campaign.include_segment_ids),
                          exclude_segment_ids=list(campaign.exclude_segment_ids or []), rate_limit=campaign.rate_limit,
                          scheduled_at=campaign.scheduled_at, quiet_hours=quiet,
-                         variable_mapping=campaign.variable_mapping)
+                         variable_mapping=campaign.variable_mapping, budget_fcfa=campaign.budget_fcfa)
 
 
 def recent_duplicate(session: Session, data: CampaignInput, actor: User, *, now: datetime | None = None,
@@ -292,7 +295,7 @@ def create(session: Session, data: CampaignInput, *, actor: User | None = None) 
                         include_segment_ids=list(data.include_segment_ids),
                         exclude_segment_ids=list(data.exclude_segment_ids or []), rate_limit=data.rate_limit,
                         scheduled_at=data.scheduled_at, quiet_hours_start=quiet[0] if quiet else None,
-                        quiet_hours_end=quiet[1] if quiet else None, status=S.DRAFT,
+                        quiet_hours_end=quiet[1] if quiet else None, status=S.DRAFT, budget_fcfa=data.budget_fcfa,
                         created_by=actor.id if actor else None)
     session.add(campaign)
     session.flush()
@@ -315,6 +318,7 @@ def update_draft(session: Session, campaign: Campaign, data: CampaignInput, *, a
     campaign.rate_limit = data.rate_limit
     campaign.scheduled_at = data.scheduled_at
     campaign.quiet_hours_start, campaign.quiet_hours_end = quiet if quiet else (None, None)
+    campaign.budget_fcfa = data.budget_fcfa
     _reset_approval(session, campaign, actor)
     audit.record(session, "campaign_updated", actor=actor, target_type="campaign", target_id=campaign.id)
     return campaign
@@ -477,6 +481,20 @@ def materialize(session: Session, campaign: Campaign, *, now: datetime | None = 
 
 
 # --- control -----------------------------------------------------------------------------------
+
+
+def set_budget(session: Session, campaign: Campaign, budget_fcfa: float | None, *,
+               actor: User | None = None) -> Campaign:
+    """Raise, lower or remove the spending cap of a campaign that has not finished; a campaign paused at
+    its cap is then resumed by a person (« Reprendre »)."""
+    if campaign.status in (S.COMPLETED, S.CANCELLED, S.FAILED):
+        raise UserError("Cette campagne est terminée : son plafond ne peut plus changer.")
+    if budget_fcfa is not None and not 0 < budget_fcfa < 10**12:
+        raise UserError("Le plafond de dépense doit être un montant positif en FCFA (ou aucun plafond).")
+    previous, campaign.budget_fcfa = campaign.budget_fcfa, budget_fcfa
+    audit.record(session, "campaign_budget_changed", actor=actor, target_type="campaign", target_id=campaign.id,
+                 details={"from": previous, "to": budget_fcfa})
+    return campaign
 
 
 def pause(session: Session, campaign: Campaign, *, actor: User | None = None, reason: str | None = None) -> Campaign:

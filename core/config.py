@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     # A retargeting ("not delivered", "not read") only takes messages sent at least this long ago:
     # before that, their delivery or read status may still arrive.
     retarget_settle_hours: float = Field(default=24.0, ge=0, le=24 * 30)
+    # WhatsApp's messaging limit for the business portfolio: unique people reached by templates per
+    # rolling 24 hours (250, 2000, 10000, 100000, or "unlimited"); every campaign shares what remains.
+    messaging_limit: str = Field(default="unlimited", pattern=r"^\s*(unlimited|\d{1,9})\s*$")
     # Campaign approval by a second person (core/approval.py): "never", "always", or a number N
     # (campaigns of more than N recipients).
     campaign_approval: str = Field(default="never", pattern=r"^\s*(never|always|\d{1,9})\s*$")

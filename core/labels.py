@@ -59,6 +59,7 @@ AUDIT_ACTION: dict[str, str] = {
     "campaign_approved": "Campagne approuvée",
     "campaign_rejected": "Campagne refusée",
     "campaign_approval_reset": "Validation à refaire (campagne modifiée)",
+    "campaign_budget_changed": "Plafond de dépense d'une campagne modifié",
     "campaign_reopened": "Campagne rouverte pour un nouvel essai",
     "campaign_marketing_cap_retry": "Nouvel essai prévu (plafond marketing WhatsApp, 131049)",
     "contact_marketing_refused": "Contact refusant le marketing (WhatsApp 131050)",

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.orm import Session
 
-from core import campaigns, db, metrics, policies, queue, ratelimit, respondio
+from core import campaigns, db, limits, metrics, policies, queue, ratelimit, respondio
 from core.config import get_settings
 from core.models import (
     Campaign,
@@ -75,6 +75,9 @@ def claim(session: Session, campaign_id: int, *, owner: str, limit: int, lease_s
     """Take up to `limit` pending rows for this worker. PostgreSQL skips rows other workers hold;
     SQLite has one writer at a time, which makes the same statement just as safe."""
     now = now or utcnow()
+    limit = limits.allowance(session, campaign_id, limit, now=now)  # messaging limit, spending cap
+    if limit <= 0:
+        return []
     stmt = _claim_statement(session.get_bind().dialect.name == "postgresql")
     rows = session.execute(stmt, {"owner": owner, "lease": now + timedelta(seconds=lease_seconds), "now": now,
                                   "cid": campaign_id, "limit": limit}).all()

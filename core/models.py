@@ -15,6 +15,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -376,6 +377,7 @@ class Campaign(Timestamped, Base):
     decided_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     decided_at: Mapped[datetime | None]
     approval_comment: Mapped[str | None] = mapped_column(Text)
+    budget_fcfa: Mapped[float | None] = mapped_column(Float)  # sending pauses when the spend estimate reaches it
 
     template: Mapped[Template | None] = relationship(lazy="joined")
 

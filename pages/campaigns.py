@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from core import approval, campaign_review, campaigns, db, labels, messaging, respondio, segments, templates
+from core import approval, campaign_review, campaigns, db, labels, limits, messaging, respondio, segments, templates
 from core.config import get_settings
 from core.errors import UserError
 from core.models import Campaign, CampaignStatus, Contact, Template
@@ -160,6 +160,16 @@ def controls(campaign: Campaign) -> None:
         if n.button("Ne rien faire", key=f"no_{campaign.id}"):
             st.session_state.pop(key, None)
             st.rerun()
+    if campaign.status in (CampaignStatus.RUNNING, CampaignStatus.PAUSED, CampaignStatus.SCHEDULED):
+        with st.expander("Plafond de dépense"):
+            budget = budget_field({"budget": campaign.budget_fcfa}, f"budget_{campaign.id}")
+            if st.button("Enregistrer le plafond", key=f"budget_save_{campaign.id}"):
+                if _shell.act(lambda s: campaigns.set_budget(s, campaigns.get(s, campaign.id), budget,
+                                                             actor=_shell.me(s))):
+                    st.session_state["campaign_flash"] = "Plafond enregistré." + (
+                        " Reprenez la campagne pour continuer l'envoi." if campaign.status == CampaignStatus.PAUSED
+                        else "")
+                    st.rerun()
     if campaign.status in (CampaignStatus.COMPLETED, CampaignStatus.CANCELLED, CampaignStatus.PAUSED):
         retarget_step(campaign)
 
@@ -206,6 +216,11 @@ def detail(campaign_id: int) -> None:
         st.warning(f"Motif : {as_text(campaign.status_reason)}")
     if campaign.status_reason and campaign.status == CampaignStatus.RUNNING:
         st.info(as_text(campaign.status_reason))
+    if campaign.status == CampaignStatus.RUNNING:
+        with db.session_scope() as session:
+            held = limits.held_note(session)
+        if held:
+            st.info(held)
     if campaign.status == CampaignStatus.SCHEDULED:
         st.info(f"Départ programmé le {format_dt(campaign.scheduled_at)} (heure de Libreville).")
     approval_state(campaign)
@@ -275,7 +290,8 @@ def wizard_from(campaign: Campaign) -> dict:
             "rate": campaign.rate_limit, "when": "later" if local else "now", "date": local.date() if local else None,
             "time": local.time() if local else None,
             "quiet": bool(campaign.quiet_hours_start), "quiet_start": campaign.quiet_hours_start or "20:00",
-            "quiet_end": campaign.quiet_hours_end or "08:00", "mapping": campaign.variable_mapping}
+            "quiet_end": campaign.quiet_hours_end or "08:00", "mapping": campaign.variable_mapping,
+            "budget": campaign.budget_fcfa}
 
 
 @dataclass
@@ -331,9 +347,11 @@ def wizard() -> None:
     include, exclude, audience = audience_step(state, segs)
     choice = template_step(state, approved, include, exclude)
     scheduled, quiet_hours, rate = schedule_step(state)
+    budget = budget_field(state, _wz("budget"))
     payload = campaigns.CampaignInput(name=name, template_id=choice.id, include_segment_ids=include,
                                       exclude_segment_ids=exclude, rate_limit=rate, scheduled_at=scheduled,
-                                      quiet_hours=quiet_hours, variable_mapping=choice.mapping if choice.own else None)
+                                      quiet_hours=quiet_hours, variable_mapping=choice.mapping if choice.own else None,
+                                      budget_fcfa=budget)
     test_step(choice)
     review = review_step(payload, state.get("id"))
     launch_step(state, payload, needs_approval=review is not None
@@ -432,6 +450,15 @@ def schedule_step(state: dict[str, Any]) -> tuple[datetime | None, str | None, i
     rate = st.number_input(f"Cadence maximale (messages par seconde, {cap:g} au plus)", 1, int(cap),
                            int(state.get("rate") or min(cap, 20)), key=_wz("rate"))
     return scheduled, quiet_hours, int(rate)
+
+
+def budget_field(state: dict[str, Any], key: str, label: str = "Plafond de dépense (FCFA, 0 : aucun)") -> float | None:
+    """A spending cap in FCFA; 0 means none."""
+    value = st.number_input(label, min_value=0, max_value=10**11, step=1000, key=key,
+                            value=int(state.get("budget") or 0),
+                            help="L'envoi se met en pause quand les messages partis, comptés comme remis, atteignent "
+                                 "ce montant.")
+    return float(value) if value else None
 
 
 def review_step(payload: campaigns.CampaignInput, draft_id: int | None) -> campaign_review.Review | None:

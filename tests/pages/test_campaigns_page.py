@@ -384,3 +384,26 @@ def test_a_rejected_campaign_tells_its_author_why(seeded, monkeypatch) -> None: 
     [refused] = [w.value for w in at.warning if w.value.startswith("Refusée le")]
     assert "Le taux \\*\\*16 %\\*\\* est faux" in refused  # shown as typed, not rendered
     assert at.button(key=f"launch_{campaign_id}").label == "Soumettre à validation"
+
+
+def test_a_spending_cap_set_in_the_wizard_and_raised_on_the_campaign(seeded) -> None:  # noqa: ANN001
+    with db.session_scope() as session:
+        segment_id = session.scalar(select(Segment.id).where(Segment.name == "Employeurs"))
+    at = open_campaigns(seeded["manager"])
+    at.text_input(key="wz_name").input("Avec plafond")
+    at.multiselect(key="wz_include").select(segment_id).run()
+    at.checkbox(key="wz_quiet").uncheck().run()
+    at.number_input(key="wz_budget").set_value(24).run()  # two utility messages
+    assert any("Plafond de dépense de 24 FCFA : il couvre 2 messages sur" in m.value for m in at.markdown)
+    at.button(key="wz_launch").click().run()
+    assert any("Campagne lancée" in s.value for s in at.success), [e.value for e in at.error]
+    with db.session_scope() as session:
+        campaign = session.scalar(select(Campaign).where(Campaign.name == "Avec plafond"))
+        assert campaign.budget_fcfa == 24
+        campaign_id = campaign.id
+    at.selectbox(key="campaign_choice").select(campaign_id).run()
+    at.number_input(key=f"budget_{campaign_id}").set_value(120000).run()
+    at.button(key=f"budget_save_{campaign_id}").click().run()
+    assert not at.exception and any("Plafond enregistré." in s.value for s in at.success)
+    with db.session_scope() as session:
+        assert session.get(Campaign, campaign_id).budget_fcfa == 120000

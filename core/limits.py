@@ -1,0 +1,115 @@
+"""How many more messages may leave now, whatever the dispatchers' rate:
+
+- WhatsApp's messaging limit (MESSAGING_LIMIT): unique people a business portfolio reaches with
+  templates per rolling 24 hours, shared by every campaign. A campaign larger than what remains sends
+  what it can and continues as the oldest sends leave the 24-hour window.
+- A campaign's spending cap (`budget_fcfa`): every message that has left is counted as delivered
+  (the estimate cannot be lower than what is billed); at the cap the campaign pauses, with the reason.
+
+ledger.claim asks `allowance` before taking rows; the check and the claim share one transaction and,
+when a messaging limit is set, a lock, so that workers on several machines cannot together pass it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from core import campaigns, db
+from core.config import get_settings
+from core.models import Campaign, CampaignStatus, Recipient, RecipientStatus, Template
+from core.timeutil import format_dt, utcnow
+
+WINDOW = timedelta(hours=24)
+LEFT = (RecipientStatus.SENDING, RecipientStatus.SENT, RecipientStatus.DELIVERED, RecipientStatus.READ)
+
+
+def messaging_limit() -> int | None:
+    value = get_settings().messaging_limit.strip()
+    return None if value == "unlimited" else int(value)
+
+
+@dataclass(frozen=True)
+class Window:
+    limit: int
+    reached: int  # unique people reached in the last 24 hours (or being sent to)
+    frees_at: datetime | None  # when the oldest of those leaves the window
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.limit - self.reached)
+
+
+def window(session: Session, *, now: datetime | None = None) -> Window | None:
+    """Where the portfolio stands against its messaging limit; None when there is none."""
+    limit = messaging_limit()
+    if limit is None:
+        return None
+    since = (now or utcnow()) - WINDOW
+    in_window = or_(Recipient.sent_at >= since, Recipient.status == RecipientStatus.SENDING)
+    reached, oldest = session.execute(
+        select(func.count(func.distinct(Recipient.contact_id)), func.min(Recipient.sent_at))
+        .where(in_window, Recipient.status.in_(LEFT))).one()
+    return Window(limit, int(reached or 0), oldest + WINDOW if oldest else None)
+
+
+def budget_left(session: Session, campaign: Campaign) -> int | None:
+    """Messages the campaign's spending cap still allows; None when it has none."""
+    if campaign.budget_fcfa is None:
+        return None
+    template = session.get(Template, campaign.template_id)
+    price = campaigns.price_per_message(template.category if template else "")
+    if price <= 0:
+        return None
+    left = session.scalar(select(func.count()).where(Recipient.campaign_id == campaign.id,
+                                                     Recipient.status.in_(LEFT))) or 0
+    return max(0, int(campaign.budget_fcfa // price) - left)
+
+
+def allowance(session: Session, campaign_id: int, wanted: int, *, now: datetime | None = None) -> int:
+    """How many of the `wanted` rows may be claimed now. At its spending cap a running campaign is
+    paused with the reason; held by the messaging limit it simply waits (rows stay pending)."""
+    campaign = session.get(Campaign, campaign_id)
+    if campaign is None:
+        return 0
+    allowed = wanted
+    budget = budget_left(session, campaign)
+    if budget is not None:
+        if budget <= 0:
+            if campaign.status == CampaignStatus.RUNNING:
+                campaigns.transition(session, campaign, CampaignStatus.PAUSED, actor_email="system", reason=(
+                    f"Plafond de dépense atteint ({campaign.budget_fcfa:,.0f} FCFA)".replace(",", "\u202f")
+                    + " : relevez-le dans le détail de la campagne pour reprendre."))
+            return 0
+        allowed = min(allowed, budget)
+    if messaging_limit() is not None:
+        db.serialize(session, "messaging-limit")  # one claim at a time reads and uses what remains
+        current = window(session, now=now)
+        assert current is not None
+        allowed = min(allowed, current.remaining)
+    return max(0, allowed)
+
+
+def held_note(session: Session, *, now: datetime | None = None) -> str | None:
+    """A French sentence when the messaging limit holds campaigns back, else None."""
+    current = window(session, now=now)
+    if current is None or current.remaining > 0:
+        return None
+    return (f"Limite de messagerie WhatsApp atteinte ({current.limit} personnes par 24 h) : les envois reprennent "
+            f"vers le {format_dt(current.frees_at)}, quand les premiers messages sortent de la fenêtre de 24 h.")
+
+
+def plan(session: Session, recipients: int, start: datetime) -> str | None:
+    """What the messaging limit means for a campaign of `recipients` leaving at `start`, in French."""
+    current = window(session, now=start)
+    if current is None:
+        return None
+    if recipients <= current.remaining:
+        return (f"Limite de messagerie WhatsApp : {current.limit} personnes par 24 h ; {current.remaining} encore "
+                "possibles : la campagne tient dans la limite.")
+    days = 1 + -(-(recipients - current.remaining) // current.limit)
+    return (f"Limite de messagerie WhatsApp : {current.limit} personnes par 24 h, {current.remaining} encore "
+            f"possibles : {current.remaining} partent d'abord, la suite les jours suivants (environ {days} jours "
+            "en tout).")
