@@ -14,10 +14,11 @@ from sqlalchemy.orm import Session
 from core import campaigns, limits, segments, templates
 from core.config import get_settings
 from core.errors import UserError
-from core.models import AuditLog, Campaign, CampaignStatus, Contact, Recipient, Template, User
+from core.models import AuditLog, Campaign, CampaignStatus, Contact, Recipient, RecipientStatus, Template, User
 from core.timeutil import local_tz, utcnow
 
 SAMPLES = 3  # recipients whose message is shown as they will read it
+OVERLAP_SAMPLE = 10  # people shown who would get a second message
 TEST_RECENT = timedelta(hours=24)  # a test send of the template within this counts for the review
 OBSERVED_DAYS = 7  # the provider's real rate is the best minute of the sends of this period
 OBSERVED_MIN_PER_MINUTE = 60  # fewer sends in the best minute: not enough to tell a rate
@@ -39,6 +40,15 @@ class Guard:
 
 
 @dataclass(frozen=True)
+class Overlap:
+    days: int
+    people: int  # in the audience, reached by a campaign message in the last `days` days
+    same_template: int  # of them, by this very template
+    sample: list[tuple[str, str, str, datetime | None]]  # name, phone, last campaign, when
+    left_out: bool  # the campaign leaves them out (`exclude_recent_days`)
+
+
+@dataclass(frozen=True)
 class Review:
     audience: segments.AudienceCount
     included: list[tuple[str, int]]  # each included segment: its reachable contacts (before overlaps)
@@ -54,6 +64,7 @@ class Review:
     price: float  # FCFA per delivered message of this category
     cost_fcfa: float
     guards: list[Guard] = field(default_factory=list)
+    overlap: Overlap | None = None
 
     @property
     def blocked(self) -> bool:
@@ -109,10 +120,12 @@ def review(session: Session, data: campaigns.CampaignInput, *, actor: User | Non
         raise UserError("Modèle introuvable.")
     include, exclude = list(data.include_segment_ids), list(data.exclude_segment_ids or [])
     marketing = campaigns.is_marketing(template)
-    audience = segments.count_audience(session, include, exclude, marketing=marketing)
-    reachable = segments.audience_condition(session, include, exclude, marketing=marketing)
+    cutoff = campaigns.contacted_cutoff(data.exclude_recent_days, now)
+    audience = segments.count_audience(session, include, exclude, marketing=marketing, not_contacted_since=cutoff)
+    reachable = segments.audience_condition(session, include, exclude, marketing=marketing,
+                                            not_contacted_since=cutoff)
     names = {s.id: s.name for s in segments.list_all(session)}
-    included = [(names.get(sid, f"n° {sid}"), audience.reachable if include == [sid] and not exclude else
+    included = [(names.get(sid, f"n° {sid}"), audience.reachable if include == [sid] and not exclude and not cutoff else
                  segments.count_audience(session, [sid], marketing=marketing).reachable) for sid in include]
     before_exclusions = segments.audience_condition(session, include, marketing=marketing)
     excluded = [(names.get(sid, f"n° {sid}"), session.scalar(select(func.count()).select_from(Contact).where(
@@ -148,7 +161,36 @@ def review(session: Session, data: campaigns.CampaignInput, *, actor: User | Non
     guards = _guards(session, data, template, actor=actor, draft_id=draft_id, recipients=recipients, now=now)
     guards += _spending(session, data, recipients, price, start)
     return Review(audience, included, excluded, missing, recipients, samples, start, rate, seen, seconds,
-                  finish_at(quiet, start, seconds), price, recipients * price, guards)
+                  finish_at(quiet, start, seconds), price, recipients * price, guards,
+                  overlap(session, data, template, now=now))
+
+
+def overlap(session: Session, data: campaigns.CampaignInput, template: Template, *,
+            now: datetime | None = None) -> Overlap:
+    """Who in this audience a campaign message reached in the last days: they would get a second
+    one. When the campaign already leaves them out, how many that is."""
+    now = now or utcnow()
+    days = data.exclude_recent_days or get_settings().overlap_days
+    since = now - timedelta(days=days)
+    include, exclude = list(data.include_segment_ids), list(data.exclude_segment_ids or [])
+    marketing = campaigns.is_marketing(template)
+    everyone = segments.audience_condition(session, include, exclude, marketing=marketing)
+    contacted = segments.contacted_since(since)
+    same = Contact.id.in_(select(Recipient.contact_id).join(Campaign, Campaign.id == Recipient.campaign_id).where(
+        Recipient.sent_at >= since, Campaign.template_id == template.id,
+        Recipient.status.in_([RecipientStatus.SENT, RecipientStatus.DELIVERED, RecipientStatus.READ])))
+    people, same_template = session.execute(select(func.count().filter(contacted), func.count().filter(same))
+                                            .select_from(Contact).where(everyone)).one()
+    sample = []
+    first = select(Contact).where(everyone, contacted).order_by(Contact.id).limit(OVERLAP_SAMPLE)
+    for contact in session.scalars(first):
+        last = session.execute(
+            select(Campaign.name, Recipient.sent_at).join(Campaign, Campaign.id == Recipient.campaign_id)
+            .where(Recipient.contact_id == contact.id, Recipient.sent_at >= since)
+            .order_by(Recipient.sent_at.desc()).limit(1)).first()
+        name = " ".join(p for p in (contact.first_name, contact.last_name) if p) or "(sans nom)"
+        sample.append((name, contact.phone, last.name if last else "", last.sent_at if last else None))
+    return Overlap(days, int(people or 0), int(same_template or 0), sample, data.exclude_recent_days is not None)
 
 
 def _fcfa(value: float) -> str:

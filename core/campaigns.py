@@ -181,6 +181,7 @@ class CampaignInput:
     quiet_hours: str | None = "20:00-08:00"
     variable_mapping: dict[str, Any] | None = None  # None: the template's default
     budget_fcfa: float | None = None  # spending cap; None: none
+    exclude_recent_days: int | None = None  # leave out people a campaign message reached within this many days
 
 
 DUPLICATE_WINDOW = timedelta(minutes=10)  # an identical campaign by the same person within this: a second click
@@ -223,6 +224,8 @@ def _validate(session: Session, data: CampaignInput) -> tuple[Template, tuple[st
         if data.rate_limit > get_settings().max_send_rate:
             raise UserError(f"La cadence ne peut pas dépasser {get_settings().max_send_rate:g} messages par seconde "
                             "(limite du numéro WhatsApp).")
+    if data.exclude_recent_days is not None and not 1 <= data.exclude_recent_days <= 365:
+        raise UserError("La période des personnes déjà contactées va de 1 à 365 jours.")
     if data.budget_fcfa is not None and not 0 < data.budget_fcfa < 10**12:
         raise UserError("Le plafond de dépense doit être un montant positif en FCFA (ou aucun plafond).")
     if data.scheduled_at is not None and data.scheduled_at.tzinfo is None:
@@ -244,7 +247,8 @@ def as_input(campaign: Campaign) -> CampaignInput:
                          include_segment_ids=list(campaign.include_segment_ids),
                          exclude_segment_ids=list(campaign.exclude_segment_ids or []), rate_limit=campaign.rate_limit,
                          scheduled_at=campaign.scheduled_at, quiet_hours=quiet,
-                         variable_mapping=campaign.variable_mapping, budget_fcfa=campaign.budget_fcfa)
+                         variable_mapping=campaign.variable_mapping, budget_fcfa=campaign.budget_fcfa,
+                         exclude_recent_days=campaign.exclude_recent_days)
 
 
 def recent_duplicate(session: Session, data: CampaignInput, actor: User, *, now: datetime | None = None,
@@ -296,6 +300,7 @@ def create(session: Session, data: CampaignInput, *, actor: User | None = None) 
                         exclude_segment_ids=list(data.exclude_segment_ids or []), rate_limit=data.rate_limit,
                         scheduled_at=data.scheduled_at, quiet_hours_start=quiet[0] if quiet else None,
                         quiet_hours_end=quiet[1] if quiet else None, status=S.DRAFT, budget_fcfa=data.budget_fcfa,
+                        exclude_recent_days=data.exclude_recent_days,
                         created_by=actor.id if actor else None)
     session.add(campaign)
     session.flush()
@@ -319,6 +324,7 @@ def update_draft(session: Session, campaign: Campaign, data: CampaignInput, *, a
     campaign.scheduled_at = data.scheduled_at
     campaign.quiet_hours_start, campaign.quiet_hours_end = quiet if quiet else (None, None)
     campaign.budget_fcfa = data.budget_fcfa
+    campaign.exclude_recent_days = data.exclude_recent_days
     _reset_approval(session, campaign, actor)
     audit.record(session, "campaign_updated", actor=actor, target_type="campaign", target_id=campaign.id)
     return campaign
@@ -330,6 +336,11 @@ class Estimate:
     cost_fcfa: float
     duration_seconds: float
     rate: float
+
+
+def contacted_cutoff(days: int | None, now: datetime | None = None) -> datetime | None:
+    """People a campaign message reached after this are left out (`exclude_recent_days`)."""
+    return None if days is None else (now or utcnow()) - timedelta(days=days)
 
 
 def is_marketing(template: Template | None) -> bool:
@@ -352,7 +363,8 @@ def estimate(session: Session, campaign: Campaign) -> Estimate:
     """Audience, the cost if every reachable person receives it, and the sending time at the cap."""
     template = session.get(Template, campaign.template_id)
     audience = segments.count_audience(session, campaign.include_segment_ids, campaign.exclude_segment_ids,
-                                       marketing=is_marketing(template))
+                                       marketing=is_marketing(template),
+                                       not_contacted_since=contacted_cutoff(campaign.exclude_recent_days))
     rate = effective_rate(campaign)
     return Estimate(audience, audience.reachable * price_per_message(template.category if template else ""),
                     audience.reachable / rate, rate)
@@ -465,7 +477,8 @@ def materialize(session: Session, campaign: Campaign, *, now: datetime | None = 
     stamp = literal(now, UTCDateTime())
     source = select(literal(campaign.id), Contact.id, Contact.phone, obj(*parts), status, skip_reason, stamp, stamp) \
         .where(segments.audience_condition(session, campaign.include_segment_ids, campaign.exclude_segment_ids,
-                                           marketing=is_marketing(template)))
+                                           marketing=is_marketing(template),
+                                           not_contacted_since=contacted_cutoff(campaign.exclude_recent_days, now)))
     inserted = db.changed(session, insert(table(Recipient)).from_select(
         ["campaign_id", "contact_id", "phone", "parameters", "status", "skip_reason", "created_at", "updated_at"],
         source))

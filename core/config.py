@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     # WhatsApp's messaging limit for the business portfolio: unique people reached by templates per
     # rolling 24 hours (250, 2000, 10000, 100000, or "unlimited"); every campaign shares what remains.
     messaging_limit: str = Field(default="unlimited", pattern=r"^\s*(unlimited|\d{1,9})\s*$")
+    # The review shows who in a campaign's audience a campaign message reached in this many days.
+    overlap_days: int = Field(default=7, ge=1, le=365)
     # Campaign approval by a second person (core/approval.py): "never", "always", or a number N
     # (campaigns of more than N recipients).
     campaign_approval: str = Field(default="never", pattern=r"^\s*(never|always|\d{1,9})\s*$")

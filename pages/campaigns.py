@@ -291,7 +291,7 @@ def wizard_from(campaign: Campaign) -> dict:
             "time": local.time() if local else None,
             "quiet": bool(campaign.quiet_hours_start), "quiet_start": campaign.quiet_hours_start or "20:00",
             "quiet_end": campaign.quiet_hours_end or "08:00", "mapping": campaign.variable_mapping,
-            "budget": campaign.budget_fcfa}
+            "budget": campaign.budget_fcfa, "exclude_recent": campaign.exclude_recent_days is not None}
 
 
 @dataclass
@@ -351,7 +351,7 @@ def wizard() -> None:
     payload = campaigns.CampaignInput(name=name, template_id=choice.id, include_segment_ids=include,
                                       exclude_segment_ids=exclude, rate_limit=rate, scheduled_at=scheduled,
                                       quiet_hours=quiet_hours, variable_mapping=choice.mapping if choice.own else None,
-                                      budget_fcfa=budget)
+                                      budget_fcfa=budget, exclude_recent_days=state.get("exclude_recent_days"))
     test_step(choice)
     review = review_step(payload, state.get("id"))
     launch_step(state, payload, needs_approval=review is not None
@@ -374,6 +374,11 @@ def audience_step(state: dict[str, Any], segs: dict[int, str]) -> tuple[list[int
         c3.metric("Destinataires", _shell.nf(audience.reachable))
         st.caption("Chaque personne ne reçoit qu'un message, même présente dans plusieurs segments ; les numéros "
                    "invalides ont été écartés à l'import.")
+    days = get_settings().overlap_days
+    recent = st.checkbox(f"Écarter les personnes qui ont reçu un message de campagne ces {days} derniers jours",
+                         value=bool(state.get("exclude_recent")), key=_wz("exclude_recent"),
+                         help="La vérification (étape 5) dit combien de personnes sont concernées et lesquelles.")
+    state["exclude_recent_days"] = days if recent else None
     return include, exclude, audience
 
 
@@ -477,6 +482,25 @@ def review_step(payload: campaigns.CampaignInput, draft_id: int | None) -> campa
     return review
 
 
+def show_overlap(overlap: campaign_review.Overlap | None) -> None:
+    """Who would get a second message, or how many the campaign leaves out for that reason."""
+    if overlap is None or not overlap.people:
+        return
+    who = f"{_shell.nf(overlap.people)} personne{'s' if overlap.people > 1 else ''}"
+    if overlap.left_out:
+        st.info(f"{who} de cette audience, qui {'ont' if overlap.people > 1 else 'a'} reçu un message de campagne ces "
+                f"{overlap.days} derniers jours, {'sont écartées' if overlap.people > 1 else 'est écartée'}.")
+        return
+    same = f" (dont {_shell.nf(overlap.same_template)} avec ce même modèle)" if overlap.same_template else ""
+    st.warning(f"{who} de cette audience {'ont' if overlap.people > 1 else 'a'} déjà reçu un message de campagne ces "
+               f"{overlap.days} derniers jours{same} : elle{'s' if overlap.people > 1 else ''} en recevrai"
+               f"{'en' if overlap.people > 1 else ''}t un second. Pour les écarter : la case de l'étape 1 de "
+               "l'assistant.")
+    st.dataframe(pd.DataFrame([{"Nom": name, "Téléphone": phone, "Dernière campagne": campaign,
+                                "Envoyé le": format_dt(at)} for name, phone, campaign, at in overlap.sample]),
+                 hide_index=True, width="stretch")
+
+
 def show_review(review: campaign_review.Review) -> None:
     """The review, as the author sees it before launching and the approver before deciding."""
     c1, c2, c3 = st.columns(3)
@@ -505,6 +529,7 @@ def show_review(review: campaign_review.Review) -> None:
     rows += [{"Segment": f"Variable « {key} » sans valeur, écartés", "Personnes": -n} for key, n in review.missing]
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
     st.caption("Une personne présente dans plusieurs segments inclus ne reçoit qu'un message.")
+    show_overlap(review.overlap)
     st.markdown("**Le message tel que le liront les premiers destinataires**")
     for sample in review.samples:
         st.markdown(f"{as_text(sample.name)} ({as_text(sample.phone)})")

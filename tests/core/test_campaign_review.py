@@ -8,7 +8,8 @@ import pytest
 from sqlalchemy import select, update
 
 from core import audit, campaign_review, campaigns, ledger, segments
-from core.models import Contact, Recipient
+from core.errors import UserError
+from core.models import Contact, Recipient, Template
 from core.timeutil import utcnow
 from tests.campaign_fixtures import make_audience, make_campaign
 from tests.factories import make_user
@@ -117,3 +118,26 @@ def test_the_guards(session, audience) -> None:  # noqa: ANN001
     empty = campaign_review.review(session, data_for(audience, name="Vide", include_segment_ids=[nobody.id]),
                                    actor=manager)
     assert empty.recipients == 0 and empty.blocked
+
+
+def test_who_would_get_a_second_message_and_leaving_them_out(session, audience) -> None:  # noqa: ANN001
+    first = campaigns.launch(session, make_campaign(session, audience))
+    claimed = ledger.claim(session, first.id, owner="a", limit=5, lease_seconds=60)
+    ledger.record(session, [ledger.Outcome(r.id, "sent", message_id=str(r.id)) for r in claimed], owner="a")
+    review = campaign_review.review(session, data_for(audience, name="Deuxième"))
+    assert (review.overlap.people, review.overlap.same_template, review.overlap.days) == (5, 5, 7)
+    assert [row[2] for row in review.overlap.sample] == ["Certificats de vie"] * 5 and not review.overlap.left_out
+    # Left out: the review counts them out, and so does the launch.
+    leave_out = data_for(audience, name="Deuxième", exclude_recent_days=7)
+    review = campaign_review.review(session, leave_out)
+    assert review.overlap.left_out and review.overlap.people == 5
+    assert review.audience.reachable == audience.reachable - 5
+    second = campaigns.launch(session, campaigns.create(session, leave_out))
+    sent_to = set(session.scalars(select(Recipient.contact_id).where(Recipient.campaign_id == second.id)))
+    assert not sent_to & {r.contact_id for r in claimed} and len(sent_to) == audience.reachable - 5
+    # A message older than the period does not count.
+    later = campaign_review.overlap(session, data_for(audience), session.get(Template, audience.template_id),
+                                   now=utcnow() + timedelta(days=8))
+    assert later.people == 0
+    with pytest.raises(UserError, match="de 1 à 365 jours"):
+        campaigns.create(session, data_for(audience, name="X", exclude_recent_days=0))

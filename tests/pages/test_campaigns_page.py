@@ -407,3 +407,37 @@ def test_a_spending_cap_set_in_the_wizard_and_raised_on_the_campaign(seeded) -> 
     assert not at.exception and any("Plafond enregistré." in s.value for s in at.success)
     with db.session_scope() as session:
         assert session.get(Campaign, campaign_id).budget_fcfa == 120000
+
+
+def test_people_contacted_recently_are_shown_and_can_be_left_out(seeded) -> None:  # noqa: ANN001
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from core.models import Contact, Recipient, SegmentMember
+    from core.timeutil import utcnow
+
+    with db.session_scope() as session:  # the demo's last completed campaign went out yesterday
+        campaign = session.scalars(select(Campaign).where(Campaign.status == "completed")
+                                   .order_by(Campaign.id.desc())).first()
+        segment_id = campaign.include_segment_ids[0]
+        session.execute(update(Recipient).where(Recipient.campaign_id == campaign.id, Recipient.sent_at.is_not(None))
+                        .values(sent_at=utcnow() - timedelta(days=1)))
+        since = utcnow() - timedelta(days=7)
+        reached = len(set(session.scalars(select(Recipient.contact_id).where(  # any campaign of the last 7 days
+            Recipient.sent_at >= since, Recipient.status.in_(["sent", "delivered", "read"]),
+            Recipient.contact_id.in_(select(SegmentMember.contact_id).where(SegmentMember.segment_id == segment_id)),
+            Recipient.contact_id.in_(select(Contact.id).where(Contact.consent_status != "opted_out"))))))
+    at = open_campaigns(seeded["manager"])
+    at.text_input(key="wz_name").input("Encore eux")
+    at.multiselect(key="wz_include").select(segment_id).run()
+    [warning] = [w.value for w in at.warning if "déjà reçu un message de campagne ces 7 derniers jours" in w.value]
+    assert warning.startswith(f"{reached} personnes de cette audience")
+    assert any(df.value.columns.tolist() == ["Nom", "Téléphone", "Dernière campagne", "Envoyé le"]
+               for df in at.dataframe)
+    at.checkbox(key="wz_exclude_recent").check().run()
+    assert any(f"{reached} personnes de cette audience" in i.value and "sont écartées" in i.value for i in at.info)
+    at.checkbox(key="wz_quiet").uncheck().run()
+    at.button(key="wz_save").click().run()
+    with db.session_scope() as session:
+        assert session.scalar(select(Campaign).where(Campaign.name == "Encore eux")).exclude_recent_days == 7
