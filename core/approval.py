@@ -6,13 +6,15 @@ approved draft sends it back. Every step is audited; the approver sees the same 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core import audit, campaigns, db
+from core import audit, campaigns, db, outbox, segments, templates
+from core.config import get_settings
 from core.errors import UserError
-from core.models import Campaign, CampaignStatus, Role, User
+from core.models import AuditLog, Campaign, CampaignStatus, Contact, Role, Segment, Template, User
 from core.text import one_line
 from core.timeutil import utcnow
 
@@ -71,13 +73,83 @@ def can_decide(campaign: Campaign, actor: User) -> str | None:
     return None
 
 
+TEST_GROUP_MAX = 50  # staff phones a test group may hold
+
+
+def test_group(session: Session) -> Segment | None:
+    """The staff segment that receives a campaign before it can be approved (TEST_GROUP_SEGMENT)."""
+    name = get_settings().test_group_segment.strip()
+    if not name:
+        return None
+    segment = session.scalar(select(Segment).where(Segment.name == name))
+    if segment is None:
+        raise UserError(f"Le groupe de test « {name} » (réglage TEST_GROUP_SEGMENT) n'existe pas : créez ce segment "
+                        "ou corrigez le réglage.")
+    return segment
+
+
+def test_group_sent_at(session: Session, campaign: Campaign) -> datetime | None:
+    """When the test group last received this campaign since it was submitted."""
+    if campaign.submitted_at is None:
+        return None
+    return session.scalar(select(func.max(AuditLog.at)).where(
+        AuditLog.action == "campaign_test_group_sent", AuditLog.target_type == "campaign",
+        AuditLog.target_id == str(campaign.id), AuditLog.at >= campaign.submitted_at))
+
+
+def send_to_test_group(session: Session, campaign: Campaign, *, actor: User) -> int:
+    """The campaign's message, with its first recipient's values, to every phone of the test group;
+    returns how many were sent. The author or an approver; only while it waits for approval."""
+    if actor.role not in (*SUBMITTERS, *APPROVERS) or not actor.is_active:
+        raise UserError("Seuls les responsables, les superviseurs et les administrateurs envoient au groupe de test.")
+    if campaign.status != CampaignStatus.DRAFT or campaign.approval_status != SUBMITTED:
+        raise UserError("Le groupe de test reçoit une campagne soumise à validation.")
+    group = test_group(session)
+    if group is None:
+        raise UserError("Aucun groupe de test n'est prévu (réglage TEST_GROUP_SEGMENT).")
+    template = session.get(Template, campaign.template_id)
+    if template is None:
+        raise UserError("Modèle introuvable.")
+    staff = list(session.scalars(select(Contact).where(segments.audience_condition(session, [group.id]))
+                                 .order_by(Contact.id).limit(TEST_GROUP_MAX + 1)))
+    if not staff:
+        raise UserError(f"Le groupe de test « {group.name} » ne contient aucun numéro joignable.")
+    if len(staff) > TEST_GROUP_MAX:
+        raise UserError(f"Le groupe de test « {group.name} » dépasse {TEST_GROUP_MAX} numéros : ce n'est plus un test.")
+    components, body = _first_message(session, campaign, template)
+    for member in staff:
+        outbox.add_template(session, phone=member.phone, name=template.name, language=template.language,
+                            components=components, body=body, purpose="campaign_test_group", contact=member,
+                            template_id=template.id, actor=actor, thread=False)
+    audit.record(session, "campaign_test_group_sent", actor=actor, target_type="campaign", target_id=campaign.id,
+                 details={"segment": group.name, "phones": len(staff)})
+    return len(staff)
+
+
+def _first_message(session: Session, campaign: Campaign, template: Template) -> tuple[list[dict[str, Any]], str]:
+    """The message as the first recipient who will receive it reads it (one with every variable)."""
+    audience = segments.audience_condition(session, campaign.include_segment_ids, campaign.exclude_segment_ids,
+                                           marketing=campaigns.is_marketing(template))
+    for contact in session.scalars(select(Contact).where(audience).order_by(Contact.id).limit(50)):
+        try:
+            return templates.prepare(template, contact, campaign.variable_mapping)
+        except UserError:
+            continue  # left out at launch: the next one
+    raise UserError("Aucun des premiers destinataires n'a toutes les variables du modèle : vérifiez la campagne.")
+
+
 def approve(session: Session, campaign: Campaign, *, actor: User, comment: str = "",
             now: datetime | None = None) -> Campaign:
     """Approved, then launched at once (or scheduled for its start) in the same transaction; read
-    again under a lock, so that two approvers clicking at once launch it once."""
+    again under a lock, so that two approvers clicking at once launch it once. With a test group,
+    only once the group has received it."""
     db.lock_for_write(session, campaign)
     if reason := can_decide(campaign, actor):
         raise UserError(reason)
+    group = test_group(session)
+    if group is not None and test_group_sent_at(session, campaign) is None:
+        raise UserError(f"Le groupe de test « {group.name} » doit d'abord recevoir le message : « Envoyer au groupe "
+                        "de test », vérifiez-le sur les téléphones, puis approuvez.")
     now = now or utcnow()
     campaign.approval_status, campaign.decided_by, campaign.decided_at = APPROVED, actor.id, now
     campaign.approval_comment = one_line(comment)[:1000] or None

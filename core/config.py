@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     messaging_limit: str = Field(default="unlimited", pattern=r"^\s*(unlimited|\d{1,9})\s*$")
     # The review shows who in a campaign's audience a campaign message reached in this many days.
     overlap_days: int = Field(default=7, ge=1, le=365)
+    # The name of a segment of staff phones that receives a campaign's message before it can be approved
+    # (empty: no test group).
+    test_group_segment: str = ""
     # Campaign approval by a second person (core/approval.py): "never", "always", or a number N
     # (campaigns of more than N recipients).
     campaign_approval: str = Field(default="never", pattern=r"^\s*(never|always|\d{1,9})\s*$")

@@ -56,6 +56,7 @@ AUDIT_ACTION: dict[str, str] = {
     "campaign_cancelled": "Campagne annulée",
     "campaign_failed": "Campagne en échec",
     "campaign_submitted": "Campagne soumise à validation",
+    "campaign_test_group_sent": "Campagne envoyée au groupe de test",
     "campaign_approved": "Campagne approuvée",
     "campaign_rejected": "Campagne refusée",
     "campaign_approval_reset": "Validation à refaire (campagne modifiée)",
@@ -215,6 +216,7 @@ OUTBOX_PURPOSE: dict[str, str] = {
     "agent_reply": "Réponse d'un agent",
     "agent_template": "Modèle envoyé par un agent",
     "template_test": "Envoi de test d'un modèle",
+    "campaign_test_group": "Campagne envoyée au groupe de test",
 }
 
 OUTBOX_STATUS: dict[str, str] = {

@@ -228,9 +228,36 @@ def detail(campaign_id: int) -> None:
         live_progress(campaign_id)
         failures(campaign_id)
         recipients_table(campaign_id)
+    test_group_block(campaign)
     if can_edit:
         controls(campaign)
     approval_panel(campaign)
+
+
+def test_group_block(campaign: Campaign) -> None:
+    """With a test group (TEST_GROUP_SEGMENT): whether it has received the campaign, and the button."""
+    if campaign.approval_status != approval.SUBMITTED or campaign.status != CampaignStatus.DRAFT:
+        return
+    try:
+        with db.session_scope() as session:
+            group = approval.test_group(session)
+            sent_at = approval.test_group_sent_at(session, campaign) if group else None
+            name = group.name if group else ""
+    except UserError as err:
+        st.error(as_text(err))
+        return
+    if not name:
+        return
+    if sent_at:
+        st.success(f"Le groupe de test « {as_text(name)} » a reçu le message le {format_dt(sent_at)}.")
+    else:
+        st.warning(f"Le groupe de test « {as_text(name)} » doit recevoir le message avant toute validation.")
+    if st.button("Envoyer au groupe de test", key=f"test_group_{campaign.id}"):
+        done = _shell.act(lambda s: approval.send_to_test_group(s, campaigns.get(s, campaign.id), actor=_shell.me(s)))
+        if done:
+            st.session_state["campaign_flash"] = (f"Message envoyé aux {done.value} numéros du groupe de test : "
+                                                  "vérifiez-le sur les téléphones.")
+            st.rerun()
 
 
 def approval_state(campaign: Campaign) -> None:

@@ -157,3 +157,39 @@ def test_two_approvers_at_once_launch_it_once(db_url, monkeypatch) -> None:  # n
         assert session.get(Campaign, campaign_id).status == "running"
         rows = session.scalar(select(func.count()).select_from(Recipient).where(Recipient.campaign_id == campaign_id))
         assert rows == audience.reachable
+
+
+def test_the_test_group_receives_it_before_it_can_be_approved(session, audience, people, monkeypatch) -> None:  # noqa: ANN001
+    from core import segments
+    from core.models import Contact, OutboxMessage
+
+    setting(monkeypatch, "always")
+    monkeypatch.setenv("TEST_GROUP_SEGMENT", "Équipe communication")
+    reload_settings()
+    campaign = draft(session, audience, people["author"])
+    approval.submit(session, campaign, actor=people["author"])
+    with pytest.raises(UserError, match="« Équipe communication » .* n'existe pas"):
+        approval.approve(session, campaign, actor=people["supervisor"])
+    staff = [Contact(phone=f"+2410770000{i}", first_name=f"Agent{i}", consent_status="opted_in") for i in range(2)]
+    session.add_all(staff)
+    session.flush()
+    group = segments.create(session, name="Équipe communication", kind="static")
+    segments.add_members(session, group, [c.id for c in staff])
+    with pytest.raises(UserError, match="doit d'abord recevoir le message"):
+        approval.approve(session, campaign, actor=people["supervisor"])
+    with pytest.raises(UserError, match="Seuls les responsables, les superviseurs"):
+        approval.send_to_test_group(session, campaign, actor=people["agent"])
+    assert approval.send_to_test_group(session, campaign, actor=people["supervisor"]) == 2
+    sent = session.scalars(select(OutboxMessage).where(OutboxMessage.purpose == "campaign_test_group")).all()
+    assert sorted(m.phone for m in sent) == sorted(c.phone for c in staff)
+    # The message as the campaign's first recipient will read it (their name, their agency).
+    assert {m.text for m in sent} == {
+        "Bonjour Prénom1, déposez votre certificat de vie à Oyem avant le 31 janvier 2027."}
+    assert approval.test_group_sent_at(session, campaign) is not None
+    approval.approve(session, campaign, actor=people["supervisor"])
+    assert campaign.status == "running"
+    # Sent before a new submission does not count for it.
+    again = draft(session, audience, people["author"], name="Deuxième")
+    approval.submit(session, again, actor=people["author"])
+    with pytest.raises(UserError, match="doit d'abord recevoir le message"):
+        approval.approve(session, again, actor=people["admin"])

@@ -441,3 +441,31 @@ def test_people_contacted_recently_are_shown_and_can_be_left_out(seeded) -> None
     at.button(key="wz_save").click().run()
     with db.session_scope() as session:
         assert session.scalar(select(Campaign).where(Campaign.name == "Encore eux")).exclude_recent_days == 7
+
+
+def test_the_test_group_before_approval(seeded, monkeypatch) -> None:  # noqa: ANN001
+    from core import approval, users
+    from core.config import reload_settings
+
+    monkeypatch.setenv("CAMPAIGN_APPROVAL", "always")
+    monkeypatch.setenv("TEST_GROUP_SEGMENT", "Pensionnés résidant à l'étranger")  # a small demo segment
+    reload_settings()
+    with db.session_scope() as session:
+        segment_id = session.scalar(select(Segment.id).where(Segment.name == "Employeurs"))
+        template_id = session.scalar(select(Template.id).where(Template.name == "nouveaux_taux_2026"))
+        author = users.get(session, seeded["manager"])
+        campaign = campaigns.create(session, campaigns.CampaignInput(
+            name="Avec groupe de test", template_id=template_id, include_segment_ids=[segment_id], quiet_hours=None),
+            actor=author)
+        approval.submit(session, campaign, actor=author)
+        campaign_id = campaign.id
+    at = open_campaigns(seeded["supervisor"])
+    at.selectbox(key="campaign_choice").select(campaign_id).run()
+    assert any("doit recevoir le message avant toute validation" in w.value for w in at.warning)
+    at.button(key=f"approve_{campaign_id}").click().run()
+    assert any("doit d'abord recevoir le message" in e.value for e in at.error)
+    at.button(key=f"test_group_{campaign_id}").click().run()
+    assert any("Message envoyé aux" in s.value for s in at.success), [e.value for e in at.error]
+    assert any("a reçu le message le" in s.value for s in at.success)
+    at.button(key=f"approve_{campaign_id}").click().run()
+    assert any("Campagne approuvée" in s.value for s in at.success), [e.value for e in at.error]
