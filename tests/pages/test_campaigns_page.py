@@ -359,7 +359,8 @@ def test_approval_from_submission_to_launch_for_each_role(seeded, monkeypatch) -
     assert any("Approuvée le" in c.value and "Vérifié avec la direction." in c.value for c in at.caption)
 
 
-def test_a_rejected_campaign_tells_its_author_why(seeded, monkeypatch) -> None:  # noqa: ANN001
+def submitted(seeded, monkeypatch, name: str) -> int:  # noqa: ANN001
+    """With approval always required, a campaign the manager has prepared and submitted."""
     from core import approval, users
     from core.config import reload_settings
 
@@ -370,10 +371,13 @@ def test_a_rejected_campaign_tells_its_author_why(seeded, monkeypatch) -> None: 
         template_id = session.scalar(select(Template.id).where(Template.name == "nouveaux_taux_2026"))
         author = users.get(session, seeded["manager"])
         campaign = campaigns.create(session, campaigns.CampaignInput(
-            name="<b>Refusée</b>", template_id=template_id, include_segment_ids=[segment_id], quiet_hours=None),
-            actor=author)
+            name=name, template_id=template_id, include_segment_ids=[segment_id], quiet_hours=None), actor=author)
         approval.submit(session, campaign, actor=author)
-        campaign_id = campaign.id
+        return campaign.id
+
+
+def test_a_rejected_campaign_tells_its_author_why(seeded, monkeypatch) -> None:  # noqa: ANN001
+    campaign_id = submitted(seeded, monkeypatch, "<b>Refusée</b>")
     at = open_campaigns(seeded["admin"])
     at.selectbox(key="campaign_choice").select(campaign_id).run()
     at.text_area(key=f"appr_note_{campaign_id}").input("Le taux **16 %** est faux")
@@ -444,21 +448,8 @@ def test_people_contacted_recently_are_shown_and_can_be_left_out(seeded) -> None
 
 
 def test_the_test_group_before_approval(seeded, monkeypatch) -> None:  # noqa: ANN001
-    from core import approval, users
-    from core.config import reload_settings
-
-    monkeypatch.setenv("CAMPAIGN_APPROVAL", "always")
     monkeypatch.setenv("TEST_GROUP_SEGMENT", "Pensionnés résidant à l'étranger")  # a small demo segment
-    reload_settings()
-    with db.session_scope() as session:
-        segment_id = session.scalar(select(Segment.id).where(Segment.name == "Employeurs"))
-        template_id = session.scalar(select(Template.id).where(Template.name == "nouveaux_taux_2026"))
-        author = users.get(session, seeded["manager"])
-        campaign = campaigns.create(session, campaigns.CampaignInput(
-            name="Avec groupe de test", template_id=template_id, include_segment_ids=[segment_id], quiet_hours=None),
-            actor=author)
-        approval.submit(session, campaign, actor=author)
-        campaign_id = campaign.id
+    campaign_id = submitted(seeded, monkeypatch, "Avec groupe de test")
     at = open_campaigns(seeded["supervisor"])
     at.selectbox(key="campaign_choice").select(campaign_id).run()
     assert any("doit recevoir le message avant toute validation" in w.value for w in at.warning)
