@@ -92,15 +92,6 @@ def allowance(session: Session, campaign_id: int, wanted: int, *, now: datetime 
     return max(0, allowed)
 
 
-def held_note(session: Session, *, now: datetime | None = None) -> str | None:
-    """A French sentence when the messaging limit holds campaigns back, else None."""
-    current = window(session, now=now)
-    if current is None or current.remaining > 0:
-        return None
-    return (f"Limite de messagerie WhatsApp atteinte ({current.limit} personnes par 24 h) : les envois reprennent "
-            f"vers le {format_dt(current.frees_at)}, quand les premiers messages sortent de la fenêtre de 24 h.")
-
-
 def plan(session: Session, recipients: int, start: datetime) -> str | None:
     """What the messaging limit means for a campaign of `recipients` leaving at `start`, in French."""
     current = window(session, now=start)
@@ -113,3 +104,17 @@ def plan(session: Session, recipients: int, start: datetime) -> str | None:
     return (f"Limite de messagerie WhatsApp : {current.limit} personnes par 24 h, {current.remaining} encore "
             f"possibles : {current.remaining} partent d'abord, la suite les jours suivants (environ {days} jours "
             "en tout).")
+
+
+def progress_note(session: Session, pending: int, *, now: datetime | None = None) -> str | None:
+    """For a running campaign with `pending` people left: what the messaging limit means for its end."""
+    current = window(session, now=now)
+    if current is None or pending <= current.remaining:
+        return None
+    days = -(-(pending - current.remaining) // current.limit)
+    if current.remaining == 0:
+        start = f"reprise vers le {format_dt(current.frees_at)}"
+    else:
+        start = f"{current.remaining} peuvent encore partir dans les 24 h"
+    return (f"Limite de messagerie WhatsApp ({current.limit} personnes par 24 h) : {start} ; la campagne continuera "
+            f"{'le jour suivant' if days <= 1 else f'pendant {days} jours de plus'} pour les {pending} restantes.")

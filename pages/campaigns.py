@@ -64,6 +64,8 @@ def live_progress(campaign_id: int) -> None:
         progress = campaigns.progress(session, campaign_id)
         campaign = campaigns.get(session, campaign_id)
         quiet = campaigns.quiet_hours_end(campaign) if campaign.status == CampaignStatus.RUNNING else None
+        held = limits.progress_note(session, progress.counts.get("pending", 0)) \
+            if campaign.status == CampaignStatus.RUNNING else None
     total = max(progress.total, 1)
     done = sum(progress.counts.get(k, 0) for k in ("sent", "delivered", "read", "failed", "skipped"))
     st.progress(done / total, text=f"{_shell.nf(done)} / {_shell.nf(progress.total)} traités — "
@@ -85,6 +87,8 @@ def live_progress(campaign_id: int) -> None:
         st.caption(f"Cadence sur la dernière minute : {progress.rate_per_second:.1f} message(s)/s{eta}")
         if quiet:
             st.info(f"Heures calmes : aucun envoi avant {format_dt(quiet)}.")
+        if held:
+            st.info(held)
     if progress.status != st.session_state.get(f"seen_status_{campaign_id}", progress.status):
         st.session_state.pop(f"seen_status_{campaign_id}", None)
         st.rerun()
@@ -216,11 +220,6 @@ def detail(campaign_id: int) -> None:
         st.warning(f"Motif : {as_text(campaign.status_reason)}")
     if campaign.status_reason and campaign.status == CampaignStatus.RUNNING:
         st.info(as_text(campaign.status_reason))
-    if campaign.status == CampaignStatus.RUNNING:
-        with db.session_scope() as session:
-            held = limits.held_note(session)
-        if held:
-            st.info(held)
     if campaign.status == CampaignStatus.SCHEDULED:
         st.info(f"Départ programmé le {format_dt(campaign.scheduled_at)} (heure de Libreville).")
     approval_state(campaign)

@@ -57,7 +57,10 @@ def test_the_messaging_limit_is_shared_and_continues_the_next_day(session, audie
     assert claim_and_send(session, first.id) == 8
     assert claim_and_send(session, second.id) == 0 and claim_and_send(session, first.id) == 0
     assert first.status == "running" and second.status == "running"  # they wait, they are not paused
-    assert "Limite de messagerie WhatsApp atteinte (8 personnes par 24 h)" in limits.held_note(session)
+    note = limits.progress_note(session, 20)
+    assert note.startswith("Limite de messagerie WhatsApp (8 personnes par 24 h) : reprise vers le ")
+    assert note.endswith("la campagne continuera pendant 3 jours de plus pour les 20 restantes.")
+    assert limits.progress_note(session, 0) is None
     tomorrow = utcnow() + timedelta(hours=24, minutes=1)
     assert claim_and_send(session, second.id, now=tomorrow) == 8
     # The review says what the limit means for a campaign that does not fit.
