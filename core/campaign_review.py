@@ -15,7 +15,7 @@ from core import campaigns, limits, segments, templates
 from core.config import get_settings
 from core.errors import UserError
 from core.models import AuditLog, Campaign, CampaignStatus, Contact, Recipient, RecipientStatus, Template, User
-from core.timeutil import local_tz, utcnow
+from core.timeutil import format_dt, local_tz, utcnow
 
 SAMPLES = 3  # recipients whose message is shown as they will read it
 OVERLAP_SAMPLE = 10  # people shown who would get a second message
@@ -160,8 +160,16 @@ def review(session: Session, data: campaigns.CampaignInput, *, actor: User | Non
     price = campaigns.price_per_message(template.category)
     guards = _guards(session, data, template, actor=actor, draft_id=draft_id, recipients=recipients, now=now)
     guards += _spending(session, data, recipients, price, start)
+    finish = finish_at(quiet, start, seconds)
+    if data.ends_at is not None:
+        if finish <= data.ends_at:
+            guards.append(Guard(True, f"Date de fin le {format_dt(data.ends_at)} : l'envoi finit avant."))
+        else:
+            guards.append(Guard(False, f"Date de fin le {format_dt(data.ends_at)} : à la cadence prévue, l'envoi "
+                                f"finirait le {format_dt(finish)} ; ce qui ne sera pas parti à la date de fin ne "
+                                "partira pas."))
     return Review(audience, included, excluded, missing, recipients, samples, start, rate, seen, seconds,
-                  finish_at(quiet, start, seconds), price, recipients * price, guards,
+                  finish, price, recipients * price, guards,
                   overlap(session, data, template, now=now))
 
 

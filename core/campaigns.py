@@ -182,6 +182,7 @@ class CampaignInput:
     variable_mapping: dict[str, Any] | None = None  # None: the template's default
     budget_fcfa: float | None = None  # spending cap; None: none
     exclude_recent_days: int | None = None  # leave out people a campaign message reached within this many days
+    ends_at: datetime | None = None  # no message leaves after this; None: no end
 
 
 DUPLICATE_WINDOW = timedelta(minutes=10)  # an identical campaign by the same person within this: a second click
@@ -232,6 +233,11 @@ def _validate(session: Session, data: CampaignInput) -> tuple[Template, tuple[st
         raise UserError("La date de programmation doit préciser son fuseau horaire.")
     if error := past_start_error(data.scheduled_at):
         raise UserError(error)
+    if data.ends_at is not None:
+        if data.ends_at.tzinfo is None:
+            raise UserError("La date de fin doit préciser son fuseau horaire.")
+        if data.ends_at <= max(data.scheduled_at or utcnow(), utcnow()):
+            raise UserError("La date de fin doit venir après le départ de la campagne.")
     quiet = parse_quiet_hours(data.quiet_hours)
     mapping = data.variable_mapping if data.variable_mapping is not None else (template.variable_mapping or {})
     problems = templates.validate_mapping(templates.as_dict(template), mapping)
@@ -248,7 +254,7 @@ def as_input(campaign: Campaign) -> CampaignInput:
                          exclude_segment_ids=list(campaign.exclude_segment_ids or []), rate_limit=campaign.rate_limit,
                          scheduled_at=campaign.scheduled_at, quiet_hours=quiet,
                          variable_mapping=campaign.variable_mapping, budget_fcfa=campaign.budget_fcfa,
-                         exclude_recent_days=campaign.exclude_recent_days)
+                         exclude_recent_days=campaign.exclude_recent_days, ends_at=campaign.ends_at)
 
 
 def recent_duplicate(session: Session, data: CampaignInput, actor: User, *, now: datetime | None = None,
@@ -300,7 +306,7 @@ def create(session: Session, data: CampaignInput, *, actor: User | None = None) 
                         exclude_segment_ids=list(data.exclude_segment_ids or []), rate_limit=data.rate_limit,
                         scheduled_at=data.scheduled_at, quiet_hours_start=quiet[0] if quiet else None,
                         quiet_hours_end=quiet[1] if quiet else None, status=S.DRAFT, budget_fcfa=data.budget_fcfa,
-                        exclude_recent_days=data.exclude_recent_days,
+                        exclude_recent_days=data.exclude_recent_days, ends_at=data.ends_at,
                         created_by=actor.id if actor else None)
     session.add(campaign)
     session.flush()
@@ -325,6 +331,7 @@ def update_draft(session: Session, campaign: Campaign, data: CampaignInput, *, a
     campaign.quiet_hours_start, campaign.quiet_hours_end = quiet if quiet else (None, None)
     campaign.budget_fcfa = data.budget_fcfa
     campaign.exclude_recent_days = data.exclude_recent_days
+    campaign.ends_at = data.ends_at
     _reset_approval(session, campaign, actor)
     audit.record(session, "campaign_updated", actor=actor, target_type="campaign", target_id=campaign.id)
     return campaign

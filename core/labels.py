@@ -61,6 +61,7 @@ AUDIT_ACTION: dict[str, str] = {
     "campaign_rejected": "Campagne refusée",
     "campaign_approval_reset": "Validation à refaire (campagne modifiée)",
     "campaign_budget_changed": "Plafond de dépense d'une campagne modifié",
+    "campaign_expired": "Envois restants abandonnés (date de fin de la campagne)",
     "campaign_reopened": "Campagne rouverte pour un nouvel essai",
     "campaign_marketing_cap_retry": "Nouvel essai prévu (plafond marketing WhatsApp, 131049)",
     "contact_marketing_refused": "Contact refusant le marketing (WhatsApp 131050)",
@@ -316,6 +317,8 @@ def skip_reason(reason: str | None) -> str:
     """Why a recipient was left out at launch, in French: `missing_variable:1` -> `la variable {{1}}
     du modèle n'a pas de valeur pour ce contact`."""
     kind, _, detail = (reason or "").partition(":")
+    if kind == "expired":
+        return "la campagne avait atteint sa date de fin avant cet envoi"
     if kind == "missing_variable":
         name = f"{{{{{detail}}}}}" if detail.isdigit() else detail
         return f"la variable {name} du modèle n'a pas de valeur pour ce contact"

@@ -3,6 +3,7 @@
 - WhatsApp's messaging limit (MESSAGING_LIMIT): unique people a business portfolio reaches with
   templates per rolling 24 hours, shared by every campaign. A campaign larger than what remains sends
   what it can and continues as the oldest sends leave the 24-hour window.
+- A campaign's end (`ends_at`): past it, what has not left is skipped as `expired`.
 - A campaign's spending cap (`budget_fcfa`): every message that has left is counted as delivered
   (the estimate cannot be lower than what is billed); at the cap the campaign pauses, with the reason.
 
@@ -14,10 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
-from core import campaigns, db
+from core import audit, campaigns, db
 from core.config import get_settings
 from core.models import Campaign, CampaignStatus, Recipient, RecipientStatus, Template
 from core.timeutil import format_dt, utcnow
@@ -68,11 +69,26 @@ def budget_left(session: Session, campaign: Campaign) -> int | None:
     return max(0, int(campaign.budget_fcfa // price) - left)
 
 
+def expire(session: Session, campaign: Campaign, *, now: datetime | None = None) -> int:
+    """Past the campaign's end: what has not left will not (skipped, `expired`); the campaign then
+    completes as usual. Returns how many rows that was."""
+    expired = db.changed(session, update(Recipient).where(
+        Recipient.campaign_id == campaign.id, Recipient.status == RecipientStatus.PENDING).values(
+        status=RecipientStatus.SKIPPED, skip_reason="expired", next_attempt_at=None, updated_at=now or utcnow()))
+    if expired:
+        audit.record(session, "campaign_expired", actor_email="system", target_type="campaign", target_id=campaign.id,
+                     details={"recipients": expired, "ends_at": format_dt(campaign.ends_at)})
+    return expired
+
+
 def allowance(session: Session, campaign_id: int, wanted: int, *, now: datetime | None = None) -> int:
     """How many of the `wanted` rows may be claimed now. At its spending cap a running campaign is
     paused with the reason; held by the messaging limit it simply waits (rows stay pending)."""
     campaign = session.get(Campaign, campaign_id)
     if campaign is None:
+        return 0
+    if campaign.ends_at is not None and (now or utcnow()) >= campaign.ends_at:
+        expire(session, campaign, now=now)
         return 0
     allowed = wanted
     budget = budget_left(session, campaign)

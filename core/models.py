@@ -379,6 +379,7 @@ class Campaign(Timestamped, Base):
     approval_comment: Mapped[str | None] = mapped_column(Text)
     budget_fcfa: Mapped[float | None] = mapped_column(Float)  # sending pauses when the spend estimate reaches it
     exclude_recent_days: Mapped[int | None] = mapped_column(Integer)  # people sent a message within: left out
+    ends_at: Mapped[datetime | None]  # no message leaves after this (a payment date gone by); None: no end
 
     template: Mapped[Template | None] = relationship(lazy="joined")
 

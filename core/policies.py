@@ -2,7 +2,8 @@
 that records the failure (so a verdict is neither lost nor applied twice):
 
 - 131049 (the person's marketing cap was reached): the message is tried again once, a day later
-  (MARKETING_CAP_RETRY_HOURS); a campaign already completed is reopened for it.
+  (MARKETING_CAP_RETRY_HOURS), if that is before the campaign's end; a campaign already completed is
+  reopened for it.
 - 131050 (the person stopped marketing messages): left out of marketing campaigns from now on;
   utility and authentication templates still reach them.
 - 131026 (undeliverable: no WhatsApp, an old app...) for the second time (two sends): the contact is
@@ -78,10 +79,14 @@ def _retry_marketing_cap(session: Session, ids: set[int], now: datetime) -> None
     by_id = {c.id: c for c in session.scalars(select(Campaign).where(
         Campaign.id.in_({r.campaign_id for r in rows})))}
     open_ = (CampaignStatus.RUNNING, CampaignStatus.PAUSED, CampaignStatus.COMPLETED)
-    again = [r for r in rows if capped.get(r.id, 0) <= 1 and by_id[r.campaign_id].status in open_]
+    due = now + timedelta(hours=hours)
+    def before_end(campaign: Campaign) -> bool:
+        return campaign.ends_at is None or due < campaign.ends_at
+
+    again = [r for r in rows if capped.get(r.id, 0) <= 1 and by_id[r.campaign_id].status in open_
+             and before_end(by_id[r.campaign_id])]
     if not again:
         return
-    due = now + timedelta(hours=hours)
     session.execute(update(Recipient).where(Recipient.id.in_([r.id for r in again])).values(
         status=RecipientStatus.PENDING, next_attempt_at=due, failed_at=None, lease_owner=None,
         lease_expires_at=None, updated_at=now))

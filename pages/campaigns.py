@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import pandas as pd
@@ -317,7 +317,8 @@ def wizard_from(campaign: Campaign) -> dict:
             "time": local.time() if local else None,
             "quiet": bool(campaign.quiet_hours_start), "quiet_start": campaign.quiet_hours_start or "20:00",
             "quiet_end": campaign.quiet_hours_end or "08:00", "mapping": campaign.variable_mapping,
-            "budget": campaign.budget_fcfa, "exclude_recent": campaign.exclude_recent_days is not None}
+            "budget": campaign.budget_fcfa, "exclude_recent": campaign.exclude_recent_days is not None,
+            "ends_at": campaign.ends_at}
 
 
 @dataclass
@@ -374,10 +375,12 @@ def wizard() -> None:
     choice = template_step(state, approved, include, exclude)
     scheduled, quiet_hours, rate = schedule_step(state)
     budget = budget_field(state, _wz("budget"))
+    ends_at = end_field(state)
     payload = campaigns.CampaignInput(name=name, template_id=choice.id, include_segment_ids=include,
                                       exclude_segment_ids=exclude, rate_limit=rate, scheduled_at=scheduled,
                                       quiet_hours=quiet_hours, variable_mapping=choice.mapping if choice.own else None,
-                                      budget_fcfa=budget, exclude_recent_days=state.get("exclude_recent_days"))
+                                      budget_fcfa=budget, exclude_recent_days=state.get("exclude_recent_days"),
+                                      ends_at=ends_at)
     test_step(choice)
     review = review_step(payload, state.get("id"))
     launch_step(state, payload, needs_approval=review is not None
@@ -481,6 +484,20 @@ def schedule_step(state: dict[str, Any]) -> tuple[datetime | None, str | None, i
     rate = st.number_input(f"Cadence maximale (messages par seconde, {cap:g} au plus)", 1, int(cap),
                            int(state.get("rate") or min(cap, 20)), key=_wz("rate"))
     return scheduled, quiet_hours, int(rate)
+
+
+def end_field(state: dict[str, Any]) -> datetime | None:
+    """An optional last day (Libreville time): after it, what has not left does not leave."""
+    if not st.checkbox("Date de fin : après ce jour, les messages qui ne sont pas partis ne partent plus",
+                       value=state.get("ends_at") is not None, key=_wz("has_end")):
+        return None
+    saved = state.get("ends_at")
+    day = st.date_input("Dernier jour d'envoi (heure de Libreville)", format="DD/MM/YYYY", key=_wz("end_day"),
+                        value=saved.astimezone(local_tz()).date() if saved else
+                        (utcnow().astimezone(local_tz()) + timedelta(days=7)).date())
+    if not isinstance(day, date):
+        return None
+    return datetime.combine(day, time(23, 59), tzinfo=local_tz()).astimezone(local_tz())
 
 
 def budget_field(state: dict[str, Any], key: str, label: str = "Plafond de dépense (FCFA, 0 : aucun)") -> float | None:

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from core import campaign_review, campaigns, ledger, limits
 from core.config import reload_settings
 from core.errors import UserError
-from core.models import AuditLog, Campaign
+from core.models import AuditLog, Campaign, Recipient
 from core.timeutil import utcnow
 from tests.campaign_fixtures import make_audience, make_campaign
 
@@ -96,3 +96,18 @@ def test_workers_claiming_at_once_do_not_pass_the_limit_together(db_url, monkeyp
     assert sum(taken) == 10 and len(taken) == 4
     with db.session_scope() as session:
         assert session.get(Campaign, campaign_id).status == "running"
+
+
+def test_past_its_end_what_has_not_left_does_not_leave(session, audience) -> None:  # noqa: ANN001
+    with pytest.raises(UserError, match="La date de fin doit venir après le départ"):
+        make_campaign(session, audience, name="Déjà finie", ends_at=utcnow() - timedelta(minutes=1))
+    campaign = campaigns.launch(session, make_campaign(session, audience, ends_at=utcnow() + timedelta(hours=2)))
+    rows = ledger.claim(session, campaign.id, owner="w", limit=4, lease_seconds=60)
+    ledger.record(session, [ledger.Outcome(r.id, "sent", message_id=f"m{r.id}") for r in rows], owner="w")
+    later = utcnow() + timedelta(hours=3)
+    assert ledger.claim(session, campaign.id, owner="w", limit=1000, lease_seconds=60, now=later) == []
+    statuses = session.scalars(select(Recipient.skip_reason).where(Recipient.campaign_id == campaign.id,
+                                                                   Recipient.status == "skipped")).all()
+    assert statuses.count("expired") == audience.reachable - len(audience.no_agency_ids) - 4
+    assert campaigns.complete_if_done(session, campaign.id)
+    assert session.scalar(select(AuditLog.details).where(AuditLog.action == "campaign_expired"))["recipients"] > 0

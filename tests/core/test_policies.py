@@ -198,3 +198,12 @@ def test_two_workers_recording_the_two_failures_at_once_still_mark_the_contact(d
         marked = session.scalar(select(func.count()).select_from(Contact)
                                 .where(Contact.not_on_whatsapp_at.is_not(None)))
         assert marked == len(pairs)
+
+
+def test_the_marketing_cap_is_not_retried_after_the_campaign_s_end(session, audience) -> None:  # noqa: ANN001
+    campaign = launched(session, audience, ends_at=utcnow() + timedelta(hours=12))  # a retry in 24 h is too late
+    claimed = send(session, campaign, {0: "131049"})
+    row = session.get(Recipient, claimed[0].id)
+    session.refresh(row)
+    assert row.status == "failed" and row.error_code == "131049"
+    assert campaigns.complete_if_done(session, campaign.id)

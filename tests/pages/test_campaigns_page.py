@@ -460,3 +460,25 @@ def test_the_test_group_before_approval(seeded, monkeypatch) -> None:  # noqa: A
     assert any("a reçu le message le" in s.value for s in at.success)
     at.button(key=f"approve_{campaign_id}").click().run()
     assert any("Campagne approuvée" in s.value for s in at.success), [e.value for e in at.error]
+
+
+def test_an_end_date_from_the_wizard(seeded) -> None:  # noqa: ANN001
+    from datetime import timedelta
+
+    from core.timeutil import local_tz, utcnow
+
+    with db.session_scope() as session:
+        segment_id = session.scalar(select(Segment.id).where(Segment.name == "Employeurs"))
+    at = open_campaigns(seeded["manager"])
+    at.text_input(key="wz_name").input("Avec date de fin")
+    at.multiselect(key="wz_include").select(segment_id).run()
+    at.checkbox(key="wz_quiet").uncheck().run()
+    at.checkbox(key="wz_has_end").check().run()
+    tomorrow = (utcnow().astimezone(local_tz()) + timedelta(days=1)).date()
+    at.date_input(key="wz_end_day").set_value(tomorrow).run()
+    assert any(f"Date de fin le {tomorrow:%d/%m/%Y} 23:59 : l'envoi finit avant." in m.value for m in at.markdown)
+    at.button(key="wz_save").click().run()
+    assert not at.error, [e.value for e in at.error]
+    with db.session_scope() as session:
+        ends_at = session.scalar(select(Campaign.ends_at).where(Campaign.name == "Avec date de fin"))
+        assert f"{ends_at.astimezone(local_tz()):%Y-%m-%d %H:%M}" == f"{tomorrow:%Y-%m-%d} 23:59"
