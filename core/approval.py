@@ -5,7 +5,7 @@ approved draft sends it back. Every step is audited; the approver sees the same 
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -16,7 +16,7 @@ from core.config import get_settings
 from core.errors import UserError
 from core.models import AuditLog, Campaign, CampaignStatus, Contact, Role, Segment, Template, User
 from core.text import one_line
-from core.timeutil import utcnow
+from core.timeutil import format_dt, utcnow
 
 SUBMITTED, APPROVED, REJECTED = "submitted", "approved", "rejected"
 APPROVERS = (Role.SUPERVISOR, Role.ADMIN)
@@ -52,6 +52,9 @@ def submit(session: Session, campaign: Campaign, *, actor: User, now: datetime |
         raise UserError("Seul un brouillon peut être soumis à validation.")
     if campaign.approval_status == SUBMITTED:
         raise UserError("Cette campagne attend déjà une validation.")
+    if campaign.approval_status == REJECTED:
+        raise UserError("Cette campagne a été refusée : modifiez le brouillon d'après le commentaire, puis "
+                        "soumettez-le.")
     now = now or utcnow()
     if error := campaigns.past_start_error(campaign.scheduled_at, now):
         raise UserError(error + " Modifiez le brouillon avant de le soumettre.")
@@ -62,18 +65,27 @@ def submit(session: Session, campaign: Campaign, *, actor: User, now: datetime |
     return campaign
 
 
-def can_decide(campaign: Campaign, actor: User) -> str | None:
+def authors(session: Session, campaign: Campaign) -> set[int]:
+    """Everyone who wrote any of it: who created it, edited it or submitted it."""
+    wrote = {i for i in session.scalars(select(AuditLog.actor_id).where(
+        AuditLog.target_type == "campaign", AuditLog.target_id == str(campaign.id),
+        AuditLog.action.in_(["campaign_created", "campaign_updated", "campaign_submitted"]))) if i is not None}
+    return wrote | {i for i in (campaign.created_by, campaign.submitted_by) if i is not None}
+
+
+def can_decide(session: Session, campaign: Campaign, actor: User) -> str | None:
     """Why `actor` may not decide on this campaign (French), or None."""
     if actor.role not in APPROVERS or not actor.is_active:
         return "Seuls les superviseurs et les administrateurs valident une campagne."
     if campaign.approval_status != SUBMITTED or campaign.status != CampaignStatus.DRAFT:
         return "Cette campagne n'attend pas de validation."
-    if actor.id in (campaign.created_by, campaign.submitted_by):
-        return "Vous avez préparé cette campagne : une autre personne doit la valider."
+    if actor.id in authors(session, campaign):
+        return "Vous avez préparé ou modifié cette campagne : une autre personne doit la valider."
     return None
 
 
 TEST_GROUP_MAX = 50  # staff phones a test group may hold
+TEST_GROUP_AGAIN = timedelta(minutes=2)  # a second send sooner is a second click, not a second test
 
 
 def test_group(session: Session) -> Segment | None:
@@ -102,8 +114,13 @@ def send_to_test_group(session: Session, campaign: Campaign, *, actor: User) -> 
     returns how many were sent. The author or an approver; only while it waits for approval."""
     if actor.role not in (*SUBMITTERS, *APPROVERS) or not actor.is_active:
         raise UserError("Seuls les responsables, les superviseurs et les administrateurs envoient au groupe de test.")
+    db.lock_for_write(session, campaign)  # two clicks: the second sees the first's send
     if campaign.status != CampaignStatus.DRAFT or campaign.approval_status != SUBMITTED:
         raise UserError("Le groupe de test reçoit une campagne soumise à validation.")
+    last = test_group_sent_at(session, campaign)
+    if last is not None and utcnow() - last < TEST_GROUP_AGAIN:
+        raise UserError(f"Le groupe de test vient de recevoir ce message ({format_dt(last, with_seconds=True)}) : "
+                        "vérifiez les téléphones avant de l'envoyer à nouveau.")
     group = test_group(session)
     if group is None:
         raise UserError("Aucun groupe de test n'est prévu (réglage TEST_GROUP_SEGMENT).")
@@ -138,21 +155,36 @@ def _first_message(session: Session, campaign: Campaign, template: Template) -> 
     raise UserError("Aucun des premiers destinataires n'a toutes les variables du modèle : vérifiez la campagne.")
 
 
+COMMENT_MAX = 1000
+
+
+def _comment(text: str | None) -> str:
+    """A comment as typed, lines kept, without control or invisible characters; refused when too long."""
+    cleaned = "\n".join(one_line(line) for line in (text or "").strip().splitlines()).strip()
+    if len(cleaned) > COMMENT_MAX:
+        raise UserError(f"Le commentaire dépasse {COMMENT_MAX} caractères ({len(cleaned)}) : raccourcissez-le.")
+    return cleaned
+
+
 def approve(session: Session, campaign: Campaign, *, actor: User, comment: str = "",
             now: datetime | None = None) -> Campaign:
     """Approved, then launched at once (or scheduled for its start) in the same transaction; read
     again under a lock, so that two approvers clicking at once launch it once. With a test group,
     only once the group has received it."""
     db.lock_for_write(session, campaign)
-    if reason := can_decide(campaign, actor):
+    if reason := can_decide(session, campaign, actor):
         raise UserError(reason)
+    now = now or utcnow()
+    if campaigns.past_start_error(campaign.scheduled_at, now):
+        raise UserError(f"La date de départ de cette campagne ({format_dt(campaign.scheduled_at)}) est passée : "
+                        "refusez-la en le disant, son auteur la corrigera.")
     group = test_group(session)
     if group is not None and test_group_sent_at(session, campaign) is None:
         raise UserError(f"Le groupe de test « {group.name} » doit d'abord recevoir le message : « Envoyer au groupe "
                         "de test », vérifiez-le sur les téléphones, puis approuvez.")
-    now = now or utcnow()
     campaign.approval_status, campaign.decided_by, campaign.decided_at = APPROVED, actor.id, now
-    campaign.approval_comment = one_line(comment)[:1000] or None
+    campaign.approval_comment = _comment(comment) or None
+    campaign.approved_recipients = campaigns.estimate(session, campaign).audience.reachable
     audit.record(session, "campaign_approved", actor=actor, target_type="campaign", target_id=campaign.id,
                  details={"comment": campaign.approval_comment})
     return campaigns.launch(session, campaign, actor=actor, now=now)
@@ -160,13 +192,13 @@ def approve(session: Session, campaign: Campaign, *, actor: User, comment: str =
 
 def reject(session: Session, campaign: Campaign, *, actor: User, comment: str, now: datetime | None = None) -> Campaign:
     db.lock_for_write(session, campaign)
-    if reason := can_decide(campaign, actor):
+    if reason := can_decide(session, campaign, actor):
         raise UserError(reason)
-    text = (comment or "").strip()
+    text = _comment(comment)
     if not one_line(text):
         raise UserError("Dites pourquoi la campagne est refusée : l'auteur lira ce commentaire.")
     campaign.approval_status, campaign.decided_by, campaign.decided_at = REJECTED, actor.id, now or utcnow()
-    campaign.approval_comment = text[:1000]
+    campaign.approval_comment = text
     audit.record(session, "campaign_rejected", actor=actor, target_type="campaign", target_id=campaign.id,
                  details={"comment": campaign.approval_comment})
     return campaign

@@ -44,7 +44,8 @@ TRANSITIONS: dict[str, set[str]] = {
     S.CANCELLED: set(),
     S.FAILED: set(),
 }
-QUIET_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
+# ASCII digits only: `\d` would take "١٩:00", which Python's time parser refuses.
+QUIET_RE = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])-([01][0-9]|2[0-3]):([0-5][0-9])$")
 FINAL = (RecipientStatus.SENT, RecipientStatus.DELIVERED, RecipientStatus.READ, RecipientStatus.FAILED,
          RecipientStatus.SKIPPED)
 
@@ -130,7 +131,7 @@ def parse_quiet_hours(value: str | None) -> tuple[str, str] | None:
 
 def quiet_time_error(value: str) -> str | None:
     """The French message for one bound of the quiet hours that is not a time of day, or None."""
-    if re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value.strip()):
+    if re.fullmatch(r"([01][0-9]|2[0-3]):[0-5][0-9]", value.strip()):
         return None
     return (f"« {value.strip()} » n'est pas une heure : écrivez-la au format HH:MM, de 00:00 à 23:59 "
             "(par exemple 20:00).")
@@ -206,9 +207,15 @@ class DuplicateCampaign(UserError):
         self.campaign_id = campaign_id
 
 
+NAME_MAX = 200  # the column's length
+
+
 def _validate(session: Session, data: CampaignInput) -> tuple[Template, tuple[str, str] | None, dict[str, Any]]:
     if not one_line(data.name):
         raise UserError("Le nom de la campagne est obligatoire.")
+    if len(one_line(data.name)) > NAME_MAX:
+        raise UserError(f"Le nom de la campagne dépasse {NAME_MAX} caractères ({len(one_line(data.name))}) : "
+                        "raccourcissez-le.")
     template = session.get(Template, data.template_id)
     if template is None:
         raise UserError("Modèle introuvable.")
@@ -393,10 +400,10 @@ def approval_required_for(recipients: int) -> bool:
 
 def _reset_approval(session: Session, campaign: Campaign, actor: User | None) -> None:
     """A submitted or approved draft that is edited must be submitted again (core/approval.py)."""
-    if campaign.approval_status in ("submitted", "approved"):
+    if campaign.approval_status in ("submitted", "approved", "rejected"):
         audit.record(session, "campaign_approval_reset", actor=actor, target_type="campaign", target_id=campaign.id,
                      details={"was": campaign.approval_status})
-        campaign.approval_status = None
+        campaign.approval_status = campaign.approved_recipients = None
         campaign.submitted_by = campaign.submitted_at = None
 
 
@@ -439,11 +446,36 @@ def start_due(session: Session, *, now: datetime | None = None) -> list[int]:
         if won != 1:
             continue
         campaign = get(session, campaign_id)
+        if reason := _outgrew_approval(session, campaign):
+            campaign.status, campaign.started_at, campaign.launched_at = S.DRAFT, None, None
+            campaign.status_reason = reason
+            _reset_approval(session, campaign, None)
+            audit.record(session, "campaign_sent_back", actor_email="scheduler", target_type="campaign",
+                         target_id=campaign_id, details={"reason": reason})
+            continue
         audit.record(session, "campaign_running", actor_email="scheduler", target_type="campaign",
                      target_id=campaign_id, details={"from": S.SCHEDULED, "to": S.RUNNING})
         materialize(session, campaign, now=now)
         started.append(campaign_id)
     return started
+
+
+def _outgrew_approval(session: Session, campaign: Campaign) -> str | None:
+    """At the start of a scheduled campaign, the audience as it is now (segments grow: imports,
+    dynamic rules) against the approval: more than was approved, or now above the threshold without
+    approval, and it goes back to draft with this reason (French)."""
+    if approval_threshold() is None:
+        return None
+    reachable = estimate(session, campaign).audience.reachable
+    if campaign.approval_status == "approved":
+        if campaign.approved_recipients is not None and reachable > campaign.approved_recipients:
+            return (f"Revenue en brouillon au départ : l'audience compte maintenant {reachable} personnes, plus que "
+                    f"les {campaign.approved_recipients} approuvées. Soumettez-la à nouveau.")
+        return None
+    if approval_required_for(reachable):
+        return (f"Revenue en brouillon au départ : l'audience compte maintenant {reachable} personnes, au-delà du "
+                "seuil de validation. Soumettez-la à validation.")
+    return None
 
 
 def variable_sql(spec: dict[str, Any]) -> Any:

@@ -62,6 +62,7 @@ AUDIT_ACTION: dict[str, str] = {
     "campaign_approval_reset": "Validation à refaire (campagne modifiée)",
     "campaign_budget_changed": "Plafond de dépense d'une campagne modifié",
     "campaign_expired": "Envois restants abandonnés (date de fin de la campagne)",
+    "campaign_sent_back": "Campagne revenue en brouillon (audience au-delà de la validation)",
     "campaign_reopened": "Campagne rouverte pour un nouvel essai",
     "campaign_marketing_cap_retry": "Nouvel essai prévu (plafond marketing WhatsApp, 131049)",
     "contact_marketing_refused": "Contact refusant le marketing (WhatsApp 131050)",

@@ -377,6 +377,7 @@ class Campaign(Timestamped, Base):
     decided_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     decided_at: Mapped[datetime | None]
     approval_comment: Mapped[str | None] = mapped_column(Text)
+    approved_recipients: Mapped[int | None] = mapped_column(Integer)  # the audience as approved: no more may leave
     budget_fcfa: Mapped[float | None] = mapped_column(Float)  # sending pauses when the spend estimate reaches it
     exclude_recent_days: Mapped[int | None] = mapped_column(Integer)  # people sent a message within: left out
     ends_at: Mapped[datetime | None]  # no message leaves after this (a payment date gone by); None: no end

@@ -16,7 +16,17 @@ from sqlalchemy.orm import Session
 
 from core import audit, db, labels
 from core.errors import NotFound, UserError
-from core.models import Contact, Recipient, RecipientStatus, Segment, SegmentKind, SegmentMember, User, table
+from core.models import (
+    Campaign,
+    Contact,
+    Recipient,
+    RecipientStatus,
+    Segment,
+    SegmentKind,
+    SegmentMember,
+    User,
+    table,
+)
 from core.text import one_line
 from core.timeutil import local_tz
 
@@ -308,6 +318,15 @@ def remove_members(session: Session, segment: Segment, contact_ids: list[int], *
 
 
 def delete(session: Session, segment: Segment, *, actor: User | None = None) -> None:
+    """Refused while a campaign that has not finished uses it (its review, approval and start need it)."""
+    users_of = [c for c in session.scalars(select(Campaign).where(Campaign.status.in_(
+        ["draft", "scheduled", "running", "paused"]))) if segment.id in [*c.include_segment_ids,
+                                                                          *(c.exclude_segment_ids or [])]]
+    if users_of:
+        names = ", ".join(f"n° {c.id} « {c.name} »" for c in users_of[:3])
+        raise UserError(f"Ce segment sert à {len(users_of)} campagne{'s' if len(users_of) > 1 else ''} non terminée"
+                        f"{'s' if len(users_of) > 1 else ''} ({names}) : il ne peut pas être supprimé avant "
+                        "qu'elles ne le soient.")
     audit.record(session, "segment_deleted", actor=actor, target_type="segment", target_id=segment.id,
                  details={"name": segment.name})
     session.delete(segment)

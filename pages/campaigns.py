@@ -130,7 +130,8 @@ def recipients_table(campaign_id: int) -> None:
 def controls(campaign: Campaign) -> None:
     key = f"confirm_{campaign.id}"
     c1, c2, c3, c4 = st.columns(4)
-    if campaign.status == CampaignStatus.DRAFT and campaign.approval_status != approval.SUBMITTED:
+    if campaign.status == CampaignStatus.DRAFT and campaign.approval_status not in (approval.SUBMITTED,
+                                                                                    approval.REJECTED):
         with db.session_scope() as session:
             needs = approval.required(session, campaign) and campaign.approval_status != approval.APPROVED
         if c1.button("Soumettre à validation" if needs else "Lancer", type="primary", key=f"launch_{campaign.id}"):
@@ -218,7 +219,7 @@ def detail(campaign_id: int) -> None:
     if campaign.status_reason and campaign.status in (CampaignStatus.PAUSED, CampaignStatus.FAILED,
                                                       CampaignStatus.CANCELLED):
         st.warning(f"Motif : {as_text(campaign.status_reason)}")
-    if campaign.status_reason and campaign.status == CampaignStatus.RUNNING:
+    if campaign.status_reason and campaign.status in (CampaignStatus.RUNNING, CampaignStatus.DRAFT):
         st.info(as_text(campaign.status_reason))
     if campaign.status == CampaignStatus.SCHEDULED:
         st.info(f"Départ programmé le {format_dt(campaign.scheduled_at)} (heure de Libreville).")
@@ -266,6 +267,9 @@ def approval_state(campaign: Campaign) -> None:
     if campaign.approval_status == approval.SUBMITTED:
         st.info(f"En attente de validation depuis le {format_dt(campaign.submitted_at)}, soumise par "
                 f"{as_text(who.get(campaign.submitted_by or 0, '?'))}.")
+        if campaigns.past_start_error(campaign.scheduled_at):
+            st.warning(f"Sa date de départ ({format_dt(campaign.scheduled_at)}) est passée pendant l'attente : elle ne "
+                       "peut plus être approuvée telle quelle. Modifiez le brouillon et soumettez-le à nouveau.")
     elif campaign.approval_status == approval.REJECTED:
         st.warning(f"Refusée le {format_dt(campaign.decided_at)} par {as_text(who.get(campaign.decided_by or 0, '?'))} "
                    f": « {as_text(campaign.approval_comment or '')} ». Modifiez le brouillon puis soumettez-le à "
@@ -280,17 +284,25 @@ def approval_panel(campaign: Campaign) -> None:
     """For a supervisor or an administrator who did not prepare it: the review, then approve or reject."""
     if campaign.approval_status != approval.SUBMITTED or campaign.status != CampaignStatus.DRAFT:
         return
+    review, problem = None, None
     with db.session_scope() as session:
         me = _shell.me(session)
-        refusal = approval.can_decide(campaign, me)
+        refusal = approval.can_decide(session, campaign, me)
         if refusal is None:
-            review = campaign_review.review(session, campaigns.as_input(campaign), draft_id=campaign.id)
+            try:
+                review = campaign_review.review(session, campaigns.as_input(campaign), draft_id=campaign.id)
+            except UserError as err:  # a segment or the template gone meanwhile: it can still be refused
+                problem = str(err)
     if refusal is not None:
         if me.role in approval.APPROVERS:
             st.caption(as_text(refusal))
         return
     st.markdown("#### Validation")
-    show_review(review)
+    if review is not None:
+        show_review(review)
+    else:
+        st.error(f"La vérification est impossible : {as_text(problem)} Refusez la campagne pour que son auteur la "
+                 "corrige.")
     comment = st.text_area("Commentaire (obligatoire pour refuser ; l'auteur le lira)", key=f"appr_note_{campaign.id}")
     c1, c2 = st.columns(2)
     if c1.button("Approuver et lancer", type="primary", key=f"approve_{campaign.id}"):
@@ -370,7 +382,7 @@ def wizard() -> None:
         return
     if state.get("id"):
         st.caption(f"Modification du brouillon n° {state['id']}.")
-    name = st.text_input("Nom de la campagne", state.get("name", ""), key=_wz("name"))
+    name = st.text_input("Nom de la campagne", state.get("name", ""), key=_wz("name"), max_chars=campaigns.NAME_MAX)
     include, exclude, audience = audience_step(state, segs)
     choice = template_step(state, approved, include, exclude)
     scheduled, quiet_hours, rate = schedule_step(state)
@@ -514,6 +526,11 @@ def review_step(payload: campaigns.CampaignInput, draft_id: int | None) -> campa
     st.markdown("#### 5. Vérification et lancement")
     if not payload.include_segment_ids:
         st.info("Choisissez au moins un segment à l'étape 1 : la vérification s'affiche ici.")
+        return None
+    try:
+        campaigns.parse_quiet_hours(payload.quiet_hours)
+    except UserError:  # already said next to the fields of step 3
+        st.info("Corrigez les heures calmes à l'étape 3 : la vérification s'affiche ensuite.")
         return None
     try:
         with db.session_scope() as session:

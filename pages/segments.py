@@ -186,8 +186,7 @@ if can_edit:
             if st.session_state.get("confirm_delete") == chosen:
                 st.warning(f"Supprimer « {as_text(by_id[chosen])} » ? Les contacts eux-mêmes ne sont pas supprimés.")
                 if st.button("Oui, supprimer", type="primary", key="segment_delete_yes"):
-                    with db.session_scope() as session:
-                        segments.delete(session, segments.get(session, chosen), actor=users.get(session, user.id))
                     st.session_state.pop("confirm_delete", None)
-                    bump()
-                    st.rerun()
+                    if _shell.act(lambda s: segments.delete(s, segments.get(s, chosen), actor=users.get(s, user.id))):
+                        bump()
+                        st.rerun()

@@ -67,7 +67,7 @@ def test_a_second_person_approves_and_that_launches_it(session, audience, people
     author_admin = make_user(session, "admin", email="auteur-admin@cnss.ga")
     own = draft(session, audience, author_admin, name="Préparée par un administrateur")
     approval.submit(session, own, actor=author_admin)
-    with pytest.raises(UserError, match="Vous avez préparé cette campagne"):
+    with pytest.raises(UserError, match="Vous avez préparé ou modifié cette campagne"):
         approval.approve(session, own, actor=author_admin)
     assert campaign.status == "draft"
     approval.approve(session, campaign, actor=people["supervisor"], comment="Relu, dates vérifiées.")
@@ -86,14 +86,18 @@ def test_a_rejection_says_why_and_an_edit_sends_it_back(session, audience, peopl
     approval.submit(session, campaign, actor=people["author"])
     with pytest.raises(UserError, match="Dites pourquoi"):
         approval.reject(session, campaign, actor=people["admin"], comment=" \u200b ")
-    approval.reject(session, campaign, actor=people["admin"], comment="La date du 15 est fausse.")
+    approval.reject(session, campaign, actor=people["admin"], comment="La date du 15\x00 est fausse.\n\u202eMerci")
     assert campaign.approval_status == "rejected" and campaign.status == "draft"
+    assert campaign.approval_comment == "La date du 15 est fausse.\nMerci"  # lines kept, controls removed
     with pytest.raises(UserError, match="soumettez-la"):
         campaigns.launch(session, campaign, actor=people["author"])
-    # Submitted again, then edited while it waits: the approval has to be asked again.
-    approval.submit(session, campaign, actor=people["author"])
+    with pytest.raises(UserError, match="a été refusée : modifiez le brouillon"):  # not again unchanged
+        approval.submit(session, campaign, actor=people["author"])
     data = campaigns.CampaignInput(name="Paiement des pensions (corrigé)", template_id=audience.template_id,
                                    include_segment_ids=[audience.segment_id], quiet_hours=None)
+    campaigns.update_draft(session, campaign, data, actor=people["author"])
+    # Submitted again, then edited while it waits: the approval has to be asked again.
+    approval.submit(session, campaign, actor=people["author"])
     campaigns.update_draft(session, campaign, data, actor=people["author"])
     assert campaign.approval_status is None
     with pytest.raises(UserError, match="n'attend pas de validation"):
@@ -101,7 +105,7 @@ def test_a_rejection_says_why_and_an_edit_sends_it_back(session, audience, peopl
     assert "campaign_approval_reset" in actions(session, campaign.id)
     # A colleague who submits it cannot approve it either (an administrator who prepared it).
     approval.submit(session, campaign, actor=people["admin"])
-    with pytest.raises(UserError, match="Vous avez préparé cette campagne"):
+    with pytest.raises(UserError, match="Vous avez préparé ou modifié cette campagne"):
         approval.approve(session, campaign, actor=people["admin"])
     approval.approve(session, campaign, actor=people["supervisor"])
     assert campaign.status == "running"
@@ -180,6 +184,8 @@ def test_the_test_group_receives_it_before_it_can_be_approved(session, audience,
     with pytest.raises(UserError, match="Seuls les responsables, les superviseurs"):
         approval.send_to_test_group(session, campaign, actor=people["agent"])
     assert approval.send_to_test_group(session, campaign, actor=people["supervisor"]) == 2
+    with pytest.raises(UserError, match="vient de recevoir ce message"):  # a second click
+        approval.send_to_test_group(session, campaign, actor=people["author"])
     sent = session.scalars(select(OutboxMessage).where(OutboxMessage.purpose == "campaign_test_group")).all()
     assert sorted(m.phone for m in sent) == sorted(c.phone for c in staff)
     # The message as the campaign's first recipient will read it (their name, their agency).
@@ -193,3 +199,70 @@ def test_the_test_group_receives_it_before_it_can_be_approved(session, audience,
     approval.submit(session, again, actor=people["author"])
     with pytest.raises(UserError, match="doit d'abord recevoir le message"):
         approval.approve(session, again, actor=people["admin"])
+
+
+def test_whoever_edited_it_cannot_approve_it(session, audience, people, monkeypatch) -> None:  # noqa: ANN001
+    setting(monkeypatch, "always")
+    campaign = draft(session, audience, people["author"])
+    data = campaigns.CampaignInput(name="Réécrite par l'administrateur", template_id=audience.template_id,
+                                   include_segment_ids=[audience.segment_id], quiet_hours=None)
+    campaigns.update_draft(session, campaign, data, actor=people["admin"])
+    approval.submit(session, campaign, actor=people["author"])
+    assert approval.can_decide(session, campaign, people["admin"]) == (
+        "Vous avez préparé ou modifié cette campagne : une autre personne doit la valider.")
+    assert approval.can_decide(session, campaign, people["supervisor"]) is None
+    with pytest.raises(UserError, match="1000 caractères"):
+        approval.reject(session, campaign, actor=people["supervisor"], comment="x" * 1001)
+
+
+def test_an_audience_grown_past_the_approval_goes_back_to_draft(session, audience, people, monkeypatch) -> None:  # noqa: ANN001
+    from datetime import timedelta
+
+    from core import segments
+    from core.models import Contact
+    from core.timeutil import utcnow
+
+    setting(monkeypatch, str(audience.reachable))  # exactly the threshold: no approval needed yet
+    start = utcnow() + timedelta(minutes=5)
+    data = campaigns.CampaignInput(name="Programmée", template_id=audience.template_id,
+                                   include_segment_ids=[audience.segment_id], quiet_hours=None, scheduled_at=start)
+    campaign = campaigns.launch(session, campaigns.create(session, data, actor=people["author"]))
+    assert campaign.status == "scheduled"
+    newcomers = [Contact(phone=f"+2410661000{i}", first_name=f"Nouveau{i}", consent_status="opted_in")
+                 for i in range(3)]
+    session.add_all(newcomers)
+    session.flush()
+    segments.add_members(session, segments.get(session, audience.segment_id), [c.id for c in newcomers])
+    assert campaigns.start_due(session, now=start + timedelta(minutes=1)) == []
+    assert campaign.status == "draft" and "au-delà du seuil de validation" in campaign.status_reason
+    assert session.scalar(select(Recipient.id).where(Recipient.campaign_id == campaign.id).limit(1)) is None
+    # Approved for 23, then the audience grows again before the start: back to draft as well.
+    setting(monkeypatch, "always")
+    campaign.scheduled_at = utcnow() + timedelta(minutes=5)
+    approval.submit(session, campaign, actor=people["author"])
+    approval.approve(session, campaign, actor=people["supervisor"])
+    assert campaign.status == "scheduled" and campaign.approved_recipients == audience.reachable + 3
+    late = Contact(phone="+24106610099", first_name="Retard", consent_status="opted_in")
+    session.add(late)
+    session.flush()
+    segments.add_members(session, segments.get(session, audience.segment_id), [late.id])
+    assert campaigns.start_due(session, now=campaign.scheduled_at + timedelta(minutes=1)) == []
+    assert campaign.status == "draft" and f"plus que les {audience.reachable + 3} approuvées" in campaign.status_reason
+    assert campaign.approval_status is None
+    assert "campaign_sent_back" in actions(session, campaign.id)
+
+
+def test_a_submitted_campaign_whose_start_passed_is_not_approved(session, audience, people, monkeypatch) -> None:  # noqa: ANN001
+    from datetime import timedelta
+
+    from core.timeutil import utcnow
+
+    setting(monkeypatch, "always")
+    data = campaigns.CampaignInput(name="En retard", template_id=audience.template_id,
+                                   include_segment_ids=[audience.segment_id], quiet_hours=None,
+                                   scheduled_at=utcnow() + timedelta(minutes=5))
+    campaign = campaigns.create(session, data, actor=people["author"])
+    approval.submit(session, campaign, actor=people["author"])
+    with pytest.raises(UserError, match="est passée : refusez-la en le disant"):
+        approval.approve(session, campaign, actor=people["supervisor"], now=utcnow() + timedelta(hours=1))
+    assert campaign.status == "draft"

@@ -344,3 +344,23 @@ def test_a_quiet_hour_that_is_not_a_time_is_named() -> None:
     assert campaigns.quiet_time_error("20:00") is None and campaigns.quiet_time_error(" 08:00 ") is None
     for bad in ("25:00", "8h", "20:60", "", "2000"):
         assert f"« {bad} » n'est pas une heure" in campaigns.quiet_time_error(bad)
+
+
+def test_bad_names_and_hours_are_refused_in_french(session, audience) -> None:  # noqa: ANN001
+    with pytest.raises(UserError, match="dépasse 200 caractères"):
+        make_campaign(session, audience, name="x" * 201)
+    for hours in ("1\u0669:00-08:00", "20:00-\u0660\u0668:00"):  # Arabic-Indic digits
+        with pytest.raises(UserError, match="format HH:MM-HH:MM"):
+            make_campaign(session, audience, name=f"Heures {hours!r}", quiet_hours=hours)
+    assert campaigns.quiet_time_error("1\u0669:00") is not None
+
+
+def test_a_segment_a_campaign_still_needs_cannot_be_deleted(session, audience) -> None:  # noqa: ANN001
+    from core import segments
+
+    draft = make_campaign(session, audience)
+    segment = segments.get(session, audience.segment_id)
+    with pytest.raises(UserError, match=rf"sert à 1 campagne non terminée \(n° {draft.id} « Certificats de vie »\)"):
+        segments.delete(session, segment)
+    campaigns.cancel(session, draft)
+    segments.delete(session, segment)

@@ -387,7 +387,10 @@ def test_a_rejected_campaign_tells_its_author_why(seeded, monkeypatch) -> None: 
     at.selectbox(key="campaign_choice").select(campaign_id).run()
     [refused] = [w.value for w in at.warning if w.value.startswith("Refusée le")]
     assert "Le taux \\*\\*16 %\\*\\* est faux" in refused  # shown as typed, not rendered
-    assert at.button(key=f"launch_{campaign_id}").label == "Soumettre à validation"
+    # Not again as it is: « Modifier le brouillon », then submit from the wizard.
+    assert not [b for b in at.button if b.key == f"launch_{campaign_id}"]
+    at.button(key=f"edit_{campaign_id}").click().run()
+    assert at.button(key="wz1_launch").label == "Soumettre à validation"
 
 
 def test_a_spending_cap_set_in_the_wizard_and_raised_on_the_campaign(seeded) -> None:  # noqa: ANN001
@@ -482,3 +485,29 @@ def test_an_end_date_from_the_wizard(seeded) -> None:  # noqa: ANN001
     with db.session_scope() as session:
         ends_at = session.scalar(select(Campaign.ends_at).where(Campaign.name == "Avec date de fin"))
         assert f"{ends_at.astimezone(local_tz()):%Y-%m-%d %H:%M}" == f"{tomorrow:%Y-%m-%d} 23:59"
+
+
+def test_an_approver_can_still_refuse_a_campaign_whose_segment_is_gone(seeded, monkeypatch) -> None:  # noqa: ANN001
+    from core.models import Segment as SegmentRow
+
+    campaign_id = submitted(seeded, monkeypatch, "Segment disparu")
+    with db.session_scope() as session:  # gone by another way than the screen (which refuses it now)
+        session.delete(session.scalar(select(SegmentRow).where(SegmentRow.name == "Employeurs")))
+    at = open_campaigns(seeded["supervisor"])
+    at.selectbox(key="campaign_choice").select(campaign_id).run()
+    assert not at.exception
+    assert any("La vérification est impossible" in e.value for e in at.error)
+    at.text_area(key=f"appr_note_{campaign_id}").input("Le segment n'existe plus.")
+    at.button(key=f"reject_{campaign_id}").click().run()
+    assert any("Campagne refusée" in s.value for s in at.success)
+
+
+def test_bad_quiet_hours_are_said_once(seeded) -> None:  # noqa: ANN001
+    with db.session_scope() as session:
+        segment_id = session.scalar(select(Segment.id).where(Segment.name == "Employeurs"))
+    at = open_campaigns(seeded["manager"])
+    at.multiselect(key="wz_include").select(segment_id).run()
+    at.text_input(key="wz_quiet_start").input("1\u0669:00").run()
+    assert not at.exception
+    assert len(at.error) == 1 and "n'est pas une heure" in at.error[0].value
+    assert any("Corrigez les heures calmes à l'étape 3" in i.value for i in at.info)

@@ -140,3 +140,20 @@ def test_whatsapp_marks_are_shown_and_cleared_by_a_manager(seeded) -> None:  # n
         contact = session.get(Contact, contact_id)
         assert contact.not_on_whatsapp_at is None and contact.marketing_refused_at is not None
     assert not [w for w in at.warning if "pas sur WhatsApp depuis" in w.value]
+
+
+def test_a_segment_used_by_an_unfinished_campaign_is_not_deleted(seeded) -> None:  # noqa: ANN001
+    from core.models import Campaign, Segment
+
+    with db.session_scope() as session:  # the demo's scheduled campaign uses it
+        campaign = session.scalar(select(Campaign).where(Campaign.status == "scheduled"))
+        segment_id = campaign.include_segment_ids[0]
+        name = session.get(Segment, segment_id).name
+    at = open_page(seeded["manager"], "pages/segments.py")
+    at.selectbox(key="manage_segment").select(segment_id).run()
+    at.button(key="segment_delete").click().run()
+    at.button(key="segment_delete_yes").click().run()
+    assert not at.exception
+    assert any("sert à 1 campagne non terminée" in e.value for e in at.error), [e.value for e in at.error]
+    with db.session_scope() as session:
+        assert session.get(Segment, segment_id).name == name

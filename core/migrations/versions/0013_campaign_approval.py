@@ -29,6 +29,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("decided_by", sa.Integer, nullable=True))
         batch.add_column(sa.Column("decided_at", ts, nullable=True))
         batch.add_column(sa.Column("approval_comment", sa.Text, nullable=True))
+        batch.add_column(sa.Column("approved_recipients", sa.Integer, nullable=True))
         batch.add_column(sa.Column("budget_fcfa", sa.Float, nullable=True))
         batch.add_column(sa.Column("exclude_recent_days", sa.Integer, nullable=True))
         batch.add_column(sa.Column("ends_at", ts, nullable=True))
@@ -41,6 +42,6 @@ def downgrade() -> None:
     with op.batch_alter_table("campaigns") as batch:
         batch.drop_constraint("fk_campaigns_decided_by_users", type_="foreignkey")
         batch.drop_constraint("fk_campaigns_submitted_by_users", type_="foreignkey")
-        for column in ("ends_at", "exclude_recent_days", "budget_fcfa", "approval_comment", "decided_at", "decided_by", "submitted_at", "submitted_by",
+        for column in ("ends_at", "exclude_recent_days", "budget_fcfa", "approved_recipients", "approval_comment", "decided_at", "decided_by", "submitted_at", "submitted_by",
                        "approval_status"):
             batch.drop_column(column)
