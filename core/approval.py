@@ -69,7 +69,8 @@ def authors(session: Session, campaign: Campaign) -> set[int]:
     """Everyone who wrote any of it: who created it, edited it or submitted it."""
     wrote = {i for i in session.scalars(select(AuditLog.actor_id).where(
         AuditLog.target_type == "campaign", AuditLog.target_id == str(campaign.id),
-        AuditLog.action.in_(["campaign_created", "campaign_updated", "campaign_submitted"]))) if i is not None}
+        AuditLog.action.in_(["campaign_created", "campaign_updated", "campaign_submitted",
+                             "campaign_budget_changed"]))) if i is not None}
     return wrote | {i for i in (campaign.created_by, campaign.submitted_by) if i is not None}
 
 

@@ -234,8 +234,6 @@ def _validate(session: Session, data: CampaignInput) -> tuple[Template, tuple[st
                             "(limite du numéro WhatsApp).")
     if data.exclude_recent_days is not None and not 1 <= data.exclude_recent_days <= 365:
         raise UserError("La période des personnes déjà contactées va de 1 à 365 jours.")
-    if data.budget_fcfa is not None and not 0 < data.budget_fcfa < 10**12:
-        raise UserError("Le plafond de dépense doit être un montant positif en FCFA (ou aucun plafond).")
     if data.scheduled_at is not None and data.scheduled_at.tzinfo is None:
         raise UserError("La date de programmation doit préciser son fuseau horaire.")
     if error := past_start_error(data.scheduled_at):
@@ -246,6 +244,7 @@ def _validate(session: Session, data: CampaignInput) -> tuple[Template, tuple[st
         if data.ends_at <= max(data.scheduled_at or utcnow(), utcnow()):
             raise UserError("La date de fin doit venir après le départ de la campagne.")
     quiet = parse_quiet_hours(data.quiet_hours)
+    _check_budget(data.budget_fcfa, template)
     mapping = data.variable_mapping if data.variable_mapping is not None else (template.variable_mapping or {})
     problems = templates.validate_mapping(templates.as_dict(template), mapping)
     if problems:
@@ -535,14 +534,24 @@ def materialize(session: Session, campaign: Campaign, *, now: datetime | None = 
 # --- control -----------------------------------------------------------------------------------
 
 
+def _check_budget(budget_fcfa: float | None, template: Template | None) -> None:
+    if budget_fcfa is None:
+        return
+    if not 0 < budget_fcfa < 10**12:  # NaN fails both
+        raise UserError("Le plafond de dépense doit être un montant positif en FCFA (ou aucun plafond).")
+    price = price_per_message(template.category if template else "")
+    if budget_fcfa < price:
+        raise UserError(f"Un plafond de {budget_fcfa:g} FCFA ne couvre pas un seul message ({price:g} FCFA) : "
+                        "relevez-le, ou n'en mettez pas.")
+
+
 def set_budget(session: Session, campaign: Campaign, budget_fcfa: float | None, *,
                actor: User | None = None) -> Campaign:
     """Raise, lower or remove the spending cap of a campaign that has not finished; a campaign paused at
     its cap is then resumed by a person (« Reprendre »)."""
     if campaign.status in (S.COMPLETED, S.CANCELLED, S.FAILED):
         raise UserError("Cette campagne est terminée : son plafond ne peut plus changer.")
-    if budget_fcfa is not None and not 0 < budget_fcfa < 10**12:
-        raise UserError("Le plafond de dépense doit être un montant positif en FCFA (ou aucun plafond).")
+    _check_budget(budget_fcfa, session.get(Template, campaign.template_id))
     previous, campaign.budget_fcfa = campaign.budget_fcfa, budget_fcfa
     audit.record(session, "campaign_budget_changed", actor=actor, target_type="campaign", target_id=campaign.id,
                  details={"from": previous, "to": budget_fcfa})
@@ -675,10 +684,10 @@ def retarget(session: Session, campaign: Campaign, which: str, *, actor: User | 
     if not ids:
         if recent:
             hours = f"{get_settings().retarget_settle_hours:g}"
-            raise UserError(f"Aucun destinataire {labels.RETARGET[which]} depuis plus de {hours} h : les {recent} "
+            raise UserError(f"Aucun destinataire « {labels.RETARGET[which]} » depuis plus de {hours} h : les {recent} "
                             f"envois plus récents peuvent encore changer de statut. Réessayez après le "
                             f"{_settles_at(session, campaign.id, concerned, cutoff):%d/%m/%Y à %H:%M}.")
-        raise UserError(f"Aucun destinataire {labels.RETARGET[which]} dans cette campagne.")
+        raise UserError(f"Aucun destinataire « {labels.RETARGET[which]} » dans cette campagne.")
     base = f"{campaign.name} — relance {labels.RETARGET[which]}"[:110]
     name, n = base, 2
     while session.scalar(select(Segment.id).where(Segment.name == name)):

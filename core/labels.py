@@ -314,10 +314,20 @@ MAPPING_SOURCE: dict[str, str] = {"field": "Champ du contact", "attribute": "Att
 SEGMENT_MATCH: dict[str, str] = {"all": "toutes les règles", "any": "au moins une règle"}
 
 
+SKIPPED_AT_SEND = {  # found when the row was about to leave (core/ledger.py)
+    "opted_out": "la personne s'est désinscrite avant l'envoi",
+    "erased": "le contact a été effacé avant l'envoi",
+    "not_on_whatsapp": "le contact a été marqué « pas sur WhatsApp » avant l'envoi",
+    "marketing_refused": "la personne refuse désormais les messages marketing",
+}
+
+
 def skip_reason(reason: str | None) -> str:
     """Why a recipient was left out at launch, in French: `missing_variable:1` -> `la variable {{1}}
     du modèle n'a pas de valeur pour ce contact`."""
     kind, _, detail = (reason or "").partition(":")
+    if kind in SKIPPED_AT_SEND:
+        return SKIPPED_AT_SEND[kind]
     if kind == "expired":
         return "la campagne avait atteint sa date de fin avant cet envoi"
     if kind == "missing_variable":

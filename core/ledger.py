@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, text, update
+from sqlalchemy import bindparam, case, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from core import campaigns, db, limits, metrics, policies, queue, ratelimit, respondio
@@ -81,13 +81,38 @@ def claim(session: Session, campaign_id: int, *, owner: str, limit: int, lease_s
     stmt = _claim_statement(session.get_bind().dialect.name == "postgresql")
     rows = session.execute(stmt, {"owner": owner, "lease": now + timedelta(seconds=lease_seconds), "now": now,
                                   "cid": campaign_id, "limit": limit}).all()
+    gone = _no_longer_reachable(session, campaign_id, [row.contact_id for row in rows])
+    if gone:
+        session.execute(update(Recipient).where(Recipient.id.in_([r.id for r in rows if r.contact_id in gone]))
+                        .values(status=R.SKIPPED, lease_owner=None, lease_expires_at=None, next_attempt_at=None,
+                                updated_at=now, skip_reason=case(
+                                    *[(Recipient.contact_id.in_([c for c, why in gone.items() if why == reason]),
+                                       reason) for reason in set(gone.values())])))
     out = []
     for row in rows:
+        if row.contact_id in gone:
+            continue
         params = row.parameters
         if isinstance(params, str):  # SQLite gives JSON back as text through a raw statement
             params = json.loads(params)
         out.append(Claimed(row.id, row.contact_id, row.phone, params or {}, row.attempts, now))
     return sorted(out, key=lambda c: c.id)
+
+
+def _no_longer_reachable(session: Session, campaign_id: int, contact_ids: list[int]) -> dict[int, str]:
+    """Among the people just claimed, those a message may no longer reach since the launch froze the
+    audience (opted out, erased, marked « pas sur WhatsApp », or refusing marketing for a marketing
+    template), with the reason: their rows are skipped, never sent. One query by primary key per batch."""
+    if not contact_ids:
+        return {}
+    campaign = session.get(Campaign, campaign_id)
+    marketing = campaigns.is_marketing(session.get(Template, campaign.template_id) if campaign else None)
+    reasons = [(Contact.erased_at.is_not(None), "erased"), (Contact.consent_status == "opted_out", "opted_out"),
+               (Contact.not_on_whatsapp_at.is_not(None), "not_on_whatsapp")]
+    if marketing:
+        reasons.append((Contact.marketing_refused_at.is_not(None), "marketing_refused"))
+    return dict(session.execute(select(Contact.id, case(*reasons)).where(
+        Contact.id.in_(contact_ids), or_(*[condition for condition, _ in reasons]))).all())
 
 
 class Kind(enum.StrEnum):

@@ -91,6 +91,8 @@ def allowance(session: Session, campaign_id: int, wanted: int, *, now: datetime 
         expire(session, campaign, now=now)
         return 0
     allowed = wanted
+    if campaign.budget_fcfa is not None:  # two dispatchers of the campaign do not spend the rest twice
+        db.serialize(session, f"campaign-budget-{campaign.id}")
     budget = budget_left(session, campaign)
     if budget is not None:
         if budget <= 0:

@@ -89,7 +89,9 @@ def _retry_marketing_cap(session: Session, ids: set[int], now: datetime) -> None
         return
     session.execute(update(Recipient).where(Recipient.id.in_([r.id for r in again])).values(
         status=RecipientStatus.PENDING, next_attempt_at=due, failed_at=None, lease_owner=None,
-        lease_expires_at=None, updated_at=now))
+        lease_expires_at=None, updated_at=now,
+        # The old message's id goes: a late or repeated status for it must not touch the new send.
+        provider_message_id=None))
     for campaign_id in {r.campaign_id for r in again}:
         campaign = by_id[campaign_id]
         n = sum(1 for r in again if r.campaign_id == campaign_id)

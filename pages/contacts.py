@@ -114,14 +114,16 @@ def contact_panel(contact_id: int) -> None:
         with tabs[0]:
             if rec.messages:
                 st.dataframe(pd.DataFrame([{"Date": format_dt(m["at"]), "Sens": "Reçu" if m["direction"] == "inbound"
-                                            else "Envoyé", "Message": m["text"], "Statut": m["status"] or "",
+                                            else "Envoyé", "Message": m["text"],
+                                            "Statut": labels.MESSAGE_STATUS.get(m["status"] or "", m["status"] or ""),
                                             "Erreur": m["error_code"] or ""} for m in rec.messages]),
                              hide_index=True, width="stretch")
             else:
                 st.caption("Aucun message envoyé ou reçu.")
         with tabs[1]:
             st.dataframe(pd.DataFrame([{"Date": format_dt(e.at), "Statut": consent_label(e.status),
-                                        "Source": e.source, "Motif": e.reason or ""} for e in rec.consent_history]),
+                                        "Source": "WhatsApp (message de la personne)" if e.source == "whatsapp"
+                                        else e.source, "Motif": e.reason or ""} for e in rec.consent_history]),
                          hide_index=True, width="stretch")
         status, phone = c.consent_status, c.phone
     if not can_edit:

@@ -207,7 +207,7 @@ def test_retargeting_waits_for_statuses_to_settle(session, audience) -> None:  #
     assert (later["not_delivered"].settled, later["not_delivered"].recent) == (len(claimed), 0)
     # When only recent messages remain, the refusal says until when to wait.
     session.execute(update(Recipient).where(Recipient.campaign_id == campaign.id).values(sent_at=utcnow()))
-    with pytest.raises(UserError, match=r"Aucun destinataire non lus depuis plus de 24 h : les \d+ envois plus "
+    with pytest.raises(UserError, match=r"Aucun destinataire « non lus » depuis plus de 24 h : les \d+ envois plus "
                                         r"récents peuvent encore changer de statut\. Réessayez après le \d\d/"):
         campaigns.retarget(session, campaign, "not_read")
 

@@ -111,3 +111,12 @@ def test_past_its_end_what_has_not_left_does_not_leave(session, audience) -> Non
     assert statuses.count("expired") == audience.reachable - len(audience.no_agency_ids) - 4
     assert campaigns.complete_if_done(session, campaign.id)
     assert session.scalar(select(AuditLog.details).where(AuditLog.action == "campaign_expired"))["recipients"] > 0
+
+
+def test_a_cap_below_one_message_is_refused(session, audience) -> None:  # noqa: ANN001
+    price = campaigns.price_per_message("UTILITY")
+    with pytest.raises(UserError, match="ne couvre pas un seul message"):
+        make_campaign(session, audience, budget_fcfa=price / 2)
+    campaign = make_campaign(session, audience, budget_fcfa=price)
+    with pytest.raises(UserError, match="ne couvre pas un seul message"):
+        campaigns.set_budget(session, campaign, 1)

@@ -207,3 +207,45 @@ def test_the_marketing_cap_is_not_retried_after_the_campaign_s_end(session, audi
     session.refresh(row)
     assert row.status == "failed" and row.error_code == "131049"
     assert campaigns.complete_if_done(session, campaign.id)
+
+
+def test_people_who_left_since_the_launch_are_skipped_not_sent(session, audience) -> None:  # noqa: ANN001
+    from core.contacts import service
+
+    marketing = templates.save(session, {**TEMPLATE, "name": "offre_speciale", "category": "MARKETING"})
+    campaign = campaigns.launch(session, campaigns.create(session, campaigns.CampaignInput(
+        name="Offre", template_id=marketing.id, include_segment_ids=[audience.segment_id], quiet_hours=None)))
+    pending = session.scalars(select(Recipient).where(Recipient.campaign_id == campaign.id,
+                                                      Recipient.status == "pending").order_by(Recipient.id)).all()
+    stop, erased, off, refused = (session.get(Contact, r.contact_id) for r in pending[:4])
+    service.set_consent(session, stop, "opted_out", reason="STOP", actor=None)
+    service.erase(session, erased, reason="Demande", actor=None)
+    off.not_on_whatsapp_at = refused.marketing_refused_at = utcnow()
+    session.flush()
+    claimed = ledger.claim(session, campaign.id, owner="w", limit=1000, lease_seconds=60)
+    assert {c.contact_id for c in claimed}.isdisjoint({stop.id, erased.id, off.id, refused.id})
+    reasons = dict(session.execute(select(Recipient.contact_id, Recipient.skip_reason).where(
+        Recipient.campaign_id == campaign.id, Recipient.status == "skipped",
+        Recipient.contact_id.in_([stop.id, erased.id, off.id, refused.id]))).all())
+    assert reasons == {stop.id: "opted_out", erased.id: "erased", off.id: "not_on_whatsapp",
+                       refused.id: "marketing_refused"}
+
+
+def test_a_late_or_repeated_status_of_the_capped_message_leaves_the_retry_alone(session, audience) -> None:  # noqa: ANN001
+    campaign = launched(session, audience)
+    claimed = send(session, campaign, {})
+    row = session.get(Recipient, claimed[2].id)
+    old_id = row.provider_message_id
+    failed = [("failed", utcnow(), "131049", "cap")]
+    assert statuses.apply_many(session, {old_id: failed}, source="webhook")[0] == 1
+    session.refresh(row)
+    assert row.status == "pending" and row.provider_message_id is None
+    # The same failure again (the poller after the webhook): it no longer matches the row.
+    assert statuses.apply_many(session, {old_id: failed}, source="poll") == (0, set())
+    tomorrow = utcnow() + timedelta(hours=24, minutes=1)
+    again = ledger.claim(session, campaign.id, owner="w", limit=10, lease_seconds=60, now=tomorrow)
+    assert [r.id for r in again] == [row.id]
+    statuses.apply_many(session, {old_id: failed}, source="poll")  # even while it is being sent
+    ledger.record(session, [ledger.Outcome(row.id, "sent", message_id="nouveau")], owner="w", now=tomorrow)
+    session.refresh(row)
+    assert (row.status, row.provider_message_id) == ("sent", "nouveau")

@@ -176,7 +176,7 @@ def test_pause_needs_confirmation_and_is_audited(seeded) -> None:  # noqa: ANN00
         entry = session.scalar(select(AuditLog).where(AuditLog.action == "campaign_paused"))
         assert entry.actor_id == seeded["manager"]
     at.button(key=f"retarget_failed_{campaign_id}").click().run()
-    assert any("Aucun destinataire en échec" in e.value for e in at.error)
+    assert any("Aucun destinataire « en échec »" in e.value for e in at.error)
 
 
 def test_supervisor_follows_but_cannot_act(seeded) -> None:  # noqa: ANN001
