@@ -27,10 +27,7 @@ threshold = campaigns.approval_threshold
 required_for = campaigns.approval_required_for
 
 
-def required(session: Session, campaign: Campaign) -> bool:
-    if threshold() is None:
-        return False
-    return required_for(campaigns.estimate(session, campaign).audience.reachable)
+required = campaigns.needs_approval
 
 
 def rule() -> str:

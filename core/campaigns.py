@@ -397,6 +397,11 @@ def approval_required_for(recipients: int) -> bool:
     return limit is not None and (limit == 0 or recipients > limit)
 
 
+def needs_approval(session: Session, campaign: Campaign) -> bool:
+    """Whether CAMPAIGN_APPROVAL asks a second person for this campaign (its reachable audience now)."""
+    return approval_threshold() is not None and approval_required_for(estimate(session, campaign).audience.reachable)
+
+
 def _reset_approval(session: Session, campaign: Campaign, actor: User | None) -> None:
     """A submitted or approved draft that is edited must be submitted again (core/approval.py)."""
     if campaign.approval_status in ("submitted", "approved", "rejected"):
@@ -413,8 +418,7 @@ def launch(session: Session, campaign: Campaign, *, actor: User | None = None, n
     db.lock_for_write(session, campaign)
     if campaign.status != S.DRAFT:
         raise UserError("Seul un brouillon peut être lancé.")
-    if campaign.approval_status != "approved" and approval_threshold() is not None \
-            and approval_required_for(estimate(session, campaign).audience.reachable):
+    if campaign.approval_status != "approved" and needs_approval(session, campaign):
         raise UserError("Cette campagne doit être validée par un superviseur ou un administrateur qui ne l'a pas "
                         "préparée : soumettez-la à validation." if campaign.approval_status != "submitted" else
                         "Cette campagne attend la validation d'un superviseur ou d'un administrateur : elle partira "
