@@ -12,8 +12,7 @@ st.set_page_config(page_title="CNSS WhatsApp", page_icon=_shell.favicon(), layou
 setup_logging()
 _shell.ensure_schema()
 _shell.start_background()
-# Streamlit's own hint under text boxes (« Press Enter to apply ») is English and has no setting: hidden.
-st.html("<style>[data-testid='InputInstructions']{display:none}</style>")
+_shell.french_chrome()
 
 
 def login_screen() -> None:

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from core import labels, stats
+from core import figures, labels, stats
 from core.campaigns import price_per_message
 from core.models import (
     AttributeStats,
@@ -34,8 +34,7 @@ from core.respondio import code_label
 from core.timeutil import local_tz
 
 Stats = RecipientStats  # the hourly summary rows
-ATTEMPTED = ("sent", "delivered", "read", "failed")
-DELIVERED = ("delivered", "read")
+ATTEMPTED, DELIVERED = figures.SENT, figures.DELIVERED  # core/figures.py defines every figure
 
 
 @dataclass(frozen=True)
@@ -90,10 +89,7 @@ def _funnel_columns(table: Any = Stats) -> list[Any]:
 
 
 def _funnel(values: Any) -> dict[str, Any]:
-    sent, delivered, read, replied, failed = (int(v or 0) for v in values)
-    return {"sent": sent, "delivered": delivered, "read": read, "replied": replied, "failed": failed,
-            "delivered_rate": delivered / sent if sent else 0.0, "read_rate": read / sent if sent else 0.0,
-            "replied_rate": replied / sent if sent else 0.0}
+    return figures.Funnel(*(int(v or 0) for v in values)).as_dict()
 
 
 # --- KPIs ---------------------------------------------------------------------------------------
@@ -141,7 +137,7 @@ def kpis(session: Session, f: Filters, consent: dict[str, int] | None = None) ->
     bot = session.execute(select(func.sum(case((ChatbotInteraction.handed_over.is_(False), 1), else_=0)),
                                  func.sum(case((ChatbotInteraction.handed_over.is_(True), 1), else_=0)))
                           .where(ChatbotInteraction.created_at >= f.since, ChatbotInteraction.created_at < f.until,
-                                 ChatbotInteraction.channel == "whatsapp")).one()
+                                 ChatbotInteraction.channel == figures.BOT_CHANNEL)).one()
     out.bot_answered, out.bot_handed_over = int(bot[0] or 0), int(bot[1] or 0)
     sent = out.sent
     out.rates = {key: (getattr(out, key) / sent if sent else 0.0) for key in ("delivered", "read", "failed", "replied")}
@@ -248,7 +244,21 @@ def over_time(session: Session, f: Filters, hourly: list[tuple[datetime, int, in
         local = hour.astimezone(local_tz()).replace(tzinfo=None)
         key = local if by_hour else local.replace(hour=0)
         buckets[key] = [a + b for a, b in zip(buckets[key], (attempts, delivered, read), strict=True)]
-    return [{"bucket": k, "sent": v[0], "delivered": v[1], "read": v[2]} for k, v in sorted(buckets.items())]
+    return [{"bucket": k, "sent": v[0], "delivered": v[1], "read": v[2]}
+            for k, v in ((k, buckets.get(k, [0, 0, 0])) for k in _buckets(f, by_hour=by_hour, extra=buckets))]
+
+
+def _buckets(f: Filters, *, by_hour: bool, extra: Any = ()) -> list[datetime]:
+    """Every hour (or day) of the period, in Libreville time without its zone, up to now: a chart
+    shows the hours and days with no sends as zero instead of drawing a line across them."""
+    end = min(f.until, datetime.now(local_tz()) + timedelta(hours=1)).astimezone(local_tz()).replace(tzinfo=None)
+    moment = f.since.astimezone(local_tz()).replace(tzinfo=None)
+    step = timedelta(hours=1) if by_hour else timedelta(days=1)
+    out = []
+    while moment < end:
+        out.append(moment)
+        moment += step
+    return sorted(set(out) | set(extra))
 
 
 def read_rate_by_hour(session: Session, f: Filters, hourly: list[tuple[datetime, int, int, int]] | None = None
@@ -268,7 +278,7 @@ def read_rate_by_hour(session: Session, f: Filters, hourly: list[tuple[datetime,
 
 def chatbot(session: Session, f: Filters) -> dict[str, Any]:
     C = ChatbotInteraction
-    scope = [C.created_at >= f.since, C.created_at < f.until]
+    scope = [C.created_at >= f.since, C.created_at < f.until, C.channel == figures.BOT_CHANNEL]
     per_day: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
     hour = func.date_trunc("hour", func.timezone("UTC", C.created_at)) \
         if session.get_bind().dialect.name == "postgresql" else func.strftime("%Y-%m-%d %H:00:00", C.created_at)
@@ -282,10 +292,12 @@ def chatbot(session: Session, f: Filters) -> dict[str, Any]:
         per_day[day] = [a + int(b or 0) for a, b in zip(per_day[day], (n, refused, handed), strict=True)]
     topics = session.execute(select(C.topic, func.count()).where(*scope, C.topic.is_not(None)).group_by(C.topic)
                              .order_by(func.count().desc()).limit(10)).all()
+    # Answers staff judged unhelpful, from the playground as well: a list to review, not a figure.
     thumbs_down = session.execute(select(C.created_at, C.question, C.answer, C.feedback_comment)
-                                  .where(*scope, C.feedback == -1).order_by(C.created_at.desc()).limit(50)).all()
+                                  .where(*scope[:2], C.feedback == -1).order_by(C.created_at.desc()).limit(50)).all()
+    days = {moment.date().isoformat() for moment in _buckets(f, by_hour=False)} if per_day else set()
     return {"per_day": [{"day": d, "questions": n, "refused": r, "handed_over": h, "answered": n - h}
-                        for d, (n, r, h) in sorted(per_day.items())],
+                        for d in sorted(days | set(per_day)) for n, r, h in [per_day.get(d, [0, 0, 0])]],
             "topics": [{"topic": t, "count": n} for t, n in topics],
             "thumbs_down": [{"at": at, "question": q, "answer": a, "comment": c} for at, q, a, c in thumbs_down]}
 

@@ -11,7 +11,7 @@ from datetime import datetime, time, timedelta
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from core import campaigns, limits, segments, templates
+from core import campaigns, fmt, limits, segments, templates
 from core.config import get_settings
 from core.errors import UserError
 from core.models import AuditLog, Campaign, CampaignStatus, Contact, Recipient, RecipientStatus, Template, User
@@ -202,7 +202,7 @@ def overlap(session: Session, data: campaigns.CampaignInput, template: Template,
 
 
 def _fcfa(value: float) -> str:
-    return f"{value:,.0f}".replace(",", "\u202f") + " FCFA"
+    return fmt.fcfa(value)
 
 
 def _spending(session: Session, data: campaigns.CampaignInput, recipients: int, price: float,

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import and_, case, func, insert, literal, or_, select, update
 from sqlalchemy.orm import Session
 
-from core import audit, db, labels, segments, stats, templates
+from core import audit, db, figures, labels, segments, stats, templates
 from core.config import get_settings
 from core.errors import NotFound, UserError
 from core.models import (
@@ -65,13 +65,6 @@ def names(session: Session, *, limit: int | None = None) -> dict[int, str]:
     """Campaign names by id, the newest first."""
     stmt = select(Campaign.id, Campaign.name).order_by(Campaign.id.desc())
     return dict(session.execute(stmt.limit(limit) if limit else stmt).all())
-
-
-def sent_counts(session: Session) -> dict[int, int]:
-    """Messages the provider took (sent, delivered or read), by campaign."""
-    return dict(session.execute(select(Recipient.campaign_id, func.count()).where(
-        Recipient.status.in_([RecipientStatus.SENT, RecipientStatus.DELIVERED, RecipientStatus.READ]))
-        .group_by(Recipient.campaign_id)).all())
 
 
 @dataclass(frozen=True)
@@ -599,6 +592,11 @@ class Progress:
     eta_seconds: float | None
     verifying: int = 0  # `sending` rows whose outcome is being looked up at the provider
     unverified: int = 0  # failed rows whose send could be neither confirmed nor denied
+    replied: int = 0  # messages answered (core/figures.py: Répondus)
+
+    @property
+    def funnel(self) -> figures.Funnel:
+        return figures.Funnel.of(self.counts, self.replied)
 
     def as_dict(self) -> dict[str, Any]:
         return {"status": self.status, "total": self.total,
@@ -620,10 +618,13 @@ def progress(session: Session, campaign_id: int, *, now: datetime | None = None)
         Recipient.error_code == UNVERIFIED)) or 0 if counts.get("failed") else 0
     recent = session.scalar(select(func.count()).select_from(Recipient).where(
         Recipient.campaign_id == campaign_id, Recipient.sent_at >= now - timedelta(seconds=60))) or 0
+    replied = session.scalar(select(func.count()).select_from(Recipient).where(
+        Recipient.campaign_id == campaign_id, Recipient.status.in_(figures.SENT),
+        Recipient.replied_at.is_not(None))) or 0
     rate = recent / 60.0
     remaining = counts.get("pending", 0) + counts.get("sending", 0)
     eta = remaining / rate if rate > 0 and campaign.status == S.RUNNING else None
-    return Progress(campaign.status, sum(counts.values()), counts, rate, eta, verifying, unverified)
+    return Progress(campaign.status, sum(counts.values()), counts, rate, eta, verifying, unverified, replied)
 
 
 def failures_by_code(session: Session, campaign_id: int) -> list[tuple[str, int]]:

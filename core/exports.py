@@ -33,8 +33,14 @@ def to_csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
     writer = csv.writer(buffer, delimiter=";")
     writer.writerow([safe_cell(h) for h in header])
     for row in rows:
-        writer.writerow(["" if v is None else safe_cell(v) for v in row])
+        writer.writerow(["" if v is None else _french_decimal(v) if isinstance(v, float) else safe_cell(v)
+                         for v in row])
     return buffer.getvalue().encode("utf-8-sig")
+
+
+def _french_decimal(value: float) -> str:
+    """53.8 -> 53,8: with « ; » between cells, a French spreadsheet reads a comma as the decimal mark."""
+    return str(int(value)) if value.is_integer() else repr(value).replace(".", ",")
 
 
 def to_xlsx(header: Sequence[str], rows: Iterable[Sequence[Any]], *, sheet: str = "Export") -> bytes:

@@ -334,3 +334,13 @@ def skip_reason(reason: str | None) -> str:
         name = f"{{{{{detail}}}}}" if detail.isdigit() else detail
         return f"la variable {name} du modèle n'a pas de valeur pour ce contact"
     return reason or ""
+
+
+ATTRIBUTE = {"type_assure": "Type d'assuré", "agence": "Agence", "employeur": "Employeur", "secteur": "Secteur",
+             "numero_assure": "Numéro d'assuré", "matricule": "Matricule", "province": "Province", "ville": "Ville"}
+
+
+def attribute(key: str) -> str:
+    """A contact attribute's name as a reader says it: `type_assure` -> « Type d'assuré », an unknown
+    `date_naissance` -> « Date naissance » (the key stays what the import file called it)."""
+    return ATTRIBUTE.get(key) or key.replace("_", " ").strip().capitalize() or key

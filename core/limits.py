@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
-from core import audit, campaigns, db
+from core import audit, campaigns, db, fmt
 from core.config import get_settings
 from core.models import Campaign, CampaignStatus, Recipient, RecipientStatus, Template
 from core.timeutil import format_dt, utcnow
@@ -98,7 +98,7 @@ def allowance(session: Session, campaign_id: int, wanted: int, *, now: datetime 
         if budget <= 0:
             if campaign.status == CampaignStatus.RUNNING:
                 campaigns.transition(session, campaign, CampaignStatus.PAUSED, actor_email="system", reason=(
-                    f"Plafond de dépense atteint ({campaign.budget_fcfa:,.0f} FCFA)".replace(",", "\u202f")
+                    f"Plafond de dépense atteint ({fmt.fcfa(campaign.budget_fcfa)})"
                     + " : relevez-le dans le détail de la campagne pour reprendre."))
             return 0
         allowed = min(allowed, budget)

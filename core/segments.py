@@ -100,7 +100,7 @@ def _field_condition(rule: dict[str, Any]) -> Any:
     operator = str(rule.get("operator", ""))
     value = rule.get("value")
     column = _column(field)
-    label = field.split(":", 1)[1] if field.startswith("attribute:") else FIELDS[field][0]
+    label = labels.attribute(field.split(":", 1)[1]) if field.startswith("attribute:") else FIELDS[field][0]
     if operator not in operators_for(field):
         shown = labels.SEGMENT_OPERATOR.get(operator, operator)
         raise UserError(f"L'opérateur « {shown} » ne s'applique pas à « {label} ».")
@@ -345,7 +345,7 @@ def describe(rules: dict[str, Any], campaign_names: dict[int, str] | None = None
             parts.append(f"{BEHAVIOURS.get(rule['behaviour'], rule['behaviour'])} « {name} »")
         else:
             field = str(rule.get("field", ""))
-            label = (f"attribut {field.split(':', 1)[1]}" if field.startswith("attribute:")
+            label = (f"attribut {labels.attribute(field.split(':', 1)[1])}" if field.startswith("attribute:")
                      else FIELDS.get(field, (field,))[0])
             op = labels.SEGMENT_OPERATOR.get(str(rule.get("operator")), str(rule.get("operator")))
             value = "" if rule.get("operator") in ("is_empty", "is_not_empty") else f" « {rule.get('value')} »"

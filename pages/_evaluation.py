@@ -10,18 +10,18 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from core import db
+from core import db, fmt
 from core.timeutil import format_dt, utcnow
 from pages import _shell
 from rag import kb
 
 
 def _percent(value: float | None) -> str:
-    return "—" if value is None else f"{value * 100:.0f}\u202f%"
+    return "—" if value is None else fmt.percent(value)
 
 
 def _decimal(value: float | None) -> str:
-    return "—" if value is None else f"{value:.2f}".replace(".", ",")
+    return "—" if value is None else fmt.number(value, 2)
 
 
 def _when(value: Any) -> str:
@@ -95,7 +95,7 @@ def show(*, can_run: bool, key: str) -> None:
     st.caption(f"Dernière évaluation : le {_when(state.get('finished_at'))}, lancée par {state.get('by', '')}, "
                f"{figures.get('n', 0)} questions en {str(state.get('seconds', '')).replace('.', ',')} s.")
     _figures(figures)
-    st.dataframe(pd.DataFrame([{"Question": r["question"], "Document attendu": r["gold"] or "(hors sujet)",
+    _shell.table(pd.DataFrame([{"Question": r["question"], "Document attendu": r["gold"] or "(hors sujet)",
                                 "Documents trouvés": ", ".join(r["ranked"]),
                                 "Confiance": _decimal(r["confidence"]),
                                 "Refusée": "oui" if r["refused"] else "non"} for r in state.get("rows", [])]),

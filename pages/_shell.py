@@ -13,10 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+import pandas as pd
 import streamlit as st
 from PIL import Image, ImageDraw
 
-from core import auth, db, labels, outbox, permissions, queue, users
+from core import auth, db, fmt, labels, outbox, permissions, queue, users
 from core.config import get_settings
 from core.errors import UserError
 from core.models import User
@@ -127,7 +128,7 @@ def act(action: Callable[[Any], T]) -> Done[T] | None:
 
 def nf(value: float) -> str:
     """A count as French readers write it: 12 345 (a narrow no-break space between thousands)."""
-    return f"{value:,.0f}".replace(",", "\u202f")
+    return fmt.number(value)
 
 
 def me(session: Any) -> User:
@@ -188,6 +189,36 @@ def still_allowed(page_key: str) -> bool:
         st.rerun(scope="app")
         return False
     return True
+
+
+# Streamlit's built-in texts that have no setting are English: hidden, and the useful ones said again
+# in French by the style sheet (tests/e2e/test_screens.py reads every screen for English words).
+FRENCH_CHROME = """<style>
+[data-testid='InputInstructions']{display:none}
+[data-testid='stFileUploaderDropzone'] button [data-testid='stMarkdownContainer']>p{display:none}
+[data-testid='stFileUploaderDropzone'] button [data-testid='stMarkdownContainer']::after{content:'Choisir un fichier'}
+[data-testid='stFileUploaderDropzoneInstructions']>div>span{display:none}
+[data-testid='stFileUploaderDropzoneInstructions']>div::after{content:'Glissez-le ici, %(size)s au plus';
+ font-size:.875rem;color:rgba(27,43,37,.6)}
+[role='listbox'][data-empty='true'] [role='option']>span{display:none}
+[role='listbox'][data-empty='true']::after{content:'Aucun résultat';display:block;padding:.5rem 1rem;font-size:.875rem}
+[data-testid='stFileUploaderFile'] small{display:none}
+</style>"""
+
+
+def french_chrome() -> None:
+    size = st.get_option("server.maxUploadSize")
+    st.html(FRENCH_CHROME % {"size": f"{fmt.number(size)}{fmt.NNBSP}Mo"})
+
+
+def table(data: Any, **kwargs: Any) -> Any:
+    """st.dataframe with every number written the reader's way (the browser's locale: 12 345,6 for
+    French readers) rather than Streamlit's default of 12345.6; the caller's column settings win."""
+    frame = data if isinstance(data, pd.DataFrame) else pd.DataFrame(data)
+    config: dict[str, Any] = {str(c): st.column_config.NumberColumn(str(c), format="localized")
+                              for c in frame.columns if frame[c].dtype.kind in "iuf"}
+    config.update(kwargs.pop("column_config", None) or {})
+    return st.dataframe(frame, column_config=config, **kwargs)
 
 
 def sandbox_banner() -> None:
@@ -262,7 +293,7 @@ def recent_tests(template_id: int) -> None:
                 for i in outbox.recent_tests(session, template_id)]
     if rows:
         st.caption("Derniers envois de test")
-        st.dataframe(rows, hide_index=True, width="stretch")
+        table(rows, hide_index=True, width="stretch")
 
 
 def guarded(function: Callable[..., None]) -> Callable[..., None]:

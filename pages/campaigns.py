@@ -9,7 +9,22 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from core import approval, campaign_review, campaigns, db, labels, limits, messaging, respondio, segments, templates
+from core import (
+    analytics,
+    approval,
+    campaign_review,
+    campaigns,
+    db,
+    figures,
+    fmt,
+    labels,
+    limits,
+    messaging,
+    respondio,
+    segments,
+    stats,
+    templates,
+)
 from core.config import get_settings
 from core.errors import UserError
 from core.models import Campaign, CampaignStatus, Contact, Template
@@ -45,13 +60,33 @@ def status_label(campaign: Campaign) -> str:
     return labels.CAMPAIGN_STATUS[CampaignStatus(campaign.status)]
 
 
+def audience_now(session: Any, campaign: Campaign) -> int | None:
+    """Who a campaign not started yet would reach now; None when it can no longer be worked out (a
+    segment deleted by other means: the detail says so)."""
+    try:
+        return campaigns.estimate(session, campaign).audience.reachable
+    except UserError:
+        return None
+
+
 def campaign_rows() -> list[dict]:
+    """The list, with the figures the statistics show for the same campaign (core/figures.py). A
+    campaign not started yet shows the audience it would reach now."""
     with db.session_scope() as session:
-        sent = campaigns.sent_counts(session)
-        return [{"id": c.id, "Campagne": c.name, "Statut": status_label(c),
-                 "Modèle": c.template.name if c.template else "", "Destinataires": c.total_recipients,
-                 "Envoyés": sent.get(c.id, 0), "Programmée pour": format_dt(c.scheduled_at),
-                 "Créée le": format_dt(c.created_at)} for c in campaigns.list_all(session)]
+        stats.refresh(session, max_rows=analytics.SCREEN_REFRESH_ROWS)
+        funnels = figures.by_campaign(session)
+        rows = []
+        for c in campaigns.list_all(session):
+            funnel = funnels.get(c.id, figures.Funnel())
+            audience = c.total_recipients
+            if c.status in (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED) and not audience:
+                audience = audience_now(session, c)
+            rows.append({"N°": c.id, "Campagne": c.name, "Statut": status_label(c),
+                         "Modèle": c.template.name if c.template else "", "Destinataires": audience,
+                         **{figures.LABELS[key]: getattr(funnel, key) for key in ("sent", "delivered", "read",
+                                                                                   "failed")},
+                         "Programmée pour": format_dt(c.scheduled_at), "Créée le": format_dt(c.created_at)})
+        return rows
 
 
 # --- detail ------------------------------------------------------------------------------------
@@ -70,10 +105,17 @@ def live_progress(campaign_id: int) -> None:
     done = sum(progress.counts.get(k, 0) for k in ("sent", "delivered", "read", "failed", "skipped"))
     st.progress(done / total, text=f"{_shell.nf(done)} / {_shell.nf(progress.total)} traités — "
                                    f"{labels.CAMPAIGN_STATUS[CampaignStatus(progress.status)]}")
-    cols = st.columns(len(STATUS_ORDER))
-    for col, key in zip(cols, STATUS_ORDER, strict=True):
-        count = progress.counts.get(key, 0)
-        col.metric(labels.RECIPIENT_STATUS[key], _shell.nf(count), f"{count / total:.0%}", delta_color="off")
+    funnel = progress.funnel
+    waiting = sum(progress.counts.get(k, 0) for k in figures.WAITING)
+    cols = st.columns(7)
+    cols[0].metric("En attente", _shell.nf(waiting), help="Messages pas encore partis.")
+    cols[1].metric(figures.LABELS["sent"], _shell.nf(funnel.sent), help=figures.HELP["sent"])
+    for col, key in zip(cols[2:6], ("delivered", "read", "replied", "failed"), strict=True):
+        col.metric(figures.LABELS[key], _shell.nf(getattr(funnel, key)), fmt.percent(funnel.rate(key)),
+                   delta_color="off", help=figures.HELP[key])
+    cols[6].metric("Écartés", _shell.nf(progress.counts.get("skipped", 0)),
+                   help="Personnes écartées avant l'envoi (désinscrites, pas sur WhatsApp, variable sans valeur…) : "
+                        "le motif est dans la liste des destinataires.")
     if progress.verifying:
         st.info(f"{_shell.nf(progress.verifying)} envoi(s) en vérification auprès de Respond.io : la réponse à "
                 "ces envois s'est perdue (panne, délai dépassé). Chacun sera confirmé s'il est parti, renvoyé sinon, "
@@ -84,7 +126,7 @@ def live_progress(campaign_id: int) -> None:
                    "leur renvoie le message.")
     if progress.status == CampaignStatus.RUNNING:
         eta = f" — fin estimée dans {duration(progress.eta_seconds)}" if progress.eta_seconds else ""
-        st.caption(f"Cadence sur la dernière minute : {progress.rate_per_second:.1f} message(s)/s{eta}")
+        st.caption(f"Cadence sur la dernière minute : {fmt.number(progress.rate_per_second, 1)} message(s)/s{eta}")
         if quiet:
             st.info(f"Heures calmes : aucun envoi avant {format_dt(quiet)}.")
         if held:
@@ -100,7 +142,7 @@ def failures(campaign_id: int) -> None:
         rows = campaigns.failures_by_code(session, campaign_id)
     if rows:
         st.markdown("**Échecs par code d'erreur WhatsApp**")
-        st.dataframe(pd.DataFrame([{"Code": respondio.code_label(code),
+        _shell.table(pd.DataFrame([{"Code": respondio.code_label(code),
                                     "Signification": labels.WHATSAPP_ERROR.get(code, "Autre erreur"),
                                     "Destinataires": n} for code, n in rows]), hide_index=True, width="stretch")
 
@@ -110,7 +152,7 @@ def _sentence(text: str) -> str:
 
 
 def recipients_table(campaign_id: int) -> None:
-    status = st.selectbox("Destinataires", ["", *STATUS_ORDER], key=f"rcpt_filter_{campaign_id}",
+    status = st.selectbox("Destinataires par statut", ["", *STATUS_ORDER], key=f"rcpt_filter_{campaign_id}",
                           format_func=lambda s: "Tous" if not s else labels.RECIPIENT_STATUS[s])
     with db.session_scope() as session:
         data = [{"Téléphone": r.phone, "Nom": f"{row.first_name or ''} {row.last_name or ''}".strip(),
@@ -121,7 +163,7 @@ def recipients_table(campaign_id: int) -> None:
                  "Lu le": format_dt(r.read_at)}
                 for row in campaigns.recipients(session, campaign_id, status=status or None) for r in [row.recipient]]
     if data:
-        st.dataframe(pd.DataFrame(data), hide_index=True, width="stretch")
+        _shell.table(pd.DataFrame(data), hide_index=True, width="stretch")
         st.caption("Les 200 premiers destinataires correspondant au filtre.")
     else:
         st.caption("Aucun destinataire pour ce filtre.")
@@ -175,8 +217,6 @@ def controls(campaign: Campaign) -> None:
                         " Reprenez la campagne pour continuer l'envoi." if campaign.status == CampaignStatus.PAUSED
                         else "")
                     st.rerun()
-    if campaign.status in (CampaignStatus.COMPLETED, CampaignStatus.CANCELLED, CampaignStatus.PAUSED):
-        retarget_step(campaign)
 
 
 def retarget_step(campaign: Campaign) -> None:
@@ -223,15 +263,25 @@ def detail(campaign_id: int) -> None:
         st.info(as_text(campaign.status_reason))
     if campaign.status == CampaignStatus.SCHEDULED:
         st.info(f"Départ programmé le {format_dt(campaign.scheduled_at)} (heure de Libreville).")
+    if campaign.status in (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED) and not campaign.total_recipients:
+        with db.session_scope() as session:
+            audience = audience_now(session, campaigns.get(session, campaign_id))
+        st.metric("Destinataires (si elle partait maintenant)", "—" if audience is None else _shell.nf(audience),
+                  help="Les personnes des segments choisis qui peuvent la recevoir aujourd'hui ; le nombre exact est "
+                       "fixé au départ.")
     approval_state(campaign)
-    if campaign.status != CampaignStatus.DRAFT:
-        live_progress(campaign_id)
-        failures(campaign_id)
-        recipients_table(campaign_id)
+    # Actions first, then the figures, then the recipients (a table of 200 rows would push them out of sight).
     test_group_block(campaign)
     if can_edit:
         controls(campaign)
     approval_panel(campaign)
+    if campaign.status != CampaignStatus.DRAFT:
+        live_progress(campaign_id)
+        failures(campaign_id)
+        recipients_table(campaign_id)
+        if can_edit and campaign.status in (CampaignStatus.COMPLETED, CampaignStatus.CANCELLED,
+                                            CampaignStatus.PAUSED):
+            retarget_step(campaign)
 
 
 def test_group_block(campaign: Campaign) -> None:
@@ -556,7 +606,7 @@ def show_overlap(overlap: campaign_review.Overlap | None) -> None:
                f"{overlap.days} derniers jours{same} : elle{'s' if overlap.people > 1 else ''} en recevrai"
                f"{'en' if overlap.people > 1 else ''}t un second. Pour les écarter : la case de l'étape 1 de "
                "l'assistant.")
-    st.dataframe(pd.DataFrame([{"Nom": name, "Téléphone": phone, "Dernière campagne": campaign,
+    _shell.table(pd.DataFrame([{"Nom": name, "Téléphone": phone, "Dernière campagne": campaign,
                                 "Envoyé le": format_dt(at)} for name, phone, campaign, at in overlap.sample]),
                  hide_index=True, width="stretch")
 
@@ -587,7 +637,7 @@ def show_review(review: campaign_review.Review) -> None:
         rows += [{"Segment": "Refusent le marketing (131050), écartés de ce modèle marketing",
                   "Personnes": -review.audience.marketing_refused}]
     rows += [{"Segment": f"Variable « {key} » sans valeur, écartés", "Personnes": -n} for key, n in review.missing]
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    _shell.table(pd.DataFrame(rows), hide_index=True, width="stretch")
     st.caption("Une personne présente dans plusieurs segments inclus ne reçoit qu'un message.")
     show_overlap(review.overlap)
     st.markdown("**Le message tel que le liront les premiers destinataires**")
@@ -673,8 +723,12 @@ with tabs[0]:
         st.info("Aucune campagne pour l'instant." + (" Créez-en une dans l'onglet « Nouvelle campagne »."
                                                       if can_edit else ""))
     else:
-        st.dataframe(pd.DataFrame(rows).set_index("id"), width="stretch")
-        titles = {r["id"]: f"{r['Campagne']} — {r['Statut']}" for r in rows}
+        _shell.table(pd.DataFrame(rows).set_index("N°"), width="stretch",
+                     column_config={label: st.column_config.NumberColumn(label, help=figures.HELP[key],
+                                                                         format="localized")
+                                    for key, label in figures.LABELS.items() if key != "replied"})
+        st.caption("Destinataires : pour une campagne pas encore partie, les personnes qu'elle toucherait maintenant.")
+        titles = {r["N°"]: f"{r['Campagne']} — {r['Statut']}" for r in rows}
         if st.session_state.get("campaign_choice_next") in titles:
             st.session_state["campaign_choice"] = st.session_state.pop("campaign_choice_next")
         if flash := st.session_state.pop("campaign_flash", None):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import db
+from core import db, fmt
 from core.config import get_settings
 from core.text import as_text
 from pages import _evaluation, _shell
@@ -25,13 +25,13 @@ def show_answer(turn: dict) -> None:
     status = "Refus : l'assistant passe la main à un conseiller" if turn["refused"] else (
         "Réponse extractive" if turn["extractive"] else "Réponse générée")
     st.markdown(as_text(turn["text"]))  # as WhatsApp will show it: no Markdown, nothing loaded
-    st.caption(f"{status} · confiance {turn['confidence']:.2f} · {turn['latency_ms']} ms")
+    st.caption(f"{status} · confiance {fmt.number(turn['confidence'], 2)} · {turn['latency_ms']} ms")
     if turn["sources"]:
         with st.expander(f"Sources ({len(turn['sources'])})"):
             for n, source in enumerate(turn["sources"], 1):
                 where = f", {source['location']}" if source.get("location") else ""
                 st.markdown(f"**\\[{n}\\] {as_text(source['title'])}**{as_text(where)} — score {source['score']:.3f} "
-                            f"(dense {source['dense']:.2f}, mots-clés {source['bm25']:.2f})")
+                            f"(dense {fmt.number(source['dense'], 2)}, mots-clés {fmt.number(source['bm25'], 2)})")
                 st.caption(as_text(source["excerpt"]))
     interaction = turn["interaction_id"]
     if turn.get("rated"):

@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from core import db, labels, phones, segments
+from core import db, fmt, labels, phones, segments
 from core.contacts import importer, service
 from core.contacts.reader import Table, preview
 from core.errors import UserError
@@ -39,10 +39,10 @@ def search_tab() -> None:
         figures = service.counts(session)
         all_segments = [(s.id, s.name) for s in segments.list_all(session)]
     cols = st.columns(4)
-    cols[0].metric("Contacts", f"{figures['total']:,}".replace(",", "\u202f"))
-    cols[1].metric("Consentement donné", f"{figures['opted_in']:,}".replace(",", "\u202f"))
-    cols[2].metric("Inconnu", f"{figures['unknown']:,}".replace(",", "\u202f"))
-    cols[3].metric("Désinscrits", f"{figures['opted_out']:,}".replace(",", "\u202f"))
+    cols[0].metric("Contacts", fmt.number(figures['total']))
+    cols[1].metric("Consentement donné", fmt.number(figures['opted_in']))
+    cols[2].metric("Inconnu", fmt.number(figures['unknown']))
+    cols[3].metric("Désinscrits", fmt.number(figures['opted_out']))
 
     c1, c2, c3 = st.columns([3, 1, 1])
     text = c1.text_input("Rechercher", placeholder="Numéro (tout format), nom, matricule, agence…", key="q")
@@ -65,7 +65,7 @@ def search_tab() -> None:
         st.info("Aucun contact ne correspond. Vérifiez l'orthographe, ou importez des contacts dans l'onglet "
                 "« Importer ».")
         return
-    event = st.dataframe(pd.DataFrame(rows).set_index("id"), width="stretch", on_select="rerun",
+    event = _shell.table(pd.DataFrame(rows).set_index("id").rename_axis("N°"), width="stretch", on_select="rerun",
                          selection_mode="single-row", key="contacts_table")
     p1, _, p3 = st.columns([1, 3, 1])
     if p1.button("← Précédents", disabled=page_no == 0):
@@ -113,7 +113,7 @@ def contact_panel(contact_id: int) -> None:
         tabs = st.tabs(["Messages", "Historique du consentement"])
         with tabs[0]:
             if rec.messages:
-                st.dataframe(pd.DataFrame([{"Date": format_dt(m["at"]), "Sens": "Reçu" if m["direction"] == "inbound"
+                _shell.table(pd.DataFrame([{"Date": format_dt(m["at"]), "Sens": "Reçu" if m["direction"] == "inbound"
                                             else "Envoyé", "Message": m["text"],
                                             "Statut": labels.MESSAGE_STATUS.get(m["status"] or "", m["status"] or ""),
                                             "Erreur": m["error_code"] or ""} for m in rec.messages]),
@@ -121,7 +121,7 @@ def contact_panel(contact_id: int) -> None:
             else:
                 st.caption("Aucun message envoyé ou reçu.")
         with tabs[1]:
-            st.dataframe(pd.DataFrame([{"Date": format_dt(e.at), "Statut": consent_label(e.status),
+            _shell.table(pd.DataFrame([{"Date": format_dt(e.at), "Statut": consent_label(e.status),
                                         "Source": "WhatsApp (message de la personne)" if e.source == "whatsapp"
                                         else e.source, "Motif": e.reason or ""} for e in rec.consent_history]),
                          hide_index=True, width="stretch")
@@ -220,7 +220,7 @@ def preview_step(path: Path, name: str) -> Table | None:
         separator = labels.CSV_SEPARATOR.get(table.separator or ",", table.separator)
         details += f", séparateur {separator}, encodage {table.encoding}"
     st.caption(f"Aperçu des premières lignes ({details})")
-    st.dataframe(pd.DataFrame(sample, columns=table.header).astype(str), hide_index=True, width="stretch")
+    _shell.table(pd.DataFrame(sample, columns=table.header).astype(str), hide_index=True, width="stretch")
     return table
 
 
@@ -263,7 +263,7 @@ def run_import(path: Path, name: str, options: importer.ImportOptions, folder: P
     bar = st.progress(0.0, text="Lecture du fichier…")
 
     def progress(rows: int, share: float | None, phase: str) -> None:
-        bar.progress(min(share or 0.0, 0.99), text=f"{phase} : {rows:,} lignes".replace(",", "\u202f"))
+        bar.progress(min(share or 0.0, 0.99), text=f"{phase} : {fmt.number(rows)} lignes")
 
     try:
         with db.session_scope() as session:
@@ -287,7 +287,7 @@ def run_import(path: Path, name: str, options: importer.ImportOptions, folder: P
 
 
 def show_result(result: importer.ImportResult) -> None:
-    st.success(f"Import terminé en {result.seconds:.1f} s.")
+    st.success(f"Import terminé en {fmt.seconds(result.seconds)}.")
     cols = st.columns(6)
     for col, (label, value) in zip(cols, [("Lignes lues", result.rows), ("Créés", result.created),
                                           ("Mis à jour", result.updated), ("Inchangés", result.unchanged),

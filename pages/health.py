@@ -35,7 +35,7 @@ for check in checks:
 state = health.cluster_state()
 st.subheader("Campagnes en cours")
 if state.ledger_rows:
-    st.dataframe(pd.DataFrame({"Statut": [labels.RECIPIENT_STATUS.get(s, s) for s in state.ledger_rows],
+    _shell.table(pd.DataFrame({"Statut": [labels.RECIPIENT_STATUS.get(s, s) for s in state.ledger_rows],
                                "Destinataires": list(state.ledger_rows.values())}), hide_index=True)
 else:
     st.info("Aucune campagne programmée, en cours ou en pause.")
@@ -70,7 +70,7 @@ if not dead:
 else:
     st.caption("Un événement est mis de côté quand il n'a pu être enregistré ou appliqué après plusieurs essais ; "
                "les suivants continuent d'être traités. Les numéros de téléphone sont masqués.")
-    st.dataframe(pd.DataFrame([{"Référence": event_id, "Type": kind, "Mis de côté le": format_dt(at),
+    _shell.table(pd.DataFrame([{"Référence": event_id, "Type": kind, "Mis de côté le": format_dt(at),
                                 "Essais": attempts, "Erreur": error[:200]}
                                for _, event_id, kind, at, attempts, error, _ in dead]),
                  hide_index=True, width="stretch")

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from core import db, overview, permissions, users
+from core import db, fmt, overview, permissions, users
 from core.text import as_text
 from pages import _shell
 
@@ -15,17 +15,16 @@ st.write(f"Vous êtes connecté en tant que **{user.role_label}**.")
 with db.session_scope() as session:
     figures = overview.summary(session)
 
-nf = lambda n: f"{n:,}".replace(",", "\u202f")  # noqa: E731 - French thousands separator
 cols = st.columns(4)
-cols[0].metric("Contacts", nf(figures.contacts))
-cols[1].metric("Consentement donné", nf(figures.opted_in))
-cols[2].metric("Désinscrits", nf(figures.opted_out))
-cols[3].metric("Modèles approuvés", nf(figures.approved_templates))
+cols[0].metric("Contacts", fmt.number(figures.contacts))
+cols[1].metric("Consentement donné", fmt.number(figures.opted_in))
+cols[2].metric("Désinscrits", fmt.number(figures.opted_out))
+cols[3].metric("Modèles approuvés", fmt.number(figures.approved_templates))
 cols = st.columns(4)
-cols[0].metric("Campagnes en cours", nf(figures.campaigns_running))
-cols[1].metric("Campagnes programmées", nf(figures.campaigns_scheduled))
-cols[2].metric("Campagnes terminées", nf(figures.campaigns_completed))
-cols[3].metric("Conversations en attente d'un agent", nf(figures.conversations_waiting))
+cols[0].metric("Campagnes en cours", fmt.number(figures.campaigns_running))
+cols[1].metric("Campagnes programmées", fmt.number(figures.campaigns_scheduled))
+cols[2].metric("Campagnes terminées", fmt.number(figures.campaigns_completed))
+cols[3].metric("Conversations en attente d'un agent", fmt.number(figures.conversations_waiting))
 
 st.markdown("#### Vos écrans")
 for spec in permissions.pages_for(user.role):

@@ -83,7 +83,7 @@ def waiting_figures() -> None:
         c2.metric("Prises en charge par un agent", sum(load.open for load in loads))
     if loads:
         with st.expander("Charge des agents", expanded=not can_edit):
-            st.dataframe([{"Agent": load.agent, "Conversations en cours": load.open,
+            _shell.table([{"Agent": load.agent, "Conversations en cours": load.open,
                            "Messages non lus": load.unread} for load in loads], hide_index=True, width="stretch")
 
 

@@ -54,7 +54,7 @@ c1, c2, c3 = st.columns(3)
 c1.metric("Documents", len(documents))
 c2.metric("Documents actifs", sum(d.enabled for d in documents))
 c3.metric("Passages indexés", sum(d.chunk_count for d in documents))
-st.dataframe(pd.DataFrame([{"Titre": d.title, "Fichier": d.filename, "Format": d.mime_type or "",
+_shell.table(pd.DataFrame([{"Titre": d.title, "Fichier": d.filename, "Format": d.mime_type or "",
                             "Passages": d.chunk_count, "Actif": "oui" if d.enabled else "non",
                             "Taille (Ko)": round(d.size_bytes / 1024, 1), "Indexé le": format_dt(d.indexed_at)}
                            for d in documents]), hide_index=True, width="stretch")

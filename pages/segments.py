@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from core import campaigns, db, labels, phones, segments, users
+from core import campaigns, db, fmt, labels, phones, segments, users
 from core.config import get_settings
 from core.contacts.service import attribute_keys
 from core.errors import UserError
@@ -77,8 +77,8 @@ def rule_editor(group_i: int, rule_i: int, rule: dict, fields: list[str], campai
         return True
     index = fields.index(rule["field"]) if rule.get("field") in fields else 0
     field = c2.selectbox("Champ", fields, key=f"{key}_f", index=index,
-                         format_func=lambda f: f"Attribut : {f.split(':', 1)[1]}" if f.startswith("attribute:")
-                         else segments.FIELDS[f][0])
+                         format_func=lambda f: f"Attribut : {labels.attribute(f.split(':', 1)[1])}"
+                         if f.startswith("attribute:") else segments.FIELDS[f][0])
     ops = list(segments.operators_for(field))
     operator = c3.selectbox("Opérateur", ops, key=f"{key}_o", format_func=labels.SEGMENT_OPERATOR.get,
                             index=ops.index(rule["operator"]) if rule.get("operator") in ops else 0)
@@ -127,12 +127,12 @@ def live_preview(rules: dict) -> bool:
     except UserError as err:
         st.warning(str(err))
         return False
-    st.metric("Contacts correspondants", f"{result.count:,}".replace(",", "\u202f"))
+    st.metric("Contacts correspondants", fmt.number(result.count))
     if result.opted_out:
         st.caption(f"dont {result.opted_out} désinscrit(s), qui ne recevront jamais de campagne.")
     st.caption(segments.describe(rules, campaign_names()))
     if not sample.empty:
-        st.dataframe(sample, hide_index=True, width="stretch")
+        _shell.table(sample, hide_index=True, width="stretch")
     return True
 
 
@@ -140,7 +140,7 @@ def live_preview(rules: dict) -> bool:
 
 rows = segment_table(get_settings().database_url, st.session_state.get("segments_version", 0))
 if rows:
-    st.dataframe(pd.DataFrame(rows).set_index("id"), width="stretch")
+    _shell.table(pd.DataFrame(rows).set_index("id").rename_axis("N°"), width="stretch")
 else:
     st.info("Aucun segment pour l'instant. Créez-en un ci-dessous, ou importez un fichier de contacts dans un segment.")
 

@@ -258,7 +258,7 @@ def import_export() -> None:
 
 rows = template_rows(get_settings().database_url, st.session_state.get("templates_version", 0))
 if rows:
-    st.dataframe(pd.DataFrame(rows).set_index("id"), width="stretch")
+    _shell.table(pd.DataFrame(rows).set_index("id").rename_axis("N°"), width="stretch")
 else:
     st.info("Aucun modèle. Créez-en un, importez un fichier JSON ou synchronisez avec Respond.io.")
 

@@ -25,7 +25,7 @@ def users_table() -> list:
     with db.session_scope() as session:
         accounts = users.list_all(session)
     now = utcnow()
-    st.dataframe(
+    _shell.table(
         pd.DataFrame([{
             "Nom": u.name,
             "E-mail": u.email,
@@ -109,7 +109,7 @@ def audit_tab() -> None:
     if not result.rows:
         st.info("Aucune entrée ne correspond à ces filtres.")
         return
-    st.dataframe(pd.DataFrame([{
+    _shell.table(pd.DataFrame([{
         "Date": format_dt(e.at, with_seconds=True),
         "Qui": e.actor_email or "",
         "Action": audit.label(e.action),

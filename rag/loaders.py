@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core import archives
+from core import archives, fmt
 from core.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -255,7 +255,7 @@ def parse(path: Path, name: str | None = None, *, max_pages: int | None = None,
     max_chars = max_chars or MAX_TEXT_CHARS
     if sum(len(s.text) for s in sections) > max_chars:
         log.warning("Refused %s: more than %s characters of text", name, max_chars)
-        shown = f"{max_chars:,}".replace(",", "\u202f")
+        shown = fmt.number(max_chars)
         raise LoadError(f"Le fichier {name} contient plus de {shown} caractères de texte : découpez-le en "
                         "plusieurs documents.")
     return sections

@@ -98,17 +98,21 @@ def test_delays_median_and_p90(session, ledger) -> None:  # noqa: ANN001
 def test_time_buckets_are_libreville_hours_and_days(session, ledger) -> None:  # noqa: ANN001
     hourly = analytics.over_time(session, PERIOD)
     buckets = {(b["bucket"].replace(tzinfo=None)).isoformat(): b["sent"] for b in hourly}
-    assert buckets == {"2026-11-10T09:00:00": 6, "2026-11-11T00:00:00": 2}
+    assert {k: v for k, v in buckets.items() if v} == {"2026-11-10T09:00:00": 6, "2026-11-11T00:00:00": 2}
+    assert len(buckets) == 48  # every hour of the two days, the empty ones as zero (no line across them)
     by_hour = {(r["weekday"], r["hour"]): r for r in analytics.read_rate_by_hour(session, PERIOD)}
     assert by_hour[(1, 9)]["sent"] == 6 and by_hour[(1, 9)]["read_rate"] == pytest.approx(2 / 6)
     assert by_hour[(2, 0)]["sent"] == 2  # Wednesday 00:30 in Libreville
     daily = analytics.over_time(session, analytics.Filters(date(2026, 11, 1), date(2026, 11, 30)))
-    assert [(b["bucket"].date().isoformat(), b["sent"]) for b in daily] == [("2026-11-10", 6), ("2026-11-11", 2)]
+    assert [(b["bucket"].date().isoformat(), b["sent"]) for b in daily if b["sent"]] == [("2026-11-10", 6),
+                                                                                        ("2026-11-11", 2)]
+    assert len(daily) == 30 and daily[0]["bucket"].date() == date(2026, 11, 1) and daily[0]["sent"] == 0
 
 
 def test_chatbot_figures(session, ledger) -> None:  # noqa: ANN001
     bot = analytics.chatbot(session, PERIOD)
-    assert bot["per_day"] == [{"day": "2026-11-10", "questions": 2, "refused": 1, "handed_over": 1, "answered": 1}]
+    assert bot["per_day"] == [{"day": "2026-11-10", "questions": 2, "refused": 1, "handed_over": 1, "answered": 1},
+                              {"day": "2026-11-11", "questions": 0, "refused": 0, "handed_over": 0, "answered": 0}]
     assert [t["comment"] for t in bot["thumbs_down"]] == ["faux"]
 
 

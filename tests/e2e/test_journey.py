@@ -173,7 +173,7 @@ def test_the_whole_journey_in_chromium(running_app, browser, tmp_path: Path) -> 
     assert CAMPAIGN in page.get_by_role("combobox", name="Ouvrir la campagne").input_value()
     me.shot("campagne-en-cours")
     page.get_by_text(re.compile(r"5 / 5 traités — Terminée")).wait_for(timeout=180_000)
-    sent_metric = page.locator('[data-testid="stMetric"]').filter(has_text="Envoyé")
+    sent_metric = page.locator('[data-testid="stMetric"]').filter(has_text="Envoyés")
     assert sent_metric.count() >= 1
     me.shot("campagne-terminee")
 

@@ -56,7 +56,7 @@ def test_breakdowns_by_segment_template_and_contact_attribute(seeded) -> None:  
 
     at = open_analytics(seeded["supervisor"])
     assert at.selectbox(key="an_breakdown").options == ["Modèle", "Catégorie de modèle", "Segment", "Agence",
-                                                        "Type assure"]
+                                                        "Type d'assuré"]
     for choice in ("segment", "attribute:agence", "attribute:type_assure", "category"):
         at.selectbox(key="an_breakdown").set_value(choice).run()
         assert not at.exception, at.exception

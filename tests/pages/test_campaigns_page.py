@@ -62,7 +62,7 @@ def test_wizard_creates_and_launches_a_campaign(seeded, monkeypatch) -> None:  #
         assert campaigns.get(session, campaign_id).status == "completed"
     at.run()
     at.selectbox(key="campaign_choice").select(campaign_id).run()
-    sent = {m.label: m.value for m in at.metric}["Envoyé"]
+    sent = {m.label: m.value for m in at.metric}["Envoyés"]
     assert int(sent.replace("\u202f", "")) > 0 and not at.exception
 
 
@@ -401,7 +401,7 @@ def test_a_spending_cap_set_in_the_wizard_and_raised_on_the_campaign(seeded) -> 
     at.multiselect(key="wz_include").select(segment_id).run()
     at.checkbox(key="wz_quiet").uncheck().run()
     at.number_input(key="wz_budget").set_value(24).run()  # two utility messages
-    assert any("Plafond de dépense de 24 FCFA : il couvre 2 messages sur" in m.value for m in at.markdown)
+    assert any("Plafond de dépense de 24\u00a0FCFA : il couvre 2 messages sur" in m.value for m in at.markdown)
     at.button(key="wz_launch").click().run()
     assert any("Campagne lancée" in s.value for s in at.success), [e.value for e in at.error]
     with db.session_scope() as session:

@@ -1,0 +1,72 @@
+r"""Numbers, shares, durations and dates as French readers write them, in one place: every screen,
+chart, caption and export message goes through these (a narrow no-break space between thousands
+and before %, a comma for decimals, French month and day names).
+
+    >>> number(1234567), number(0.834, 2), percent(0.84), signed(-1200), seconds(0.4)
+    ('1\u202f234\u202f567', '0,83', '84\u202f%', '−1\u202f200', '0,4\u00a0s')
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+NNBSP = "\u202f"  # narrow no-break space: thousands, and before % and units that follow a number
+NBSP = "\u00a0"
+MONTHS = ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre",
+          "novembre", "décembre")
+MONTHS_SHORT = ("janv.", "févr.", "mars", "avr.", "mai", "juin", "juil.", "août", "sept.", "oct.", "nov.", "déc.")
+WEEKDAYS = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
+# Plotly's `separators`: the decimal mark, then the thousands separator.
+PLOTLY_SEPARATORS = "," + NNBSP
+
+
+def number(value: float | int | None, decimals: int = 0) -> str:
+    """12 345 ; 0,83 ; « — » for no value."""
+    if value is None:
+        return "—"
+    text = f"{value:,.{decimals}f}"
+    return text.replace(",", NNBSP).replace(".", ",").replace("-", "−")
+
+
+def signed(value: float | int, decimals: int = 0) -> str:
+    """+1 200 / −1 200: a change next to a figure."""
+    return ("+" if value > 0 else "") + number(value, decimals)
+
+
+def percent(ratio: float | None, decimals: int = 0) -> str:
+    """0.84 → 84 % ; 0.0042 with one decimal → 0,4 %."""
+    return "—" if ratio is None else f"{number(ratio * 100, decimals)}{NNBSP}%"
+
+
+def seconds(value: float | None) -> str:
+    """A short delay: 0,4 s, 12 s, 3 min, 2 h 05."""
+    if value is None:
+        return "—"
+    if value < 10:
+        return f"{number(value, 1)}{NBSP}s"
+    if value < 120:
+        return f"{number(value)}{NBSP}s"
+    if value < 7200:
+        return f"{number(value / 60)}{NBSP}min"
+    hours, rest = divmod(int(value), 3600)
+    return f"{hours}{NBSP}h{NBSP}{rest // 60:02d}"
+
+
+def fcfa(value: float | None) -> str:
+    return "—" if value is None else f"{number(value)}{NBSP}FCFA"
+
+
+def day(value: date | datetime, *, year: bool = False) -> str:
+    """2 déc. (or 2 déc. 2026): an axis label or a short date in a sentence."""
+    text = f"{value.day} {MONTHS_SHORT[value.month - 1]}"
+    return f"{text} {value.year}" if year else text
+
+
+def day_long(value: date | datetime) -> str:
+    """mercredi 2 décembre 2026."""
+    return f"{WEEKDAYS[value.weekday()]} {value.day} {MONTHS[value.month - 1]} {value.year}"
+
+
+def hour(value: datetime) -> str:
+    """2 déc. 14 h: an hourly bucket on an axis."""
+    return f"{day(value)} {value.hour:02d}{NBSP}h"
