@@ -9,8 +9,8 @@ import io
 import json
 from datetime import timedelta
 
-from sqlalchemy import func, select
 import pytest
+from sqlalchemy import func, select
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import app_test
 
