@@ -242,8 +242,8 @@ def _guards(session: Session, data: campaigns.CampaignInput, template: Template,
     else:
         guards.append(Guard(False, "Personne ne recevrait ce message : vérifiez les segments et les variables.",
                             blocking=True))
-    if template.status != "APPROVED":
-        guards.append(Guard(False, f"Le modèle « {template.name} » n'est plus approuvé par WhatsApp.", blocking=True))
+    if problem := templates.status_problem(template.status):
+        guards.append(Guard(False, f"Le modèle « {template.name} » {problem}.", blocking=True))
     if actor is not None:
         twin = campaigns.recent_duplicate(session, data, actor, now=now, other_than=draft_id)
         if twin is None:

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import and_, case, func, insert, literal, or_, select, update
 from sqlalchemy.orm import Session
 
-from core import audit, db, figures, labels, segments, stats, templates
+from core import audit, db, figures, fmt, labels, segments, stats, templates
 from core.config import get_settings
 from core.errors import NotFound, UserError
 from core.models import (
@@ -223,8 +223,8 @@ def _validate(session: Session, data: CampaignInput) -> tuple[Template, tuple[st
         if data.rate_limit < 1:
             raise UserError("La cadence doit être d'au moins 1 message par seconde.")
         if data.rate_limit > get_settings().max_send_rate:
-            raise UserError(f"La cadence ne peut pas dépasser {get_settings().max_send_rate:g} messages par seconde "
-                            "(limite du numéro WhatsApp).")
+            raise UserError(f"La cadence ne peut pas dépasser {fmt.decimal(get_settings().max_send_rate)} messages "
+                            "par seconde (limite du numéro WhatsApp).")
     if data.exclude_recent_days is not None and not 1 <= data.exclude_recent_days <= 365:
         raise UserError("La période des personnes déjà contactées va de 1 à 365 jours.")
     if data.scheduled_at is not None and data.scheduled_at.tzinfo is None:
@@ -419,8 +419,10 @@ def launch(session: Session, campaign: Campaign, *, actor: User | None = None, n
     if error := past_start_error(campaign.scheduled_at, now):
         raise UserError(error + " Modifiez le brouillon avant de le lancer.")
     template = session.get(Template, campaign.template_id)
-    if template is None or template.status != TemplateStatus.APPROVED:
-        raise UserError("Le modèle de cette campagne n'est plus approuvé : elle ne peut pas partir.")
+    if template is None:
+        raise UserError("Le modèle de cette campagne a été supprimé : elle ne peut pas partir.")
+    if problem := templates.status_problem(template.status):
+        raise UserError(f"Le modèle de cette campagne {problem} : elle ne peut pas partir.")
     campaign.launched_at = now
     if campaign.scheduled_at is not None and campaign.scheduled_at > now:
         return transition(session, campaign, S.SCHEDULED, actor=actor)
@@ -538,8 +540,8 @@ def _check_budget(budget_fcfa: float | None, template: Template | None) -> None:
         raise UserError("Le plafond de dépense doit être un montant positif en FCFA (ou aucun plafond).")
     price = price_per_message(template.category if template else "")
     if budget_fcfa < price:
-        raise UserError(f"Un plafond de {budget_fcfa:g} FCFA ne couvre pas un seul message ({price:g} FCFA) : "
-                        "relevez-le, ou n'en mettez pas.")
+        raise UserError(f"Un plafond de {fmt.decimal(budget_fcfa)} FCFA ne couvre pas un seul message "
+                        f"({fmt.decimal(price)} FCFA) : relevez-le, ou n'en mettez pas.")
 
 
 def set_budget(session: Session, campaign: Campaign, budget_fcfa: float | None, *,
@@ -688,7 +690,7 @@ def retarget(session: Session, campaign: Campaign, which: str, *, actor: User | 
                                                        ~settled)) or 0
     if not ids:
         if recent:
-            hours = f"{get_settings().retarget_settle_hours:g}"
+            hours = f"{fmt.decimal(get_settings().retarget_settle_hours)}"
             raise UserError(f"Aucun destinataire « {labels.RETARGET[which]} » depuis plus de {hours} h : les {recent} "
                             f"envois plus récents peuvent encore changer de statut. Réessayez après le "
                             f"{_settles_at(session, campaign.id, concerned, cutoff):%d/%m/%Y à %H:%M}.")

@@ -28,6 +28,14 @@ def number(value: float | int | None, decimals: int = 0) -> str:
     return text.replace(",", NNBSP).replace(".", ",").replace("-", "−")
 
 
+def decimal(value: float | int | None, max_decimals: int = 2) -> str:
+    """0,5 ; 12 ; 1 234,25: as many decimals as the value has, up to `max_decimals`."""
+    if value is None:
+        return "—"
+    text = number(value, max_decimals)
+    return text.rstrip("0").rstrip(",") if "," in text else text
+
+
 def signed(value: float | int, decimals: int = 0) -> str:
     """+1 200 / −1 200: a change next to a figure."""
     return ("+" if value > 0 else "") + number(value, decimals)

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, text
 
-from core import db, inbound, ledger, outbox, queue, respondio
+from core import db, fmt, inbound, ledger, outbox, queue, respondio
 from core.config import get_settings
 from core.models import Campaign, CampaignStatus, Recipient, WebhookEvent
 from core.timeutil import format_dt, utcnow
@@ -167,7 +167,7 @@ def _sending() -> tuple[bool | None, str]:
         return None, "Aucun envoi en cours."
     bound = get_settings().sending_max_minutes
     age = max(0.0, (utcnow() - oldest).total_seconds())
-    detail = f"Le plus ancien envoi en cours a commencé il y a {_age(age)} (limite : {bound:g} min)."
+    detail = f"Le plus ancien envoi en cours a commencé il y a {_age(age)} (limite : {fmt.decimal(bound)} min)."
     if age > bound * 60 + 2 * get_settings().scheduler_interval_seconds:
         return False, detail + " Les envois ne sont plus vérifiés : le planificateur tourne-t-il ?"
     return True, detail
@@ -185,7 +185,7 @@ def _outbox() -> tuple[bool | None, str]:
         return (None if not failed else True), "Aucun message en attente d'envoi." + failures
     age = max(0.0, (utcnow() - oldest).total_seconds())
     detail = (f"Le plus ancien message en attente a été décidé il y a {_age(age)} "
-              f"(limite : {settings.outbox_max_minutes:g} min).{failures}")
+              f"(limite : {fmt.decimal(settings.outbox_max_minutes)} min).{failures}")
     if age > settings.outbox_max_minutes * 60 + 2 * settings.scheduler_interval_seconds + 60:
         return False, detail + " Les messages ne partent plus : les workers et le planificateur tournent-ils ?"
     return True, detail

@@ -19,8 +19,9 @@ def mapping_editor(k: str, data: dict, current: dict, *, disabled: bool = False)
     with db.session_scope() as session:
         attributes = attribute_keys(session)
     sources = list(labels.MAPPING_SOURCE)
+    guessed = templates.guess_mapping(data, attributes)
     for key in keys:
-        spec = current.get(key) or {"source": "field", "field": "first_name"}
+        spec = current.get(key) or guessed[key]
         c1, c2, c3, c4 = st.columns([1, 2, 2, 2])
         c1.markdown(f"**{templates.key_label(key)}**")
         source = c2.selectbox("Source", sources, index=sources.index(spec.get("source", "field")),

@@ -203,6 +203,7 @@ FRENCH_CHROME = """<style>
 [role='listbox'][data-empty='true'] [role='option']>span{display:none}
 [role='listbox'][data-empty='true']::after{content:'Aucun résultat';display:block;padding:.5rem 1rem;font-size:.875rem}
 [data-testid='stFileUploaderFile'] small{display:none}
+[data-testid='stElementContainer']:has(.field-anchor){height:0;margin-bottom:-1rem;scroll-margin-top:5rem}
 </style>"""
 
 

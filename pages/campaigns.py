@@ -224,7 +224,7 @@ def retarget_step(campaign: Campaign) -> None:
     because their status may still arrive."""
     with db.session_scope() as session:
         counts = campaigns.retarget_counts(session, campaign.id)
-    hours = f"{get_settings().retarget_settle_hours:g}"
+    hours = f"{fmt.decimal(get_settings().retarget_settle_hours)}"
     st.markdown("**Nouvelle campagne pour les destinataires…**")
     st.caption(f"« Non remis » et « non lus » ne reprennent que les messages partis depuis plus de {hours} h "
                f"(avant le {format_dt(next(iter(counts.values())).cutoff)}) : les statuts plus récents peuvent "
@@ -253,7 +253,7 @@ def detail(campaign_id: int) -> None:
                        f"{', '.join(names.get(i, '?') for i in campaign.include_segment_ids)}"
                        + (f" ; exclus : {', '.join(names.get(i, '?') for i in campaign.exclude_segment_ids)}"
                           if campaign.exclude_segment_ids else ""))
-               + f" — cadence max {campaigns.effective_rate(campaign):g}/s"
+               + f" — cadence max {fmt.decimal(campaigns.effective_rate(campaign))}/s"
                + (f" — heures calmes {campaign.quiet_hours_start}–{campaign.quiet_hours_end}"
                   if campaign.quiet_hours_start else ""))
     if campaign.status_reason and campaign.status in (CampaignStatus.PAUSED, CampaignStatus.FAILED,
@@ -543,7 +543,7 @@ def schedule_step(state: dict[str, Any]) -> tuple[datetime | None, str | None, i
                             f"calmes ({start.strip()}–{end.strip()}) : la campagne attendra jusque-là, sans rien "
                             "envoyer.")
     cap = get_settings().max_send_rate
-    rate = st.number_input(f"Cadence maximale (messages par seconde, {cap:g} au plus)", 1, int(cap),
+    rate = st.number_input(f"Cadence maximale (messages par seconde, {fmt.decimal(cap)} au plus)", 1, int(cap),
                            int(state.get("rate") or min(cap, 20)), key=_wz("rate"))
     return scheduled, quiet_hours, int(rate)
 
@@ -617,16 +617,16 @@ def show_review(review: campaign_review.Review) -> None:
     c1.metric("À envoyer", _shell.nf(review.recipients),
               help="Les destinataires joignables, moins ceux à qui il manque une variable du modèle.")
     c2.metric("Coût estimé", f"{_shell.nf(review.cost_fcfa)} FCFA",
-              help=f"{review.price:g} FCFA par message remis, si tous le sont.")
+              help=f"{fmt.decimal(review.price)} FCFA par message remis, si tous le sont.")
     c3.metric("Durée d'envoi estimée", duration(review.duration_seconds))
     c1, c2 = st.columns(2)
     c1.metric("Départ réel", format_dt(review.start))
     c2.metric("Dernier envoi vers", format_dt(review.finish))
-    observed = (f" ; le fournisseur a accepté au mieux {review.observed_rate:g} messages/s ces "
+    observed = (f" ; le fournisseur a accepté au mieux {fmt.decimal(review.observed_rate)} messages/s ces "
                 f"{campaign_review.OBSERVED_DAYS} derniers jours, la durée en tient compte"
                 if review.observed_rate and review.observed_rate < review.rate else "")
-    st.caption(f"Cadence : {review.rate:g} messages/s au plus{observed}. Les heures calmes interrompent l'envoi, "
-               "qui reprend à leur fin.")
+    st.caption(f"Cadence : {fmt.decimal(review.rate)} messages/s au plus{observed}. Les heures calmes interrompent "
+               "l'envoi, qui reprend à leur fin.")
     rows = [{"Segment": f"Inclus : {name}", "Personnes": n} for name, n in review.included]
     rows += [{"Segment": f"Exclu : {name}", "Personnes": -n} for name, n in review.excluded]
     rows += [{"Segment": "Désinscrits, écartés d'office", "Personnes": -review.audience.opted_out}]

@@ -30,8 +30,9 @@ def show_answer(turn: dict) -> None:
         with st.expander(f"Sources ({len(turn['sources'])})"):
             for n, source in enumerate(turn["sources"], 1):
                 where = f", {source['location']}" if source.get("location") else ""
-                st.markdown(f"**\\[{n}\\] {as_text(source['title'])}**{as_text(where)} — score {source['score']:.3f} "
-                            f"(dense {fmt.number(source['dense'], 2)}, mots-clés {fmt.number(source['bm25'], 2)})")
+                st.markdown(f"**\\[{n}\\] {as_text(source['title'])}**{as_text(where)} — score "
+                            f"{fmt.number(source['score'], 3)} (dense {fmt.number(source['dense'], 2)}, "
+                            f"mots-clés {fmt.number(source['bm25'], 2)})")
                 st.caption(as_text(source["excerpt"]))
     interaction = turn["interaction_id"]
     if turn.get("rated"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from typing import Any
 
 import pandas as pd
 import streamlit as st
@@ -25,9 +26,32 @@ _shell.header("templates", "Les modèles de messages WhatsApp approuvés par Met
 NEW = 0
 
 
+FIELD_LABELS = {"name": "Nom", "language": "Langue", "category": "Catégorie", "header": "En-tête",
+                "body": "Corps du message", "footer": "Pied de message", "buttons": "Boutons",
+                "variable_mapping": "Correspondance des variables"}
+
+
+def anchor(*keys: str) -> None:
+    """Where the list at the top of the form links to, just above the field (takes no room)."""
+    st.markdown("".join(f"<span class='field-anchor' id='champ-{key}'></span>" for key in keys),
+                unsafe_allow_html=True)
+
+
 def problems_for(problems: dict[str, list[str]], key: str) -> None:
+    """The problems found at the last save, under their field."""
     for message in problems.get(key, []):
         st.error(message, icon=":material/error:")
+
+
+def problems_summary(where: Any, found: dict[str, list[str]]) -> None:
+    """Every point to correct, at the top of the form, each a link to its field."""
+    count = sum(len(v) for v in found.values())
+    if not count:
+        return
+    lines = [f"- [{FIELD_LABELS.get(key, key)}](#champ-{key}) : {as_text(message)}"
+             for key in FIELD_LABELS for message in found.get(key, [])]
+    where.warning(f"**{count} point{'s' if count > 1 else ''} à corriger avant l'enregistrement :**\n\n"
+                  + "\n".join(lines), icon=":material/error:")
 
 
 def bubble(data: dict, values: dict[str, str]) -> str:
@@ -80,6 +104,7 @@ def editor(template_id: int, current: dict, problems: dict[str, list[str]]) -> d
     """The template's fields, each with WhatsApp's verdict right under it."""
     k = f"t{template_id}_"
     data: dict = {}
+    anchor("name", "language", "category")
     c1, c2, c3 = st.columns([3, 1, 2])
     data["name"] = c1.text_input("Nom (minuscules, chiffres et _)", current["name"], key=k + "name",
                                  disabled=not can_edit)
@@ -104,6 +129,7 @@ def editor(template_id: int, current: dict, problems: dict[str, list[str]]) -> d
                                    disabled=whatsapp_decides)
     header = current.get("header") or {}
     formats = list(labels.HEADER_FORMAT)
+    anchor("header")
     fmt = st.selectbox("En-tête", formats, index=formats.index(header.get("format", "")) if header else 0,
                        format_func=labels.HEADER_FORMAT.get, key=k + "header_format", disabled=not can_edit)
     if fmt == "TEXT":
@@ -117,13 +143,16 @@ def editor(template_id: int, current: dict, problems: dict[str, list[str]]) -> d
     else:
         data["header"] = None
     problems_for(problems, "header")
+    anchor("body")
     data["body"] = st.text_area("Corps du message (1024 caractères ; variables {{1}}, {{2}}…)", current["body"],
                                 height=140, key=k + "body", disabled=not can_edit)
     st.caption(f"{len(data['body'])} / 1024 caractères")
     problems_for(problems, "body")
+    anchor("footer")
     data["footer"] = st.text_input("Pied de message (60 caractères, sans variable)", current.get("footer") or "",
                                    key=k + "footer", disabled=not can_edit) or None
     problems_for(problems, "footer")
+    anchor("buttons")
     data["buttons"] = buttons_editor(k, current.get("buttons") or [])
     problems_for(problems, "buttons")
     return data
@@ -271,18 +300,19 @@ if options:
                           format_func=lambda i: "➕ Nouveau modèle" if i == NEW else titles[i])
     current = load(choice)
     problems = st.session_state.get(f"t{choice}_problems", {})
+    summary = st.container()  # filled once the fields are read: the problems, each a link to its field
     left, right = st.columns([3, 2])
     with left:
         data = editor(choice, current, problems)
+        anchor("variable_mapping")
         st.markdown("**Correspondance des variables** (valeurs par défaut des campagnes)")
         data["variable_mapping"] = mapping_editor(f"t{choice}_m_", data, current.get("variable_mapping") or {},
                                                    disabled=not can_edit)
         problems_for(problems, "variable_mapping")
         live = templates.validate(templates.clean(data))
         live_mapping = templates.validate_mapping(data, data["variable_mapping"])
-        if live or live_mapping:
-            st.warning(f"{sum(len(v) for v in live.values()) + len(live_mapping)} point(s) à corriger avant "
-                       "l'enregistrement.")
+        if can_edit:
+            problems_summary(summary, {**live, **({"variable_mapping": live_mapping} if live_mapping else {})})
     with right:
         contact = preview(choice, data, data["variable_mapping"])
     if can_edit:

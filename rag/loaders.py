@@ -251,7 +251,8 @@ def parse(path: Path, name: str | None = None, *, max_pages: int | None = None,
         raise  # ours, or the process's (out of memory, a library that cannot load): not the file's fault
     except Exception as err:  # noqa: BLE001 - every library fails its own way
         log.warning("Could not read %s: %s: %s", name, type(err).__name__, err)
-        raise LoadError(f"Le fichier {name} n'a pas pu être lu ({type(err).__name__}).") from err
+        raise LoadError(f"Le fichier {name} n'a pas pu être lu : il est peut-être abîmé, protégé par un mot de passe, "
+                        "ou d'un autre format que ce que dit son extension.") from err
     max_chars = max_chars or MAX_TEXT_CHARS
     if sum(len(s.text) for s in sections) > max_chars:
         log.warning("Refused %s: more than %s characters of text", name, max_chars)

@@ -46,6 +46,8 @@ _CONSENT_VALUES = {
     "vrai": "opted_in", "opted_in": "opted_in", "accepte": "opted_in",
     "non": "opted_out", "no": "opted_out", "n": "opted_out", "0": "opted_out", "false": "opted_out",
     "faux": "opted_out", "opted_out": "opted_out", "stop": "opted_out", "refuse": "opted_out",
+    # As the contacts export writes them (labels.CONSENT): an export imports again as it was.
+    "consentement donne": "opted_in", "desinscrit": "opted_out",
 }
 BATCH = 5000
 

@@ -230,7 +230,8 @@ def export(session: Session, query: SearchQuery, fmt: str) -> tuple[bytes, int]:
         nonlocal count
         for phone, first, last, language, consent, created, attrs in session.execute(columns).yield_per(5000):
             count += 1
-            yield [phone, first, last, language, consent, format_dt(created), *[(attrs or {}).get(k) for k in ordered]]
+            yield [phone, first, last, language, labels.CONSENT.get(consent, consent), format_dt(created),
+                   *[(attrs or {}).get(k) for k in ordered]]
 
     data = exports.to_csv(header, rows()) if fmt == "csv" else exports.to_xlsx(header, rows(), sheet="Contacts")
     return data, count

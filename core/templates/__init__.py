@@ -21,7 +21,9 @@ from core.templates.rules import (
     Problems,
     as_dict,
     clean,
+    guess_mapping,
     key_label,
+    status_problem,
     validate,
     validate_mapping,
     variable_keys,
@@ -46,7 +48,8 @@ from core.templates.sync import SyncReport, from_provider, sync
 __all__ = [
     "BUTTON_TYPES", "CONTENT_FIELDS", "FIELDS", "HEADER_FORMATS", "SOURCES", "ImportReport",
     "Problems", "Rendered", "SyncReport", "TemplateInvalid", "approved", "as_dict", "check", "clean",
-    "contact_values", "delete", "export_json", "fill", "from_provider", "get", "import_json", "key_label",
+    "contact_values", "delete", "export_json", "fill", "from_provider", "get", "guess_mapping", "import_json",
+    "key_label", "status_problem",
     "list_all", "names", "prepare", "provider_components", "render", "resolve", "save", "sync", "validate",
     "validate_mapping", "variable_keys", "variables",
 ]

@@ -9,6 +9,7 @@ from typing import Any
 
 from core import labels, phones
 from core.models import Template, TemplateCategory, TemplateQuality, TemplateStatus
+from core.text import fold
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 LANGUAGE_RE = re.compile(r"^[a-z]{2,3}(_[A-Z]{2})?$")
@@ -212,6 +213,48 @@ def validate_mapping(data: dict[str, Any], mapping: dict[str, Any]) -> list[str]
     if unknown:
         problems.append(f"Variables inconnues dans la correspondance : {', '.join(sorted(unknown))}.")
     return problems
+
+
+# Words just before a variable that say what it holds (folded): « Bonjour {{1}} » is a first name.
+_FIRST_NAME = re.compile(r"\b(bonjour|bonsoir|cher|chere|salut|madame|monsieur|mme|mr|m\.|prenom)\W*$")
+_LAST_NAME = re.compile(r"\b(nom|nom de famille)\W*$")
+
+
+def guess_mapping(data: dict[str, Any], attributes: list[str]) -> dict[str, dict[str, Any]]:
+    """A sensible starting mapping for each variable, from the words before it in the body: a first
+    name after « Bonjour », a last name after « nom », a contact attribute named there (« agence
+    {{2}} », « dossier n° {{3}} » with a `numero_dossier` attribute). A variable nothing points to
+    starts as an empty fixed text, so that the form asks for it rather than quietly filling it
+    with a first name (« dossier n° Awa »)."""
+    body = str(data.get("body") or "")
+    out: dict[str, dict[str, Any]] = {}
+    for key in variable_keys(data):
+        before = body.split("{{" + key + "}}", 1)[0][-40:] if key.isdigit() else ""
+        words = fold(before)
+        tail = re.findall(r"[a-z0-9]+", words)[-3:]
+        attribute = next((a for a in attributes if any(w in fold(a).split("_") for w in tail if len(w) > 2)), None)
+        if _FIRST_NAME.search(words):
+            out[key] = {"source": "field", "field": "first_name"}
+        elif _LAST_NAME.search(words):
+            out[key] = {"source": "field", "field": "last_name"}
+        elif attribute:
+            out[key] = {"source": "attribute", "attribute": attribute}
+        else:
+            out[key] = {"source": "text", "text": ""}
+    return out
+
+
+def status_problem(status: str | None) -> str | None:
+    """Why a template with this status cannot be sent, true to what happened to it; None when it can."""
+    if status == TemplateStatus.APPROVED:
+        return None
+    if status in (None, "", "PENDING"):
+        return "n'est pas encore approuvé par WhatsApp (validation en attente)"
+    if status == "REJECTED":
+        return "a été refusé par WhatsApp"
+    if status in ("PAUSED", "DISABLED", "LIMIT_EXCEEDED"):
+        return f"n'est plus approuvé : WhatsApp l'a mis « {labels.TEMPLATE_STATUS[status].lower()} »"
+    return f"n'est pas utilisable (statut « {labels.TEMPLATE_STATUS.get(status, status).lower()} »)"
 
 
 def key_label(key: str) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from core.models import Role
@@ -9,6 +11,8 @@ from core.permissions import PAGES, pages_for
 from tests.pages.conftest import ROOT, app_as
 
 CASES = [(spec, role.value) for spec in PAGES for role in Role]
+IDENTIFIER = re.compile(r"^id$|^[a-z0-9]+(_[a-z0-9]+)+$")  # a column called `id`, `opted_in`, `type_assure`
+FOREIGN_NUMBER = re.compile(r"\d\.\d|\d%|\d,\d{3}\b")  # 0.83, 84%, 1,234: French writes 0,83, 84 %, 1 234
 
 
 @pytest.mark.parametrize("spec, role", CASES, ids=[f"{s.key}-{r}" for s, r in CASES])
@@ -24,6 +28,10 @@ def test_page_access_by_role(spec, role, seeded) -> None:  # noqa: ANN001
         english = [w.label for w in [*at.multiselect, *at.selectbox]
                    if not w.proto.placeholder.strip() and (w.type == "multiselect" or not w.proto.HasField("default"))]
         assert english == [], f"{spec.key}: French placeholders needed for {english}"
+        # Table headers are words, not identifiers; figures are written the French way.
+        headers = [str(h) for frame in at.dataframe for h in [*frame.value.columns, *frame.value.index.names] if h]
+        assert [h for h in headers if IDENTIFIER.match(h)] == [], f"{spec.key}: identifiers as table headers"
+        assert [m.value for m in at.metric if FOREIGN_NUMBER.search(m.value)] == [], spec.key
         if not spec.can_edit(role):
             assert any("Consultation seule" in i.value for i in at.info)
     else:

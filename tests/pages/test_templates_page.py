@@ -21,7 +21,10 @@ def test_create_a_template_with_rules_explained_next_to_fields(seeded) -> None: 
     assert at.selectbox(key="template_choice").value == 0  # new template
     at.text_input(key="t0_name").input("Rappel Cotisation")
     at.text_area(key="t0_body").input("{{1}}, votre cotisation est attendue.").run()
-    assert any("point(s) à corriger" in w.value for w in at.warning)
+    [summary] = [w.value for w in at.warning if "à corriger avant l'enregistrement" in w.value]
+    # Listed at the top, each problem a link to its field; the variable nothing names is not a first name.
+    assert "[Nom](#champ-name)" in summary and "[Corps du message](#champ-body)" in summary
+    assert "[Correspondance des variables](#champ-variable_mapping)" in summary and "texte fixe est vide" in summary
     at.button(key="t0_save").click().run()
     errors = [e.value for e in at.error]
     assert any("minuscules" in e for e in errors) and any("commencer par une variable" in e for e in errors)
@@ -29,6 +32,7 @@ def test_create_a_template_with_rules_explained_next_to_fields(seeded) -> None: 
         assert session.scalar(select(Template).where(Template.name == "Rappel Cotisation")) is None
     at.text_input(key="t0_name").input("rappel_cotisation")
     at.text_area(key="t0_body").input("Bonjour {{1}}, votre cotisation est attendue.").run()
+    at.selectbox(key="t0_m_1_src").set_value("field").run()
     at.text_input(key="t0_m_1_fallback").input("Madame, Monsieur").run()
     assert "Bonjour Awa, votre cotisation" in next(m.value for m in at.markdown if "background:#e5ddd5" in m.value)
     at.button(key="t0_save").click().run()

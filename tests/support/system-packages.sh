@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The Debian packages some tests drive for real: Chromium (the browser journey, through Playwright,
 # which never downloads a browser of its own), nginx (the compose reverse proxy), promtool (the
-# Prometheus configuration) and openssl (nginx's first-start certificate). Installed with apt when
+# Prometheus configuration), openssl (nginx's first-start certificate) and an emoji font. Installed with apt when
 # missing; without root or apt, the tests that need them are skipped locally (and fail in CI).
 set -uo pipefail
 missing=()
@@ -9,6 +9,9 @@ command -v chromium >/dev/null || missing+=(chromium)
 command -v nginx >/dev/null || missing+=(nginx-light)
 command -v promtool >/dev/null || missing+=(prometheus)
 command -v openssl >/dev/null || missing+=(openssl)
+# Emoji in people's messages and names: without a colour emoji font Chromium draws empty boxes on the
+# screenshots (staff browsers have one).
+[ -e /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ] || missing+=(fonts-noto-color-emoji)
 [ ${#missing[@]} -eq 0 ] && exit 0
 sudo=""
 [ "$(id -u)" -ne 0 ] && sudo="sudo -n"

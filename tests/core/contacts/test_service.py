@@ -160,6 +160,7 @@ def test_export_of_a_search_streams_every_match(session, people) -> None:  # noq
     assert count == len(parsed) - 1 == 4  # every contact has an "a" somewhere: Awa, Lambaréné, Paul, Léa
     assert parsed[0][:6] == ["telephone", "prenom", "nom", "langue", "consentement", "ajoute_le"]
     assert "agence" in parsed[0] and parsed[1][0] == "+24177280150"
+    assert {row[4] for row in parsed[1:]} <= {"Consentement donné", "Désinscrit", "Inconnu"}  # never `opted_in`
     data, count = service.export(session, service.SearchQuery(), "xlsx")
     ws = load_workbook(io.BytesIO(data)).active
     assert count == 4 and ws.max_row == 5
@@ -170,7 +171,7 @@ def test_an_export_imports_again_as_it_was_and_hostile_cells_stay_text(session, 
     from core.contacts.importer import import_file
 
     hostile = Contact(phone="+24177280199", first_name="=HYPERLINK(\"http://x\",\"clic\")", last_name="@SUM(A1)",
-                      attributes={"agence": "-1+2", "note": "+33 6 12"})
+                      attributes={"agence": "-1+2", "note": "+33 6 12"}, consent_status="opted_in")
     session.add(hostile)
     session.flush()
     data, _ = service.export(session, service.SearchQuery(text="77280199"), fmt)
@@ -183,6 +184,7 @@ def test_an_export_imports_again_as_it_was_and_hostile_cells_stay_text(session, 
     back = session.scalar(select(Contact).where(Contact.phone == "+24177280199"))
     assert (back.first_name, back.last_name) == ("=HYPERLINK(\"http://x\",\"clic\")", "@SUM(A1)")
     assert back.attributes["agence"] == "-1+2" and back.attributes["note"] == "+33 6 12"
+    assert back.consent_status == "opted_in"  # written « Consentement donné », read back as such
 
 
 def test_rejected_rows_are_written_formula_safe(session, tmp_path) -> None:  # noqa: ANN001

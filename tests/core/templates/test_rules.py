@@ -67,3 +67,27 @@ def test_each_whatsapp_rule(changes, field, message) -> None:  # noqa: ANN001
 ])
 def test_mapping_rules(mapping, message) -> None:  # noqa: ANN001
     assert any(message in p for p in templates.validate_mapping(GOOD, mapping))
+
+
+def test_variables_start_from_what_the_words_before_them_say() -> None:
+    from core.templates import guess_mapping
+
+    body = ("Bonjour {{1}}, votre dossier n° {{2}} est prêt à l'agence de {{3}} depuis le {{4}}. "
+            "Madame {{5}}, M. {{6}} : nom {{7}}.")
+    guess = guess_mapping({"body": body}, ["numero_dossier", "agence", "type_assure"])
+    assert guess["1"] == {"source": "field", "field": "first_name"}
+    assert guess["2"] == {"source": "attribute", "attribute": "numero_dossier"}  # « dossier » names it
+    assert guess["3"] == {"source": "attribute", "attribute": "agence"}
+    assert guess["4"] == {"source": "text", "text": ""}  # nothing says what it is: asked, never « Awa »
+    assert guess["5"]["field"] == "first_name" and guess["6"]["field"] == "first_name"
+    assert guess["7"] == {"source": "field", "field": "last_name"}
+
+
+def test_a_template_that_cannot_be_sent_says_why_true_to_its_status() -> None:
+    from core.templates import status_problem
+
+    assert status_problem("APPROVED") is None
+    assert "pas encore approuvé" in status_problem("PENDING")
+    assert "refusé par WhatsApp" in status_problem("REJECTED")
+    assert "n'est plus approuvé" in status_problem("PAUSED") and "en pause" in status_problem("PAUSED")
+    assert "plus" not in status_problem("PENDING")
