@@ -161,7 +161,7 @@ def test_segment_crud_count_and_preview(session, base) -> None:  # noqa: ANN001
         segments.add_members(session, dyn, [base["awa"].id])
     preview = segments.preview_rules(session, one("attribute:agence", "equals", "oyem"), sample=1)
     assert preview.count == 2 and len(preview.sample) == 1
-    assert "attribut agence est égal à « Oyem »" in segments.describe(one("attribute:agence", "equals", "Oyem"))
+    assert "attribut Agence est égal à « Oyem »" in segments.describe(one("attribute:agence", "equals", "Oyem"))
     segments.update_rules(session, dyn, one("attribute:agence", "equals", "Paris"))
     assert segments.count(session, dyn) == 1
     segments.delete(session, static)
