@@ -25,7 +25,7 @@ NEVER = {"core": {"streamlit"}, "rag": {"streamlit"}, "workers": {"streamlit"}, 
 # rag reaches core for its configuration and the database, and the few leaf helpers every layer
 # shares (errors, times, text, logs, the audit entry, the zip check): never a domain module.
 RAG_MAY_USE = {"core.config", "core.db", "core.models", "core.errors", "core.timeutil", "core.text", "core.logs",
-               "core.audit", "core.archives", "core.queue", "core.fmt"}  # queue: the evaluation is a job; fmt: French numbers
+               "core.audit", "core.archives", "core.queue", "core.fmt"}  # queue: evaluation job; fmt: numbers
 # `python -m core` is the command line's old name, kept for users: the one import of a layer above.
 ALIASES = {("core.__main__", "cli")}
 
