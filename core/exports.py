@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import re
 from collections.abc import Iterable, Sequence
+from decimal import Decimal
 from typing import Any
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
@@ -33,14 +35,19 @@ def to_csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
     writer = csv.writer(buffer, delimiter=";")
     writer.writerow([safe_cell(h) for h in header])
     for row in rows:
-        writer.writerow(["" if v is None else _french_decimal(v) if isinstance(v, float) else safe_cell(v)
+        writer.writerow(["" if v is None else _french_decimal(v) if isinstance(v, float | Decimal) else safe_cell(v)
                          for v in row])
     return buffer.getvalue().encode("utf-8-sig")
 
 
-def _french_decimal(value: float) -> str:
-    """53.8 -> 53,8: with « ; » between cells, a French spreadsheet reads a comma as the decimal mark."""
-    return str(int(value)) if value.is_integer() else repr(value).replace(".", ",")
+def _french_decimal(value: float | Decimal) -> str:
+    """53.8 -> 53,8: with « ; » between cells, a French spreadsheet reads a comma as the decimal mark.
+    Twelve significant digits at most (0.1 + 0.2 is 0,3), never an exponent; no value for NaN."""
+    if not math.isfinite(value):
+        return ""
+    exact = value if isinstance(value, Decimal) else Decimal(f"{value:.12g}")
+    text = format(exact, "f")
+    return (text.rstrip("0").rstrip(".") if "." in text else text).replace(".", ",")
 
 
 def to_xlsx(header: Sequence[str], rows: Iterable[Sequence[Any]], *, sheet: str = "Export") -> bytes:

@@ -25,6 +25,8 @@ def number(value: float | int | None, decimals: int = 0) -> str:
     if value is None:
         return "—"
     text = f"{value:,.{decimals}f}"
+    if text.startswith("-") and not text.strip("-0.,"):
+        text = text[1:]  # -0.4 rounded is 0, not « −0 »
     return text.replace(",", NNBSP).replace(".", ",").replace("-", "−")
 
 
@@ -42,19 +44,26 @@ def signed(value: float | int, decimals: int = 0) -> str:
 
 
 def percent(ratio: float | None, decimals: int = 0) -> str:
-    """0.84 → 84 % ; 0.0042 with one decimal → 0,4 %."""
-    return "—" if ratio is None else f"{number(ratio * 100, decimals)}{NNBSP}%"
+    """0.84 → 84 % ; 0.0042 with one decimal → 0,4 %. A share that is not whole never reads « 100 % »
+    and one that is not nothing never reads « 0 % »: 0.9996 → 99,96 %, 0.0004 → 0,04 %."""
+    if ratio is None:
+        return "—"
+    value = ratio * 100
+    while decimals < 4 and (0 < value < 100 and number(value, decimals) in (number(100, decimals),
+                                                                           number(0, decimals))):
+        decimals += 1
+    return f"{number(value, decimals)}{NNBSP}%"
 
 
 def seconds(value: float | None) -> str:
     """A short delay: 0,4 s, 12 s, 3 min, 2 h 05."""
     if value is None:
         return "—"
-    if value < 10:
+    if round(value, 1) < 10:
         return f"{number(value, 1)}{NBSP}s"
-    if value < 120:
+    if round(value) < 120:
         return f"{number(value)}{NBSP}s"
-    if value < 7200:
+    if round(value / 60) < 120:
         return f"{number(value / 60)}{NBSP}min"
     hours, rest = divmod(int(value), 3600)
     return f"{hours}{NBSP}h{NBSP}{rest // 60:02d}"

@@ -36,7 +36,7 @@ def mapping_editor(k: str, data: dict, current: dict, *, disabled: bool = False)
             options = sorted(set(attributes) | ({spec["attribute"]} if spec.get("attribute") else set())) or ["agence"]
             entry["attribute"] = c3.selectbox("Attribut", options, index=options.index(spec["attribute"])
                                               if spec.get("attribute") in options else 0, key=f"{k}{key}_attr",
-                                              disabled=disabled)
+                                              format_func=labels.attribute, disabled=disabled)
         else:
             entry["text"] = c3.text_input("Texte", spec.get("text") or "", key=f"{k}{key}_text",
                                           disabled=disabled)

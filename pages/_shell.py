@@ -5,6 +5,7 @@ Screens hold widgets only; every decision is delegated to core/ (or rag/)."""
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import threading
 import time
@@ -192,7 +193,9 @@ def still_allowed(page_key: str) -> bool:
 
 
 # Streamlit's built-in texts that have no setting are English: hidden, and the useful ones said again
-# in French by the style sheet (tests/e2e/test_screens.py reads every screen for English words).
+# in French by the style sheet (tests/e2e/test_screens.py reads every screen for English words). The
+# tables' toolbar goes too (« Download as CSV », « Search », « Fullscreen »; its file is not the French
+# one): every table that matters has its own French export.
 FRENCH_CHROME = """<style>
 [data-testid='InputInstructions']{display:none}
 [data-testid='stFileUploaderDropzone'] button [data-testid='stMarkdownContainer']>p{display:none}
@@ -203,13 +206,64 @@ FRENCH_CHROME = """<style>
 [role='listbox'][data-empty='true'] [role='option']>span{display:none}
 [role='listbox'][data-empty='true']::after{content:'Aucun résultat';display:block;padding:.5rem 1rem;font-size:.875rem}
 [data-testid='stFileUploaderFile'] small{display:none}
+[data-testid='stElementToolbar']{display:none}
 [data-testid='stElementContainer']:has(.field-anchor){height:0;margin-bottom:-1rem;scroll-margin-top:5rem}
 </style>"""
+
+
+# What Streamlit writes in tooltips, screen-reader labels and empty fields, said again in French by a
+# script that watches the page (installed once per browser tab). The sweep of every screen
+# (tests/e2e/test_screens.py) reads these attributes too.
+FRENCH_LABELS = {
+    "Collapse sidebar": "Replier le menu", "Expand sidebar": "Déplier le menu", "App pages": "Écrans",
+    "Link to heading": "Lien vers ce titre", "Choose an option": "Choisir", "Choose options": "Choisir",
+    "Choose date range": "Choisir les dates", "Choose a date": "Choisir une date", "Open": "Ouvrir",
+    "Close": "Fermer", "Decrement": "Moins", "Increment": "Plus", "Clear all": "Tout effacer",
+    "Clear": "Effacer", "Clear value": "Effacer", "No results": "Aucun résultat",
+    "Show password": "Afficher le mot de passe", "Hide password": "Masquer le mot de passe",
+    "Fullscreen": "Plein écran", "Close fullscreen": "Quitter le plein écran",
+    "Download as CSV": "Télécharger", "Search": "Rechercher", "Show/hide columns": "Colonnes",
+    "file upload": "Choisir un fichier", "Delete": "Supprimer", "Remove file": "Retirer le fichier",
+    "Copy to clipboard": "Copier", "Send message": "Envoyer", "Your message": "Votre message",
+    "Previous month": "Mois précédent", "Next month": "Mois suivant", "Running...": "En cours…",
+}
+FRENCH_PATTERNS = [(r"^Help for (.+)$", "Aide : $1"), (r"^(day|month|year), (.+)$", "$2"),
+                   (r"^(.+) start date$", "$1 : début"), (r"^(.+) end date$", "$1 : fin"),
+                   (r"^Remove (.+)$", "Retirer $1"), (r"^Selected (.+)$", "$1")]
+FRENCH_SCRIPT = """<script>
+(() => {
+  if (window.cnssFrench) return;
+  window.cnssFrench = true;
+  const words = %(words)s, patterns = %(patterns)s.map(([re, to]) => [new RegExp(re), to]);
+  const say = v => {
+    if (Object.prototype.hasOwnProperty.call(words, v)) return words[v];
+    for (const [re, to] of patterns) if (re.test(v)) return say(v.replace(re, to));
+    return v;
+  };
+  const fix = el => {
+    for (const name of ['aria-label', 'title', 'placeholder']) {
+      const v = el.getAttribute(name);
+      if (v && say(v) !== v) el.setAttribute(name, say(v));
+    }
+  };
+  const sweep = node => {
+    if (node.nodeType !== 1) return;
+    fix(node);
+    node.querySelectorAll('[aria-label], [title], [placeholder]').forEach(fix);
+  };
+  sweep(document.body);
+  const watch = c => c.type === 'attributes' ? fix(c.target) : c.addedNodes.forEach(sweep);
+  new MutationObserver(changes => changes.forEach(watch)).observe(document.body, {
+    subtree: true, childList: true, attributes: true, attributeFilter: ['aria-label', 'title', 'placeholder']});
+})();
+</script>"""
 
 
 def french_chrome() -> None:
     size = st.get_option("server.maxUploadSize")
     st.html(FRENCH_CHROME % {"size": f"{fmt.number(size)}{fmt.NNBSP}Mo"})
+    st.html(FRENCH_SCRIPT % {"words": json.dumps(FRENCH_LABELS, ensure_ascii=False),
+                             "patterns": json.dumps(FRENCH_PATTERNS)}, unsafe_allow_javascript=True)
 
 
 def table(data: Any, **kwargs: Any) -> Any:

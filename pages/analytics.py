@@ -11,6 +11,7 @@ import streamlit as st
 from core import analytics, campaigns, db, exports, fmt, labels, segments, templates
 from core.config import get_settings
 from core.figures import HELP, LABELS, RATE_LABELS
+from core.text import slug
 from core.timeutil import format_dt, local_tz, utcnow
 from pages import _charts, _shell
 
@@ -125,8 +126,10 @@ with campaigns_tab:
         table = rates_table(funnel.drop(columns=["campaign_id"]).rename(columns={"campaign": "label",
                                                                                 "opt_outs": "Désinscriptions"}),
                             "Campagne")
-        st.caption("Comparaison des campagnes (taux en % des envois ; désinscriptions dans les "
-                   f"{get_settings().reply_attribution_days} jours suivant un message de la campagne).")
+        st.caption("Comparaison des campagnes, pour les messages envoyés pendant la période choisie (une campagne "
+                   "à cheval sur la période y compte moins que dans la liste des campagnes) ; taux en % des envois ; "
+                   f"désinscriptions dans les {get_settings().reply_attribution_days} jours suivant un message de la "
+                   "campagne.")
         _shell.table(table, hide_index=True, width="stretch")
         downloads("entonnoir_campagnes", table, "Comparaison des campagnes")
     series = pd.DataFrame(data["over_time"])
@@ -159,7 +162,7 @@ with breakdown_tab:
                                   y_title="Part des envois", percent=True), key="breakdown_chart")
         table = rates_table(frame, choices[by])
         _shell.table(table, hide_index=True, width="stretch")
-        downloads(f"repartition_{by.replace(':', '_')}", table, f"Répartition par {choices[by].lower()}")
+        downloads(f"repartition_{slug(choices[by])}", table, f"Répartition par {choices[by].lower()}")
 
 with times_tab:
     d = data["delays"]

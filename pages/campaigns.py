@@ -108,7 +108,11 @@ def live_progress(campaign_id: int) -> None:
     funnel = progress.funnel
     waiting = sum(progress.counts.get(k, 0) for k in figures.WAITING)
     cols = st.columns(7)
-    cols[0].metric("En attente", _shell.nf(waiting), help="Messages pas encore partis.")
+    if progress.status in (CampaignStatus.CANCELLED, CampaignStatus.COMPLETED, CampaignStatus.FAILED):
+        cols[0].metric("Non envoyés", _shell.nf(waiting), help="Messages qui ne partiront pas : la campagne est "
+                       + labels.CAMPAIGN_STATUS[CampaignStatus(progress.status)].lower() + ".")
+    else:
+        cols[0].metric("En attente", _shell.nf(waiting), help="Messages pas encore partis.")
     cols[1].metric(figures.LABELS["sent"], _shell.nf(funnel.sent), help=figures.HELP["sent"])
     for col, key in zip(cols[2:6], ("delivered", "read", "replied", "failed"), strict=True):
         col.metric(figures.LABELS[key], _shell.nf(getattr(funnel, key)), fmt.percent(funnel.rate(key)),
@@ -174,9 +178,13 @@ def controls(campaign: Campaign) -> None:
     c1, c2, c3, c4 = st.columns(4)
     if campaign.status == CampaignStatus.DRAFT and campaign.approval_status not in (approval.SUBMITTED,
                                                                                     approval.REJECTED):
-        with db.session_scope() as session:
-            needs = approval.required(session, campaign) and campaign.approval_status != approval.APPROVED
-        if c1.button("Soumettre à validation" if needs else "Lancer", type="primary", key=f"launch_{campaign.id}"):
+        try:
+            with db.session_scope() as session:
+                needs = approval.required(session, campaign) and campaign.approval_status != approval.APPROVED
+        except UserError:  # a segment deleted by other means: the detail says so; edit and cancel still work
+            needs = None
+        if needs is not None and c1.button("Soumettre à validation" if needs else "Lancer", type="primary",
+                                           key=f"launch_{campaign.id}"):
             st.session_state[key] = "submit" if needs else "launch"
     if campaign.status == CampaignStatus.RUNNING and c1.button("Mettre en pause", key=f"pause_{campaign.id}"):
         st.session_state[key] = "pause"
@@ -266,6 +274,9 @@ def detail(campaign_id: int) -> None:
     if campaign.status in (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED) and not campaign.total_recipients:
         with db.session_scope() as session:
             audience = audience_now(session, campaigns.get(session, campaign_id))
+        if audience is None:
+            st.warning("Un segment de cette campagne n'existe plus : modifiez le brouillon pour en choisir "
+                       "d'autres, ou annulez la campagne.")
         st.metric("Destinataires (si elle partait maintenant)", "—" if audience is None else _shell.nf(audience),
                   help="Les personnes des segments choisis qui peuvent la recevoir aujourd'hui ; le nombre exact est "
                        "fixé au départ.")

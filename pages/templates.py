@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import re
 from typing import Any
 
 import pandas as pd
@@ -48,8 +49,13 @@ def problems_summary(where: Any, found: dict[str, list[str]]) -> None:
     count = sum(len(v) for v in found.values())
     if not count:
         return
-    lines = [f"- [{FIELD_LABELS.get(key, key)}](#champ-{key}) : {as_text(message)}"
-             for key in FIELD_LABELS for message in found.get(key, [])]
+    lines = []
+    for key in FIELD_LABELS:
+        for message in found.get(key, []):
+            # « Corps : la variable … » already names its part: that part is the link.
+            label, _, rest = message.partition(" : ") if re.match(r"^[^:\[\]]{1,30} : ", message) else ("", "", "")
+            lines.append(f"- [{as_text(label)}](#champ-{key}) : {as_text(rest)}" if label else
+                         f"- [{FIELD_LABELS[key]}](#champ-{key}) : {as_text(message)}")
     where.warning(f"**{count} point{'s' if count > 1 else ''} à corriger avant l'enregistrement :**\n\n"
                   + "\n".join(lines), icon=":material/error:")
 

@@ -215,30 +215,42 @@ def validate_mapping(data: dict[str, Any], mapping: dict[str, Any]) -> list[str]
     return problems
 
 
-# Words just before a variable that say what it holds (folded): « Bonjour {{1}} » is a first name.
-_FIRST_NAME = re.compile(r"\b(bonjour|bonsoir|cher|chere|salut|madame|monsieur|mme|mr|m\.|prenom)\W*$")
+# Words just before a variable that say what it holds (folded): « Bonjour {{1}} », « Cher assuré {{1}} »
+# are a first name.
+_FIRST_NAME = re.compile(r"\b(bonjour|bonsoir|cher|chere|salut|madame|monsieur|mme|mr|m\.|prenom)(\s+[a-z]+)?\W*$")
 _LAST_NAME = re.compile(r"\b(nom|nom de famille)\W*$")
+_FILLERS = {"de", "du", "des", "d", "le", "la", "les", "l", "votre", "vos", "ton", "ta", "est", "sont", "sur", "pour",
+            "au", "aux", "en", "a", "et", "un", "une", "son", "sa", "ses", "notre"}
+_SAME = {"n": "numero", "no": "numero", "num": "numero", "nr": "numero"}
+
+
+def _words(text: str) -> list[str]:
+    return [_SAME.get(w, w) for w in re.findall(r"[a-z0-9]+", fold(text)) if w not in _FILLERS]
 
 
 def guess_mapping(data: dict[str, Any], attributes: list[str]) -> dict[str, dict[str, Any]]:
     """A sensible starting mapping for each variable, from the words before it in the body: a first
-    name after « Bonjour », a last name after « nom », a contact attribute named there (« agence
-    {{2}} », « dossier n° {{3}} » with a `numero_dossier` attribute). A variable nothing points to
-    starts as an empty fixed text, so that the form asks for it rather than quietly filling it
-    with a first name (« dossier n° Awa »)."""
+    name after « Bonjour » or « Cher assuré », a last name after « nom », a contact attribute whose
+    every word is among the last words before it (« agence de {{2}} » for `agence`, « dossier n° {{3}} »
+    for `numero_dossier`, but not « numéro d'assuré » for `type_assure`). A variable nothing points to,
+    or that two attributes fit equally, starts as an empty fixed text, so that the form asks for it
+    rather than quietly filling it with a first name (« dossier n° Awa »)."""
     body = str(data.get("body") or "")
     out: dict[str, dict[str, Any]] = {}
     for key in variable_keys(data):
-        before = body.split("{{" + key + "}}", 1)[0][-40:] if key.isdigit() else ""
-        words = fold(before)
-        tail = re.findall(r"[a-z0-9]+", words)[-3:]
-        attribute = next((a for a in attributes if any(w in fold(a).split("_") for w in tail if len(w) > 2)), None)
-        if _FIRST_NAME.search(words):
+        # The words since the variable before: « agence de {{3}} depuis le {{4}} » says nothing of {{4}}.
+        before = body.split("{{" + key + "}}", 1)[0].rsplit("}}", 1)[-1][-60:] if key.isdigit() else ""
+        folded = fold(before)
+        near = set(_words(before)[-4:])
+        fits = [a for a in attributes if (parts := set(_words(a.replace("_", " ")))) and parts <= near]
+        best = max((len(set(_words(a.replace("_", " ")))) for a in fits), default=0)
+        fits = [a for a in fits if len(set(_words(a.replace("_", " ")))) == best]
+        if _FIRST_NAME.search(folded):
             out[key] = {"source": "field", "field": "first_name"}
-        elif _LAST_NAME.search(words):
+        elif _LAST_NAME.search(folded):
             out[key] = {"source": "field", "field": "last_name"}
-        elif attribute:
-            out[key] = {"source": "attribute", "attribute": attribute}
+        elif len(fits) == 1:
+            out[key] = {"source": "attribute", "attribute": fits[0]}
         else:
             out[key] = {"source": "text", "text": ""}
     return out
@@ -253,7 +265,7 @@ def status_problem(status: str | None) -> str | None:
     if status == "REJECTED":
         return "a été refusé par WhatsApp"
     if status in ("PAUSED", "DISABLED", "LIMIT_EXCEEDED"):
-        return f"n'est plus approuvé : WhatsApp l'a mis « {labels.TEMPLATE_STATUS[status].lower()} »"
+        return f"n'est plus approuvé (statut WhatsApp : « {labels.TEMPLATE_STATUS[status].lower()} »)"
     return f"n'est pas utilisable (statut « {labels.TEMPLATE_STATUS.get(status, status).lower()} »)"
 
 

@@ -81,7 +81,7 @@ class Journey:
     def sign_in(self, email: str, password: str) -> None:
         self.page.goto(self.base)
         self.page.get_by_label("Adresse e-mail").fill(email)
-        self.page.get_by_label("Mot de passe").fill(password)
+        self.page.get_by_label("Mot de passe", exact=True).fill(password)
         self.page.get_by_role("button", name="Se connecter").click()
         self.page.get_by_role("heading", name="Accueil").wait_for()
 
@@ -213,7 +213,7 @@ def test_the_whole_journey_in_chromium(running_app, browser, tmp_path: Path) -> 
     agent.shot("agent-navigation")
     agent.page.goto(f"{running_app.base}/campaigns")  # a bookmark: a new browser session, signed out
     agent.page.get_by_label("Adresse e-mail").fill(AGENT)
-    agent.page.get_by_label("Mot de passe").fill(running_app.passwords[AGENT])
+    agent.page.get_by_label("Mot de passe", exact=True).fill(running_app.passwords[AGENT])
     agent.page.get_by_role("button", name="Se connecter").click()
     agent.visible("Accès refusé : votre rôle ne permet pas d'ouvrir cet écran.")
     assert agent.page.get_by_role("heading", name="Campagnes").count() == 0

@@ -1,6 +1,7 @@
 """Every screen, for every role that may open it, in Chromium on the demo data: each tab is opened
 and the text a user can see is read. It fails on English words (Streamlit's own texts, plotly's
-dates, status codes) and on `_`-separated identifiers; it records how long each screen took to
+dates, status codes), also in tooltips, buttons' labels and empty fields' hints, and on `_`-separated
+identifiers; it records how long each screen took to
 draw (tests/artifacts/screens/timings.txt; speed targets are measured by the benchmarks), and
 refreshes the README's screenshots (docs/screens/, one per screen, taken as its main user)."""
 
@@ -32,6 +33,7 @@ ENGLISH = re.compile(
     r"\b(Choose|Upload|Browse files|Drag and drop|per file|Press Enter|No results|No data|Download|Search|Loading|"
     r"Running|Error|Exception|Traceback|None|NaN|nan|True|False|null|Show|Hide|Select|Submit|Cancel|Delete|Clear|"
     r"Deploy|Rerun|Settings|avg|sum of|count of|sent|delivered|read_rate|failed|pending|opted_in|opted_out|"
+    r"Collapse|Expand|Open|Help for|Increment|Decrement|Choose|start date|end date|Remove|Copy|Fullscreen|"
     r"Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec|Tue|Wed|Thu|Fri|Sat|Sun|AM|PM)\b")
 IDENTIFIER = re.compile(r"\b[a-z][a-z0-9]*(?:_[a-z0-9]+)+\b(?!\.[a-z])")  # `opted_in`, not `guide_cnss.pdf`
 VISIBLE_TEXT = """() => {
@@ -39,8 +41,19 @@ VISIBLE_TEXT = """() => {
   const icons = [...document.querySelectorAll('[data-testid="stIconMaterial"], [data-testid$="Icon"][translate="no"], '
                                               + 'span[role="img"][translate="no"]')];
   icons.forEach(i => i.style.setProperty('display', 'none'));
-  const seen = ['stSidebar', 'stMain'].map(id => document.querySelector(`[data-testid="${id}"]`)?.innerText || '');
+  const roots = ['stSidebar', 'stMain'].map(id => document.querySelector(`[data-testid="${id}"]`)).filter(Boolean);
+  const seen = roots.map(root => root.innerText);
   icons.forEach(i => i.style.removeProperty('display'));
+  // What shows on hover or is read aloud: tooltips, labels of buttons without text, empty fields' hints.
+  for (const root of roots) {
+    for (const el of root.querySelectorAll('[aria-label], [title], [placeholder]')) {
+      const box = el.getBoundingClientRect();
+      if (!box.width || !box.height || (el.getAttribute('role') === 'img' && el.getAttribute('translate') === 'no')) {
+        continue;
+      }
+      seen.push(...['aria-label', 'title', 'placeholder'].map(name => el.getAttribute(name) || ''));
+    }
+  }
   return seen.join('\\n');
 }"""
 
@@ -93,7 +106,7 @@ def test_every_screen_for_every_role_speaks_french(running_app, browser) -> None
         page.get_by_label("Adresse e-mail").wait_for()
         timings.append(f"{role.value:<10} connexion        {time.monotonic() - started:5.2f} s")
         page.get_by_label("Adresse e-mail").fill(email)
-        page.get_by_label("Mot de passe").fill(running_app.passwords[email])
+        page.get_by_label("Mot de passe", exact=True).fill(running_app.passwords[email])
         page.get_by_role("button", name="Se connecter").click()
         page.get_by_role("heading", name="Accueil").wait_for()
         assert [s.key for s in pages_for(role)], role

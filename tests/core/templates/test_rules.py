@@ -91,3 +91,16 @@ def test_a_template_that_cannot_be_sent_says_why_true_to_its_status() -> None:
     assert "refusé par WhatsApp" in status_problem("REJECTED")
     assert "n'est plus approuvé" in status_problem("PAUSED") and "en pause" in status_problem("PAUSED")
     assert "plus" not in status_problem("PENDING")
+
+
+@pytest.mark.parametrize("body, expected", [
+    ("Numéro d'assuré : {{1}}", {"source": "attribute", "attribute": "numero_assure"}),
+    ("Votre numéro de dossier {{1}}", {"source": "attribute", "attribute": "numero_dossier"}),
+    ("Votre pension n° {{1}}", {"source": "text", "text": ""}),  # `montant_pension` is not a number
+    ("Cher assuré {{1}}, votre dossier", {"source": "field", "field": "first_name"}),
+])
+def test_an_attribute_is_guessed_only_when_all_its_words_are_there(body, expected) -> None:  # noqa: ANN001
+    from core.templates import guess_mapping
+
+    attributes = ["type_assure", "numero_assure", "numero_dossier", "montant_pension", "agence"]
+    assert guess_mapping({"body": body}, attributes)["1"] == expected
