@@ -24,7 +24,7 @@ def test_create_a_template_with_rules_explained_next_to_fields(seeded) -> None: 
     [summary] = [w.value for w in at.warning if "à corriger avant l'enregistrement" in w.value]
     # Listed at the top, each problem a link to its field; the variable nothing names is not a first name.
     assert "[Nom](#champ-name)" in summary and "[Corps du message](#champ-body)" in summary
-    assert "[Correspondance des variables](#champ-variable_mapping)" in summary and "texte fixe est vide" in summary
+    assert "[Variable {{1}}](#champ-variable_mapping) : le texte fixe est vide" in summary
     at.button(key="t0_save").click().run()
     errors = [e.value for e in at.error]
     assert any("minuscules" in e for e in errors) and any("commencer par une variable" in e for e in errors)
