@@ -8,21 +8,18 @@ refreshes the README's screenshots (docs/screens/, one per screen, taken as its 
 from __future__ import annotations
 
 import re
-import shutil
 import time
 from pathlib import Path
 
-import pytest
 from sqlalchemy import create_engine, text
 
 from core.models import Role
 from core.permissions import PAGES, pages_for
-from tests.conftest import REQUIRE_SERVICES
+from tests.e2e.test_journey import browser  # noqa: F401 - the module's browser fixture
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "tests" / "artifacts" / "screens"
 DOCS = ROOT / "docs" / "screens"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 EMAILS = {Role.ADMIN: "admin@cnss.ga", Role.MANAGER: "communication@cnss.ga", Role.SUPERVISOR: "superviseur@cnss.ga",
           Role.AGENT: "agent@cnss.ga"}
 # Who each screen's README screenshot is taken as: the person who uses it most.
@@ -58,24 +55,6 @@ VISIBLE_TEXT = """() => {
 }"""
 
 
-@pytest.fixture(scope="module")
-def browser():  # noqa: ANN201
-    if not Path(CHROMIUM).exists():
-        message = "Chromium is not installed (make test installs Debian's chromium with apt)"
-        if REQUIRE_SERVICES:
-            pytest.fail(message)
-        pytest.skip(message)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync",
-                  "--disable-background-networking", "--disable-component-update"])
-        yield chromium
-        chromium.close()
-
-
 def idle(page, timeout: float = 60.0) -> None:  # noqa: ANN001
     deadline = time.monotonic() + timeout
     page.wait_for_timeout(250)
@@ -89,7 +68,7 @@ def foreign(seen: str, allowed: set[str]) -> list[str]:
     return sorted(words)
 
 
-def test_every_screen_for_every_role_speaks_french(running_app, browser) -> None:  # noqa: ANN001
+def test_every_screen_for_every_role_speaks_french(running_app, browser) -> None:  # noqa: ANN001, F811
     engine = create_engine(running_app.database_url)
     with engine.connect() as connection:  # WhatsApp's own names (`rappel_cotisation`) are the templates' names
         allowed = set(connection.execute(text("SELECT name FROM templates")).scalars())
