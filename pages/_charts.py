@@ -4,6 +4,7 @@ legend and hover texts given by the caller rather than the data's column names."
 
 from __future__ import annotations
 
+import html
 from datetime import datetime
 from typing import Any
 
@@ -25,6 +26,10 @@ def bars(x: list[str], series: dict[str, list[float]], *, title: str, x_title: s
     """Grouped (or stacked) bars on a categorical x axis: codes, names and dates stay labels, never
     numbers on a scale."""
     unit = f"{fmt.NNBSP}%" if percent else ""
+    # Plotly draws a few HTML tags in its texts (<b>, <a href>…): a campaign named « <b>x</b> » is shown
+    # as typed.
+    x = [html.escape(str(v), quote=False) for v in x]
+    hover = [html.escape(str(v), quote=False) for v in hover] if hover else None
     figure = go.Figure()
     for name, values in series.items():
         figure.add_bar(x=x, y=[v * 100 for v in values] if percent else values, name=name,

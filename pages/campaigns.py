@@ -69,6 +69,15 @@ def audience_now(session: Any, campaign: Campaign) -> int | None:
         return None
 
 
+@st.cache_data(ttl=30, show_spinner=False)
+def listed_audience(database_url: str, campaign_id: int, shape: tuple) -> int | None:
+    """The list's « Destinataires » of a campaign not started yet, counted at most every 30 s for the
+    same audience (`shape`: segments, template, exclusion): the page runs again on every keystroke
+    of the wizard, and each count reads the contacts. The detail counts live."""
+    with db.session_scope(database_url) as session:
+        return audience_now(session, campaigns.get(session, campaign_id))
+
+
 def campaign_rows() -> list[dict]:
     """The list, with the figures the statistics show for the same campaign (core/figures.py). A
     campaign not started yet shows the audience it would reach now."""
@@ -80,7 +89,9 @@ def campaign_rows() -> list[dict]:
             funnel = funnels.get(c.id, figures.Funnel())
             audience = c.total_recipients
             if c.status in (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED) and not audience:
-                audience = audience_now(session, c)
+                audience = listed_audience(get_settings().database_url, c.id, (
+                    tuple(c.include_segment_ids or ()), tuple(c.exclude_segment_ids or ()), c.template_id,
+                    c.exclude_recent_days))
             rows.append({"N°": c.id, "Campagne": c.name, "Statut": status_label(c),
                          "Modèle": c.template.name if c.template else "", "Destinataires": audience,
                          **{figures.LABELS[key]: getattr(funnel, key) for key in ("sent", "delivered", "read",
